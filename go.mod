@@ -1,0 +1,3 @@
+module github.com/carebridge/carebridge
+
+go 1.26.8
