@@ -1,0 +1,141 @@
+// Package fhirstore defines Carebridge's persistence contracts: the message
+// journal that makes "commit before ACK" true, and (in later steps) the FHIR
+// resource store, its search indexes and change feed. Backends such as
+// fhirstore/sqlite implement these interfaces; fhirstore/storetest holds the
+// conformance suite every backend must pass.
+package fhirstore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is the lifecycle state of a journal entry.
+type Status string
+
+// The journal statuses. An entry starts as StatusReceived (or StatusProcessing
+// when a listener processes it before acknowledging) and ends in exactly one of
+// processed, failed or filtered. Duplicates and rejected input are stored with
+// their final status on arrival and are never processed.
+const (
+	StatusReceived   Status = "received"
+	StatusProcessing Status = "processing"
+	StatusProcessed  Status = "processed"
+	StatusFailed     Status = "failed"
+	StatusFiltered   Status = "filtered"
+	StatusDuplicate  Status = "duplicate"
+	StatusRejected   Status = "rejected"
+)
+
+// Statuses lists every status, in lifecycle order.
+var Statuses = []Status{StatusReceived, StatusProcessing, StatusProcessed, StatusFailed, StatusFiltered, StatusDuplicate, StatusRejected}
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	for _, k := range Statuses {
+		if k == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNotFound is returned when a journal entry does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrClosed is returned by a journal that has been closed.
+var ErrClosed = errors.New("journal closed")
+
+// Entry is one message as the journal keeps it: the raw bytes exactly as
+// received, the header fields used for routing, de-duplication and queries,
+// and its processing state.
+type Entry struct {
+	ID              int64
+	ReceivedAt      time.Time
+	Listener        string // the listener or tool that received it ("replay", "http", ...)
+	Peer            string // the remote address, when there is one
+	SendingApp      string // MSH-3
+	SendingFacility string // MSH-4
+	MessageTime     string // MSH-7 as received
+	MessageType     string // MSH-9 as CODE^EVENT
+	ControlID       string // MSH-10
+	Status          Status
+	Error           string // why the entry failed or was rejected
+	Raw             []byte // the message bytes as received
+	Ack             []byte // the acknowledgement sent (or to be re-sent to a duplicate)
+	DuplicateOf     int64  // for StatusDuplicate: the original entry's ID
+	Attempts        int    // how many times processing was attempted
+	ClaimedBy       string // the worker owning a StatusProcessing entry
+	ProcessedAt     time.Time
+	ResultHash      string // the version of whatever produced the result (e.g. the mapping set), if any
+}
+
+// AppendResult says what Append did with an entry.
+type AppendResult struct {
+	// ID is the journal ID given to the appended entry.
+	ID int64
+	// Duplicate is true when the entry repeats an earlier one (same MSH-3,
+	// MSH-4 and MSH-10 within the duplicate window); it was stored with
+	// StatusDuplicate and must not be processed.
+	Duplicate bool
+	// Original is the ID of the entry this one duplicates.
+	Original int64
+	// OriginalAck is the acknowledgement that was sent for the original, to be
+	// sent again. It is nil when the original has not been acknowledged yet.
+	OriginalAck []byte
+}
+
+// Completion records the end of processing for one claimed entry.
+type Completion struct {
+	ID         int64
+	Status     Status // StatusProcessed, StatusFailed or StatusFiltered
+	Error      string
+	Ack        []byte // set when the acknowledgement is only known after processing
+	ResultHash string
+}
+
+// Filter selects journal entries. Zero fields do not filter.
+type Filter struct {
+	IDs         []int64
+	Statuses    []Status
+	MessageType string // "ADT", "ADT^A01"; a trailing "*" or a bare code matches every event
+	Sender      string // MSH-3 or MSH-3^MSH-4
+	ControlID   string
+	Since       time.Time // ReceivedAt >= Since
+	Until       time.Time // ReceivedAt < Until
+	Limit       int       // 0: everything that matches
+	Descending  bool      // newest first
+}
+
+// Journal is the durable, append-only record of every message received.
+//
+// Append must not return until the entry is committed as durably as the
+// backend is configured to be: a caller acknowledges the sender right after.
+// Implementations are safe for concurrent use, and concurrent Appends should
+// share commits (group commit). Several processes may open the same journal:
+// Claim hands an entry to exactly one of them.
+type Journal interface {
+	// Append stores e durably and fills in e.ID. e.Status must be
+	// StatusReceived, StatusProcessing (claimed by owner for processing before
+	// the ACK), or StatusRejected. Duplicates are detected and stored as such.
+	Append(ctx context.Context, e *Entry) (AppendResult, error)
+	// Claim marks up to limit received entries, oldest first, as being
+	// processed by owner, and returns them with their raw bytes.
+	Claim(ctx context.Context, owner string, limit int) ([]*Entry, error)
+	// Complete records the outcome of processing claimed entries.
+	Complete(ctx context.Context, cs []Completion) error
+	// Release returns the entries claimed by owner (left behind by a crash)
+	// to StatusReceived so that they are processed again; it returns how many.
+	Release(ctx context.Context, owner string) (int, error)
+	// Requeue sets the entries matching f that have finished processing
+	// (processed, failed or filtered) back to StatusReceived; it returns how many.
+	Requeue(ctx context.Context, f Filter) (int, error)
+	// Get returns one entry with its raw bytes and ACK.
+	Get(ctx context.Context, id int64) (*Entry, error)
+	// List calls fn for each entry matching f, in ID order (or reverse),
+	// without loading them all in memory. Raw and Ack are not filled in.
+	List(ctx context.Context, f Filter, fn func(*Entry) error) error
+	// Counts returns the number of entries per status.
+	Counts(ctx context.Context) (map[Status]int64, error)
+}

@@ -1,0 +1,353 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// Append stores e durably (see fhirstore.Journal). It returns only after the
+// transaction carrying e has committed.
+func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.AppendResult, error) {
+	switch e.Status {
+	case fhirstore.StatusReceived, fhirstore.StatusProcessing, fhirstore.StatusRejected:
+	default:
+		return fhirstore.AppendResult{}, fmt.Errorf("append to journal: status %q cannot be appended", e.Status)
+	}
+	if e.ReceivedAt.IsZero() {
+		e.ReceivedAt = s.opts.Now()
+	}
+	var res fhirstore.AppendResult
+	err := s.submit(ctx, func(tx *sql.Tx) error {
+		res = fhirstore.AppendResult{}
+		status := e.Status
+		var dupOf sql.NullInt64
+		if status != fhirstore.StatusRejected && s.opts.DuplicateWindow > 0 && e.ControlID != "" {
+			since := e.ReceivedAt.Add(-s.opts.DuplicateWindow).UnixNano()
+			var id int64
+			var ack []byte
+			err := tx.QueryRow(`SELECT id, ack FROM journal
+				WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND received_at >= ?
+				  AND status NOT IN ('duplicate', 'rejected')
+				ORDER BY id LIMIT 1`, e.ControlID, e.SendingApp, e.SendingFacility, since).Scan(&id, &ack)
+			switch {
+			case err == nil:
+				res.Duplicate, res.Original, res.OriginalAck = true, id, ack
+				status = fhirstore.StatusDuplicate
+				dupOf = sql.NullInt64{Int64: id, Valid: true}
+			case errors.Is(err, sql.ErrNoRows):
+			default:
+				return fmt.Errorf("look up duplicate: %w", err)
+			}
+		}
+		claimedBy, claimedAt := "", int64(0)
+		if status == fhirstore.StatusProcessing {
+			claimedBy, claimedAt = e.ClaimedBy, e.ReceivedAt.UnixNano()
+		}
+		ack := e.Ack
+		if res.Duplicate {
+			ack = res.OriginalAck
+		}
+		r, err := tx.Exec(`INSERT INTO journal (received_at, listener, peer, sending_app, sending_facility,
+				message_time, message_type, control_id, status, error, raw, ack, duplicate_of, claimed_by, claimed_at, attempts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ReceivedAt.UnixNano(), e.Listener, e.Peer, e.SendingApp, e.SendingFacility,
+			e.MessageTime, e.MessageType, e.ControlID, string(status), e.Error, e.Raw, nullBytes(ack), dupOf,
+			claimedBy, claimedAt, boolInt(status == fhirstore.StatusProcessing))
+		if err != nil {
+			return fmt.Errorf("insert journal entry: %w", err)
+		}
+		res.ID, err = r.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return fhirstore.AppendResult{}, fmt.Errorf("append to journal: %w", err)
+	}
+	e.ID = res.ID
+	if res.Duplicate {
+		e.Status, e.DuplicateOf, e.Ack = fhirstore.StatusDuplicate, res.Original, res.OriginalAck
+	}
+	return res, nil
+}
+
+// Claim hands up to limit received entries, oldest first, to owner.
+func (s *Store) Claim(ctx context.Context, owner string, limit int) ([]*fhirstore.Entry, error) {
+	if limit <= 0 {
+		limit = 1
+	}
+	var out []*fhirstore.Entry
+	err := s.submit(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(`UPDATE journal SET status = 'processing', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM journal WHERE status = 'received' ORDER BY id LIMIT ?)
+			RETURNING `+fullColumns, owner, s.opts.Now().UnixNano(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEntry(rows, true)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim journal entries: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *fhirstore.Entry) int { return int(a.ID - b.ID) })
+	return out, nil
+}
+
+// Complete records the outcome of processing.
+func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
+	for _, c := range cs {
+		switch c.Status {
+		case fhirstore.StatusProcessed, fhirstore.StatusFailed, fhirstore.StatusFiltered:
+		default:
+			return fmt.Errorf("complete journal entry %d: status %q is not a final status", c.ID, c.Status)
+		}
+	}
+	now := s.opts.Now().UnixNano()
+	err := s.submit(ctx, func(tx *sql.Tx) error {
+		for _, c := range cs {
+			if _, err := tx.Exec(`UPDATE journal SET status = ?, error = ?, ack = COALESCE(?, ack), processed_at = ?,
+					result_hash = ?, claimed_by = '' WHERE id = ?`,
+				string(c.Status), c.Error, nullBytes(c.Ack), now, c.ResultHash, c.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete journal entries: %w", err)
+	}
+	return nil
+}
+
+// Release returns the entries owner had claimed to the received state.
+func (s *Store) Release(ctx context.Context, owner string) (int, error) {
+	var n int64
+	err := s.submit(ctx, func(tx *sql.Tx) error {
+		r, err := tx.Exec(`UPDATE journal SET status = 'received', claimed_by = '' WHERE status = 'processing' AND claimed_by = ?`, owner)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release claimed journal entries: %w", err)
+	}
+	return int(n), nil
+}
+
+// Requeue puts finished entries matching f back in the received state.
+func (s *Store) Requeue(ctx context.Context, f fhirstore.Filter) (int, error) {
+	allowed := []fhirstore.Status{fhirstore.StatusProcessed, fhirstore.StatusFailed, fhirstore.StatusFiltered}
+	if len(f.Statuses) > 0 {
+		var keep []fhirstore.Status
+		for _, st := range f.Statuses {
+			if slices.Contains(allowed, st) {
+				keep = append(keep, st)
+			}
+		}
+		if len(keep) == 0 {
+			return 0, fmt.Errorf("requeue: only processed, failed or filtered messages can be reprocessed")
+		}
+		f.Statuses = keep
+	} else {
+		f.Statuses = allowed
+	}
+	where, args := whereClause(f)
+	q := `UPDATE journal SET status = 'received', error = '' WHERE id IN (SELECT id FROM journal` + where + ` ORDER BY id`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	q += `)`
+	var n int64
+	err := s.submit(ctx, func(tx *sql.Tx) error {
+		r, err := tx.Exec(q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("requeue journal entries: %w", err)
+	}
+	return int(n), nil
+}
+
+const listColumns = `id, received_at, listener, peer, sending_app, sending_facility, message_time, message_type,
+	control_id, status, error, COALESCE(duplicate_of, 0), attempts, claimed_by, processed_at, result_hash`
+
+const fullColumns = listColumns + `, raw, ack`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEntry(r scanner, full bool) (*fhirstore.Entry, error) {
+	var e fhirstore.Entry
+	var received, processed int64
+	var status string
+	dest := []any{&e.ID, &received, &e.Listener, &e.Peer, &e.SendingApp, &e.SendingFacility, &e.MessageTime,
+		&e.MessageType, &e.ControlID, &status, &e.Error, &e.DuplicateOf, &e.Attempts, &e.ClaimedBy, &processed, &e.ResultHash}
+	if full {
+		dest = append(dest, &e.Raw, &e.Ack)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return nil, err
+	}
+	e.Status = fhirstore.Status(status)
+	e.ReceivedAt = time.Unix(0, received)
+	if processed != 0 {
+		e.ProcessedAt = time.Unix(0, processed)
+	}
+	return &e, nil
+}
+
+// Get returns one entry with its raw bytes and ACK.
+func (s *Store) Get(ctx context.Context, id int64) (*fhirstore.Entry, error) {
+	e, err := scanEntry(s.rdb.QueryRowContext(ctx, `SELECT `+fullColumns+` FROM journal WHERE id = ?`, id), true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("journal entry %d: %w", id, fhirstore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read journal entry %d: %w", id, err)
+	}
+	return e, nil
+}
+
+// List streams the entries matching f to fn.
+func (s *Store) List(ctx context.Context, f fhirstore.Filter, fn func(*fhirstore.Entry) error) error {
+	where, args := whereClause(f)
+	q := `SELECT ` + listColumns + ` FROM journal` + where + ` ORDER BY id`
+	if f.Descending {
+		q += ` DESC`
+	}
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("list journal entries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEntry(rows, false)
+		if err != nil {
+			return fmt.Errorf("list journal entries: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list journal entries: %w", err)
+	}
+	return nil
+}
+
+// Counts returns the number of entries per status.
+func (s *Store) Counts(ctx context.Context) (map[fhirstore.Status]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT status, COUNT(*) FROM journal GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count journal entries: %w", err)
+	}
+	defer rows.Close()
+	out := map[fhirstore.Status]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count journal entries: %w", err)
+		}
+		out[fhirstore.Status(st)] = n
+	}
+	return out, rows.Err()
+}
+
+// whereClause renders f as a WHERE clause with its arguments.
+func whereClause(f fhirstore.Filter) (string, []any) {
+	var conds []string
+	var args []any
+	if len(f.IDs) > 0 {
+		conds = append(conds, "id IN ("+placeholders(len(f.IDs))+")")
+		for _, id := range f.IDs {
+			args = append(args, id)
+		}
+	}
+	if len(f.Statuses) > 0 {
+		conds = append(conds, "status IN ("+placeholders(len(f.Statuses))+")")
+		for _, st := range f.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	if t := f.MessageType; t != "" {
+		t = strings.TrimSuffix(strings.TrimSuffix(t, "*"), "^")
+		if strings.Contains(t, "^") {
+			conds = append(conds, "message_type = ?")
+			args = append(args, t)
+		} else {
+			conds = append(conds, "(message_type = ? OR message_type LIKE ? ESCAPE '\\')")
+			args = append(args, t, likeEscape(t)+"^%")
+		}
+	}
+	if snd := f.Sender; snd != "" {
+		app, fac, hasFac := strings.Cut(snd, "^")
+		conds = append(conds, "sending_app = ?")
+		args = append(args, app)
+		if hasFac {
+			conds = append(conds, "sending_facility = ?")
+			args = append(args, fac)
+		}
+	}
+	if f.ControlID != "" {
+		conds = append(conds, "control_id = ?")
+		args = append(args, f.ControlID)
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "received_at >= ?")
+		args = append(args, f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "received_at < ?")
+		args = append(args, f.Until.UnixNano())
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func likeEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,302 @@
+// Package sqlite is Carebridge's embedded storage backend: one SQLite file in
+// WAL mode holding the message journal (and, in later steps, the FHIR
+// resources). All writes go through a single writer goroutine that batches
+// concurrent requests into one transaction, so that concurrent senders share
+// one fsync (group commit).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// Durability says how hard a commit tries to reach stable storage.
+type Durability string
+
+// The durability settings.
+const (
+	// DurabilityFull fsyncs the write-ahead log on every (group) commit: an
+	// acknowledged message survives a power loss. The default.
+	DurabilityFull Durability = "full"
+	// DurabilityNormal relies on the operating system to write the log: an
+	// acknowledged message survives a crash of the process but not of the
+	// machine.
+	DurabilityNormal Durability = "normal"
+	// DurabilityOff does not wait for the disk at all. For benchmarks and tests.
+	DurabilityOff Durability = "off"
+)
+
+// Options configures a Store. The zero value is valid.
+type Options struct {
+	// Durability defaults to DurabilityFull.
+	Durability Durability
+	// DuplicateWindow is how far back Append looks for an earlier message with
+	// the same MSH-3, MSH-4 and MSH-10. Zero means the default, 7 days; a
+	// negative value turns duplicate detection off.
+	DuplicateWindow time.Duration
+	// MaxBatch caps how many write requests share one transaction. Zero means 1024.
+	MaxBatch int
+	// ReadOnly opens the database for queries only (no writer goroutine).
+	ReadOnly bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnCommit, if set, is called after each group commit with the number of
+	// requests it carried and how long the commit took.
+	OnCommit func(requests int, d time.Duration)
+}
+
+// DefaultDuplicateWindow is the duplicate window when Options leaves it zero.
+const DefaultDuplicateWindow = 7 * 24 * time.Hour
+
+// Store is a SQLite-backed fhirstore.Journal. Open it with Open and Close it
+// when done; it is safe for concurrent use, also by several processes.
+type Store struct {
+	path string
+	opts Options
+	rdb  *sql.DB // readers
+	wdb  *sql.DB // the single writer connection
+
+	reqs      chan *writeReq
+	closing   chan struct{}
+	writerEnd chan struct{}
+	closeOnce sync.Once
+	mu        sync.RWMutex // guards closed against concurrent submit
+	closed    bool
+}
+
+var _ fhirstore.Journal = (*Store)(nil)
+
+// writeReq is one unit of work for the writer goroutine. fn runs inside the
+// shared transaction, within its own savepoint, so that one failing request
+// does not fail the others in its batch.
+type writeReq struct {
+	fn   func(tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// Open opens (creating if needed) the SQLite database at path, applies the
+// schema and starts the writer. The directory is created when missing.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Durability == "" {
+		opts.Durability = DurabilityFull
+	}
+	if opts.DuplicateWindow == 0 {
+		opts.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1024
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	var sync string
+	switch opts.Durability {
+	case DurabilityFull:
+		sync = "FULL"
+	case DurabilityNormal:
+		sync = "NORMAL"
+	case DurabilityOff:
+		sync = "OFF"
+	default:
+		return nil, fmt.Errorf("open journal: unknown durability %q (want full, normal or off)", opts.Durability)
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	dsn := func(extra string) string {
+		q := url.Values{}
+		q.Set("_busy_timeout", "10000")
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", sync)
+		q.Set("_foreign_keys", "1")
+		s := "file:" + url.PathEscape(path) + "?" + q.Encode()
+		if extra != "" {
+			s += "&" + extra
+		}
+		return s
+	}
+	s := &Store{path: path, opts: opts, closing: make(chan struct{}), writerEnd: make(chan struct{})}
+	var err error
+	s.rdb, err = sql.Open("sqlite3", dsn(""))
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	s.rdb.SetMaxOpenConns(8)
+	s.rdb.SetMaxIdleConns(8)
+	if opts.ReadOnly {
+		if err := s.rdb.PingContext(ctx); err != nil {
+			s.rdb.Close()
+			return nil, fmt.Errorf("open journal %s: %w", path, err)
+		}
+		close(s.writerEnd)
+		return s, nil
+	}
+	s.wdb, err = sql.Open("sqlite3", dsn("_txlock=immediate"))
+	if err != nil {
+		s.rdb.Close()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, s.wdb); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	s.reqs = make(chan *writeReq, opts.MaxBatch)
+	go s.writer()
+	return s, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close stops the writer after the requests already submitted and closes the
+// database. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.closing)
+		<-s.writerEnd
+		if s.wdb != nil {
+			// Fold the write-ahead log back into the database so that the
+			// file is self-contained when the engine is not running.
+			_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			err = errors.Join(err, s.wdb.Close())
+		}
+		err = errors.Join(err, s.rdb.Close())
+	})
+	return err
+}
+
+// submit hands fn to the writer and waits until its transaction committed.
+func (s *Store) submit(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.opts.ReadOnly {
+		return errors.New("journal opened read-only")
+	}
+	r := &writeReq{fn: fn, done: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return fhirstore.ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	// Once submitted, the request will be committed or failed by the writer;
+	// waiting for it (rather than for ctx) keeps "returned nil" equal to
+	// "durable".
+	<-r.done
+	return r.err
+}
+
+// writer runs every write in the process: it takes the first waiting request,
+// gathers those that arrived meanwhile, and commits them together.
+func (s *Store) writer() {
+	defer close(s.writerEnd)
+	batch := make([]*writeReq, 0, s.opts.MaxBatch)
+	for {
+		var first *writeReq
+		select {
+		case first = <-s.reqs:
+		case <-s.closing:
+			// Drain what was submitted before Close.
+			for {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch[:0], r)
+					s.commit(batch)
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*writeReq) {
+	start := time.Now()
+	err := s.runBatch(batch)
+	for _, r := range batch {
+		if err != nil && r.err == nil {
+			r.err = err
+		}
+		close(r.done)
+	}
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(len(batch), time.Since(start))
+	}
+}
+
+func (s *Store) runBatch(batch []*writeReq) error {
+	ctx := context.Background()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin journal transaction: %w", err)
+	}
+	single := len(batch) == 1
+	for _, r := range batch {
+		if single {
+			r.err = r.fn(tx)
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT req"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("journal savepoint: %w", err)
+		}
+		if r.err = r.fn(tx); r.err != nil {
+			if _, err := tx.Exec("ROLLBACK TO req"); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("journal rollback to savepoint: %w", err)
+			}
+		}
+		if _, err := tx.Exec("RELEASE req"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("journal release savepoint: %w", err)
+		}
+	}
+	if single && batch[0].err != nil {
+		_ = tx.Rollback()
+		return nil
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit journal: %w", err)
+	}
+	return nil
+}
