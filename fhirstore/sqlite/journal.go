@@ -32,10 +32,7 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 			since := e.ReceivedAt.Add(-s.opts.DuplicateWindow).UnixNano()
 			var id int64
 			var ack []byte
-			err := tx.QueryRow(`SELECT id, ack FROM journal
-				WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND received_at >= ?
-				  AND status NOT IN ('duplicate', 'rejected')
-				ORDER BY id LIMIT 1`, e.ControlID, e.SendingApp, e.SendingFacility, since).Scan(&id, &ack)
+			err := tx.Stmt(s.stmtDup).QueryRow(e.ControlID, e.SendingApp, e.SendingFacility, since).Scan(&id, &ack)
 			switch {
 			case err == nil:
 				res.Duplicate, res.Original, res.OriginalAck = true, id, ack
@@ -54,9 +51,7 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		if res.Duplicate {
 			ack = res.OriginalAck
 		}
-		r, err := tx.Exec(`INSERT INTO journal (received_at, listener, peer, sending_app, sending_facility,
-				message_time, message_type, control_id, status, error, raw, ack, duplicate_of, claimed_by, claimed_at, attempts)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r, err := tx.Stmt(s.stmtInsert).Exec(
 			e.ReceivedAt.UnixNano(), e.Listener, e.Peer, e.SendingApp, e.SendingFacility,
 			e.MessageTime, e.MessageType, e.ControlID, string(status), e.Error, e.Raw, nullBytes(ack), dupOf,
 			claimedBy, claimedAt, boolInt(status == fhirstore.StatusProcessing))

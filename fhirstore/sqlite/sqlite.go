@@ -67,6 +67,9 @@ type Store struct {
 	rdb  *sql.DB // readers
 	wdb  *sql.DB // the single writer connection
 
+	stmtDup    *sql.Stmt
+	stmtInsert *sql.Stmt
+
 	reqs      chan *writeReq
 	closing   chan struct{}
 	writerEnd chan struct{}
@@ -82,7 +85,7 @@ var _ fhirstore.Journal = (*Store)(nil)
 // does not fail the others in its batch.
 type writeReq struct {
 	fn   func(tx *sql.Tx) error
-	err  error
+	err  error // the request's own failure, or the batch's
 	done chan struct{}
 }
 
@@ -161,9 +164,29 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
 	s.reqs = make(chan *writeReq, opts.MaxBatch)
 	go s.writer()
 	return s, nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	s.stmtDup, err = s.wdb.PrepareContext(ctx, `SELECT id, ack FROM journal
+		WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND received_at >= ?
+		  AND status NOT IN ('duplicate', 'rejected')
+		ORDER BY id LIMIT 1`)
+	if err != nil {
+		return err
+	}
+	s.stmtInsert, err = s.wdb.PrepareContext(ctx, `INSERT INTO journal (received_at, listener, peer, sending_app,
+		sending_facility, message_time, message_type, control_id, status, error, raw, ack, duplicate_of, claimed_by,
+		claimed_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	return err
 }
 
 // Path returns the database file's path.
@@ -264,36 +287,48 @@ func (s *Store) commit(batch []*writeReq) {
 	}
 }
 
+// runBatch runs the whole batch in one transaction. When a request fails,
+// the transaction is rolled back and every request is run again in a
+// transaction of its own, so that one bad request fails alone; requests are
+// therefore written to be repeatable (they reset their results on entry).
 func (s *Store) runBatch(batch []*writeReq) error {
-	ctx := context.Background()
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	if len(batch) > 1 {
+		err := s.runTx(batch)
+		if err == nil {
+			return nil
+		}
+		var reqErr *requestError
+		if !errors.As(err, &reqErr) {
+			return err
+		}
+	}
+	for _, r := range batch {
+		if err := s.runTx([]*writeReq{r}); err != nil {
+			var reqErr *requestError
+			if !errors.As(err, &reqErr) {
+				r.err = err
+			}
+		}
+	}
+	return nil
+}
+
+// requestError marks the failure of one request (as opposed to the
+// transaction as a whole).
+type requestError struct{ err error }
+
+func (e *requestError) Error() string { return e.err.Error() }
+
+func (s *Store) runTx(batch []*writeReq) error {
+	tx, err := s.wdb.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("begin journal transaction: %w", err)
 	}
-	single := len(batch) == 1
 	for _, r := range batch {
-		if single {
-			r.err = r.fn(tx)
-			continue
-		}
-		if _, err := tx.Exec("SAVEPOINT req"); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("journal savepoint: %w", err)
-		}
 		if r.err = r.fn(tx); r.err != nil {
-			if _, err := tx.Exec("ROLLBACK TO req"); err != nil {
-				_ = tx.Rollback()
-				return fmt.Errorf("journal rollback to savepoint: %w", err)
-			}
-		}
-		if _, err := tx.Exec("RELEASE req"); err != nil {
 			_ = tx.Rollback()
-			return fmt.Errorf("journal release savepoint: %w", err)
+			return &requestError{r.err}
 		}
-	}
-	if single && batch[0].err != nil {
-		_ = tx.Rollback()
-		return nil
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit journal: %w", err)
