@@ -1,0 +1,368 @@
+// Package config is Carebridge's configuration: the settings, their defaults
+// (in one place, Defaults), and the one loader shared by `carebridge serve`
+// and `carebridge config check`. Configuration is strict data: unknown keys,
+// wrong types and invalid values are errors with file:line:col, and every
+// error in a file is reported at once.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/carebridge/carebridge/configs"
+)
+
+// Config is the whole configuration of a Carebridge node.
+type Config struct {
+	// DataDir holds the database and other state. Relative to the working directory.
+	DataDir string `yaml:"data_dir"`
+	// NodeID names this node in the journal's claims; defaults to the host name.
+	NodeID     string         `yaml:"node_id"`
+	Journal    Journal        `yaml:"journal"`
+	MLLP       []MLLPListener `yaml:"mllp"`
+	HTTP       HTTP           `yaml:"http"`
+	Processing Processing     `yaml:"processing"`
+	Log        Log            `yaml:"log"`
+
+	// File is the file the configuration was read from ("" for the embedded default).
+	File string `yaml:"-"`
+}
+
+// Journal configures the message journal.
+type Journal struct {
+	// Durability: "full" (fsync on commit: survives power loss; default),
+	// "normal" (survives a process crash, not a power loss) or "off".
+	Durability string `yaml:"durability"`
+	// DuplicateWindow: how far back a repeated MSH-3 + MSH-4 + MSH-10 counts
+	// as a duplicate. Default 168h (7 days); "0s" turns detection off.
+	DuplicateWindow Duration `yaml:"duplicate_window"`
+	// MaxBatch caps how many writes share one commit. Default 1024.
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// MLLPListener is one MLLP port receiving HL7 v2 messages.
+type MLLPListener struct {
+	Name string `yaml:"name"`
+	Addr string `yaml:"addr"`
+	// AckPolicy: "on-commit" (ACK once the message is journaled; default) or
+	// "on-process" (ACK after processing, so the sender sees AE on failure).
+	AckPolicy string `yaml:"ack_policy"`
+	// Charset is the character set assumed when MSH-18 is empty (HL7 table
+	// 0211 names, e.g. "UNICODE UTF-8", "8859/1", "GB 18030"). Default UTF-8.
+	Charset        string   `yaml:"charset"`
+	MaxConnections int      `yaml:"max_connections"`
+	MaxMessageSize ByteSize `yaml:"max_message_size"`
+	// ReadTimeout bounds receiving one message once it has started.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a connection with no message for that long.
+	IdleTimeout  Duration `yaml:"idle_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	TLS          *TLS     `yaml:"tls"`
+}
+
+// TLS configures transport security on a listener.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, is the CA bundle client certificates are checked against.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth: "none" (default without a client CA), "request", or
+	// "require" (mutual TLS; the default when client_ca_file is set).
+	ClientAuth string `yaml:"client_auth"`
+	// MinVersion: "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// HTTP configures the HTTP listener (metrics, health; later the FHIR API).
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	TLS  *TLS   `yaml:"tls"`
+}
+
+// Processing configures the workers that process journaled messages.
+type Processing struct {
+	Workers   int `yaml:"workers"`
+	BatchSize int `yaml:"batch_size"`
+	// PollInterval is how often workers look for work queued by other
+	// processes (such as `carebridge messages reprocess`).
+	PollInterval Duration `yaml:"poll_interval"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+	// PatientData allows message content in logs. Off by default, and should stay off in production.
+	PatientData bool `yaml:"patient_data"`
+}
+
+// Defaults fills every unset setting with its default. It is the one place
+// defaults live.
+func (c *Config) Defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "carebridge-data"
+	}
+	if c.NodeID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "carebridge"
+		}
+		c.NodeID = h
+	}
+	if c.Journal.Durability == "" {
+		c.Journal.Durability = "full"
+	}
+	if c.Journal.DuplicateWindow.D == 0 && !c.Journal.DuplicateWindow.set {
+		c.Journal.DuplicateWindow = Duration{D: 7 * 24 * time.Hour}
+	}
+	if c.Journal.MaxBatch == 0 {
+		c.Journal.MaxBatch = 1024
+	}
+	for i := range c.MLLP {
+		l := &c.MLLP[i]
+		if l.Name == "" {
+			l.Name = "mllp"
+			if i > 0 {
+				l.Name = fmt.Sprintf("mllp%d", i+1)
+			}
+		}
+		if l.AckPolicy == "" {
+			l.AckPolicy = AckOnCommit
+		}
+		if l.Charset == "" {
+			l.Charset = "UNICODE UTF-8"
+		}
+		if l.MaxConnections == 0 {
+			l.MaxConnections = 1024
+		}
+		if l.MaxMessageSize == 0 {
+			l.MaxMessageSize = 10 << 20
+		}
+		if l.ReadTimeout.D == 0 {
+			l.ReadTimeout.D = 30 * time.Second
+		}
+		if l.IdleTimeout.D == 0 {
+			l.IdleTimeout.D = 10 * time.Minute
+		}
+		if l.WriteTimeout.D == 0 {
+			l.WriteTimeout.D = 30 * time.Second
+		}
+		l.TLS.defaults()
+	}
+	c.HTTP.TLS.defaults()
+	if c.Processing.Workers == 0 {
+		c.Processing.Workers = 2
+	}
+	if c.Processing.BatchSize == 0 {
+		c.Processing.BatchSize = 256
+	}
+	if c.Processing.PollInterval.D == 0 {
+		c.Processing.PollInterval.D = 2 * time.Second
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+func (t *TLS) defaults() {
+	if t == nil {
+		return
+	}
+	if t.ClientAuth == "" {
+		t.ClientAuth = "none"
+		if t.ClientCAFile != "" {
+			t.ClientAuth = "require"
+		}
+	}
+	if t.MinVersion == "" {
+		t.MinVersion = "1.2"
+	}
+}
+
+// The ACK policies.
+const (
+	AckOnCommit  = "on-commit"
+	AckOnProcess = "on-process"
+)
+
+// DatabasePath is where the SQLite database lives.
+func (c *Config) DatabasePath() string { return filepath.Join(c.DataDir, "carebridge.db") }
+
+// Load reads the configuration at path, or the embedded default when path is
+// empty, applies the defaults and validates it. The error, if any, is an
+// *Errors listing every problem with its position.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Parse("(embedded default)", configs.Default)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	c.resolvePaths(filepath.Dir(path))
+	return c, nil
+}
+
+// Parse decodes, defaults and validates configuration text. file names it in errors.
+func Parse(file string, b []byte) (*Config, error) {
+	errs := &Errors{}
+	c := &Config{File: file}
+	d := &decoder{file: file, errs: errs, pos: map[string]Position{}}
+	if len(bytes.TrimSpace(b)) > 0 {
+		var root yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&root); err != nil {
+			errs.add(yamlErrorPosition(file, err), yamlErrorText(err))
+			return nil, errs
+		}
+		if len(root.Content) > 0 {
+			d.decode(root.Content[0], reflect.ValueOf(c).Elem(), "")
+		}
+	}
+	c.Defaults()
+	c.validate(d)
+	if len(errs.List) > 0 {
+		errs.sort()
+		return nil, errs
+	}
+	return c, nil
+}
+
+// resolvePaths makes TLS file paths relative to the config file's directory.
+func (c *Config) resolvePaths(dir string) {
+	fix := func(t *TLS) {
+		if t == nil {
+			return
+		}
+		for _, p := range []*string{&t.CertFile, &t.KeyFile, &t.ClientCAFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
+	}
+	for i := range c.MLLP {
+		fix(c.MLLP[i].TLS)
+	}
+	fix(c.HTTP.TLS)
+}
+
+func (c *Config) validate(d *decoder) {
+	at := func(path string) Position {
+		for p := path; p != ""; {
+			if pos, ok := d.pos[p]; ok {
+				return pos
+			}
+			i := strings.LastIndexAny(p, ".[")
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+		}
+		return Position{File: d.file}
+	}
+	bad := func(path, format string, args ...any) {
+		d.errs.add(at(path), path+": "+fmt.Sprintf(format, args...))
+	}
+	oneOf := func(path, v string, allowed ...string) {
+		if !slices.Contains(allowed, v) {
+			bad(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		}
+	}
+	oneOf("journal.durability", c.Journal.Durability, "full", "normal", "off")
+	if c.Journal.DuplicateWindow.D < 0 {
+		bad("journal.duplicate_window", "must not be negative")
+	}
+	if c.Journal.MaxBatch < 1 {
+		bad("journal.max_batch", "must be at least 1")
+	}
+	names := map[string]bool{}
+	addrs := map[string]bool{}
+	for i, l := range c.MLLP {
+		p := fmt.Sprintf("mllp[%d]", i)
+		if names[l.Name] {
+			bad(p+".name", "listener name %q is used twice", l.Name)
+		}
+		names[l.Name] = true
+		if l.Addr == "" {
+			bad(p+".addr", "required (host:port)")
+		} else if _, _, err := net.SplitHostPort(l.Addr); err != nil {
+			bad(p+".addr", "%q is not host:port", l.Addr)
+		} else if addrs[l.Addr] {
+			bad(p+".addr", "%s is used by another listener", l.Addr)
+		}
+		addrs[l.Addr] = true
+		oneOf(p+".ack_policy", l.AckPolicy, AckOnCommit, AckOnProcess)
+		if !KnownCharset(l.Charset) {
+			bad(p+".charset", "unknown character set %q (use an HL7 table 0211 name such as \"UNICODE UTF-8\", \"8859/1\", \"GB 18030\")", l.Charset)
+		}
+		if l.MaxConnections < 1 {
+			bad(p+".max_connections", "must be at least 1")
+		}
+		if l.MaxMessageSize < 1024 {
+			bad(p+".max_message_size", "must be at least 1KiB")
+		}
+		for _, dd := range []struct {
+			name string
+			d    Duration
+		}{{"read_timeout", l.ReadTimeout}, {"idle_timeout", l.IdleTimeout}, {"write_timeout", l.WriteTimeout}} {
+			if dd.d.D < 0 {
+				bad(p+"."+dd.name, "must not be negative")
+			}
+		}
+		l.TLS.validate(p+".tls", bad)
+	}
+	if c.HTTP.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+			bad("http.addr", "%q is not host:port", c.HTTP.Addr)
+		}
+	}
+	c.HTTP.TLS.validate("http.tls", bad)
+	if c.Processing.Workers < 1 {
+		bad("processing.workers", "must be at least 1")
+	}
+	if c.Processing.BatchSize < 1 {
+		bad("processing.batch_size", "must be at least 1")
+	}
+	if c.Processing.PollInterval.D <= 0 {
+		bad("processing.poll_interval", "must be positive")
+	}
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "text", "json")
+}
+
+func (t *TLS) validate(p string, bad func(path, format string, args ...any)) {
+	if t == nil {
+		return
+	}
+	if t.CertFile == "" {
+		bad(p+".cert_file", "required when tls is set")
+	}
+	if t.KeyFile == "" {
+		bad(p+".key_file", "required when tls is set")
+	}
+	if !slices.Contains([]string{"none", "request", "require"}, t.ClientAuth) {
+		bad(p+".client_auth", "%q is not one of none, request, require", t.ClientAuth)
+	}
+	if t.ClientAuth == "require" && t.ClientCAFile == "" {
+		bad(p+".client_ca_file", "required when client_auth is require")
+	}
+	if !slices.Contains([]string{"1.2", "1.3"}, t.MinVersion) {
+		bad(p+".min_version", "%q is not one of 1.2, 1.3", t.MinVersion)
+	}
+}

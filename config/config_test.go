@@ -1,0 +1,85 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfigLoads(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.MLLP) != 1 || c.MLLP[0].Addr != "127.0.0.1:2575" || c.HTTP.Addr != "127.0.0.1:8080" || c.DataDir != "carebridge-data" {
+		t.Fatalf("default config = %+v", c)
+	}
+	if c.Journal.Durability != "full" || c.Journal.DuplicateWindow.D != 168*time.Hour || c.MLLP[0].AckPolicy != AckOnCommit {
+		t.Fatalf("default journal/ack = %+v %+v", c.Journal, c.MLLP[0])
+	}
+	if c.MLLP[0].MaxMessageSize != 10<<20 {
+		t.Fatalf("max message size = %d", c.MLLP[0].MaxMessageSize)
+	}
+}
+
+func TestEveryErrorReportedWithPosition(t *testing.T) {
+	src := `data_dir: x
+journal:
+  durability: sometimes
+  duplicate_windw: 1h
+mllp:
+  - addr: nowhere
+    ack_policy: later
+    max_message_size: huge
+  - name: b
+    addr: 127.0.0.1:1
+    read_timeout: soon
+    tls:
+      client_auth: require
+processing:
+  workers: many
+`
+	_, err := Parse("test.yaml", []byte(src))
+	var errs *Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Parse error = %v, want *Errors", err)
+	}
+	want := []string{
+		`test.yaml:3:15: journal.durability: "sometimes" is not one of full, normal, off`,
+		`test.yaml:4:3: journal.duplicate_windw: unknown setting (did you mean "duplicate_window"?)`,
+		`test.yaml:6:11: mllp[0].addr: "nowhere" is not host:port`,
+		`test.yaml:7:17: mllp[0].ack_policy: "later" is not one of on-commit, on-process`,
+		`test.yaml:8:23: mllp[0].max_message_size: "huge" is not a size`,
+		`test.yaml:11:19: mllp[1].read_timeout: "soon" is not a duration`,
+		`test.yaml:13:7: mllp[1].tls.client_ca_file: required when client_auth is require`,
+		`mllp[1].tls.cert_file: required when tls is set`,
+		`test.yaml:15:12: processing.workers: want a whole number, got "many"`,
+	}
+	got := err.Error()
+	if !strings.HasPrefix(got, "test.yaml:3:15") {
+		t.Errorf("errors are not in file order:\n%s", got)
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("errors lack %q\ngot:\n%s", w, got)
+		}
+	}
+}
+
+func TestSyntaxError(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte("mllp:\n  - addr: [\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "bad.yaml:") {
+		t.Fatalf("error = %v; want it to start with the file name", err)
+	}
+}
+
+func TestDuplicateWindowZeroTurnsDetectionOff(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("journal:\n  duplicate_window: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Journal.DuplicateWindow.D != 0 {
+		t.Fatalf("duplicate window = %v, want 0", c.Journal.DuplicateWindow)
+	}
+}

@@ -1,0 +1,186 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// scalarDecoder is implemented by config types written as one YAML scalar
+// (durations, byte sizes).
+type scalarDecoder interface {
+	decodeScalar(s string) error
+}
+
+// decoder turns a YAML node tree into a struct strictly: unknown keys,
+// duplicate keys and wrongly typed values are errors, and every error is
+// collected (with its position) instead of stopping at the first.
+type decoder struct {
+	file string
+	errs *Errors
+	pos  map[string]Position // dotted path → where it was written
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.errs.add(Position{File: d.file, Line: n.Line, Column: n.Column}, fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	d.pos[path] = Position{File: d.file, Line: n.Line, Column: n.Column}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // "key:" with no value keeps the default
+	}
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		v = v.Elem()
+	}
+	if sd, ok := v.Addr().Interface().(scalarDecoder); ok {
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, "%s: want a single value", path)
+			return
+		}
+		if err := sd.decodeScalar(n.Value); err != nil {
+			d.errorf(n, "%s: %v", path, err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, "%s: want a list", path)
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, "%s: want a mapping", path)
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, elem, path+"."+k.Value)
+			m.SetMapIndex(reflect.ValueOf(k.Value), elem)
+		}
+		v.Set(m)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, "%s: want a string", path)
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.errorf(n, "%s: want true or false, got %q", path, n.Value)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, 64)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.errorf(n, "%s: want a whole number, got %q", path, n.Value)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.errorf(n, "%s: want a number, got %q", path, n.Value)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		d.errorf(n, "%s: unsupported setting type %s", path, v.Type())
+	}
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: want a mapping of settings", strings.TrimPrefix(path, "."))
+		return
+	}
+	t := v.Type()
+	fields := map[string]int{}
+	var names []string
+	for i := range t.NumField() {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fields[tag] = i
+		names = append(names, tag)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		child := key
+		if path != "" {
+			child = path + "." + key
+		}
+		if seen[key] {
+			d.errorf(k, "%s: set twice", child)
+			continue
+		}
+		seen[key] = true
+		idx, ok := fields[key]
+		if !ok {
+			d.errorf(k, "%s: unknown setting%s", child, suggest(key, names))
+			continue
+		}
+		d.decode(val, v.Field(idx), child)
+	}
+}
+
+// suggest returns a hint naming the closest known key, or the list of keys.
+func suggest(key string, names []string) string {
+	best, bestD := "", 1<<30
+	for _, n := range names {
+		if dist := levenshtein(key, n); dist < bestD {
+			best, bestD = n, dist
+		}
+	}
+	if best != "" && bestD <= 3 {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	return " (known: " + strings.Join(sorted, ", ") + ")"
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
