@@ -1,0 +1,387 @@
+package hl7
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// ParseOptions adjust Parse.
+type ParseOptions struct {
+	// FallbackCharset is the character set (an HL7 table 0211 value such as
+	// "8859/1", "GB 18030" or "UNICODE UTF-8") used when MSH-18 is empty.
+	// Empty means ASCII/UTF-8.
+	FallbackCharset string
+	// Strict makes a line that is not a segment an error (code 100) instead
+	// of skipping it.
+	Strict bool
+}
+
+// Message is one parsed HL7 v2 message. Its text is UTF-8 whatever the wire
+// character set. A Message may be read concurrently; modifying it (Set,
+// SetRaw, AddSegment) needs exclusive access.
+type Message struct {
+	raw      []byte
+	d        Delimiters
+	cs       charset
+	charset  string // MSH-18 as received, or the fallback used
+	segments []*Segment
+}
+
+// Segment is one segment of a message.
+type Segment struct {
+	// fields[0] is the segment ID. For MSH, fields[1] is the field separator
+	// and fields[2] the encoding characters, so that fields[n] is always
+	// field n. Values are in wire form (escaped).
+	fields []string
+	m      *Message
+}
+
+// Parse parses one HL7 v2 message. raw is kept as received (Message.Raw);
+// the text inside the message is UTF-8. On failure the error is a
+// *ParseError.
+func Parse(raw []byte) (*Message, error) {
+	return ParseWithOptions(raw, ParseOptions{})
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// ParseWithOptions parses one HL7 v2 message like Parse, with options.
+func ParseWithOptions(raw []byte, opts ParseOptions) (*Message, error) {
+	m := &Message{raw: raw}
+	text, err := m.decode(raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.split(text, opts.Strict); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decode finds the character set and returns the message text as UTF-8,
+// trimmed of surrounding whitespace.
+func (m *Message) decode(raw []byte, opts ParseOptions) (string, error) {
+	body := bytes.TrimPrefix(raw, utf8BOM)
+	if enc, ok := utf16Layout(body); ok {
+		m.cs = charset{enc: enc}
+		text, err := m.cs.decode(body)
+		if err != nil {
+			return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeDataType, Err: fmt.Errorf("decode utf-16: %w", err)}
+		}
+		text = trimMessage(strings.TrimPrefix(text, "\ufeff"))
+		m.charset = strings.TrimSpace(headerField(text, 18))
+		if m.charset == "" {
+			m.charset = "UNICODE UTF-16"
+		}
+		return text, nil
+	}
+	body = trimMessageBytes(body)
+	// MSH is ASCII in every character set HL7 allows, so MSH-18 can be read
+	// before the message is decoded.
+	line := string(body[:lineEnd(body)])
+	msh18 := strings.TrimSpace(headerField(line, 18))
+	var reps []string
+	if msh18 != "" {
+		reps = []string{msh18}
+		enc := headerField(line, 2)
+		if len(enc) > 1 {
+			reps = strings.Split(msh18, enc[1:2])
+		}
+		if len(enc) > 0 {
+			for i, r := range reps {
+				r, _, _ = strings.Cut(r, enc[:1])
+				reps[i] = strings.TrimSpace(r)
+			}
+		}
+	}
+	m.charset = msh18
+	primary := ""
+	if len(reps) > 0 {
+		primary = reps[0]
+	} else if opts.FallbackCharset != "" {
+		primary = opts.FallbackCharset
+		m.charset = opts.FallbackCharset
+	}
+	enc, err := lookupCharset(primary)
+	if err != nil {
+		return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeTableValueNotFound, Err: err}
+	}
+	if enc == nil && len(reps) > 1 {
+		for _, alt := range reps[1:] {
+			if isJapaneseAlternate(alt) {
+				enc, _ = lookupCharset(alt)
+				break
+			}
+		}
+	}
+	m.cs = charset{enc: enc}
+	text, err := m.cs.decode(body)
+	if err != nil {
+		return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeDataType, Err: fmt.Errorf("decode %s: %w", primary, err)}
+	}
+	if enc != nil {
+		text = trimMessage(text)
+	}
+	return text, nil
+}
+
+// headerField returns MSH field n (n ≥ 2) of the first line of text, in
+// wire form, or "" when the text does not start with MSH.
+func headerField(line string, n int) string {
+	if len(line) < 4 || line[:3] != "MSH" {
+		return ""
+	}
+	sep := line[3]
+	rest := line[4:]
+	// rest starts with MSH-2.
+	for i := 2; i < n; i++ {
+		j := strings.IndexByte(rest, sep)
+		if j < 0 {
+			return ""
+		}
+		rest = rest[j+1:]
+	}
+	if j := strings.IndexByte(rest, sep); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+func lineEnd(b []byte) int {
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			return i
+		}
+	}
+	return len(b)
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' || c == 0
+}
+
+func trimMessageBytes(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func trimMessage(s string) string {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// split reads the delimiters and cuts text into segments and fields.
+func (m *Message) split(text string, strict bool) error {
+	if len(text) < 4 || text[:3] != "MSH" {
+		return &ParseError{Segment: "MSH", Line: 1, Code: CodeSegmentSequence, Err: ErrNoHeader}
+	}
+	fs := text[3]
+	encEnd := 4
+	for encEnd < len(text) && text[encEnd] != fs && text[encEnd] != '\r' && text[encEnd] != '\n' {
+		encEnd++
+	}
+	d, err := parseDelimiters(fs, text[4:encEnd])
+	if err != nil {
+		field := 2
+		if !validDelimiterChar(fs) {
+			field = 1
+		}
+		return &ParseError{Segment: "MSH", Line: 1, Field: field, Code: CodeDataType, Err: err}
+	}
+	m.d = d
+
+	// One allocation for all segments and one for all fields.
+	nLines := strings.Count(text, "\r") + strings.Count(text, "\n") + 1
+	nFields := strings.Count(text, text[3:4]) + nLines + 1
+	block := make([]Segment, 0, nLines)
+	arena := make([]string, 0, nFields)
+
+	nextCR, nextLF := -2, -2 // -2: not searched yet
+	line := 0
+	for pos := 0; pos < len(text); {
+		if nextCR != -1 && nextCR < pos {
+			nextCR = indexFrom(text, '\r', pos)
+		}
+		if nextLF != -1 && nextLF < pos {
+			nextLF = indexFrom(text, '\n', pos)
+		}
+		end := len(text)
+		if nextCR >= 0 {
+			end = nextCR
+		}
+		if nextLF >= 0 && nextLF < end {
+			end = nextLF
+		}
+		s := text[pos:end]
+		pos = end + 1
+		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+			s = s[1:]
+		}
+		if len(s) == 0 || isBlank(s) {
+			continue
+		}
+		line++
+		if !isSegmentStart(s, fs) {
+			if strict {
+				return &ParseError{Line: line, Code: CodeSegmentSequence, Err: fmt.Errorf("line %d: %w", line, ErrSegment)}
+			}
+			line--
+			continue
+		}
+		start := len(arena)
+		if len(s) > 3 && s[:3] == "MSH" {
+			// MSH-1 is the separator itself, MSH-2 the encoding characters.
+			arena = append(arena, "MSH", text[3:4])
+			arena = appendFields(arena, s[4:], fs)
+		} else {
+			arena = appendFields(arena, s, fs)
+		}
+		block = append(block, Segment{fields: arena[start:len(arena):len(arena)], m: m})
+	}
+	m.segments = make([]*Segment, len(block))
+	for i := range block {
+		m.segments[i] = &block[i]
+	}
+	return nil
+}
+
+func isBlank(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isSpace(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func indexFrom(s string, c byte, from int) int {
+	i := strings.IndexByte(s[from:], c)
+	if i < 0 {
+		return -1
+	}
+	return from + i
+}
+
+// appendFields appends the fields of s split on fs.
+func appendFields(arena []string, s string, fs byte) []string {
+	for {
+		i := strings.IndexByte(s, fs)
+		if i < 0 {
+			return append(arena, s)
+		}
+		arena = append(arena, s[:i])
+		s = s[i+1:]
+	}
+}
+
+// isSegmentStart reports whether s starts with a segment ID followed by the
+// field separator or the end of the line.
+func isSegmentStart(s string, fs byte) bool {
+	if len(s) < 3 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < 3; i++ {
+		c := s[i]
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return len(s) == 3 || s[3] == fs
+}
+
+// Raw returns the bytes the message was parsed from, as received. Do not
+// modify them.
+func (m *Message) Raw() []byte { return m.raw }
+
+// Delimiters returns the message's delimiters.
+func (m *Message) Delimiters() Delimiters { return m.d }
+
+// Charset returns MSH-18 as received, or the fallback character set that was
+// used because MSH-18 was empty; "" means ASCII/UTF-8 by default.
+func (m *Message) Charset() string { return m.charset }
+
+// Segments returns the message's segments in order. The slice is shared;
+// do not modify it.
+func (m *Message) Segments() []*Segment { return m.segments }
+
+// Segment returns the n-th (1-based) segment named name, or nil.
+func (m *Message) Segment(name string, n int) *Segment {
+	if n < 1 {
+		n = 1
+	}
+	for _, s := range m.segments {
+		if s.fields[0] == name {
+			n--
+			if n == 0 {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// SegmentsNamed returns every segment named name, in order.
+func (m *Message) SegmentsNamed(name string) []*Segment {
+	var out []*Segment
+	for _, s := range m.segments {
+		if s.fields[0] == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Name returns the segment ID, such as "PID".
+func (s *Segment) Name() string { return s.fields[0] }
+
+// FieldCount returns the number of the segment's last field present on the
+// wire (for MSH, counting MSH-1 and MSH-2).
+func (s *Segment) FieldCount() int { return len(s.fields) - 1 }
+
+// rawField returns field n in wire form, or "".
+func (s *Segment) rawField(n int) string {
+	if n < 1 || n >= len(s.fields) {
+		return ""
+	}
+	return s.fields[n]
+}
+
+// Field returns field n (1-based) with all its repetitions. For MSH, field 1
+// is the field separator and field 2 the encoding characters.
+func (s *Segment) Field(n int) Field {
+	f := Field{raw: s.rawField(n), d: s.m.d, cs: &s.m.cs, level: levelField}
+	if s.fields[0] == "MSH" && (n == 1 || n == 2) {
+		f.level = levelLiteral
+	}
+	return f
+}
+
+// String returns the segment in wire form, without a terminator.
+func (s *Segment) String() string {
+	var b strings.Builder
+	s.writeTo(&b)
+	return b.String()
+}
+
+func (s *Segment) writeTo(b *strings.Builder) {
+	b.WriteString(s.fields[0])
+	first := 1
+	if s.fields[0] == "MSH" && len(s.fields) > 1 {
+		first = 2
+	}
+	for _, f := range s.fields[first:] {
+		b.WriteByte(s.m.d.Field)
+		b.WriteString(f)
+	}
+}
