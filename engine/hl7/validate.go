@@ -1,0 +1,60 @@
+package hl7
+
+import "strings"
+
+// knownVersions are the HL7 v2 version IDs (table 0104) this package reads.
+var knownVersions = map[string]bool{
+	"2.1": true, "2.2": true, "2.3": true, "2.3.1": true, "2.4": true,
+	"2.5": true, "2.5.1": true, "2.6": true, "2.7": true, "2.7.1": true,
+	"2.8": true, "2.8.1": true, "2.8.2": true, "2.9": true,
+}
+
+// KnownVersion reports whether v is an HL7 v2 version ID from table 0104,
+// such as "2.5.1".
+func KnownVersion(v string) bool { return knownVersions[v] }
+
+// Validate checks what every message needs before it can be routed: an MSH
+// segment first, MSH-9 message code and trigger event (the trigger may be
+// absent on ACK), MSH-10 control ID, MSH-11 processing ID (when valued: P, D
+// or T), and MSH-12 with a known version. It returns one ErrorDetail per
+// problem, ready for ERR segments of an AR acknowledgment, or nil.
+func Validate(msg *Message) []ErrorDetail {
+	if msg == nil || len(msg.segments) == 0 || msg.segments[0].Name() != "MSH" {
+		return []ErrorDetail{{Location: "MSH^1", Code: CodeSegmentSequence, Severity: SeverityError,
+			Text: "message does not start with an MSH segment"}}
+	}
+	var errs []ErrorDetail
+	missing := func(loc, what string) {
+		errs = append(errs, ErrorDetail{Location: loc, Code: CodeRequiredFieldMissing,
+			Severity: SeverityError, Text: what + " is missing"})
+	}
+	code := strings.TrimSpace(msg.MessageCode())
+	if code == "" {
+		missing("MSH^1^9^1^1", "MSH-9.1 message code")
+	}
+	if strings.TrimSpace(msg.TriggerEvent()) == "" && code != "ACK" {
+		missing("MSH^1^9^1^2", "MSH-9.2 trigger event")
+	}
+	if strings.TrimSpace(msg.ControlID()) == "" {
+		missing("MSH^1^10", "MSH-10 message control ID")
+	}
+	if p := strings.TrimSpace(msg.ProcessingID()); p != "" && p != "P" && p != "D" && p != "T" {
+		errs = append(errs, ErrorDetail{Location: "MSH^1^11", Code: CodeUnsupportedProcessingID,
+			Severity: SeverityError, Text: "MSH-11 processing ID " + quote(p) + " is not P, D or T"})
+	}
+	switch v := strings.TrimSpace(msg.Version()); {
+	case v == "":
+		missing("MSH^1^12", "MSH-12 version ID")
+	case !KnownVersion(v):
+		errs = append(errs, ErrorDetail{Location: "MSH^1^12", Code: CodeUnsupportedVersionID,
+			Severity: SeverityError, Text: "MSH-12 version ID " + quote(v) + " is not supported"})
+	}
+	return errs
+}
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return `"` + s + `"`
+}
