@@ -117,6 +117,9 @@ func (c *Client) Send(ctx context.Context, msg []byte) ([]byte, error) {
 	if len(id) == 0 {
 		return nil, ErrNoControlID
 	}
+	if !validPayload(msg) {
+		return nil, ErrInvalidPayload
+	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -278,9 +281,6 @@ func (c *Client) exchange(ctx context.Context, conn net.Conn, r *Reader, msg, id
 	if err := WriteFrame(conn, msg); err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
-		}
-		if errors.Is(err, ErrInvalidPayload) {
-			return nil, false, err
 		}
 		return nil, isPeerClosed(err), fmt.Errorf("mllp: send to %s: %w", c.addr, err)
 	}

@@ -248,7 +248,7 @@ const maxPooledFrame = 64 << 10
 // returns ErrInvalidPayload, writing nothing, if payload contains a start or
 // end block byte.
 func WriteFrame(w io.Writer, payload []byte) error {
-	if bytes.IndexByte(payload, StartBlock) >= 0 || bytes.IndexByte(payload, EndBlock) >= 0 {
+	if !validPayload(payload) {
 		return ErrInvalidPayload
 	}
 	bp := frameBuffers.Get().(*[]byte)
@@ -264,4 +264,10 @@ func WriteFrame(w io.Writer, payload []byte) error {
 		return fmt.Errorf("mllp: write frame: %w", err)
 	}
 	return nil
+}
+
+// validPayload reports whether payload can be framed: it contains neither a
+// start nor an end block byte.
+func validPayload(payload []byte) bool {
+	return bytes.IndexByte(payload, StartBlock) < 0 && bytes.IndexByte(payload, EndBlock) < 0
 }

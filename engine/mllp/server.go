@@ -376,6 +376,7 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 	log := s.logger().With("listener", s.Name, "conn", info.ID, "remote", info.RemoteAddr.String())
 	obs := s.observer()
 	stopClose := context.AfterFunc(ctx, func() { c.nc.Close() })
+	opened := false
 	defer func() {
 		stopClose()
 		c.cancel()
@@ -383,6 +384,11 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		// Report the close once the slot is free, so that an observer
+		// seeing ConnClosed can count on a new connection being accepted.
+		if opened {
+			obs.ConnClosed(s.Name)
+		}
 		s.connWG.Done()
 	}()
 
@@ -397,7 +403,7 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 		info.TLS = &st
 	}
 	obs.ConnOpened(s.Name)
-	defer obs.ConnClosed(s.Name)
+	opened = true
 	log.Debug("mllp connection opened")
 
 	inFrame := false
