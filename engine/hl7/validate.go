@@ -2,16 +2,16 @@ package hl7
 
 import "strings"
 
-// knownVersions are the HL7 v2 version IDs (table 0104) this package reads.
-var knownVersions = map[string]bool{
-	"2.1": true, "2.2": true, "2.3": true, "2.3.1": true, "2.4": true,
-	"2.5": true, "2.5.1": true, "2.6": true, "2.7": true, "2.7.1": true,
-	"2.8": true, "2.8.1": true, "2.8.2": true, "2.9": true,
-}
-
 // KnownVersion reports whether v is an HL7 v2 version ID from table 0104,
 // such as "2.5.1".
-func KnownVersion(v string) bool { return knownVersions[v] }
+func KnownVersion(v string) bool {
+	switch v {
+	case "2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6",
+		"2.7", "2.7.1", "2.8", "2.8.1", "2.8.2", "2.9":
+		return true
+	}
+	return false
+}
 
 // Validate checks what every message needs before it can be routed: an MSH
 // segment first, MSH-9 message code and trigger event (the trigger may be

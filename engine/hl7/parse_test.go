@@ -1,0 +1,384 @@
+package hl7
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// adt is a small synthetic ADT^A01 used across the tests.
+const adt = "MSH|^~\\&|SENDAPP|SENDFAC|RECVAPP|RECVFAC|20260101120000+0100||ADT^A01^ADT_A01|CTRL0001|P|2.5.1\r" +
+	"EVN|A01|20260101115900\r" +
+	"PID|1||MRN1^^^HOSP^MR~NHS9^^^NHS^NH||Doe&van^Jan^Piet^^Mr||19700101|M|||1 Test Lane^^Testville^^1234AB^NLD^H||+31-20-5550000^PRN^PH~jan@example.org^NET^Internet\r" +
+	"PV1|1|I|WARD1^12^B^HOSP||||DOC1^Arts^Anna\r" +
+	"OBX|1|TX|CODE1||first\r" +
+	"OBX|2|TX|CODE2||second value\r"
+
+func mustParse(t testing.TB, s string) *Message {
+	t.Helper()
+	m, err := Parse([]byte(s))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return m
+}
+
+func TestParseDelimiters(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want Delimiters
+		get  map[string]string
+	}{
+		{
+			name: "standard",
+			raw:  "MSH|^~\\&|A|B|||||ADT^A01|1|P|2.5\rPID|1||X^Y~Z",
+			want: Delimiters{'|', '^', '~', '\\', '&', 0},
+			get:  map[string]string{"MSH-1": "|", "MSH-2": "^~\\&", "PID-3": "X^Y", "PID-3(2)": "Z", "PID-3.2": "Y"},
+		},
+		{
+			name: "truncation character",
+			raw:  "MSH|^~\\&#|A|B|||||ADT^A01|1|P|2.7\rPID|1||a#b^c",
+			want: Delimiters{'|', '^', '~', '\\', '&', '#'},
+			get:  map[string]string{"MSH-2": "^~\\&#", "PID-3.1": "a#b", "MSH-3": "A"},
+		},
+		{
+			name: "odd characters",
+			raw:  "MSH#$%@!#A#B#####ORU$R01#7#P#2.3\rOBX#1##a$b%c$d!e@f",
+			want: Delimiters{'#', '$', '%', '@', '!', 0},
+			get: map[string]string{"MSH-1": "#", "MSH-2": "$%@!", "MSH-9.2": "R01", "OBX-3(1).2": "b",
+				"OBX-3(2).1": "c", "OBX-3(2).2.2": "e@f", "OBX-3.2": "b"},
+		},
+		{
+			name: "doubled escape character is repaired",
+			raw:  "MSH|^~\\\\&|A|B|||||ADT^A01|1|P|2.6\rPID|1||X&Y",
+			want: Delimiters{'|', '^', '~', '\\', '&', 0},
+			get:  map[string]string{"MSH-2": "^~\\\\&", "PID-3.1.2": "Y"},
+		},
+		{
+			name: "three encoding characters",
+			raw:  "MSH|^~\\|A|B|||||ADT^A01|1|P|2.1\rPID|1||X&Y",
+			want: Delimiters{'|', '^', '~', '\\', 0, 0},
+			get:  map[string]string{"PID-3.1": "X&Y", "PID-3.1.2": ""},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := mustParse(t, tt.raw)
+			if got := m.Delimiters(); got != tt.want {
+				t.Errorf("Delimiters() = %q, want %q", got.EncodingCharacters(), tt.want.EncodingCharacters())
+				t.Errorf("Delimiters() = %+v, want %+v", got, tt.want)
+			}
+			for p, want := range tt.get {
+				if got := m.Get(p); got != want {
+					t.Errorf("Get(%q) = %q, want %q", p, got, want)
+				}
+			}
+			if got, want := string(m.Encode()), tt.raw+"\r"; got != want {
+				t.Errorf("Encode() = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestParseFraming(t *testing.T) {
+	body := []string{"MSH|^~\\&|A|B|C|D|20260101||ADT^A08|42|P|2.4", "PID|1||123", "PV1|1|O"}
+	tests := []struct {
+		name string
+		raw  string
+	}{
+		{"CR", strings.Join(body, "\r")},
+		{"LF", strings.Join(body, "\n")},
+		{"CRLF", strings.Join(body, "\r\n") + "\r\n"},
+		{"mixed", body[0] + "\r\n" + body[1] + "\n" + body[2] + "\r"},
+		{"BOM", "\xEF\xBB\xBF" + strings.Join(body, "\r")},
+		{"surrounding whitespace", "\r\n  \t" + strings.Join(body, "\r") + " \r\n\r\n  \n"},
+		{"empty lines between", body[0] + "\r\r\n\n" + body[1] + "\r  \r" + body[2]},
+		{"indented segments", body[0] + "\n  " + body[1] + "\n\t" + body[2]},
+		{"junk line skipped", body[0] + "\r\"\r" + body[1] + "\rthis is not a segment\r" + body[2]},
+		{"lower-case junk", body[0] + "\rpid|1\r" + body[1] + "\r" + body[2]},
+	}
+	want := strings.Join(body, "\r") + "\r"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := mustParse(t, tt.raw)
+			if got := string(m.Encode()); got != want {
+				t.Errorf("Encode() = %q, want %q", got, want)
+			}
+			if !bytes.Equal(m.Raw(), []byte(tt.raw)) {
+				t.Errorf("Raw() changed")
+			}
+			if n := len(m.Segments()); n != 3 {
+				t.Errorf("%d segments, want 3", n)
+			}
+			if got := m.Get("PID-3"); got != "123" {
+				t.Errorf("PID-3 = %q", got)
+			}
+		})
+	}
+}
+
+func TestParseStrictRejectsJunk(t *testing.T) {
+	raw := "MSH|^~\\&|A|B|C|D|20260101||ADT^A08|42|P|2.4\rjunk\rPID|1"
+	_, err := ParseWithOptions([]byte(raw), ParseOptions{Strict: true})
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Code != CodeSegmentSequence || !errors.Is(err, ErrSegment) {
+		t.Fatalf("err = %v, want a ParseError 100 wrapping ErrSegment", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		raw   string
+		code  string
+		field int
+		is    error
+	}{
+		{"empty", "", CodeSegmentSequence, 0, ErrNoHeader},
+		{"blank", " \r\n ", CodeSegmentSequence, 0, ErrNoHeader},
+		{"garbage", "hello world", CodeSegmentSequence, 0, ErrNoHeader},
+		{"PID first", "PID|1||2\rMSH|^~\\&|A", CodeSegmentSequence, 0, ErrNoHeader},
+		{"MSH only", "MSH", CodeSegmentSequence, 0, ErrNoHeader},
+		{"no encoding characters", "MSH||A|B", CodeDataType, 2, ErrEncodingCharacters},
+		{"alphanumeric separator", "MSHX^~\\&XAXB", CodeDataType, 1, ErrEncodingCharacters},
+		{"duplicate encoding character", "MSH|^^\\&|A", CodeDataType, 2, ErrEncodingCharacters},
+		{"encoding characters too long", "MSH|^~\\&#$|A", CodeDataType, 2, ErrEncodingCharacters},
+		{"unknown charset", "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||KLINGON", CodeTableValueNotFound, 18, ErrUnknownCharset},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse([]byte(tt.raw))
+			if err == nil {
+				t.Fatalf("Parse succeeded with %d segments", len(m.Segments()))
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err %T %v is not a *ParseError", err, err)
+			}
+			if pe.Code != tt.code || pe.Field != tt.field || !errors.Is(err, tt.is) {
+				t.Errorf("err = %+v (%v), want code %s field %d wrapping %v", pe, err, tt.code, tt.field, tt.is)
+			}
+			if err.Error() != strings.ToLower(err.Error()[:1])+err.Error()[1:] {
+				t.Errorf("error %q is not lower-case", err)
+			}
+		})
+	}
+}
+
+func TestUnknownCharsetErrorNamesIt(t *testing.T) {
+	_, err := Parse([]byte("MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||KLINGON"))
+	if err == nil || !strings.Contains(err.Error(), "KLINGON") {
+		t.Fatalf("err = %v, want it to name KLINGON", err)
+	}
+}
+
+func TestStructure(t *testing.T) {
+	m := mustParse(t, adt)
+	tests := map[string]string{
+		"MSH-1":         "|",
+		"MSH-2":         "^~\\&",
+		"MSH-3":         "SENDAPP",
+		"MSH-9":         "ADT^A01^ADT_A01",
+		"MSH-9.1":       "ADT",
+		"MSH-9.2":       "A01",
+		"MSH-9.3":       "ADT_A01",
+		"MSH-9.4":       "",
+		"MSH-10":        "CTRL0001",
+		"MSH-12":        "2.5.1",
+		"MSH-13":        "",
+		"PID-3":         "MRN1^^^HOSP^MR",
+		"PID-3(1)":      "MRN1^^^HOSP^MR",
+		"PID-3(2)":      "NHS9^^^NHS^NH",
+		"PID-3(3)":      "",
+		"PID-3(2).1":    "NHS9",
+		"PID-3(2).4":    "NHS",
+		"PID-3.5":       "MR",
+		"PID-5":         "Doe&van^Jan^Piet^^Mr",
+		"PID-5.1":       "Doe&van",
+		"PID-5.1.1":     "Doe",
+		"PID-5.1.2":     "van",
+		"PID-5.1.3":     "",
+		"PID-5.2":       "Jan",
+		"PID-5.2.1":     "Jan",
+		"PID-5.2.2":     "",
+		"PID-13(2).1":   "jan@example.org",
+		"PID-99":        "",
+		"OBX-5":         "first",
+		"OBX(1)-5":      "first",
+		"OBX(2)-5":      "second value",
+		"OBX(3)-5":      "",
+		"ZZZ-1":         "",
+		"not a path":    "",
+		"PV1-3.1":       "WARD1",
+		"PV1-7.2":       "Arts",
+		"/PID-3(2)-1":   "NHS9",
+		"PID[1]-3[2].4": "NHS",
+	}
+	for p, want := range tests {
+		if got := m.Get(p); got != want {
+			t.Errorf("Get(%q) = %q, want %q", p, got, want)
+		}
+	}
+	if n := len(m.SegmentsNamed("OBX")); n != 2 {
+		t.Errorf("SegmentsNamed(OBX) = %d, want 2", n)
+	}
+	if s := m.Segment("OBX", 2); s == nil || s.Field(5).String() != "second value" {
+		t.Errorf("Segment(OBX, 2) wrong: %v", s)
+	}
+	if s := m.Segment("OBX", 3); s != nil {
+		t.Errorf("Segment(OBX, 3) = %v, want nil", s)
+	}
+	if got := m.Segment("MSH", 1).FieldCount(); got != 12 {
+		t.Errorf("MSH FieldCount = %d, want 12", got)
+	}
+	if got := m.Segment("PID", 1).Field(3).RepetitionCount(); got != 2 {
+		t.Errorf("PID-3 repetitions = %d, want 2", got)
+	}
+}
+
+func TestHeaderAccessors(t *testing.T) {
+	m := mustParse(t, adt)
+	checks := []struct{ name, got, want string }{
+		{"ControlID", m.ControlID(), "CTRL0001"},
+		{"Type", m.Type(), "ADT^A01"},
+		{"MessageCode", m.MessageCode(), "ADT"},
+		{"TriggerEvent", m.TriggerEvent(), "A01"},
+		{"Structure", m.Structure(), "ADT_A01"},
+		{"Version", m.Version(), "2.5.1"},
+		{"SendingApplication", m.SendingApplication(), "SENDAPP"},
+		{"SendingFacility", m.SendingFacility(), "SENDFAC"},
+		{"ReceivingApplication", m.ReceivingApplication(), "RECVAPP"},
+		{"ReceivingFacility", m.ReceivingFacility(), "RECVFAC"},
+		{"Charset", m.Charset(), ""},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s() = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+
+	odd := mustParse(t, "MSH|^~\\&|^1.2.3^ISO|FAC^1.2^ISO|||||ACK|9|P|2.5.1^^^^||||||UNICODE UTF-8")
+	checks = []struct{ name, got, want string }{
+		{"SendingApplication without namespace", odd.SendingApplication(), "^1.2.3^ISO"},
+		{"SendingFacility HD.1", odd.SendingFacility(), "FAC"},
+		{"Type without trigger", odd.Type(), "ACK"},
+		{"Version with components", odd.Version(), "2.5.1"},
+		{"Charset", odd.Charset(), "UNICODE UTF-8"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+// normalizeWire turns a message file into the form Encode produces.
+func normalizeWire(b []byte) string {
+	s := strings.TrimPrefix(string(b), "\xEF\xBB\xBF")
+	s = strings.ReplaceAll(s, "\r\n", "\r")
+	s = strings.ReplaceAll(s, "\n", "\r")
+	var out []string
+	for _, line := range strings.Split(s, "\r") {
+		if strings.TrimSpace(line) != "" {
+			out = append(out, strings.TrimLeft(line, " \t"))
+		}
+	}
+	joined := strings.Join(out, "\r")
+	return strings.TrimRight(joined, " \t\r\n") + "\r"
+}
+
+func checkIdentity(t *testing.T, path string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if got, want := string(m.Encode()), normalizeWire(raw); got != want {
+		t.Errorf("%s: Encode differs from input\n got %q\nwant %q", path, got, want)
+	}
+	if m.ControlID() == "" && m.MessageCode() == "" {
+		t.Errorf("%s: header not read", path)
+	}
+}
+
+func TestEncodeIdentityTestdata(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/hl7/*.hl7")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			checkIdentity(t, f)
+			raw, _ := os.ReadFile(f)
+			if !bytes.HasSuffix(raw, []byte("\r")) {
+				return
+			}
+			m, _ := Parse(raw)
+			if !bytes.Equal(m.Encode(), raw) {
+				t.Errorf("Encode is not byte-identical to the CR-terminated file")
+			}
+		})
+	}
+}
+
+const corpusDir = "../../../shared/corpus/hl7v2"
+
+func corpusFiles(t testing.TB) []string {
+	t.Helper()
+	if _, err := os.Stat(corpusDir); err != nil {
+		t.Skipf("corpus not present: %v", err)
+	}
+	var files []string
+	err := filepath.WalkDir(corpusDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".hl7") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skip("corpus holds no .hl7 files")
+	}
+	return files
+}
+
+func TestCorpus(t *testing.T) {
+	for _, f := range corpusFiles(t) {
+		name, _ := filepath.Rel(corpusDir, f)
+		t.Run(name, func(t *testing.T) {
+			checkIdentity(t, f)
+			raw, _ := os.ReadFile(f)
+			m, err := Parse(raw)
+			if err != nil {
+				return
+			}
+			// Some corpus messages leave MSH-10 empty; anything else is a
+			// false alarm.
+			for _, e := range Validate(m) {
+				if e.Location != "MSH^1^10" {
+					t.Errorf("Validate: %+v", e)
+				}
+			}
+			ack, err := Parse(Ack(m, ApplicationAccept, ""))
+			if err != nil {
+				t.Fatalf("ACK does not parse: %v", err)
+			}
+			if ack.Get("MSA-2") != m.ControlID() {
+				t.Errorf("MSA-2 = %q, want %q", ack.Get("MSA-2"), m.ControlID())
+			}
+		})
+	}
+}
