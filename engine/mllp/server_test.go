@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -544,5 +545,53 @@ func BenchmarkRoundTrip(b *testing.B) {
 		if _, err := c.Send(ctx, msg); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// lockedBuffer is a log sink safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServerLogsNoContent(t *testing.T) {
+	var logs lockedBuffer
+	obs := newRecorder()
+	s := &mllp.Server{
+		Handler:      mllp.HandlerFunc(acker),
+		MaxFrameSize: 300,
+		Logger:       slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Observer:     obs,
+	}
+	addr := serve(t, s)
+	c := dialRaw(t, addr)
+	c.write(t, "garbage about DOE^JANE\r")
+	c.send(t, hl7Msg("M1"))
+	c.readAck(t, "M1", "AA")
+	c.send(t, append(hl7Msg("M2"), strings.Repeat("NTE|1||DOE^JANE\r", 30)...))
+	c.write(t, "\x0bMSH|^~\\&|A|B|C|D|E||ADT|M3|P|2\rPID|1||9^^^X||DOE^JANE")
+	c.Conn.(*net.TCPConn).CloseWrite()
+	c.expectClosed(t, testTimeout)
+	obs.waitFor(t, "closed", 1)
+	out := logs.String()
+	for _, want := range []string{"outside frames", "too large", "inside a frame"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "DOE") || strings.Contains(out, "JANE") {
+		t.Errorf("logs contain message content:\n%s", out)
 	}
 }
