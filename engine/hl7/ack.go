@@ -342,7 +342,7 @@ func errSegment(m *Message, e ErrorDetail, legacy bool) *Segment {
 	if fields[8] == "" {
 		fields = fields[:5]
 	}
-	return &Segment{fields: fields, m: m}
+	return newSegment(m, fields)
 }
 
 // versionBefore reports whether version v (such as "2.4" or "2.5.1") is

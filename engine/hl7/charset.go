@@ -91,6 +91,12 @@ func normalizeCharsetName(name string) string {
 // to an encoding. A nil encoding with a nil error means ASCII/UTF-8, which need
 // no conversion.
 func lookupCharset(name string) (encoding.Encoding, error) {
+	switch name { // the common spellings, without allocating
+	case "", "ASCII", "UNICODE UTF-8", "UTF-8":
+		return nil, nil
+	case "8859/1":
+		return charmap.ISO8859_1, nil
+	}
 	switch normalizeCharsetName(name) {
 	case "", "ASCII", "ISOIR6", "UNICODE", "UNICODEUTF8", "UTF8", "USASCII":
 		return nil, nil

@@ -13,7 +13,7 @@ func NewMessage(d Delimiters) *Message {
 		d = DefaultDelimiters()
 	}
 	m := &Message{d: d}
-	m.segments = []*Segment{{fields: []string{"MSH", string(d.Field), d.EncodingCharacters()}, m: m}}
+	m.segments = []*Segment{newSegment(m, []string{"MSH", string(d.Field), d.EncodingCharacters()})}
 	return m
 }
 
@@ -26,18 +26,17 @@ func NewMessage(d Delimiters) *Message {
 func (m *Message) Encode() []byte {
 	n := 0
 	for _, s := range m.segments {
-		n += len(s.fields)
+		n += len(s.line) + 1 + len(s.fields)
 		for _, f := range s.fields {
 			n += len(f)
 		}
 	}
-	var b strings.Builder
-	b.Grow(n)
+	b := make([]byte, 0, n)
 	for _, s := range m.segments {
-		s.writeTo(&b)
-		b.WriteByte('\r')
+		b = s.appendTo(b)
+		b = append(b, '\r')
 	}
-	return m.cs.encode([]byte(b.String()))
+	return m.cs.encode(b)
 }
 
 // AddSegment appends a segment named name with the given field values,
@@ -53,7 +52,7 @@ func (m *Message) AddSegment(name string, values ...string) *Segment {
 	for _, v := range values {
 		fields = append(fields, EscapeText(v, m.d))
 	}
-	s := &Segment{fields: fields, m: m}
+	s := newSegment(m, fields)
 	m.segments = append(m.segments, s)
 	return s
 }
@@ -93,9 +92,10 @@ func (m *Message) SetPath(p Path, raw string) error {
 }
 
 func (s *Segment) setPath(p Path, raw string) error {
-	if s.fields[0] == "MSH" && p.Field <= 2 {
+	if s.name == "MSH" && p.Field <= 2 {
 		return fmt.Errorf("set %s: MSH-1 and MSH-2 hold the delimiters: %w", p, ErrInvalidPath)
 	}
+	s.materialize()
 	for len(s.fields) <= p.Field {
 		s.fields = append(s.fields, "")
 	}

@@ -131,7 +131,8 @@ func (f Field) Component(n int) Field {
 	return Field{d: f.d, cs: f.cs, level: f.level}
 }
 
-// nth returns the n-th (1-based) part of s split on sep.
+// nth returns the n-th (1-based) part of s split on sep. A byte loop beats
+// strings.IndexByte here: HL7 parts are short and often empty.
 func nth(s string, sep byte, n int) string {
 	if n < 1 {
 		return ""
@@ -142,15 +143,26 @@ func nth(s string, sep byte, n int) string {
 		}
 		return ""
 	}
-	for ; n > 1; n-- {
-		i := strings.IndexByte(s, sep)
-		if i < 0 {
+	start := 0
+	if n > 1 {
+		start = -1
+		for i := 0; i < len(s); i++ {
+			if s[i] == sep {
+				n--
+				if n == 1 {
+					start = i + 1
+					break
+				}
+			}
+		}
+		if start < 0 {
 			return ""
 		}
-		s = s[i+1:]
 	}
-	if i := strings.IndexByte(s, sep); i >= 0 {
-		return s[:i]
+	for i := start; i < len(s); i++ {
+		if s[i] == sep {
+			return s[start:i]
+		}
 	}
-	return s
+	return s[start:]
 }

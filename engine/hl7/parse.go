@@ -30,11 +30,20 @@ type Message struct {
 
 // Segment is one segment of a message.
 type Segment struct {
+	name string
+	// line is the segment's wire text, without terminator, as parsed. It is
+	// split on access; fields is nil until the segment is modified.
+	line string
 	// fields[0] is the segment ID. For MSH, fields[1] is the field separator
 	// and fields[2] the encoding characters, so that fields[n] is always
 	// field n. Values are in wire form (escaped).
 	fields []string
 	m      *Message
+}
+
+// newSegment returns a modifiable segment holding fields.
+func newSegment(m *Message, fields []string) *Segment {
+	return &Segment{name: fields[0], fields: fields, m: m}
 }
 
 // Parse parses one HL7 v2 message. raw is kept as received (Message.Raw);
@@ -132,20 +141,7 @@ func headerField(line string, n int) string {
 	if len(line) < 4 || line[:3] != "MSH" {
 		return ""
 	}
-	sep := line[3]
-	rest := line[4:]
-	// rest starts with MSH-2.
-	for i := 2; i < n; i++ {
-		j := strings.IndexByte(rest, sep)
-		if j < 0 {
-			return ""
-		}
-		rest = rest[j+1:]
-	}
-	if j := strings.IndexByte(rest, sep); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
+	return nth(line[4:], line[3], n-1)
 }
 
 func lineEnd(b []byte) int {
@@ -201,11 +197,12 @@ func (m *Message) split(text string, strict bool) error {
 	}
 	m.d = d
 
-	// One allocation for all segments and one for all fields.
-	nLines := strings.Count(text, "\r") + strings.Count(text, "\n") + 1
-	nFields := strings.Count(text, text[3:4]) + nLines + 1
-	block := make([]Segment, 0, nLines)
-	arena := make([]string, 0, nFields)
+	// One allocation for all segments; fields are found on access.
+	nLines := strings.Count(text, "\r")
+	if nLines == 0 {
+		nLines = strings.Count(text, "\n")
+	}
+	block := make([]Segment, 0, nLines+1)
 
 	nextCR, nextLF := -2, -2 // -2: not searched yet
 	line := 0
@@ -239,15 +236,7 @@ func (m *Message) split(text string, strict bool) error {
 			line--
 			continue
 		}
-		start := len(arena)
-		if len(s) > 3 && s[:3] == "MSH" {
-			// MSH-1 is the separator itself, MSH-2 the encoding characters.
-			arena = append(arena, "MSH", text[3:4])
-			arena = appendFields(arena, s[4:], fs)
-		} else {
-			arena = appendFields(arena, s, fs)
-		}
-		block = append(block, Segment{fields: arena[start:len(arena):len(arena)], m: m})
+		block = append(block, Segment{name: s[:3], line: s, m: m})
 	}
 	m.segments = make([]*Segment, len(block))
 	for i := range block {
@@ -321,7 +310,7 @@ func (m *Message) Segment(name string, n int) *Segment {
 		n = 1
 	}
 	for _, s := range m.segments {
-		if s.fields[0] == name {
+		if s.name == name {
 			n--
 			if n == 0 {
 				return s
@@ -335,7 +324,7 @@ func (m *Message) Segment(name string, n int) *Segment {
 func (m *Message) SegmentsNamed(name string) []*Segment {
 	var out []*Segment
 	for _, s := range m.segments {
-		if s.fields[0] == name {
+		if s.name == name {
 			out = append(out, s)
 		}
 	}
@@ -343,25 +332,59 @@ func (m *Message) SegmentsNamed(name string) []*Segment {
 }
 
 // Name returns the segment ID, such as "PID".
-func (s *Segment) Name() string { return s.fields[0] }
+func (s *Segment) Name() string { return s.name }
 
 // FieldCount returns the number of the segment's last field present on the
 // wire (for MSH, counting MSH-1 and MSH-2).
-func (s *Segment) FieldCount() int { return len(s.fields) - 1 }
+func (s *Segment) FieldCount() int {
+	if s.fields != nil {
+		return len(s.fields) - 1
+	}
+	n := strings.Count(s.line, string(s.m.d.Field))
+	if s.name == "MSH" {
+		n++
+	}
+	return n
+}
 
 // rawField returns field n in wire form, or "".
 func (s *Segment) rawField(n int) string {
-	if n < 1 || n >= len(s.fields) {
+	if n < 1 {
 		return ""
 	}
-	return s.fields[n]
+	if s.fields != nil {
+		if n >= len(s.fields) {
+			return ""
+		}
+		return s.fields[n]
+	}
+	if s.name == "MSH" {
+		if n == 1 {
+			return s.line[3:4]
+		}
+		return nth(s.line, s.m.d.Field, n)
+	}
+	return nth(s.line, s.m.d.Field, n+1)
+}
+
+// materialize splits the segment into fields so that it can be modified.
+func (s *Segment) materialize() {
+	if s.fields != nil {
+		return
+	}
+	if s.name == "MSH" && len(s.line) > 3 {
+		s.fields = appendFields([]string{"MSH", s.line[3:4]}, s.line[4:], s.m.d.Field)
+	} else {
+		s.fields = appendFields(nil, s.line, s.m.d.Field)
+	}
+	s.line = ""
 }
 
 // Field returns field n (1-based) with all its repetitions. For MSH, field 1
 // is the field separator and field 2 the encoding characters.
 func (s *Segment) Field(n int) Field {
 	f := Field{raw: s.rawField(n), d: s.m.d, cs: &s.m.cs, level: levelField}
-	if s.fields[0] == "MSH" && (n == 1 || n == 2) {
+	if s.name == "MSH" && (n == 1 || n == 2) {
 		f.level = levelLiteral
 	}
 	return f
@@ -369,19 +392,21 @@ func (s *Segment) Field(n int) Field {
 
 // String returns the segment in wire form, without a terminator.
 func (s *Segment) String() string {
-	var b strings.Builder
-	s.writeTo(&b)
-	return b.String()
+	return string(s.appendTo(nil))
 }
 
-func (s *Segment) writeTo(b *strings.Builder) {
-	b.WriteString(s.fields[0])
+func (s *Segment) appendTo(b []byte) []byte {
+	if s.fields == nil {
+		return append(b, s.line...)
+	}
+	b = append(b, s.fields[0]...)
 	first := 1
-	if s.fields[0] == "MSH" && len(s.fields) > 1 {
+	if s.name == "MSH" && len(s.fields) > 1 {
 		first = 2
 	}
 	for _, f := range s.fields[first:] {
-		b.WriteByte(s.m.d.Field)
-		b.WriteString(f)
+		b = append(b, s.m.d.Field)
+		b = append(b, f...)
 	}
+	return b
 }
