@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carebridge/carebridge/config"
+	"github.com/carebridge/carebridge/configs"
+	"github.com/carebridge/carebridge/engine"
+)
+
+func newConfigCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Check or print configuration"}
+	check := &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Check a configuration file (default: the embedded default) and report every error",
+		Long: `Load FILE exactly as serve does (the same loader), including its TLS files, and report
+every problem at once as file:line:col: message. Exit status 1 if there is any.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := ""
+			if len(args) == 1 {
+				file = args[0]
+			}
+			cfg, err := config.Load(file)
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			for _, l := range cfg.MLLP {
+				if l.TLS != nil {
+					if _, err := engine.ServerTLS(l.TLS); err != nil {
+						return &exitError{code: exitFailure, err: fmt.Errorf("%s: mllp listener %s: %w", configName(cfg), l.Name, err)}
+					}
+				}
+			}
+			if cfg.HTTP.TLS != nil {
+				if _, err := engine.ServerTLS(cfg.HTTP.TLS); err != nil {
+					return &exitError{code: exitFailure, err: fmt.Errorf("%s: http: %w", configName(cfg), err)}
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d MLLP listener(s), http %s, data %s, durability %s)\n",
+				configName(cfg), len(cfg.MLLP), orDash(cfg.HTTP.Addr), cfg.DataDir, cfg.Journal.Durability)
+			return nil
+		},
+	}
+	def := &cobra.Command{
+		Use:   "default",
+		Short: "Print the embedded default configuration (a starting point for your own)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(configs.Default)
+			return err
+		},
+	}
+	c.AddCommand(check, def)
+	return c
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carebridge/carebridge/config"
+	"github.com/carebridge/carebridge/engine"
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
+)
+
+func newMessagesCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "messages",
+		Short: "List, show and reprocess journaled messages (works while serve runs)",
+	}
+	c.AddCommand(newMessagesListCmd(), newMessagesShowCmd(), newMessagesReprocessCmd())
+	return c
+}
+
+// filterFlags are the journal filters shared by list and reprocess.
+type filterFlags struct {
+	statuses  []string
+	msgType   string
+	sender    string
+	since     string
+	until     string
+	controlID string
+	limit     int
+}
+
+func (f *filterFlags) register(c *cobra.Command) {
+	c.Flags().StringSliceVar(&f.statuses, "status", nil, "only these statuses (received, processing, processed, failed, filtered, duplicate, rejected); repeat or comma-separate")
+	c.Flags().StringVar(&f.msgType, "type", "", "message type: ADT, ADT^A01 or ADT^*")
+	c.Flags().StringVar(&f.sender, "sender", "", "sending application (MSH-3), or APP^FACILITY (MSH-3^MSH-4)")
+	c.Flags().StringVar(&f.since, "since", "", "received at or after: a duration back from now (24h, 90m) or a date/time (2026-11-01, 2026-11-01T08:00:00Z)")
+	c.Flags().StringVar(&f.until, "until", "", "received before: same forms as --since")
+	c.Flags().StringVar(&f.controlID, "control-id", "", "message control ID (MSH-10)")
+	c.Flags().IntVar(&f.limit, "limit", 0, "at most N messages (default: everything that matches)")
+}
+
+func (f *filterFlags) filter(now time.Time) (fhirstore.Filter, error) {
+	out := fhirstore.Filter{MessageType: f.msgType, Sender: f.sender, ControlID: f.controlID, Limit: f.limit}
+	if f.limit < 0 {
+		return out, fmt.Errorf("--limit must not be negative")
+	}
+	for _, s := range f.statuses {
+		st := fhirstore.Status(strings.ToLower(strings.TrimSpace(s)))
+		if !st.Valid() {
+			return out, fmt.Errorf("--status %q: not a status (want one of %v)", s, fhirstore.Statuses)
+		}
+		out.Statuses = append(out.Statuses, st)
+	}
+	var err error
+	if out.Since, err = parseWhen(f.since, now); err != nil {
+		return out, fmt.Errorf("--since: %w", err)
+	}
+	if out.Until, err = parseWhen(f.until, now); err != nil {
+		return out, fmt.Errorf("--until: %w", err)
+	}
+	return out, nil
+}
+
+// parseWhen reads a point in time written as a duration back from now or as
+// a date or date-time (local time when no zone is given).
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (24h) nor a date/time (2026-11-01T08:00:00Z)", s)
+}
+
+// openJournal opens the configured journal for a command.
+func openJournal(ctx context.Context, cfg *config.Config, readOnly bool) (*sqlite.Store, error) {
+	if err := databaseExists(cfg); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, cfg.DatabasePath(), sqlite.Options{
+		Durability: sqlite.Durability(cfg.Journal.Durability), DuplicateWindow: duplicateWindow(cfg), ReadOnly: readOnly,
+	})
+}
+
+type entryJSON struct {
+	ID              int64     `json:"id"`
+	Status          string    `json:"status"`
+	MessageType     string    `json:"message_type"`
+	Sender          string    `json:"sender"`
+	SendingApp      string    `json:"sending_app"`
+	SendingFacility string    `json:"sending_facility"`
+	ControlID       string    `json:"control_id"`
+	ReceivedAt      time.Time `json:"received_at"`
+	Listener        string    `json:"listener"`
+	Peer            string    `json:"peer,omitempty"`
+	MessageTime     string    `json:"message_time,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	DuplicateOf     int64     `json:"duplicate_of,omitempty"`
+	Attempts        int       `json:"attempts"`
+	ProcessedAt     time.Time `json:"processed_at,omitzero"`
+	Raw             string    `json:"raw,omitempty"`
+	Ack             string    `json:"ack,omitempty"`
+}
+
+func toJSON(e *fhirstore.Entry) entryJSON {
+	return entryJSON{ID: e.ID, Status: string(e.Status), MessageType: e.MessageType, Sender: sender(e),
+		SendingApp: e.SendingApp, SendingFacility: e.SendingFacility, ControlID: e.ControlID,
+		ReceivedAt: e.ReceivedAt.UTC(), Listener: e.Listener, Peer: e.Peer, MessageTime: e.MessageTime, Error: e.Error,
+		DuplicateOf: e.DuplicateOf, Attempts: e.Attempts, ProcessedAt: e.ProcessedAt.UTC(), Raw: string(e.Raw), Ack: string(e.Ack)}
+}
+
+func sender(e *fhirstore.Entry) string {
+	if e.SendingFacility == "" {
+		return e.SendingApp
+	}
+	return e.SendingApp + "^" + e.SendingFacility
+}
+
+func newMessagesListCmd() *cobra.Command {
+	var cf configFlags
+	var ff filterFlags
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List journaled messages, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := cf.load()
+			if err != nil {
+				return err
+			}
+			f, err := ff.filter(time.Now())
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			j, err := openJournal(cmd.Context(), cfg, true)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				return j.List(cmd.Context(), f, func(e *fhirstore.Entry) error { return enc.Encode(toJSON(e)) })
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tRECEIVED\tSTATUS\tTYPE\tSENDER\tCONTROL ID\tERROR")
+			n := 0
+			err = j.List(cmd.Context(), f, func(e *fhirstore.Entry) error {
+				n++
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.ReceivedAt.Local().Format("2006-01-02 15:04:05"),
+					e.Status, orDash(e.MessageType), orDash(sender(e)), orDash(e.ControlID), truncate(e.Error, 60))
+				if n%1000 == 0 {
+					return tw.Flush()
+				}
+				return nil
+			})
+			if ferr := tw.Flush(); err == nil {
+				err = ferr
+			}
+			return err
+		},
+	}
+	cf.register(c)
+	ff.register(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
+	return c
+}
+
+func truncate(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func newMessagesShowCmd() *cobra.Command {
+	var cf configFlags
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one message: metadata, the raw message one segment per line, and the ACK sent",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%q is not a message ID", args[0])}
+			}
+			cfg, err := cf.load()
+			if err != nil {
+				return err
+			}
+			j, err := openJournal(cmd.Context(), cfg, true)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			e, err := j.Get(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(toJSON(e))
+			}
+			writeEntry(out, e)
+			return nil
+		},
+	}
+	cf.register(c)
+	c.Flags().BoolVar(&asJSON, "json", false, "print as one JSON object (raw and ack included)")
+	return c
+}
+
+func writeEntry(w io.Writer, e *fhirstore.Entry) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("ID", strconv.FormatInt(e.ID, 10))
+	row("Status", string(e.Status))
+	row("Error", e.Error)
+	row("Type", e.MessageType)
+	row("Sender", sender(e))
+	row("Control ID", e.ControlID)
+	row("Message time", e.MessageTime)
+	row("Received", e.ReceivedAt.Local().Format(time.RFC3339Nano))
+	row("Listener", e.Listener)
+	row("Peer", e.Peer)
+	if e.DuplicateOf != 0 {
+		row("Duplicate of", strconv.FormatInt(e.DuplicateOf, 10))
+	}
+	row("Attempts", strconv.Itoa(e.Attempts))
+	if !e.ProcessedAt.IsZero() {
+		row("Processed", e.ProcessedAt.Local().Format(time.RFC3339Nano))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nMessage:")
+	writeSegments(w, e.Raw)
+	fmt.Fprintln(w, "\nACK sent:")
+	if len(e.Ack) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	} else {
+		writeSegments(w, e.Ack)
+	}
+}
+
+// writeSegments prints a message one segment per line, indented; bytes that
+// are not printable are shown escaped so a terminal is never garbled.
+func writeSegments(w io.Writer, raw []byte) {
+	s := strings.ReplaceAll(string(raw), "\r\n", "\r")
+	for _, seg := range strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		fmt.Fprintf(w, "  %s\n", strings.Map(func(r rune) rune {
+			if r < 0x20 && r != '\t' {
+				return '\uFFFD'
+			}
+			return r
+		}, seg))
+	}
+}
+
+func newMessagesReprocessCmd() *cobra.Command {
+	var cf configFlags
+	var ff filterFlags
+	var queueOnly bool
+	c := &cobra.Command{
+		Use:   "reprocess [ID...]",
+		Short: "Process messages again (after a fix), by ID or by filter",
+		Long: `Put processed, failed or filtered messages back in the queue and process them again.
+Select them by ID, by filter, or both; at least one is required (use --status failed to retry
+every failure). A running server picks them up within its poll interval; this command also
+processes them itself unless --queue-only is given (the journal hands each message to one
+process only).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := cf.load()
+			if err != nil {
+				return err
+			}
+			f, err := ff.filter(time.Now())
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			for _, a := range args {
+				id, err := strconv.ParseInt(a, 10, 64)
+				if err != nil {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%q is not a message ID", a)}
+				}
+				f.IDs = append(f.IDs, id)
+			}
+			if len(f.IDs) == 0 && len(f.Statuses) == 0 && f.MessageType == "" && f.Sender == "" && f.ControlID == "" && f.Since.IsZero() && f.Until.IsZero() {
+				return &exitError{code: exitUsage, err: fmt.Errorf("say which messages: IDs or filters (e.g. --status failed)")}
+			}
+			ctx := cmd.Context()
+			j, err := openJournal(ctx, cfg, false)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			n, err := j.Requeue(ctx, f)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "queued %d message(s) for reprocessing\n", n)
+			if queueOnly || n == 0 {
+				return nil
+			}
+			eng, err := engine.New(cfg, engine.Deps{Journal: j, Logger: newLogger(cfg, cmd.ErrOrStderr())})
+			if err != nil {
+				return err
+			}
+			res, err := eng.ProcessPending(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "processed here: %d (processed %d, failed %d, filtered %d); any others were taken by a running server\n",
+				res.Total(), res[fhirstore.StatusProcessed], res[fhirstore.StatusFailed], res[fhirstore.StatusFiltered])
+			if res[fhirstore.StatusFailed] > 0 {
+				return &exitError{code: exitFailure, err: fmt.Errorf("%d message(s) failed again; see `carebridge messages list --status failed`", res[fhirstore.StatusFailed])}
+			}
+			return nil
+		},
+	}
+	cf.register(c)
+	ff.register(c)
+	c.Flags().BoolVar(&queueOnly, "queue-only", false, "only queue the messages; leave processing to the running server")
+	return c
+}

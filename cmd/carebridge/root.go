@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carebridge/carebridge/config"
+)
+
+// exitError carries a specific exit status out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // the command ran, but something it did failed (a NAK, a bad config)
+	exitUsage    = 2 // the command line was wrong
+	exitCanceled = 130
+)
+
+// execute runs the command line and returns the process exit status.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "carebridge:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "carebridge:", err)
+	if errors.Is(err, context.Canceled) {
+		return exitCanceled
+	}
+	return exitFailure
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "carebridge",
+		Short:         "Carebridge: an HL7 v2 / FHIR R4 integration engine",
+		Long:          "Carebridge receives HL7 v2 messages over MLLP, commits each to its journal before acknowledging it,\nand processes them. Run `carebridge serve` to start it with the embedded default configuration.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
+	})
+	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd())
+	return root
+}
+
+// configFlags are the flags every command that reads the configuration shares.
+type configFlags struct {
+	file string
+	data string
+}
+
+func (f *configFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.file, "config", "", "configuration file (default: the embedded default, see docs/configuration.md)")
+	c.Flags().StringVar(&f.data, "data", "", "data directory (overrides data_dir; default ./carebridge-data)")
+}
+
+// load reads the configuration and applies the flags that override it.
+func (f *configFlags) load() (*config.Config, error) {
+	cfg, err := config.Load(f.file)
+	if err != nil {
+		return nil, &exitError{code: exitFailure, err: fmt.Errorf("configuration:\n%w", err)}
+	}
+	if f.data != "" {
+		cfg.DataDir = f.data
+	}
+	return cfg, nil
+}
+
+// databaseExists fails with a helpful message when there is no database yet.
+func databaseExists(cfg *config.Config) error {
+	if _, err := os.Stat(cfg.DatabasePath()); err != nil {
+		abs, _ := filepath.Abs(cfg.DatabasePath())
+		return &exitError{code: exitFailure, err: fmt.Errorf("no journal at %s (run `carebridge serve` or pass --data DIR)", abs)}
+	}
+	return nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

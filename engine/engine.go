@@ -1,0 +1,284 @@
+// Package engine runs a Carebridge node: it receives HL7 v2 messages on its
+// MLLP listeners, commits each to the journal before acknowledging it, and
+// runs the workers that process journaled messages (on start-up, including
+// those a crash left unprocessed).
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carebridge/carebridge/config"
+	"github.com/carebridge/carebridge/engine/api"
+	"github.com/carebridge/carebridge/engine/mllp"
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// Deps are what an Engine is built from besides its configuration.
+type Deps struct {
+	// Journal is required.
+	Journal fhirstore.Journal
+	// Logger defaults to a discarding logger. Message content is never logged
+	// unless the configuration's log.patient_data is true.
+	Logger *slog.Logger
+	// Metrics defaults to unregistered collectors.
+	Metrics *Metrics
+	// Gatherer serves /metrics; nil serves an empty page.
+	Gatherer prometheus.Gatherer
+	// Processor processes journaled messages; nil means parse and validate.
+	Processor Processor
+}
+
+// Engine is a running (or runnable) Carebridge node. Create it with New and
+// run it with Run; it is not reusable after Run returns.
+type Engine struct {
+	cfg       *config.Config
+	journal   fhirstore.Journal
+	log       *slog.Logger
+	metrics   *Metrics
+	gatherer  prometheus.Gatherer
+	processor Processor
+	listeners []*listener
+
+	wake  chan struct{} // nudges idle workers when new work was appended
+	ready chan struct{} // closed once every listener is accepting
+
+	mu       sync.Mutex
+	httpAddr net.Addr
+}
+
+// listener is one configured MLLP listener with its TLS settings resolved.
+type listener struct {
+	cfg    config.MLLPListener
+	tls    *tls.Config
+	server *mllp.Server
+	addr   net.Addr
+}
+
+// New checks the configuration's run-time resources (such as TLS files) and
+// builds the engine; it opens no socket.
+func New(cfg *config.Config, deps Deps) (*Engine, error) {
+	if deps.Journal == nil {
+		return nil, errors.New("new engine: a journal is required")
+	}
+	e := &Engine{
+		cfg:       cfg,
+		journal:   deps.Journal,
+		log:       deps.Logger,
+		metrics:   deps.Metrics,
+		gatherer:  deps.Gatherer,
+		processor: deps.Processor,
+		wake:      make(chan struct{}, 1),
+		ready:     make(chan struct{}),
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.metrics == nil {
+		e.metrics = NewMetrics(nil)
+	}
+	if e.processor == nil {
+		e.processor = NewValidator(cfg)
+	}
+	var errs []error
+	for _, lc := range cfg.MLLP {
+		l := &listener{cfg: lc}
+		if lc.TLS != nil {
+			t, err := ServerTLS(lc.TLS)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("listener %s: %w", lc.Name, err))
+			}
+			l.tls = t
+		}
+		e.listeners = append(e.listeners, l)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("new engine: %w", err)
+	}
+	return e, nil
+}
+
+// Ready is closed once every listener accepts connections.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// MLLPAddr returns the address the named listener is bound to (useful with
+// port 0), or nil before Ready.
+func (e *Engine) MLLPAddr(name string) net.Addr {
+	for _, l := range e.listeners {
+		if l.cfg.Name == name {
+			return l.addr
+		}
+	}
+	return nil
+}
+
+// HTTPAddr returns the HTTP listener's address, or nil.
+func (e *Engine) HTTPAddr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.httpAddr
+}
+
+// Run binds the listeners, recovers work a crash left behind, and serves
+// until ctx is cancelled; then it shuts down gracefully: it stops accepting,
+// lets in-flight messages finish and be acknowledged, lets the workers finish
+// their current batch, and returns. It returns an error if a listener cannot
+// be bound or fails.
+func (e *Engine) Run(ctx context.Context) error {
+	released, err := e.journal.Release(ctx, e.cfg.NodeID)
+	if err != nil {
+		return fmt.Errorf("recover unfinished messages: %w", err)
+	}
+	if released > 0 {
+		e.log.Info("recovered messages left unprocessed by a previous run", "count", released)
+	}
+
+	var lns []net.Listener
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	for _, l := range e.listeners {
+		ln, err := net.Listen("tcp", l.cfg.Addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
+		}
+		lns = append(lns, ln)
+		l.addr = ln.Addr()
+	}
+	var httpLn net.Listener
+	if e.cfg.HTTP.Addr != "" {
+		httpLn, err = net.Listen("tcp", e.cfg.HTTP.Addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("http listener: %w", err)
+		}
+		if e.cfg.HTTP.TLS != nil {
+			t, err := ServerTLS(e.cfg.HTTP.TLS)
+			if err != nil {
+				closeAll()
+				httpLn.Close()
+				return fmt.Errorf("http listener: %w", err)
+			}
+			httpLn = tls.NewListener(httpLn, t)
+		}
+		e.mu.Lock()
+		e.httpAddr = httpLn.Addr()
+		e.mu.Unlock()
+	}
+
+	// Workers get their own context: they stop only after the listeners
+	// have finished, so that on-commit messages received during shutdown
+	// are still handed over (or left for the next start).
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var workers sync.WaitGroup
+	for i := range e.cfg.Processing.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			e.work(workCtx, i)
+		}()
+	}
+
+	serveErr := make(chan error, len(e.listeners)+1)
+	var serving sync.WaitGroup
+	for i, l := range e.listeners {
+		l.server = e.newServer(l)
+		serving.Add(1)
+		go func(ln net.Listener) {
+			defer serving.Done()
+			if err := l.server.Serve(context.WithoutCancel(ctx), ln); err != nil && !errors.Is(err, mllp.ErrServerClosed) {
+				serveErr <- fmt.Errorf("listener %s: %w", l.cfg.Name, err)
+			}
+		}(lns[i])
+		e.log.Info("mllp listener started", "listener", l.cfg.Name, "addr", l.addr.String(), "tls", l.tls != nil, "ack_policy", l.cfg.AckPolicy)
+	}
+	var httpSrv *http.Server
+	if httpLn != nil {
+		httpSrv = &http.Server{
+			Handler:           api.New(api.Options{Gatherer: e.gatherer, Ready: e.readiness}),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+		}
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("http listener: %w", err)
+			}
+		}()
+		e.log.Info("http listener started", "addr", httpLn.Addr().String())
+	}
+	close(e.ready)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	}
+	e.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, l := range e.listeners {
+		if err := l.server.Shutdown(shutCtx); err != nil {
+			e.log.Warn("mllp listener shutdown", "listener", l.cfg.Name, "err", err)
+		}
+	}
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(shutCtx)
+	}
+	serving.Wait()
+	stopWork()
+	workers.Wait()
+	e.log.Info("stopped")
+	return runErr
+}
+
+// readiness reports whether the node can take messages.
+func (e *Engine) readiness() error {
+	select {
+	case <-e.ready:
+	default:
+		return errors.New("listeners are starting")
+	}
+	if _, err := e.journal.Counts(context.Background()); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) newServer(l *listener) *mllp.Server {
+	return &mllp.Server{
+		Name:         l.cfg.Name,
+		Handler:      mllp.HandlerFunc(func(ctx context.Context, c *mllp.ConnInfo, msg []byte) []byte { return e.receive(ctx, l, c, msg) }),
+		TLSConfig:    l.tls,
+		MaxConns:     l.cfg.MaxConnections,
+		MaxFrameSize: int(l.cfg.MaxMessageSize),
+		ReadTimeout:  l.cfg.ReadTimeout.D,
+		IdleTimeout:  l.cfg.IdleTimeout.D,
+		WriteTimeout: l.cfg.WriteTimeout.D,
+		OnOversize:   func(c *mllp.ConnInfo, head []byte) []byte { return e.oversize(l, c, head) },
+		Logger:       e.log.With("listener", l.cfg.Name),
+		Observer:     mllpObserver{e.metrics},
+	}
+}
+
+// nudge wakes an idle worker.
+func (e *Engine) nudge() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,415 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carebridge/carebridge/config"
+	"github.com/carebridge/carebridge/engine"
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/engine/mllp"
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
+)
+
+// node is an engine running on loopback port 0 with a real SQLite journal.
+type node struct {
+	eng     *engine.Engine
+	store   *sqlite.Store
+	addr    string
+	cancel  context.CancelFunc
+	stopped chan error
+}
+
+func testConfig(t *testing.T, mutate func(*config.Config)) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test", []byte(`
+mllp:
+  - name: test
+    addr: 127.0.0.1:0
+    read_timeout: 2s
+processing:
+  workers: 2
+  poll_interval: 50ms
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = ""
+	cfg.NodeID = "test-node"
+	if mutate != nil {
+		mutate(cfg)
+	}
+	return cfg
+}
+
+func start(t *testing.T, cfg *config.Config, p engine.Processor) *node {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{Durability: sqlite.DurabilityNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(cfg, engine.Deps{Journal: store, Processor: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{eng: eng, store: store, cancel: cancel, stopped: make(chan error, 1)}
+	go func() { n.stopped <- eng.Run(ctx) }()
+	select {
+	case <-eng.Ready():
+	case err := <-n.stopped:
+		t.Fatalf("engine stopped: %v", err)
+	}
+	n.addr = eng.MLLPAddr(cfg.MLLP[0].Name).String()
+	t.Cleanup(func() { n.stop(t) })
+	return n
+}
+
+func (n *node) stop(t *testing.T) {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	if err := <-n.stopped; err != nil {
+		t.Errorf("engine Run: %v", err)
+	}
+	n.cancel = nil
+	n.store.Close()
+}
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "hl7", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func dial(t *testing.T, addr string) *mllp.Client {
+	t.Helper()
+	c, err := mllp.Dial(context.Background(), addr, mllp.ClientOptions{AckTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func parseAck(t *testing.T, ack []byte) *hl7.Message {
+	t.Helper()
+	m, err := hl7.Parse(ack)
+	if err != nil {
+		t.Fatalf("unparseable ACK %q: %v", ack, err)
+	}
+	return m
+}
+
+// waitStatus waits (event-driven by polling the journal, bounded) until the
+// entry reaches a final status.
+func waitFinal(t *testing.T, j fhirstore.Journal, id int64) *fhirstore.Entry {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e, err := j.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Status != fhirstore.StatusReceived && e.Status != fhirstore.StatusProcessing {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entry %d still %s", id, e.Status)
+		}
+		time.Sleep(5 * time.Millisecond) // polling an external store; the deadline bounds it
+	}
+}
+
+func entries(t *testing.T, j fhirstore.Journal, f fhirstore.Filter) []*fhirstore.Entry {
+	t.Helper()
+	var out []*fhirstore.Entry
+	if err := j.List(context.Background(), f, func(e *fhirstore.Entry) error { out = append(out, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestAcceptJournalAndProcess(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	c := dial(t, n.addr)
+	for _, f := range []string{"adt_a01.hl7", "adt_a08.hl7", "siu_s12.hl7", "dft_p03.hl7"} {
+		t.Run(f, func(t *testing.T) {
+			raw := readFixture(t, f)
+			ack, err := c.Send(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := parseAck(t, ack)
+			msg, _ := hl7.Parse(raw)
+			if a.Get("MSA-1") != "AA" || a.Get("MSA-2") != msg.ControlID() {
+				t.Fatalf("ACK MSA = %s|%s, want AA|%s", a.Get("MSA-1"), a.Get("MSA-2"), msg.ControlID())
+			}
+			if a.Get("MSH-3") != msg.Get("MSH-5") || a.Get("MSH-5") != msg.Get("MSH-3") || a.Get("MSH-6") != msg.Get("MSH-4") {
+				t.Fatalf("ACK sender/receiver not swapped: %q", ack)
+			}
+			es := entries(t, n.store, fhirstore.Filter{ControlID: msg.ControlID()})
+			if len(es) != 1 {
+				t.Fatalf("%d journal entries for %s, want 1", len(es), msg.ControlID())
+			}
+			e := waitFinal(t, n.store, es[0].ID)
+			full, _ := n.store.Get(context.Background(), e.ID)
+			if e.Status != fhirstore.StatusProcessed || !bytes.Equal(full.Raw, raw) || !bytes.Equal(full.Ack, ack) {
+				t.Fatalf("entry = %s raw equal %v ack equal %v", e.Status, bytes.Equal(full.Raw, raw), bytes.Equal(full.Ack, ack))
+			}
+			if e.MessageType != msg.Type() || e.SendingApp != msg.SendingApplication() || e.Peer == "" || e.Listener != "test" {
+				t.Fatalf("entry metadata = %+v", e)
+			}
+		})
+	}
+}
+
+func TestDuplicateIsAckedAgainAndNotProcessedTwice(t *testing.T) {
+	var calls sync.Map
+	p := processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		v, _ := calls.LoadOrStore(e.ControlID, new(int))
+		*v.(*int)++
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	})
+	n := start(t, testConfig(t, nil), p)
+	c := dial(t, n.addr)
+	raw := readFixture(t, "adt_a01.hl7")
+	first, err := c.Send(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Send(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, second) {
+		t.Fatalf("duplicate ACK differs from the original:\n%q\n%q", first, second)
+	}
+	es := entries(t, n.store, fhirstore.Filter{ControlID: "MSG00001"})
+	if len(es) != 2 || es[1].Status != fhirstore.StatusDuplicate || es[1].DuplicateOf != es[0].ID {
+		t.Fatalf("journal = %+v, want the original and a duplicate of it", es)
+	}
+	waitFinal(t, n.store, es[0].ID)
+	n.stop(t) // all workers finished
+	v, _ := calls.Load("MSG00001")
+	if v == nil || *v.(*int) != 1 {
+		t.Fatalf("processed %v times, want once", v)
+	}
+}
+
+type processorFunc func(context.Context, *fhirstore.Entry) engine.Outcome
+
+func (f processorFunc) Process(ctx context.Context, e *fhirstore.Entry) engine.Outcome { return f(ctx, e) }
+
+func TestBadInputIsRejectedWithErrAndStored(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	cases := []struct {
+		name     string
+		raw      string
+		wantCode string // ERR-3.1
+		wantLoc  string // ERR-2 prefix
+	}{
+		{"no MSH-10", "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A01||P|2.5.1\rPID|1||X^^^H^MR\r", "101", "MSH^1^10"},
+		{"no MSH-12", "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A01|BAD2|P|\rPID|1\r", "101", "MSH^1^12"},
+		{"no MSH-9", "MSH|^~\\&|ADT|HOSP|CB|CB|20261101|||BAD3|P|2.5.1\r", "101", "MSH^1^9"},
+		{"not HL7", "hello, is this the billing department?", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", n.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if err := mllp.WriteFrame(conn, []byte(tc.raw)); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			ack, err := mllp.NewReader(conn).ReadFrame()
+			if err != nil {
+				t.Fatalf("no NAK: %v", err)
+			}
+			a := parseAck(t, ack)
+			if a.Get("MSA-1") != "AR" {
+				t.Fatalf("MSA-1 = %q, want AR: %q", a.Get("MSA-1"), ack)
+			}
+			if a.Segment("ERR", 1) == nil {
+				t.Fatalf("NAK has no ERR segment: %q", ack)
+			}
+			if tc.wantCode != "" && (a.Get("ERR-3.1") != tc.wantCode || !strings.HasPrefix(a.Get("ERR-2"), tc.wantLoc)) {
+				t.Fatalf("ERR = code %q loc %q, want %s at %s: %q", a.Get("ERR-3.1"), a.Get("ERR-2"), tc.wantCode, tc.wantLoc, ack)
+			}
+			var found *fhirstore.Entry
+			for _, e := range entries(t, n.store, fhirstore.Filter{Statuses: []fhirstore.Status{fhirstore.StatusRejected}}) {
+				full, _ := n.store.Get(context.Background(), e.ID)
+				if string(full.Raw) == tc.raw {
+					found = full
+				}
+			}
+			if found == nil || !bytes.Equal(found.Ack, ack) || found.Error == "" {
+				t.Fatalf("rejected input not stored with its NAK and reason: %+v", found)
+			}
+		})
+	}
+}
+
+func TestOnProcessPolicySendsAEWhenProcessingFails(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) { c.MLLP[0].AckPolicy = config.AckOnProcess })
+	p := processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		if e.ControlID == "SIU00001" {
+			return engine.Outcome{Status: fhirstore.StatusFailed, Err: errors.New("no route for SIU")}
+		}
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	})
+	n := start(t, cfg, p)
+	c := dial(t, n.addr)
+	ok, _ := c.Send(context.Background(), readFixture(t, "adt_a01.hl7"))
+	if code := parseAck(t, ok).Get("MSA-1"); code != "AA" {
+		t.Fatalf("MSA-1 = %s, want AA", code)
+	}
+	bad, _ := c.Send(context.Background(), readFixture(t, "siu_s12.hl7"))
+	a := parseAck(t, bad)
+	if a.Get("MSA-1") != "AE" || !strings.Contains(string(bad), "no route for SIU") {
+		t.Fatalf("ACK = %q; want AE with the processing error in ERR", bad)
+	}
+	es := entries(t, n.store, fhirstore.Filter{ControlID: "SIU00001"})
+	if len(es) != 1 || es[0].Status != fhirstore.StatusFailed || es[0].Error != "no route for SIU" {
+		t.Fatalf("journal = %+v", es)
+	}
+	full, _ := n.store.Get(context.Background(), es[0].ID)
+	if !bytes.Equal(full.Ack, bad) {
+		t.Fatal("the AE sent is not the ACK stored")
+	}
+}
+
+func TestEnhancedModeHonoursMSH15(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	base := "MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ADT^A08|%s|P|2.5.1|||%s|NE\rPID|1||E1^^^HOSP^MR\r"
+	// NE: no accept acknowledgement at all; then AL: a CA. The first reply
+	// read must therefore be the CA for the second message.
+	for _, m := range []string{fmt.Sprintf(base, "ENH-NE", "NE"), fmt.Sprintf(base, "ENH-AL", "AL")} {
+		if err := mllp.WriteFrame(conn, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	ack, err := mllp.NewReader(conn).ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := parseAck(t, ack)
+	if a.Get("MSA-1") != "CA" || a.Get("MSA-2") != "ENH-AL" {
+		t.Fatalf("first reply = %s for %s, want CA for ENH-AL", a.Get("MSA-1"), a.Get("MSA-2"))
+	}
+	if es := entries(t, n.store, fhirstore.Filter{ControlID: "ENH-NE"}); len(es) != 1 {
+		t.Fatalf("the NE message was not journaled: %v", es)
+	}
+}
+
+func TestOversizedMessageGetsARAndConnectionContinues(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) { c.MLLP[0].MaxMessageSize = 4096 })
+	n := start(t, cfg, nil)
+	c := dial(t, n.addr)
+	big := "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|BIG1|P|2.5.1\rNTE|1||" + strings.Repeat("x", 8000) + "\r"
+	ack, err := c.Send(context.Background(), []byte(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := parseAck(t, ack); a.Get("MSA-1") != "AR" || a.Get("MSA-2") != "BIG1" || a.Segment("ERR", 1) == nil {
+		t.Fatalf("oversize reply = %q; want AR for BIG1 with ERR", ack)
+	}
+	ok, err := c.Send(context.Background(), readFixture(t, "adt_a08.hl7"))
+	if err != nil || parseAck(t, ok).Get("MSA-1") != "AA" {
+		t.Fatalf("next message on the same connection: %q, %v", ok, err)
+	}
+}
+
+func TestManyConcurrentConnections(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	const conns, each = 200, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := mllp.Dial(context.Background(), n.addr, mllp.ClientOptions{AckTimeout: 30 * time.Second})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for k := range each {
+				msg := fmt.Sprintf("MSH|^~\\&|LOAD|HOSP|CB|CB|20261101||ADT^A08|C%d-%d|P|2.5.1\rPID|1||P%d^^^HOSP^MR\r", i, k, i)
+				ack, err := c.Send(context.Background(), []byte(msg))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if m, _ := hl7.Parse(ack); m == nil || m.Get("MSA-1") != "AA" || m.Get("MSA-2") != fmt.Sprintf("C%d-%d", i, k) {
+					errs <- fmt.Errorf("bad ack %q", ack)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	counts, _ := n.store.Counts(context.Background())
+	total := int64(0)
+	for _, v := range counts {
+		total += v
+	}
+	if total != conns*each || counts[fhirstore.StatusDuplicate] != 0 {
+		t.Fatalf("journal counts %v, want %d entries and no duplicates", counts, conns*each)
+	}
+}
+
+func TestStartupProcessesWhatACrashLeft(t *testing.T) {
+	cfg := testConfig(t, nil)
+	store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As a crash would leave them: one received but not processed, one
+	// claimed by this node mid-processing.
+	left := []*fhirstore.Entry{
+		{Listener: "test", ControlID: "CRASH1", Status: fhirstore.StatusReceived, Raw: readFixture(t, "adt_a01.hl7")},
+		{Listener: "test", ControlID: "CRASH2", Status: fhirstore.StatusProcessing, ClaimedBy: cfg.NodeID, Raw: readFixture(t, "adt_a08.hl7")},
+	}
+	for _, e := range left {
+		if _, err := store.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+	n := start(t, cfg, nil)
+	for _, e := range left {
+		if got := waitFinal(t, n.store, e.ID); got.Status != fhirstore.StatusProcessed {
+			t.Fatalf("%s ended %s", e.ControlID, got.Status)
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the engine's Prometheus collectors. Create them once per
+// registry with NewMetrics and share them between the store (ObserveCommit)
+// and the engine.
+type Metrics struct {
+	received     *prometheus.CounterVec   // listener, type
+	acks         *prometheus.CounterVec   // listener, code
+	ackLatency   *prometheus.HistogramVec // listener
+	duplicates   *prometheus.CounterVec   // listener
+	rejected     *prometheus.CounterVec   // listener
+	connsOpen    *prometheus.GaugeVec     // listener
+	connsRefused *prometheus.CounterVec   // listener, reason
+	framing      *prometheus.CounterVec   // listener, kind
+	commit       prometheus.Histogram
+	commitBatch  prometheus.Histogram
+	processed    *prometheus.CounterVec // status
+}
+
+// NewMetrics creates the collectors and registers them with reg (if not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	latencyBuckets := []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}
+	m := &Metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_messages_received_total", Help: "HL7 v2 messages received, by listener and message type (MSH-9).",
+		}, []string{"listener", "type"}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_acks_total", Help: "Acknowledgements sent, by listener and acknowledgement code (MSA-1).",
+		}, []string{"listener", "code"}),
+		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "carebridge_ack_latency_seconds", Help: "Time from a message's last byte to its ACK being ready, by listener.",
+			Buckets: latencyBuckets,
+		}, []string{"listener"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_duplicates_total", Help: "Messages recognised as resends of an earlier message and not processed again.",
+		}, []string{"listener"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_messages_rejected_total", Help: "Messages answered with AR/CR because they could not be parsed or validated.",
+		}, []string{"listener"}),
+		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "carebridge_mllp_connections_open", Help: "Open MLLP connections, by listener.",
+		}, []string{"listener"}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_mllp_connections_rejected_total", Help: "MLLP connections closed before being served, by reason.",
+		}, []string{"listener", "reason"}),
+		framing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_mllp_framing_errors_total", Help: "MLLP framing errors, by listener and kind.",
+		}, []string{"listener", "kind"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "carebridge_journal_commit_seconds", Help: "Duration of journal group commits (including fsync).",
+			Buckets: latencyBuckets,
+		}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "carebridge_journal_commit_batch_size", Help: "Requests sharing one journal commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_messages_processed_total", Help: "Journal entries whose processing finished, by final status.",
+		}, []string{"status"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.rejected, m.connsOpen, m.connsRefused,
+			m.framing, m.commit, m.commitBatch, m.processed)
+	}
+	return m
+}
+
+// ObserveCommit records one journal group commit. It is meant to be passed to
+// the storage backend's commit hook.
+func (m *Metrics) ObserveCommit(requests int, d time.Duration) {
+	m.commit.Observe(d.Seconds())
+	m.commitBatch.Observe(float64(requests))
+}
+
+// mllpObserver adapts the metrics to mllp.Observer.
+type mllpObserver struct{ m *Metrics }
+
+func (o mllpObserver) ConnOpened(l string) { o.m.connsOpen.WithLabelValues(l).Inc() }
+func (o mllpObserver) ConnClosed(l string) { o.m.connsOpen.WithLabelValues(l).Dec() }
+func (o mllpObserver) ConnRejected(l, reason string) {
+	o.m.connsRefused.WithLabelValues(l, reason).Inc()
+}
+func (o mllpObserver) FramingError(l, kind string) { o.m.framing.WithLabelValues(l, kind).Inc() }

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/carebridge/carebridge/config"
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// Processor turns one journaled message into its effects. It is called
+// concurrently from several workers; each entry is given to exactly one call
+// (the journal's claim guarantees it) unless a crash interrupts processing,
+// in which case the entry is processed again after the restart.
+type Processor interface {
+	Process(ctx context.Context, e *fhirstore.Entry) Outcome
+}
+
+// Outcome is the result of processing one entry.
+type Outcome struct {
+	// Status is StatusProcessed, StatusFailed or StatusFiltered.
+	Status fhirstore.Status
+	// Err says why processing failed or the message was filtered.
+	Err error
+	// ResultHash names the version of what produced the result.
+	ResultHash string
+}
+
+func (o Outcome) errText() string {
+	if o.Err == nil {
+		return ""
+	}
+	return o.Err.Error()
+}
+
+func (o Outcome) completion(id int64, ack []byte) fhirstore.Completion {
+	return fhirstore.Completion{ID: id, Status: o.Status, Error: o.errText(), Ack: ack, ResultHash: o.ResultHash}
+}
+
+// Validator is the processor used until mappings exist: it parses and
+// validates the message (with the charset of the listener it came from).
+type Validator struct {
+	charsets map[string]string // listener name → fallback charset
+}
+
+// NewValidator returns a Validator for the listeners in cfg.
+func NewValidator(cfg *config.Config) *Validator {
+	v := &Validator{charsets: map[string]string{}}
+	for _, l := range cfg.MLLP {
+		v.charsets[l.Name] = l.Charset
+	}
+	return v
+}
+
+// Process parses and validates e.
+func (v *Validator) Process(_ context.Context, e *fhirstore.Entry) Outcome {
+	msg, err := hl7.ParseWithOptions(e.Raw, hl7.ParseOptions{FallbackCharset: v.charsets[e.Listener]})
+	if err != nil {
+		return Outcome{Status: fhirstore.StatusFailed, Err: err}
+	}
+	if problems := hl7.Validate(msg); len(problems) > 0 {
+		var errs []error
+		for _, p := range problems {
+			errs = append(errs, errors.New(p.Text))
+		}
+		return Outcome{Status: fhirstore.StatusFailed, Err: fmt.Errorf("invalid message: %w", errors.Join(errs...))}
+	}
+	return Outcome{Status: fhirstore.StatusProcessed}
+}
+
+// process runs the processor on one entry, turning a panic into a failure.
+func (e *Engine) process(ctx context.Context, entry *fhirstore.Entry) (out Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("processor panicked", "id", entry.ID, "panic", fmt.Sprint(r))
+			out = Outcome{Status: fhirstore.StatusFailed, Err: fmt.Errorf("internal error while processing: %v", r)}
+		}
+	}()
+	out = e.processor.Process(ctx, entry)
+	if out.Status == "" {
+		out.Status = fhirstore.StatusProcessed
+	}
+	return out
+}
+
+func (e *Engine) complete(ctx context.Context, cs []fhirstore.Completion) error {
+	if err := e.journal.Complete(ctx, cs); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		e.metrics.processed.WithLabelValues(string(c.Status)).Inc()
+	}
+	return nil
+}
+
+// work is one worker: it claims batches of received entries and processes
+// them until ctx ends. An idle worker waits for a nudge or the poll interval
+// (which catches work queued by other processes).
+func (e *Engine) work(ctx context.Context, n int) {
+	poll := time.NewTicker(e.cfg.Processing.PollInterval.D)
+	defer poll.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		entries, err := e.journal.Claim(ctx, e.cfg.NodeID, e.cfg.Processing.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Error("claim journal entries", "worker", n, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if len(entries) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-e.wake:
+			case <-poll.C:
+			}
+			continue
+		}
+		cs := make([]fhirstore.Completion, 0, len(entries))
+		for _, entry := range entries {
+			cs = append(cs, e.process(ctx, entry).completion(entry.ID, nil))
+		}
+		// Completion must not be lost to shutdown: the work is done.
+		if err := e.complete(context.WithoutCancel(ctx), cs); err != nil {
+			e.log.Error("record processing results", "worker", n, "err", err)
+		}
+		if len(entries) == e.cfg.Processing.BatchSize {
+			e.nudge() // there may be more: let another idle worker help
+		}
+	}
+}
+
+// Tally counts processed entries by final status.
+type Tally map[fhirstore.Status]int
+
+// Total is the number of entries counted.
+func (t Tally) Total() int {
+	n := 0
+	for _, v := range t {
+		n += v
+	}
+	return n
+}
+
+// ProcessPending processes every received entry until none is left, in this
+// process, and says how they ended. It is what `carebridge messages
+// reprocess` runs; claims keep it from processing an entry a running server
+// also takes.
+func (e *Engine) ProcessPending(ctx context.Context) (Tally, error) {
+	t := Tally{}
+	for {
+		entries, err := e.journal.Claim(ctx, e.cfg.NodeID, e.cfg.Processing.BatchSize)
+		if err != nil {
+			return t, err
+		}
+		if len(entries) == 0 {
+			return t, nil
+		}
+		cs := make([]fhirstore.Completion, 0, len(entries))
+		for _, entry := range entries {
+			c := e.process(ctx, entry).completion(entry.ID, nil)
+			cs = append(cs, c)
+			t[c.Status]++
+		}
+		if err := e.complete(context.WithoutCancel(ctx), cs); err != nil {
+			return t, err
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/carebridge/carebridge/config"
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/engine/mllp"
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// receive handles one message from an MLLP listener: it journals the message
+// and returns the acknowledgement to send (nil to send none, as MSH-15 may
+// ask). The ACK is produced only once the journal commit returned.
+func (e *Engine) receive(ctx context.Context, l *listener, c *mllp.ConnInfo, raw []byte) []byte {
+	start := time.Now()
+	peer := ""
+	if c != nil && c.RemoteAddr != nil {
+		peer = c.RemoteAddr.String()
+	}
+	r := e.Receive(ctx, Inbound{Listener: l.cfg.Name, Peer: peer, Raw: raw, Charset: l.cfg.Charset, AckPolicy: l.cfg.AckPolicy})
+	e.metrics.ackLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
+	if r.Ack != nil {
+		e.metrics.acks.WithLabelValues(l.cfg.Name, r.Code).Inc()
+	}
+	return r.Ack
+}
+
+// Receipt says what Receive did with a message.
+type Receipt struct {
+	// Ack is the acknowledgement to send back; nil when the sender asked for
+	// none (MSH-15 NE, or ER/SU not met).
+	Ack []byte
+	// Code is the acknowledgement code (MSA-1), even when Ack is nil.
+	Code string
+	// ID is the journal entry's ID (0 if the message could not be stored).
+	ID int64
+	// Duplicate is true when the message repeats one already journaled.
+	Duplicate bool
+	// Rejected is true when the message was refused as unparseable or invalid.
+	Rejected bool
+	// Stored is false when the journal could not store the message (the
+	// sender is asked to resend).
+	Stored bool
+}
+
+// Inbound is one message arriving at the engine, from any front door.
+type Inbound struct {
+	Listener  string
+	Peer      string
+	Raw       []byte
+	Charset   string // assumed when MSH-18 is empty
+	AckPolicy string // config.AckOnCommit (default) or config.AckOnProcess
+}
+
+// Receive journals one inbound message and returns the acknowledgement to
+// send back with its code (MSA-1); the acknowledgement is nil when the sender
+// asked for none (MSH-15 NE, or ER/SU not met). Bad input is answered with an
+// AR/CR carrying ERR segments and journaled as rejected together with that
+// NAK; a message that cannot be journaled is answered AE/CE so that the
+// sender sends it again.
+func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
+	msg, err := hl7.ParseWithOptions(in.Raw, hl7.ParseOptions{FallbackCharset: in.Charset})
+	if err != nil {
+		return e.reject(ctx, in, nil, []hl7.ErrorDetail{errorDetail(err)}, err.Error())
+	}
+	e.metrics.received.WithLabelValues(in.Listener, metricType(msg.Type())).Inc()
+	if problems := hl7.Validate(msg); len(problems) > 0 {
+		return e.reject(ctx, in, msg, problems, problems[0].Text)
+	}
+
+	entry := headerEntry(in, msg)
+	onProcess := in.AckPolicy == config.AckOnProcess
+	code := hl7.AckCodeFor(msg, hl7.Accepted)
+	ack := hl7.Ack(msg, code, "")
+	if onProcess {
+		// Claimed by this node on arrival so that no worker takes it while
+		// this handler processes it; a crash before completion leaves it
+		// claimed, and the next start releases it.
+		entry.Status = fhirstore.StatusProcessing
+		entry.ClaimedBy = e.cfg.NodeID
+	} else {
+		entry.Status = fhirstore.StatusReceived
+		entry.Ack = ack
+	}
+	res, err := e.journal.Append(ctx, entry)
+	if err != nil {
+		e.log.Error("journal append failed; asking the sender to resend", "listener", in.Listener, "control_id", entry.ControlID, "err", err)
+		nakCode := hl7.AckCodeFor(msg, hl7.Error)
+		nak := hl7.Ack(msg, nakCode, "message could not be stored; resend it",
+			hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: "message could not be stored; resend it"})
+		return ackIfWanted(msg, nak, nakCode, false, Receipt{})
+	}
+	if res.Duplicate {
+		e.metrics.duplicates.WithLabelValues(in.Listener).Inc()
+		r := Receipt{ID: res.ID, Duplicate: true, Stored: true}
+		if res.OriginalAck != nil {
+			return ackIfWanted(msg, res.OriginalAck, hl7.AckCode(ackCode(res.OriginalAck)), true, r)
+		}
+		return ackIfWanted(msg, ack, code, true, r)
+	}
+	if !onProcess {
+		e.nudge()
+		return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
+	}
+	out := e.process(ctx, entry)
+	success := out.Status != fhirstore.StatusFailed
+	if !success {
+		code = hl7.AckCodeFor(msg, hl7.Error)
+		ack = hl7.Ack(msg, code, "processing failed",
+			hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: out.errText()})
+	}
+	if err := e.complete(context.WithoutCancel(ctx), []fhirstore.Completion{out.completion(entry.ID, ack)}); err != nil {
+		// The message is journaled but its outcome is not: it stays claimed
+		// and is processed again on the next start. Tell the sender we have it.
+		e.log.Error("journal completion failed", "id", entry.ID, "err", err)
+	}
+	return ackIfWanted(msg, ack, code, success, Receipt{ID: res.ID, Stored: true})
+}
+
+// reject journals input that cannot be accepted and returns its NAK.
+func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, problems []hl7.ErrorDetail, reason string) Receipt {
+	var nak []byte
+	var entry *fhirstore.Entry
+	code := hl7.ApplicationReject
+	if msg != nil {
+		code = hl7.AckCodeFor(msg, hl7.Rejected)
+		nak = hl7.Ack(msg, code, reason, problems...)
+		entry = headerEntry(in, msg)
+	} else {
+		nak = hl7.AckFromRaw(in.Raw, hl7.ApplicationReject, problems...)
+		entry = &fhirstore.Entry{Listener: in.Listener, Peer: in.Peer, Raw: in.Raw}
+		e.metrics.received.WithLabelValues(in.Listener, "unparseable").Inc()
+	}
+	e.metrics.rejected.WithLabelValues(in.Listener).Inc()
+	entry.Status, entry.Error, entry.Ack = fhirstore.StatusRejected, reason, nak
+	r := Receipt{Rejected: true}
+	if res, err := e.journal.Append(ctx, entry); err != nil {
+		e.log.Error("journal append of rejected input failed", "listener", in.Listener, "err", err)
+	} else {
+		r.ID, r.Stored = res.ID, true
+	}
+	if msg != nil {
+		return ackIfWanted(msg, nak, code, false, r)
+	}
+	r.Ack, r.Code = nak, string(code)
+	return r
+}
+
+// oversize answers a frame larger than the listener allows.
+func (e *Engine) oversize(l *listener, c *mllp.ConnInfo, head []byte) []byte {
+	e.metrics.rejected.WithLabelValues(l.cfg.Name).Inc()
+	nak := hl7.AckFromRaw(head, hl7.ApplicationReject, hl7.ErrorDetail{
+		Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError,
+		Text: "message exceeds the listener's maximum size of " + l.cfg.MaxMessageSize.String(),
+	})
+	e.metrics.acks.WithLabelValues(l.cfg.Name, string(hl7.ApplicationReject)).Inc()
+	return nak
+}
+
+// ackIfWanted completes r with ack, applying MSH-15 (accept acknowledgment type).
+func ackIfWanted(msg *hl7.Message, ack []byte, code hl7.AckCode, success bool, r Receipt) Receipt {
+	r.Code = string(code)
+	if hl7.AcceptAckWanted(msg, success) {
+		r.Ack = ack
+	}
+	return r
+}
+
+// headerEntry builds a journal entry from a parsed message's header.
+func headerEntry(in Inbound, msg *hl7.Message) *fhirstore.Entry {
+	return &fhirstore.Entry{
+		Listener:        in.Listener,
+		Peer:            in.Peer,
+		SendingApp:      msg.SendingApplication(),
+		SendingFacility: msg.SendingFacility(),
+		MessageTime:     msg.Get("MSH-7"),
+		MessageType:     msg.Type(),
+		ControlID:       msg.ControlID(),
+		Raw:             in.Raw,
+	}
+}
+
+// errorDetail turns a parse error into an ERR segment's content.
+func errorDetail(err error) hl7.ErrorDetail {
+	var pe *hl7.ParseError
+	if errors.As(err, &pe) {
+		return pe.Detail()
+	}
+	return hl7.ErrorDetail{Code: hl7.CodeSegmentSequence, Severity: hl7.SeverityError, Text: err.Error()}
+}
+
+// ackCode extracts MSA-1 from an acknowledgement, for metrics.
+func ackCode(ack []byte) string {
+	m, err := hl7.Parse(ack)
+	if err != nil {
+		return "unknown"
+	}
+	return m.Get("MSA-1")
+}
+
+// metricType bounds the label values of the message type.
+func metricType(t string) string {
+	if t == "" || len(t) > 16 {
+		return "other"
+	}
+	return t
+}
