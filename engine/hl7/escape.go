@@ -102,8 +102,12 @@ func unescape(s string, d Delimiters, cs *charset) string {
 		}
 		seq := s[i+1 : i+1+end]
 		next := i + 1 + end + 1
-		if rest, ok := resolveSwitch(&b, seq, s[next:], esc); ok {
+		if rest, ok, known := resolveSwitch(&b, seq, s[next:], esc); ok {
 			i = len(s) - len(rest)
+		} else if known {
+			// A character set switch whose text does not decode: keep it.
+			b.WriteString(s[i:next])
+			i = next
 		} else if writeEscape(&b, seq, d, cs) {
 			i = next
 		} else {
@@ -240,14 +244,15 @@ func hexVal(c byte) (byte, bool) {
 // resolveSwitch handles a character set switch escape. The text it governs
 // runs to the next escape character or the end of the value. When the switch
 // is known and the text decodes cleanly it writes the decoded text and returns
-// what follows; otherwise it reports false and nothing is written.
-func resolveSwitch(b *strings.Builder, seq, after string, esc byte) (string, bool) {
+// what follows; otherwise it reports false and nothing is written. known
+// reports whether seq is a switch this package knows.
+func resolveSwitch(b *strings.Builder, seq, after string, esc byte) (rest string, ok, known bool) {
 	if len(seq) < 5 || (seq[0] != 'C' && seq[0] != 'M') {
-		return "", false
+		return "", false, false
 	}
 	prefix, enc, sevenBit, ok := charsetSwitch(seq)
 	if !ok {
-		return "", false
+		return "", false, false
 	}
 	end := strings.IndexByte(after, esc)
 	if end < 0 {
@@ -257,27 +262,27 @@ func resolveSwitch(b *strings.Builder, seq, after string, esc byte) (string, boo
 	if sevenBit {
 		for i := 0; i < len(run); i++ {
 			if run[i] >= 0x80 || run[i] == 0x1b {
-				return "", false
+				return "", false, true
 			}
 		}
 		in := make([]byte, 0, len(prefix)+len(run)+3)
 		in = append(append(append(in, prefix...), run...), "\x1b(B"...)
 		out, err := enc.NewDecoder().Bytes(in)
 		if err != nil || strings.ContainsRune(string(out), utf8.RuneError) {
-			return "", false
+			return "", false, true
 		}
 		b.Write(out)
-		return after[end:], true
+		return after[end:], true, true
 	}
 	if utf8.ValidString(run) {
 		// Already decoded (or plain ASCII): only the switch goes.
 		b.WriteString(run)
-		return after[end:], true
+		return after[end:], true, true
 	}
 	out, err := enc.NewDecoder().String(run)
 	if err != nil {
-		return "", false
+		return "", false, true
 	}
 	b.WriteString(out)
-	return after[end:], true
+	return after[end:], true, true
 }

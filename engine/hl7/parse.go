@@ -79,7 +79,7 @@ func (m *Message) decode(raw []byte, opts ParseOptions) (string, error) {
 			return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeDataType, Err: fmt.Errorf("decode utf-16: %w", err)}
 		}
 		text = trimMessage(strings.TrimPrefix(text, "\ufeff"))
-		m.charset = strings.TrimSpace(headerField(text, 18))
+		m.charset = strings.TrimSpace(headerField(text[:lineEnd([]byte(text))], 18))
 		if m.charset == "" {
 			m.charset = "UNICODE UTF-16"
 		}
