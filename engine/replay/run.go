@@ -56,7 +56,7 @@ type run struct {
 	opts  Options
 	sink  Sink
 	files []string
-	state *state // nil in a dry run; owned by the collector once running
+	state *state               // nil in a dry run; owned by the collector once running
 	prior map[string]fileState // resumed progress, read by the reader
 
 	pool      sync.Pool
@@ -121,6 +121,11 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 
 	stopBg()
 	bg.Wait()
+	if ctx.Err() == nil {
+		// Every file was read to its end: the total is now exact.
+		done, _, _ := r.counts()
+		r.total.Store(done)
+	}
 	sum.Files = len(r.files)
 	sum.DryRun = o.DryRun
 	sum.Skipped = int(r.skipped.Load())
