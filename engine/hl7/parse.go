@@ -79,7 +79,7 @@ func (m *Message) decode(raw []byte, opts ParseOptions) (string, error) {
 			return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeDataType, Err: fmt.Errorf("decode utf-16: %w", err)}
 		}
 		text = trimMessage(strings.TrimPrefix(text, "\ufeff"))
-		m.charset = strings.TrimSpace(headerField(text[:lineEnd([]byte(text))], 18))
+		m.charset = strings.TrimSpace(headerField(text[:lineEnd(text)], 18))
 		if m.charset == "" {
 			m.charset = "UNICODE UTF-16"
 		}
@@ -144,9 +144,9 @@ func headerField(line string, n int) string {
 	return nth(line[4:], line[3], n-1)
 }
 
-func lineEnd(b []byte) int {
-	for i, c := range b {
-		if c == '\r' || c == '\n' {
+func lineEnd[T string | []byte](b T) int {
+	for i := 0; i < len(b); i++ {
+		if b[i] == '\r' || b[i] == '\n' {
 			return i
 		}
 	}
