@@ -693,3 +693,73 @@ type nopSink struct{}
 func (nopSink) Deliver(context.Context, archive.Message) (Result, error) {
 	return Result{Outcome: Accepted}, nil
 }
+
+func TestRunDrainTimeout(t *testing.T) {
+	dir := t.TempDir()
+	ids := writeArchives(t, dir, archiveSpec{"a.hl7", 10})
+	stateFile := filepath.Join(t.TempDir(), "state")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	secondStarted := make(chan struct{})
+	hanging := &hangingSink{fakeSink: newFakeSink(), started: secondStarted, cancel: cancel}
+	sum, err := Run(ctx, hanging, Options{
+		Paths: []string{dir}, StateFile: stateFile, Concurrency: 2, DrainTimeout: time.Millisecond,
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if sum.Accepted != 1 || sum.Failed != 0 || sum.Total != 1 {
+		t.Errorf("summary = %+v, want only message 1 accepted, the cut-off one not counted", sum)
+	}
+	resumed := newFakeSink()
+	sum, err = Run(context.Background(), resumed, Options{Paths: []string{dir}, StateFile: stateFile, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.seen[ids[0]] != 0 || resumed.seen[ids[1]] != 1 || sum.Accepted != len(ids)-1 {
+		t.Errorf("resume delivered %v, want all but the first", resumed.seen)
+	}
+}
+
+// hangingSink accepts message 1 once message 2 is being delivered, then
+// cancels the run; message 2 hangs until its context ends.
+type hangingSink struct {
+	*fakeSink
+	started chan struct{}
+	cancel  func()
+}
+
+func (s *hangingSink) Deliver(ctx context.Context, m archive.Message) (Result, error) {
+	switch m.Index {
+	case 1:
+		<-s.started
+		s.cancel()
+		return s.fakeSink.Deliver(ctx, m)
+	case 2:
+		close(s.started)
+		<-ctx.Done()
+		return Result{}, ctx.Err()
+	}
+	return Result{}, fmt.Errorf("message %d should not be delivered", m.Index)
+}
+
+func TestRunWarnings(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "batch.hl7")
+	body := "BHS|^~\\&\r" + synthetic("B1") + "\r" + synthetic("B2") + "\r"
+	os.WriteFile(path, []byte(body+"BTS|3\r"), 0o644)
+	var problems bytes.Buffer
+	sum, err := Run(context.Background(), newFakeSink(), Options{
+		Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Problems: &problems,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Accepted != 2 || sum.Warnings != 1 {
+		t.Errorf("summary = %+v, want 2 accepted, 1 warning", sum)
+	}
+	want := fmt.Sprintf("%s: offset %d: warning: BTS-1 says 3 messages, the BHS at offset 0 holds 2\n", path, len(body))
+	if problems.String() != want {
+		t.Errorf("problems = %q, want %q", problems.String(), want)
+	}
+}
