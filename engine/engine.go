@@ -270,7 +270,7 @@ func (e *Engine) newServer(l *listener) *mllp.Server {
 		IdleTimeout:  l.cfg.IdleTimeout.D,
 		WriteTimeout: l.cfg.WriteTimeout.D,
 		OnOversize:   func(c *mllp.ConnInfo, head []byte) []byte { return e.oversize(l, c, head) },
-		Logger:       e.log.With("listener", l.cfg.Name),
+		Logger:       e.log,
 		Observer:     mllpObserver{e.metrics},
 	}
 }
