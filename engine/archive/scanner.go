@@ -369,7 +369,10 @@ func (s *Scanner) fill() bool {
 
 // emit completes the current message.
 func (s *Scanner) emit(err error) {
-	m := Message{Source: s.source, Index: s.index, Offset: s.mstart, Err: err}
+	m := Message{Source: s.source, Index: s.index, Offset: s.mstart}
+	if err != nil {
+		m.Err = fmt.Errorf("message %d at offset %d: %w", s.index, s.mstart, err)
+	}
 	size := s.mend - s.mstart
 	if s.tooLarge || size > int64(s.cfg.max) {
 		m.Err = fmt.Errorf("message %d at offset %d exceeds %d bytes: %w",

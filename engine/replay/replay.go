@@ -85,7 +85,8 @@ type Options struct {
 	// they may complete out of order.
 	Concurrency int
 	// Rate limits deliveries to this many messages per second, with bursts
-	// of at most a twentieth of a second's worth; 0 means unlimited.
+	// of at most a twentieth of a second's worth; 0 means unlimited. A dry
+	// run is not limited.
 	Rate float64
 	// Resume skips what the state file records as already delivered:
 	// whole files, and the first messages of files replayed in part. A file

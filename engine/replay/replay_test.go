@@ -763,3 +763,31 @@ func TestRunWarnings(t *testing.T) {
 		t.Errorf("problems = %q, want %q", problems.String(), want)
 	}
 }
+
+func TestRunUnreadableFile(t *testing.T) {
+	dir := t.TempDir()
+	ids := writeArchives(t, dir, archiveSpec{"a.hl7.gz", 400}, archiveSpec{"b.hl7", 5})
+	a := filepath.Join(dir, "a.hl7.gz")
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(a, data[:len(data)*2/3], 0o644) // truncated gzip stream
+	stateFile := filepath.Join(t.TempDir(), "state")
+	sink := newFakeSink()
+	var problems bytes.Buffer
+	sum, err := Run(context.Background(), sink, Options{Paths: []string{dir}, StateFile: stateFile, Problems: &problems})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.FileErrors != 1 || !strings.Contains(problems.String(), a+": read "+a+": unexpected EOF") {
+		t.Errorf("file errors %d, problems %q; want the truncated file reported", sum.FileErrors, problems.String())
+	}
+	if sum.Accepted < 5 || sum.Accepted >= len(ids) || sink.seen[ids[len(ids)-1]] != 1 {
+		t.Errorf("accepted %d; want the readable part of a and all of b", sum.Accepted)
+	}
+	st := readState(t, stateFile)
+	if st.Complete || st.Files[stateKey(a)].Complete || !st.Files[stateKey(filepath.Join(dir, "b.hl7"))].Complete {
+		t.Errorf("state: run complete %v, a complete %v; want only b complete", st.Complete, st.Files[stateKey(a)].Complete)
+	}
+}

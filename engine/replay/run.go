@@ -13,8 +13,12 @@ import (
 )
 
 // queueDepth is how many messages per delivery goroutine may wait in the
-// queue: enough to keep them busy, few enough to bound memory.
-const queueDepth = 16
+// queue: enough to keep them busy, few enough to bound memory; maxQueue
+// caps the queue whatever the concurrency.
+const (
+	queueDepth = 16
+	maxQueue   = 1024
+)
 
 // maxPooled is the largest message buffer kept for reuse.
 const maxPooled = 64 << 10
@@ -96,8 +100,8 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 		bg.Go(func() { r.out.progressLoop(bgCtx, r.counts) })
 	}
 
-	jobs := make(chan job, o.Concurrency*queueDepth)
-	events := make(chan event, o.Concurrency*queueDepth)
+	jobs := make(chan job, min(o.Concurrency*queueDepth, maxQueue))
+	events := make(chan event, min(o.Concurrency*queueDepth, maxQueue))
 	var lim *limiter
 	if o.Rate > 0 && !o.DryRun {
 		lim = newLimiter(o.Rate, o.Clock)
@@ -201,6 +205,9 @@ func (r *run) readFile(ctx context.Context, file int, path string, jobs chan<- j
 	defer closer.Close()
 	last := 0
 	for sc.Scan() {
+		if ctx.Err() != nil {
+			return false
+		}
 		m := sc.Message()
 		last = m.Index
 		if m.Index <= skipTo || skipSet[m.Index] {
