@@ -114,10 +114,10 @@ func TestGetUnescapes(t *testing.T) {
 	m := mustParse(t, "MSH|^~\\&|A|B|C|D|1||ORU^R01|1|P|2.5\r"+
 		"OBX|1|FT|X||line one\\.br\\line two \\T\\ more^second\\S\\part|~\\E\\")
 	tests := map[string]string{
-		"OBX-5.1": "line one\nline two & more",
-		"OBX-5.2": "second^part",
-		"OBX-5":   `line one\.br\line two \T\ more^second\S\part`,
-		"OBX-6":   "",
+		"OBX-5.1":  "line one\nline two & more",
+		"OBX-5.2":  "second^part",
+		"OBX-5":    `line one\.br\line two \T\ more^second\S\part`,
+		"OBX-6":    "",
 		"OBX-6(2)": `\`,
 	}
 	for p, want := range tests {

@@ -1,0 +1,82 @@
+package hl7
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func addSeeds(f *testing.F) {
+	files, _ := filepath.Glob("../../testdata/hl7/*.hl7")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{
+		adt, typed,
+		"MSH|^~\\&#|A|B|||||ORU^R01|1|P|2.7\rOBX|1|ST|||a\\P\\b\\X41\\\\.br\\",
+		"MSH#$%@!#A#B#####ORU$R01#7#P#2.3\rOBX#1##a$b%c$d!e@f",
+		"MSH|^~\\\\&|A\r\n\"\r\nPID|1\n",
+		"\xEF\xBB\xBFMSH|^~\\&|A|B|C|D|1||ADT^A01|9|P|2.5||||||8859/1\rPID|1||\xe9",
+		"MSH|^~\\&|A|B|C|D|1||ADT^A01|9|P|2.5||||||GB 18030\rPID|1||\x81\x5c|",
+		"MSH|^~\\&|||||||||||||||~ISO IR87\rPID|\\M2442\\$\"\\C2842\\",
+		"MSH|",
+	} {
+		f.Add([]byte(s))
+	}
+}
+
+// FuzzParse checks that Parse never panics and that what it parses
+// survives Encode and a second Parse.
+func FuzzParse(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := Parse(raw)
+		if err != nil {
+			_ = AckFromRaw(raw, ApplicationReject)
+			return
+		}
+		for _, p := range []string{"MSH-9", "MSH-10", "PID-3(2).1", "PID-5.1.1", "OBX(2)-5"} {
+			_ = m.Get(p)
+		}
+		_ = Validate(m)
+		_ = m.CX("PID-3")
+		enc := m.Encode()
+		again, err := Parse(enc)
+		if err != nil {
+			t.Fatalf("re-parse of Encode output failed: %v\nin  %q\nout %q", err, raw, enc)
+		}
+		for _, p := range []string{"MSH-9", "MSH-10"} {
+			a, b := m.Get(p), again.Get(p)
+			if a != b && !strings.ContainsRune(a, utf8.RuneError) {
+				t.Fatalf("%s = %q, after Encode and Parse %q\nin  %q\nout %q", p, a, b, raw, enc)
+			}
+		}
+		ack, err := Parse(Ack(m, ApplicationError, "x", ErrorDetail{Location: "PID^1^3", Code: "101", Text: string(raw)}))
+		if err != nil {
+			t.Fatalf("ACK does not parse: %v", err)
+		}
+		if ack.Get("MSA-2") != m.ControlID() && !strings.ContainsRune(m.ControlID(), utf8.RuneError) {
+			t.Fatalf("MSA-2 = %q, want %q", ack.Get("MSA-2"), m.ControlID())
+		}
+	})
+}
+
+// FuzzUnescape checks that UnescapeText never panics and undoes EscapeText.
+func FuzzUnescape(f *testing.F) {
+	for _, s := range []string{`a\F\b`, `\X41\`, `\.br\`, `\.sp 3\`, `\H\x\N\`, `\M2442\$"`, `\C2D41\x`, `\`, `\\`, "plain"} {
+		f.Add(s)
+	}
+	d := DefaultDelimiters()
+	d.Truncation = '#'
+	f.Fuzz(func(t *testing.T, s string) {
+		_ = UnescapeText(s, d)
+		plain := strings.ReplaceAll(s, "\r", "")
+		if got := UnescapeText(EscapeText(plain, d), d); got != plain {
+			t.Fatalf("UnescapeText(EscapeText(%q)) = %q", plain, got)
+		}
+	})
+}
