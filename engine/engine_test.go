@@ -214,7 +214,9 @@ func TestDuplicateIsAckedAgainAndNotProcessedTwice(t *testing.T) {
 
 type processorFunc func(context.Context, *fhirstore.Entry) engine.Outcome
 
-func (f processorFunc) Process(ctx context.Context, e *fhirstore.Entry) engine.Outcome { return f(ctx, e) }
+func (f processorFunc) Process(ctx context.Context, e *fhirstore.Entry) engine.Outcome {
+	return f(ctx, e)
+}
 
 func TestBadInputIsRejectedWithErrAndStored(t *testing.T) {
 	n := start(t, testConfig(t, nil), nil)

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/engine/mllp"
+)
+
+// binary is the carebridge binary built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "carebridge-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "carebridge")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		// -race needs cgo; fall back to a plain build.
+		build = exec.Command("go", "build", "-o", binary, ".")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build carebridge:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a `carebridge serve` process.
+type server struct {
+	cmd   *exec.Cmd
+	addr  string
+	http  string
+	exit  chan error
+	logMu sync.Mutex
+	log   bytes.Buffer
+}
+
+var listenRe = regexp.MustCompile(`msg="(mllp|http) listener started".* addr=(\S+)`)
+
+// startServer runs `carebridge serve` on ports chosen by the kernel and
+// waits until both listeners report their address.
+func startServer(t *testing.T, data string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"serve", "--data", data, "--mllp", "127.0.0.1:0", "--http", "127.0.0.1:0"}, extra...)
+	s := &server{cmd: exec.Command(binary, args...), exit: make(chan error, 1)}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.logMu.Lock()
+			s.log.WriteString(line + "\n")
+			if m := listenRe.FindStringSubmatch(line); m != nil {
+				if m[1] == "mllp" {
+					s.addr = m[2]
+				} else {
+					s.http = m[2]
+				}
+				if s.addr != "" && s.http != "" {
+					close(found)
+				}
+			}
+			s.logMu.Unlock()
+		}
+		s.exit <- s.cmd.Wait()
+	}()
+	select {
+	case <-found:
+	case err := <-s.exit:
+		t.Fatalf("serve exited early (%v):\n%s", err, s.logText())
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		t.Fatalf("serve did not start:\n%s", s.logText())
+	}
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			s.cmd.Process.Kill()
+			<-s.exit
+		}
+	})
+	return s
+}
+
+func (s *server) logText() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.String()
+}
+
+// run runs the binary with args and returns stdout, stderr and the exit status.
+func run(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+type listed struct {
+	ID          int64  `json:"id"`
+	Status      string `json:"status"`
+	MessageType string `json:"message_type"`
+	Sender      string `json:"sender"`
+	ControlID   string `json:"control_id"`
+}
+
+func listMessages(t *testing.T, data string, filters ...string) []listed {
+	t.Helper()
+	out, errOut, code := run(t, nil, append([]string{"messages", "list", "--json", "--data", data}, filters...)...)
+	if code != 0 {
+		t.Fatalf("messages list: exit %d: %s", code, errOut)
+	}
+	var res []listed
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var l listed
+		if err := dec.Decode(&l); err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, l)
+	}
+	return res
+}
+
+func synthetic(ctrl string, n int) []byte {
+	return fmt.Appendf(nil, "MSH|^~\\&|E2E|GENHOSP|CB|CB|20261101120000||ADT^A08^ADT_A01|%s|P|2.5.1\rEVN|A08|20261101120000\rPID|1||E2E%06d^^^GENHOSP^MR||Synthetic^Person%d||19900101|U\r", ctrl, n, n)
+}
+
+// TestKillMidStreamLosesNothingAcked is the commit-before-ACK proof: the real
+// binary is SIGKILLed while four senders stream messages; after a restart,
+// every message that was ACKed is in the journal exactly once, and every
+// journaled message gets processed.
+func TestKillMidStreamLosesNothingAcked(t *testing.T) {
+	data := t.TempDir()
+	s := startServer(t, data)
+	const senders = 4
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	total := 0
+	killAt := 400
+	killed := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := mllp.Dial(context.Background(), s.addr, mllp.ClientOptions{AckTimeout: 5 * time.Second})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for i := 0; ; i++ {
+				ctrl := fmt.Sprintf("K%d-%d", w, i)
+				ack, err := c.Send(context.Background(), synthetic(ctrl, w*100000+i))
+				if err != nil {
+					return // the server is gone
+				}
+				m, err := hl7.Parse(ack)
+				if err != nil || m.Get("MSA-1") != "AA" {
+					t.Errorf("ACK for %s: %q", ctrl, ack)
+					return
+				}
+				mu.Lock()
+				acked[ctrl] = true
+				total++
+				if total == killAt {
+					s.cmd.Process.Signal(syscall.SIGKILL)
+					close(killed)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-killed:
+	case err := <-s.exit:
+		t.Fatalf("server exited before the kill: %v\n%s", err, s.logText())
+	case <-time.After(60 * time.Second):
+		t.Fatal("senders did not reach the kill point")
+	}
+	wg.Wait()
+	<-s.exit
+	if t.Failed() {
+		return
+	}
+
+	s2 := startServer(t, data)
+	_ = s2
+	seen := map[string]int{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pending := listMessages(t, data, "--status", "received,processing")
+		if len(pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still pending after restart", len(pending))
+		}
+		time.Sleep(50 * time.Millisecond) // polling another process's database, bounded by the deadline
+	}
+	for _, l := range listMessages(t, data) {
+		if l.Status == "duplicate" {
+			t.Errorf("entry %d (%s) is a duplicate although nothing was resent", l.ID, l.ControlID)
+		}
+		if l.Status != "processed" {
+			t.Errorf("entry %d (%s) ended %s", l.ID, l.ControlID, l.Status)
+		}
+		seen[l.ControlID]++
+	}
+	for ctrl := range acked {
+		if seen[ctrl] != 1 {
+			t.Errorf("ACKed message %s is in the journal %d times", ctrl, seen[ctrl])
+		}
+	}
+	for ctrl, n := range seen {
+		if n != 1 {
+			t.Errorf("message %s journaled %d times", ctrl, n)
+		}
+	}
+	t.Logf("%d messages ACKed before the kill, %d journaled", len(acked), len(seen))
+}
+
+func TestGracefulShutdownAndCLI(t *testing.T) {
+	data := t.TempDir()
+	s := startServer(t, data)
+	fixtures, _ := filepath.Glob("../../testdata/hl7/*.hl7")
+	out, errOut, code := run(t, nil, append([]string{"send", "--to", s.addr}, fixtures...)...)
+	if code != 0 || strings.Count(out, "\tAA\t") != len(fixtures) {
+		t.Fatalf("send: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A resend is a duplicate, still AA; a bad message makes send exit 1.
+	bad := "MSH|^~\\&|E2E|GENHOSP|CB|CB|20261101||ADT^A01|BAD1|P|\r"
+	out, _, code = run(t, strings.NewReader(bad), "send", "--to", s.addr, "-")
+	if code != 1 || !strings.Contains(out, "AR") {
+		t.Fatalf("send of a bad message: exit %d, %q; want exit 1 and AR", code, out)
+	}
+	// list works while serve runs, with filters.
+	if got := listMessages(t, data, "--type", "ADT"); len(got) != 3 {
+		t.Fatalf("ADT messages listed: %+v", got)
+	}
+	rej := listMessages(t, data, "--status", "rejected")
+	if len(rej) != 1 || rej[0].ControlID != "BAD1" {
+		t.Fatalf("rejected: %+v", rej)
+	}
+	out, _, code = run(t, nil, "messages", "show", fmt.Sprint(rej[0].ID), "--data", data)
+	if code != 0 || !strings.Contains(out, "MSA|AR|BAD1") || !strings.Contains(out, "ERR|") || !strings.Contains(out, "\n  MSH|^~\\&|E2E") {
+		t.Fatalf("show: %s", out)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.exit:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, s.logText())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+	if !strings.Contains(s.logText(), "stopped") {
+		t.Fatalf("no orderly stop in the log:\n%s", s.logText())
+	}
+	// Reprocess works with the server stopped, and twice changes nothing more.
+	for range 2 {
+		out, errOut, code = run(t, nil, "messages", "reprocess", "--data", data, "--type", "SIU")
+		if code != 0 || !strings.Contains(out, "queued 1 message") || !strings.Contains(out, "processed here: 1") {
+			t.Fatalf("reprocess: exit %d: %s %s", code, out, errOut)
+		}
+	}
+	if got := listMessages(t, data, "--status", "processed"); len(got) != 4 {
+		t.Fatalf("processed after reprocess: %+v", got)
+	}
+}
+
+func TestConfigCheckReportsEveryError(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("journal:\n  durability: maybe\nmllp:\n  - addr: nowhere\n    ack_polcy: on-commit\n"), 0o600)
+	_, errOut, code := run(t, nil, "config", "check", bad)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{bad + ":2:15: journal.durability", bad + ":4:11: mllp[0].addr", bad + `:5:5: mllp[0].ack_polcy: unknown setting (did you mean "ack_policy"?)`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, errOut)
+		}
+	}
+	out, _, code := run(t, nil, "config", "check")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("default config check: %d %s", code, out)
+	}
+}
+
+func TestReplayIntoJournalResumeAndDryRun(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	archive := filepath.Join(dir, "archive")
+	os.MkdirAll(filepath.Join(archive, "2026", "11"), 0o750)
+	var buf bytes.Buffer
+	for i := range 500 {
+		buf.Write(synthetic(fmt.Sprintf("R%d", i), i))
+		buf.WriteString("\n")
+	}
+	os.WriteFile(filepath.Join(archive, "2026", "11", "day1.hl7"), buf.Bytes(), 0o600)
+	// An MLLP-framed capture with one bad message.
+	var framed bytes.Buffer
+	mllp.WriteFrame(&framed, synthetic("F1", 9001))
+	mllp.WriteFrame(&framed, []byte("MSH|^~\\&|E2E|GENHOSP|CB|CB|20261101||ADT^A01|F2|P|\r"))
+	os.WriteFile(filepath.Join(archive, "capture.mllp"), framed.Bytes(), 0o600)
+
+	out, errOut, code := run(t, nil, "replay", "--dry-run", "--json", archive)
+	if code != 1 || !strings.Contains(errOut, "capture.mllp") || !strings.Contains(out, `"fine":501`) {
+		t.Fatalf("dry run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	state := filepath.Join(dir, "replay.state")
+	out, errOut, code = run(t, nil, "replay", "--data", data, "--state", state, "--json", archive)
+	if code != 1 || !strings.Contains(out, `"accepted":501`) || !strings.Contains(out, `"rejected":1`) {
+		t.Fatalf("replay: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if got := listMessages(t, data); len(got) != 502 {
+		t.Fatalf("journal holds %d entries, want 502", len(got))
+	}
+	// Resuming a finished replay sends nothing again.
+	out, errOut, _ = run(t, nil, "replay", "--data", data, "--state", state, "--resume", "--json", archive)
+	if !strings.Contains(out, `"skipped":502`) || !strings.Contains(out, `"accepted":0`) {
+		t.Fatalf("resume: %s %s", out, errOut)
+	}
+	// Replaying again without resume: every message is a duplicate.
+	out, _, _ = run(t, nil, "replay", "--data", data, "--state", state, "--json", archive)
+	if !strings.Contains(out, `"duplicates":501`) {
+		t.Fatalf("second replay: %s", out)
+	}
+}
