@@ -30,7 +30,7 @@ type node struct {
 	stopped chan error
 }
 
-func testConfig(t *testing.T, mutate func(*config.Config)) *config.Config {
+func testConfig(t testing.TB, mutate func(*config.Config)) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test", []byte(`
 mllp:
@@ -53,9 +53,9 @@ processing:
 	return cfg
 }
 
-func start(t *testing.T, cfg *config.Config, p engine.Processor) *node {
+func start(t testing.TB, cfg *config.Config, p engine.Processor) *node {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{Durability: sqlite.DurabilityNormal})
+	store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{Durability: sqlite.Durability(cfg.Journal.Durability)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func start(t *testing.T, cfg *config.Config, p engine.Processor) *node {
 	return n
 }
 
-func (n *node) stop(t *testing.T) {
+func (n *node) stop(t testing.TB) {
 	if n.cancel == nil {
 		return
 	}

@@ -53,13 +53,18 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		}
 		r, err := tx.Stmt(s.stmtInsert).Exec(
 			e.ReceivedAt.UnixNano(), e.Listener, e.Peer, e.SendingApp, e.SendingFacility,
-			e.MessageTime, e.MessageType, e.ControlID, string(status), e.Error, e.Raw, nullBytes(ack), dupOf,
+			e.MessageTime, e.MessageType, e.ControlID, string(status), e.Error, dupOf,
 			claimedBy, claimedAt, boolInt(status == fhirstore.StatusProcessing))
 		if err != nil {
 			return fmt.Errorf("insert journal entry: %w", err)
 		}
-		res.ID, err = r.LastInsertId()
-		return err
+		if res.ID, err = r.LastInsertId(); err != nil {
+			return err
+		}
+		if _, err := tx.Stmt(s.stmtInsertBody).Exec(res.ID, e.Raw, nullBytes(ack)); err != nil {
+			return fmt.Errorf("insert journal message: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return fhirstore.AppendResult{}, fmt.Errorf("append to journal: %w", err)
@@ -81,19 +86,42 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int) ([]*fhirstor
 		out = out[:0]
 		rows, err := tx.Query(`UPDATE journal SET status = 'processing', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM journal WHERE status = 'received' ORDER BY id LIMIT ?)
-			RETURNING `+fullColumns, owner, s.opts.Now().UnixNano(), limit)
+			RETURNING `+listColumns, owner, s.opts.Now().UnixNano(), limit)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
+		byID := map[int64]*fhirstore.Entry{}
 		for rows.Next() {
-			e, err := scanEntry(rows, true)
+			e, err := scanEntry(rows, false)
 			if err != nil {
+				rows.Close()
 				return err
 			}
 			out = append(out, e)
+			byID[e.ID] = e
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil || len(out) == 0 {
+			return err
+		}
+		ids := make([]any, len(out))
+		for i, e := range out {
+			ids[i] = e.ID
+		}
+		bodies, err := tx.Query(`SELECT id, raw, ack FROM journal_body WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
+		if err != nil {
+			return err
+		}
+		defer bodies.Close()
+		for bodies.Next() {
+			var id int64
+			var raw, ack []byte
+			if err := bodies.Scan(&id, &raw, &ack); err != nil {
+				return err
+			}
+			byID[id].Raw, byID[id].Ack = raw, ack
+		}
+		return bodies.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim journal entries: %w", err)
@@ -113,11 +141,15 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 	}
 	now := s.opts.Now().UnixNano()
 	err := s.submit(ctx, func(tx *sql.Tx) error {
+		complete, setAck := tx.Stmt(s.stmtComplete), tx.Stmt(s.stmtSetAck)
 		for _, c := range cs {
-			if _, err := tx.Exec(`UPDATE journal SET status = ?, error = ?, ack = COALESCE(?, ack), processed_at = ?,
-					result_hash = ?, claimed_by = '' WHERE id = ?`,
-				string(c.Status), c.Error, nullBytes(c.Ack), now, c.ResultHash, c.ID); err != nil {
+			if _, err := complete.Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID); err != nil {
 				return err
+			}
+			if c.Ack != nil {
+				if _, err := setAck.Exec(c.Ack, c.ID); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -183,10 +215,9 @@ func (s *Store) Requeue(ctx context.Context, f fhirstore.Filter) (int, error) {
 	return int(n), nil
 }
 
-const listColumns = `id, received_at, listener, peer, sending_app, sending_facility, message_time, message_type,
+const listColumns = `journal.id, received_at, listener, peer, sending_app, sending_facility, message_time, message_type,
 	control_id, status, error, COALESCE(duplicate_of, 0), attempts, claimed_by, processed_at, result_hash`
 
-const fullColumns = listColumns + `, raw, ack`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -212,7 +243,8 @@ func scanEntry(r scanner, full bool) (*fhirstore.Entry, error) {
 
 // Get returns one entry with its raw bytes and ACK.
 func (s *Store) Get(ctx context.Context, id int64) (*fhirstore.Entry, error) {
-	e, err := scanEntry(s.rdb.QueryRowContext(ctx, `SELECT `+fullColumns+` FROM journal WHERE id = ?`, id), true)
+	e, err := scanEntry(s.rdb.QueryRowContext(ctx, `SELECT `+listColumns+`, b.raw, b.ack
+		FROM journal JOIN journal_body b ON b.id = journal.id WHERE journal.id = ?`, id), true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("journal entry %d: %w", id, fhirstore.ErrNotFound)
 	}

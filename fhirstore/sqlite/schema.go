@@ -21,8 +21,6 @@ var migrations = []string{
 		control_id       TEXT    NOT NULL DEFAULT '',
 		status           TEXT    NOT NULL,
 		error            TEXT    NOT NULL DEFAULT '',
-		raw              BLOB    NOT NULL,
-		ack              BLOB,
 		duplicate_of     INTEGER,
 		attempts         INTEGER NOT NULL DEFAULT 0,
 		claimed_by       TEXT    NOT NULL DEFAULT '',
@@ -30,8 +28,14 @@ var migrations = []string{
 		processed_at     INTEGER NOT NULL DEFAULT 0,
 		result_hash      TEXT    NOT NULL DEFAULT ''
 	);
+	-- The message bytes live apart from the metadata, so that status
+	-- changes rewrite small rows only.
+	CREATE TABLE journal_body (
+		id  INTEGER PRIMARY KEY REFERENCES journal (id),
+		raw BLOB NOT NULL,
+		ack BLOB
+	);
 	CREATE INDEX journal_dedup    ON journal (control_id, sending_app, sending_facility, received_at);
-	CREATE INDEX journal_pending  ON journal (id) WHERE status IN ('received', 'processing');
 	CREATE INDEX journal_status   ON journal (status, id);
 	CREATE INDEX journal_type     ON journal (message_type, id);
 	CREATE INDEX journal_received ON journal (received_at);`,

@@ -67,8 +67,11 @@ type Store struct {
 	rdb  *sql.DB // readers
 	wdb  *sql.DB // the single writer connection
 
-	stmtDup    *sql.Stmt
-	stmtInsert *sql.Stmt
+	stmtDup        *sql.Stmt
+	stmtInsert     *sql.Stmt
+	stmtInsertBody *sql.Stmt
+	stmtComplete   *sql.Stmt
+	stmtSetAck     *sql.Stmt
 
 	reqs      chan *writeReq
 	closing   chan struct{}
@@ -176,17 +179,27 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 func (s *Store) prepare(ctx context.Context) error {
 	var err error
-	s.stmtDup, err = s.wdb.PrepareContext(ctx, `SELECT id, ack FROM journal
-		WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND received_at >= ?
-		  AND status NOT IN ('duplicate', 'rejected')
-		ORDER BY id LIMIT 1`)
-	if err != nil {
-		return err
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.stmtDup, `SELECT j.id, b.ack FROM journal j JOIN journal_body b ON b.id = j.id
+			WHERE j.control_id = ? AND j.sending_app = ? AND j.sending_facility = ? AND j.received_at >= ?
+			  AND j.status NOT IN ('duplicate', 'rejected')
+			ORDER BY j.id LIMIT 1`},
+		{&s.stmtInsert, `INSERT INTO journal (received_at, listener, peer, sending_app, sending_facility,
+			message_time, message_type, control_id, status, error, duplicate_of, claimed_by, claimed_at, attempts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.stmtInsertBody, `INSERT INTO journal_body (id, raw, ack) VALUES (?, ?, ?)`},
+		{&s.stmtComplete, `UPDATE journal SET status = ?, error = ?, processed_at = ?, result_hash = ?, claimed_by = ''
+			WHERE id = ?`},
+		{&s.stmtSetAck, `UPDATE journal_body SET ack = ? WHERE id = ?`},
+	} {
+		if *p.stmt, err = s.wdb.PrepareContext(ctx, p.sql); err != nil {
+			return err
+		}
 	}
-	s.stmtInsert, err = s.wdb.PrepareContext(ctx, `INSERT INTO journal (received_at, listener, peer, sending_app,
-		sending_facility, message_time, message_type, control_id, status, error, raw, ack, duplicate_of, claimed_by,
-		claimed_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	return err
+	return nil
 }
 
 // Path returns the database file's path.
