@@ -147,7 +147,9 @@ func headerOf(m *Message) ackHeader {
 	h.controlID = msh.rawField(10)
 	h.processingID = msh.rawField(11)
 	h.version = msh.rawField(12)
-	h.charsetField = msh.rawField(18)
+	// The character set actually used, which is also how the ACK is
+	// encoded: MSH-18 as received, or the fallback.
+	h.charsetField = m.charset
 	return h
 }
 
@@ -206,6 +208,9 @@ func salvageHeader(raw []byte) ackHeader {
 	}
 	line := raw[i:]
 	line = line[:lineEnd(line)]
+	if len(line) < 5 {
+		return h
+	}
 	fs := line[3]
 	enc := line[4:]
 	if j := bytes.IndexByte(enc, fs); j >= 0 {

@@ -15,8 +15,9 @@
 // The parser is lenient about framing and strict about structure:
 //
 //   - segments may end in CR, LF or CRLF, mixed within one message;
-//   - a leading UTF-8 byte order mark, whitespace around the message, empty
-//     lines and blanks before a segment name are ignored;
+//   - a leading UTF-8 byte order mark, whitespace before the message, blank
+//     lines (anywhere, including after the message) and blanks before a
+//     segment name are ignored; blanks at the end of a segment are data;
 //   - a line that does not start with a segment name (three characters, an
 //     upper-case letter then upper-case letters or digits, followed by the
 //     field separator or the end of the line) is skipped, unless

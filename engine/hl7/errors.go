@@ -68,6 +68,9 @@ var (
 	// ErrUnknownCharset means MSH-18 (or the fallback) names a character set
 	// this package cannot decode.
 	ErrUnknownCharset = errors.New("unknown or unsupported character set")
+	// ErrAmbiguousHeader means MSH holds a multi-byte character whose bytes
+	// include a delimiter, so MSH-18 cannot be read reliably.
+	ErrAmbiguousHeader = errors.New("MSH segment is ambiguous before decoding")
 	// ErrSegment means a line of the message is not a segment (strict parsing only).
 	ErrSegment = errors.New("line is not a segment")
 	// ErrInvalidPath means a terser path could not be compiled or used.

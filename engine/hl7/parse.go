@@ -131,8 +131,34 @@ func (m *Message) decode(raw []byte, opts ParseOptions) (string, error) {
 	}
 	if enc != nil {
 		text = trimMessage(text)
+		if !headerConsistent(line, text[:lineEnd(text)], msh18) {
+			return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeDataType,
+				Err: fmt.Errorf("character set %q: %w", primary, ErrAmbiguousHeader)}
+		}
 	}
 	return text, nil
+}
+
+// headerConsistent reports whether the MSH line read as bytes (to find
+// MSH-18) and the same line decoded have the same fields. They differ when
+// a multi-byte character in MSH has a trailing byte equal to the field
+// separator; MSH-18 may then have been misread.
+func headerConsistent(raw, decoded, msh18 string) bool {
+	ascii := true
+	for i := 0; i < len(raw); i++ {
+		if raw[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return true
+	}
+	if len(raw) < 4 || len(decoded) < 4 || raw[3] != decoded[3] {
+		return false
+	}
+	return strings.Count(raw, raw[3:4]) == strings.Count(decoded, decoded[3:4]) &&
+		strings.TrimSpace(headerField(decoded, 18)) == msh18
 }
 
 // headerField returns MSH field n (n ≥ 2) of the first line of text, in
@@ -157,22 +183,20 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' || c == 0
 }
 
+// trimMessageBytes drops whitespace before the message. Blank lines after
+// it are skipped with the other blank lines; blanks before the last
+// terminator belong to the last segment, so that Encode and Parse agree.
 func trimMessageBytes(b []byte) []byte {
 	for len(b) > 0 && isSpace(b[0]) {
 		b = b[1:]
 	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
 	return b
 }
 
+// trimMessage is trimMessageBytes for decoded text.
 func trimMessage(s string) string {
 	for len(s) > 0 && isSpace(s[0]) {
 		s = s[1:]
-	}
-	for len(s) > 0 && isSpace(s[len(s)-1]) {
-		s = s[:len(s)-1]
 	}
 	return s
 }

@@ -95,7 +95,7 @@ func TestParseFraming(t *testing.T) {
 		{"CRLF", strings.Join(body, "\r\n") + "\r\n"},
 		{"mixed", body[0] + "\r\n" + body[1] + "\n" + body[2] + "\r"},
 		{"BOM", "\xEF\xBB\xBF" + strings.Join(body, "\r")},
-		{"surrounding whitespace", "\r\n  \t" + strings.Join(body, "\r") + " \r\n\r\n  \n"},
+		{"surrounding whitespace", "\r\n  \t" + strings.Join(body, "\r") + "\r\n \t\r\n\r\n  \n  "},
 		{"empty lines between", body[0] + "\r\r\n\n" + body[1] + "\r  \r" + body[2]},
 		{"indented segments", body[0] + "\n  " + body[1] + "\n\t" + body[2]},
 		{"junk line skipped", body[0] + "\r\"\r" + body[1] + "\rthis is not a segment\r" + body[2]},
@@ -287,8 +287,7 @@ func normalizeWire(b []byte) string {
 			out = append(out, strings.TrimLeft(line, " \t"))
 		}
 	}
-	joined := strings.Join(out, "\r")
-	return strings.TrimRight(joined, " \t\r\n") + "\r"
+	return strings.Join(out, "\r") + "\r"
 }
 
 func checkIdentity(t *testing.T, path string) {

@@ -218,7 +218,6 @@ func (s *Store) Requeue(ctx context.Context, f fhirstore.Filter) (int, error) {
 const listColumns = `journal.id, received_at, listener, peer, sending_app, sending_facility, message_time, message_type,
 	control_id, status, error, COALESCE(duplicate_of, 0), attempts, claimed_by, processed_at, result_hash`
 
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanEntry(r scanner, full bool) (*fhirstore.Entry, error) {
