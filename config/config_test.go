@@ -83,3 +83,13 @@ func TestDuplicateWindowZeroTurnsDetectionOff(t *testing.T) {
 		t.Fatalf("duplicate window = %v, want 0", c.Journal.DuplicateWindow)
 	}
 }
+
+func TestUnknownCharsetIsRefused(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("mllp:\n  - addr: 127.0.0.1:1\n    charset: KLINGON\n"))
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:3:14: mllp[0].charset: unknown character set "KLINGON"`) {
+		t.Fatalf("error = %v", err)
+	}
+	if _, err := Parse("c.yaml", []byte("mllp:\n  - addr: 127.0.0.1:1\n    charset: GB 18030\n")); err != nil {
+		t.Fatal(err)
+	}
+}
