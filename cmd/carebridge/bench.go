@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,8 +23,74 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	c := &cobra.Command{Use: "bench", Short: "Measure a running Carebridge"}
-	c.AddCommand(newBenchIngestCmd())
+	c.AddCommand(newBenchIngestCmd(), newBenchArchiveCmd())
 	return c
+}
+
+func newBenchArchiveCmd() *cobra.Command {
+	var out string
+	var total, files int
+	var gz bool
+	c := &cobra.Command{
+		Use:   "archive --out DIR",
+		Short: "Write a synthetic archive of ADT^A01 messages to replay (for replay benchmarks)",
+		Long: `Write --messages synthetic ADT^A01 messages (about 1 KB each, unique control IDs, synthetic
+patients) into --files files under --out, back-to-back with CR segment terminators, gzip-compressed
+with --gzip. Then measure, e.g.: carebridge replay DIR --data /tmp/bench-data`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" || total < 1 || files < 1 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--out is required; --messages and --files must be positive")}
+			}
+			if err := writeArchive(out, total, files, gz); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d messages in %d file(s) under %s\n", total, files, out)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "directory to write the archive into (created)")
+	c.Flags().IntVar(&total, "messages", 100000, "messages in all")
+	c.Flags().IntVar(&files, "files", 10, "number of files")
+	c.Flags().BoolVar(&gz, "gzip", false, "gzip-compress the files")
+	return c
+}
+
+func writeArchive(dir string, total, files int, gz bool) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	run := time.Now().UnixNano()
+	per := (total + files - 1) / files
+	for f := 0; f < files && f*per < total; f++ {
+		name := filepath.Join(dir, fmt.Sprintf("archive-%04d.hl7", f+1))
+		if gz {
+			name += ".gz"
+		}
+		fh, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		var w io.Writer = fh
+		var zw *gzip.Writer
+		if gz {
+			zw = gzip.NewWriter(fh)
+			w = zw
+		}
+		bw := bufio.NewWriterSize(w, 1<<20)
+		for i := f * per; i < min((f+1)*per, total); i++ {
+			ts := time.Unix(1793000000+int64(i), 0).UTC().Format("20060102150405-0700")
+			fmt.Fprintf(bw, benchADT, ts, fmt.Sprintf("A%x-%d", run, i), fmt.Sprintf("BM%08d", i%1000000), fmt.Sprintf("BV%08d", i))
+		}
+		err = bw.Flush()
+		if zw != nil {
+			err = errors.Join(err, zw.Close())
+		}
+		if err = errors.Join(err, fh.Close()); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // benchADT is a synthetic ADT^A01 (about 1 KB) whose %s fields are filled

@@ -131,6 +131,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", sync)
 		q.Set("_foreign_keys", "1")
+		q.Set("_cache_size", "-65536") // KiB: keep the journal's indexes in memory
 		s := "file:" + url.PathEscape(path) + "?" + q.Encode()
 		if extra != "" {
 			s += "&" + extra
