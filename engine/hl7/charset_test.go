@@ -143,3 +143,12 @@ func TestCharsetNames(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckCharset(t *testing.T) {
+	if err := CheckCharset("GB 18030"); err != nil {
+		t.Errorf("CheckCharset(GB 18030) = %v", err)
+	}
+	if err := CheckCharset("KLINGON"); !errors.Is(err, ErrUnknownCharset) {
+		t.Errorf("CheckCharset(KLINGON) = %v, want ErrUnknownCharset", err)
+	}
+}

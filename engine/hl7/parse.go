@@ -92,10 +92,13 @@ func (m *Message) decode(raw []byte, opts ParseOptions) (string, error) {
 	msh18 := strings.TrimSpace(headerField(line, 18))
 	var reps []string
 	if msh18 != "" {
-		reps = []string{msh18}
 		enc := headerField(line, 2)
-		if len(enc) > 1 {
+		if len(enc) > 1 && strings.IndexByte(msh18, enc[1]) >= 0 {
 			reps = strings.Split(msh18, enc[1:2])
+		} else {
+			var one [1]string
+			one[0] = msh18
+			reps = one[:]
 		}
 		if len(enc) > 0 {
 			for i, r := range reps {

@@ -381,3 +381,41 @@ func TestCorpus(t *testing.T) {
 		})
 	}
 }
+
+func TestStrayEscapeAfterMSH(t *testing.T) {
+	// Like a message saved on Windows by a tool that wrote a literal \r"
+	// at the end of MSH: CRLF terminators and an unterminated escape.
+	raw := "MSH|^~\\\\&|APP|FAC|RCV|RFAC|20120912011230||ADT^A01|102|T|2.6|||AL|NE|764|ASCII||||||^4086::132:2A57:3C28^IPv6\\r\"\r\n" +
+		"EVN||201209122222\r\n" +
+		"PID|0010||PID1234^5^M11^A^MR^HOSP||Sample^Sam\r\n"
+	m := mustParse(t, raw)
+	if got := m.Get("MSH-24.3"); got != `IPv6\r"` {
+		t.Errorf("MSH-24.3 = %q, want the text kept verbatim", got)
+	}
+	if got := m.Get("PID-3.1"); got != "PID1234" || len(m.Segments()) != 3 {
+		t.Errorf("PID-3.1 = %q, %d segments", got, len(m.Segments()))
+	}
+	if got, want := string(m.Encode()), normalizeWire([]byte(raw)); got != want {
+		t.Errorf("Encode() = %q, want %q", got, want)
+	}
+}
+
+func TestConcurrentReads(t *testing.T) {
+	m := mustParse(t, adt)
+	done := make(chan string)
+	for range 8 {
+		go func() {
+			v := ""
+			for range 100 {
+				v = m.Get("PID-3(2).1") + m.Get("PID-5.1.2") + string(m.Encode()[:3])
+				_ = m.CX("PID-3")
+			}
+			done <- v
+		}()
+	}
+	for range 8 {
+		if v := <-done; v != "NHS9vanMSH" {
+			t.Errorf("concurrent read = %q", v)
+		}
+	}
+}
