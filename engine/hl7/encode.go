@@ -20,9 +20,9 @@ func NewMessage(d Delimiters) *Message {
 // Encode returns the message in wire form: every segment terminated by a
 // CR, in the character set the message was parsed with (UTF-8 for a
 // NewMessage). For a well-formed message with CR terminators, Encode returns
-// the bytes that were parsed, without a leading byte order mark or
-// surrounding whitespace and with a final CR. Lines skipped by Parse are not
-// written.
+// the bytes that were parsed, with a final CR; a leading byte order mark,
+// whitespace before MSH, blank lines, blanks before segment names and lines
+// skipped by Parse are not written, and LF or CRLF terminators become CR.
 func (m *Message) Encode() []byte {
 	n := 0
 	for _, s := range m.segments {
