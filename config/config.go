@@ -95,6 +95,9 @@ type Processing struct {
 	// PollInterval is how often workers look for work queued by other
 	// processes (such as `carebridge messages reprocess`).
 	PollInterval Duration `yaml:"poll_interval"`
+	// ClaimTimeout is how long a message may stay claimed by a worker before
+	// it counts as abandoned (its process is gone) and is processed again.
+	ClaimTimeout Duration `yaml:"claim_timeout"`
 }
 
 // Log configures logging.
@@ -167,6 +170,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Processing.PollInterval.D == 0 {
 		c.Processing.PollInterval.D = 2 * time.Second
+	}
+	if c.Processing.ClaimTimeout.D == 0 {
+		c.Processing.ClaimTimeout.D = 5 * time.Minute
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -341,6 +347,9 @@ func (c *Config) validate(d *decoder) {
 	}
 	if c.Processing.PollInterval.D <= 0 {
 		bad("processing.poll_interval", "must be positive")
+	}
+	if c.Processing.ClaimTimeout.D < time.Second {
+		bad("processing.claim_timeout", "must be at least 1s")
 	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "text", "json")

@@ -134,7 +134,7 @@ func (e *Engine) HTTPAddr() net.Addr {
 // their current batch, and returns. It returns an error if a listener cannot
 // be bound or fails.
 func (e *Engine) Run(ctx context.Context) error {
-	released, err := e.journal.Release(ctx, e.cfg.NodeID)
+	released, err := e.journal.Release(ctx, e.cfg.NodeID, time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
 	if err != nil {
 		return fmt.Errorf("recover unfinished messages: %w", err)
 	}

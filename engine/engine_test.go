@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -412,6 +413,32 @@ func TestStartupProcessesWhatACrashLeft(t *testing.T) {
 	for _, e := range left {
 		if got := waitFinal(t, n.store, e.ID); got.Status != fhirstore.StatusProcessed {
 			t.Fatalf("%s ended %s", e.ControlID, got.Status)
+		}
+	}
+}
+
+func TestRejectionLogsNoPatientDataUnlessAllowed(t *testing.T) {
+	raw := []byte("MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A01|LOG1|P|\rPID|1||SECRETMRN^^^H^MR||Doe^Secretname\r")
+	for _, allowed := range []bool{false, true} {
+		cfg := testConfig(t, func(c *config.Config) { c.Log.PatientData = allowed })
+		store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		eng, err := engine.New(cfg, engine.Deps{Journal: store, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := eng.Receive(context.Background(), engine.Inbound{Listener: "t", Raw: raw}); !r.Rejected || r.Code != "AR" {
+			t.Fatalf("receipt = %+v", r)
+		}
+		store.Close()
+		if !strings.Contains(logs.String(), "message rejected") || !strings.Contains(logs.String(), "LOG1") {
+			t.Fatalf("rejection not logged: %s", logs.String())
+		}
+		if got := strings.Contains(logs.String(), "Secretname"); got != allowed {
+			t.Fatalf("patient_data=%v: message content in logs = %v:\n%s", allowed, got, logs.String())
 		}
 	}
 }

@@ -96,6 +96,21 @@ func (e *Engine) complete(ctx context.Context, cs []fhirstore.Completion) error 
 	return nil
 }
 
+// releaseAbandoned returns claims older than the claim timeout (their
+// process is gone) to the queue.
+func (e *Engine) releaseAbandoned(ctx context.Context) {
+	n, err := e.journal.Release(ctx, e.cfg.NodeID+"\x00none", time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("release abandoned claims", "err", err)
+		}
+		return
+	}
+	if n > 0 {
+		e.log.Warn("messages claimed by a process that is gone were queued again", "count", n)
+	}
+}
+
 // work is one worker: it claims batches of received entries and processes
 // them until ctx ends. An idle worker waits for a nudge or the poll interval
 // (which catches work queued by other processes).
@@ -125,6 +140,9 @@ func (e *Engine) work(ctx context.Context, n int) {
 				return
 			case <-e.wake:
 			case <-poll.C:
+				if n == 0 {
+					e.releaseAbandoned(ctx)
+				}
 			}
 			continue
 		}

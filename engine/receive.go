@@ -135,6 +135,11 @@ func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, probl
 		e.metrics.received.WithLabelValues(in.Listener, "unparseable").Inc()
 	}
 	e.metrics.rejected.WithLabelValues(in.Listener).Inc()
+	attrs := []any{"listener", in.Listener, "peer", in.Peer, "control_id", entry.ControlID, "bytes", len(in.Raw), "reason", reason}
+	if e.cfg.Log.PatientData {
+		attrs = append(attrs, "message", string(in.Raw))
+	}
+	e.log.Info("message rejected", attrs...)
 	entry.Status, entry.Error, entry.Ack = fhirstore.StatusRejected, reason, nak
 	r := Receipt{Rejected: true}
 	if res, err := e.journal.Append(ctx, entry); err != nil {

@@ -125,9 +125,12 @@ type Journal interface {
 	Claim(ctx context.Context, owner string, limit int) ([]*Entry, error)
 	// Complete records the outcome of processing claimed entries.
 	Complete(ctx context.Context, cs []Completion) error
-	// Release returns the entries claimed by owner (left behind by a crash)
-	// to StatusReceived so that they are processed again; it returns how many.
-	Release(ctx context.Context, owner string) (int, error)
+	// Release returns claimed entries to StatusReceived so that they are
+	// processed again, and says how many: those claimed by owner (left
+	// behind by this node's crash), and those claimed by anyone before
+	// staleBefore (left behind by a process that is gone), unless
+	// staleBefore is zero.
+	Release(ctx context.Context, owner string, staleBefore time.Time) (int, error)
 	// Requeue sets the entries matching f that have finished processing
 	// (processed, failed or filtered) back to StatusReceived; it returns how many.
 	Requeue(ctx context.Context, f Filter) (int, error)

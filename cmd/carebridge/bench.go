@@ -22,7 +22,7 @@ import (
 )
 
 func newBenchCmd() *cobra.Command {
-	c := &cobra.Command{Use: "bench", Short: "Measure a running Carebridge"}
+	c := group(&cobra.Command{Use: "bench", Short: "Measure a running Carebridge"})
 	c.AddCommand(newBenchIngestCmd(), newBenchArchiveCmd())
 	return c
 }
@@ -37,7 +37,7 @@ func newBenchArchiveCmd() *cobra.Command {
 		Long: `Write --messages synthetic ADT^A01 messages (about 1 KB each, unique control IDs, synthetic
 patients) into --files files under --out, back-to-back with CR segment terminators, gzip-compressed
 with --gzip. Then measure, e.g.: carebridge replay DIR --data /tmp/bench-data`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" || total < 1 || files < 1 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--out is required; --messages and --files must be positive")}
@@ -133,7 +133,7 @@ func newBenchIngestCmd() *cobra.Command {
 (unique control IDs, synthetic patients) as fast as ACKs return, or at a steady --rate (messages/s
 across all connections). Reports messages/s and ACK latency p50/p99/p99.9. With --rate, latency is
 measured from each message's scheduled send time, so a stalled server cannot hide its queueing.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if conns < 1 || total < 1 || rate < 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--connections and --messages must be positive, --rate not negative")}

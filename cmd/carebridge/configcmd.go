@@ -11,13 +11,13 @@ import (
 )
 
 func newConfigCmd() *cobra.Command {
-	c := &cobra.Command{Use: "config", Short: "Check or print configuration"}
+	c := group(&cobra.Command{Use: "config", Short: "Check or print configuration"})
 	check := &cobra.Command{
 		Use:   "check [FILE]",
 		Short: "Check a configuration file (default: the embedded default) and report every error",
 		Long: `Load FILE exactly as serve does (the same loader), including its TLS files, and report
 every problem at once as file:line:col: message. Exit status 1 if there is any.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := ""
 			if len(args) == 1 {
@@ -47,7 +47,7 @@ every problem at once as file:line:col: message. Exit status 1 if there is any.`
 	def := &cobra.Command{
 		Use:   "default",
 		Short: "Print the embedded default configuration (a starting point for your own)",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := cmd.OutOrStdout().Write(configs.Default)
 			return err

@@ -371,3 +371,12 @@ func TestReplayIntoJournalResumeAndDryRun(t *testing.T) {
 		t.Fatalf("second replay: %s", out)
 	}
 }
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"messages", "frob"}, {"messages", "show"}, {"send", "--to", "127.0.0.1:1"}, {"replay"}, {"send", "--nope"}} {
+		_, errOut, code := run(t, nil, args...)
+		if code != 2 || errOut == "" {
+			t.Errorf("%v: exit %d (stderr %q), want 2 with a message", args, code, errOut)
+		}
+	}
+}

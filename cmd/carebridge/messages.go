@@ -19,10 +19,10 @@ import (
 )
 
 func newMessagesCmd() *cobra.Command {
-	c := &cobra.Command{
+	c := group(&cobra.Command{
 		Use:   "messages",
 		Short: "List, show and reprocess journaled messages (works while serve runs)",
-	}
+	})
 	c.AddCommand(newMessagesListCmd(), newMessagesShowCmd(), newMessagesReprocessCmd())
 	return c
 }
@@ -138,7 +138,7 @@ func newMessagesListCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List journaled messages, oldest first",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := cf.load()
 			if err != nil {
@@ -196,7 +196,7 @@ func newMessagesShowCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one message: metadata, the raw message one segment per line, and the ACK sent",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil {

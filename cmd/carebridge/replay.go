@@ -32,8 +32,9 @@ straight into the local journal (default; --data/--config choose it), where the 
 'carebridge serve' processes them. Shows a progress bar on a terminal (plain progress lines
 otherwise) and ends with a summary. --resume continues an interrupted replay without resending
 what was already acknowledged (the checkpoint is --state). --dry-run only parses and validates,
-listing every problem. Exit status 1 if any message was rejected or failed.`,
-		Args: cobra.MinimumNArgs(1),
+listing every problem. Exit status 1 if any message was rejected or failed, could not be read,
+or a file could not be read.`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			opts.Paths = args

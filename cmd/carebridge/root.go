@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,6 +52,9 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "carebridge:", err)
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		return exitUsage
+	}
 	if errors.Is(err, context.Canceled) {
 		return exitCanceled
 	}
@@ -75,6 +79,29 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
+// usageArgs makes a positional-argument check fail with the usage exit status.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w\nrun '%s --help' for usage", c.CommandPath(), err, c.CommandPath())}
+		}
+		return nil
+	}
+}
+
+// group makes c a command that only holds subcommands: alone it prints its
+// help; with an unknown subcommand it fails with the usage exit status.
+func group(c *cobra.Command) *cobra.Command {
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return &exitError{code: exitUsage, err: fmt.Errorf("unknown command %q for %q\nrun '%s --help' for usage", args[0], c.CommandPath(), c.CommandPath())}
+	}
+	return c
+}
+
 // configFlags are the flags every command that reads the configuration shares.
 type configFlags struct {
 	file string
@@ -83,7 +110,7 @@ type configFlags struct {
 
 func (f *configFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.file, "config", "", "configuration file (default: the embedded default, see docs/configuration.md)")
-	c.Flags().StringVar(&f.data, "data", "", "data directory (overrides data_dir; default ./carebridge-data)")
+	c.Flags().StringVar(&f.data, "data", "", "data directory (overrides the configuration's data_dir, which defaults to ./carebridge-data)")
 }
 
 // load reads the configuration and applies the flags that override it.

@@ -26,7 +26,7 @@ func newSendCmd() *cobra.Command {
 time on one connection, and print one line per message: control ID (MSH-10), ACK code
 (MSA-1) and latency. Files may hold many messages: back-to-back, batches (FHS/BHS),
 MLLP-framed captures, gzip. The exit status is 1 if any message was not answered AA or CA.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--to HOST:PORT is required")}

@@ -22,7 +22,7 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the engine. With no flags it uses the embedded default configuration:
 MLLP on 127.0.0.1:2575, HTTP on 127.0.0.1:8080 (/metrics, /healthz, /readyz),
 data in ./carebridge-data. SIGTERM or SIGINT shut it down gracefully.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := cf.load()
 			if err != nil {

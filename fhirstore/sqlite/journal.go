@@ -160,11 +160,16 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 	return nil
 }
 
-// Release returns the entries owner had claimed to the received state.
-func (s *Store) Release(ctx context.Context, owner string) (int, error) {
+// Release returns abandoned claims to the received state.
+func (s *Store) Release(ctx context.Context, owner string, staleBefore time.Time) (int, error) {
 	var n int64
+	stale := int64(-1) // no claim is older than that
+	if !staleBefore.IsZero() {
+		stale = staleBefore.UnixNano()
+	}
 	err := s.submit(ctx, func(tx *sql.Tx) error {
-		r, err := tx.Exec(`UPDATE journal SET status = 'received', claimed_by = '' WHERE status = 'processing' AND claimed_by = ?`, owner)
+		r, err := tx.Exec(`UPDATE journal SET status = 'received', claimed_by = ''
+			WHERE status = 'processing' AND (claimed_by = ? OR claimed_at < ?)`, owner, stale)
 		if err != nil {
 			return err
 		}

@@ -30,6 +30,7 @@ func Run(t *testing.T, newJournal NewJournal, opts Options) {
 	t.Run("RejectedIsNotAnOriginal", func(t *testing.T) { testRejected(t, newJournal) })
 	t.Run("ClaimIsExclusive", func(t *testing.T) { testClaimExclusive(t, newJournal) })
 	t.Run("CompleteReleaseRequeue", func(t *testing.T) { testLifecycle(t, newJournal) })
+	t.Run("ReleaseStaleClaims", func(t *testing.T) { testReleaseStale(t, newJournal) })
 	t.Run("ListFilters", func(t *testing.T) { testListFilters(t, newJournal) })
 	t.Run("ConcurrentAppends", func(t *testing.T) { testConcurrentAppends(t, newJournal) })
 }
@@ -194,7 +195,10 @@ func testLifecycle(t *testing.T, newJournal NewJournal) {
 	if _, err := j.Claim(ctx, "crashed", 5); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := j.Release(ctx, "crashed"); err != nil || n != 1 {
+	if n, err := j.Release(ctx, "someone-else", time.Time{}); err != nil || n != 0 {
+		t.Fatalf("Release(other owner) = %d, %v; want 0", n, err)
+	}
+	if n, err := j.Release(ctx, "crashed", time.Time{}); err != nil || n != 1 {
 		t.Fatalf("Release = %d, %v; want 1", n, err)
 	}
 	failed, _ := j.Get(ctx, ids[1])
@@ -284,5 +288,29 @@ func testConcurrentAppends(t *testing.T, newJournal NewJournal) {
 	}
 	if counts[fhirstore.StatusReceived] != senders*each {
 		t.Fatalf("received = %d, want %d", counts[fhirstore.StatusReceived], senders*each)
+	}
+}
+
+func testReleaseStale(t *testing.T, newJournal NewJournal) {
+	ctx := context.Background()
+	now, advance := fixedClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	j := newJournal(t, now)
+	mustAppend(t, j, Msg("ADT", "HOSP", "S1", "ADT^A01"))
+	if c, _ := j.Claim(ctx, "gone-node", 1); len(c) != 1 {
+		t.Fatal("claim failed")
+	}
+	advance(time.Minute)
+	mustAppend(t, j, Msg("ADT", "HOSP", "S2", "ADT^A01"))
+	if c, _ := j.Claim(ctx, "live-node", 1); len(c) != 1 || c[0].ControlID != "S2" {
+		t.Fatal("second claim failed")
+	}
+	// Claims older than 30s are abandoned; the fresh one is left alone.
+	n, err := j.Release(ctx, "me", now().Add(-30*time.Second))
+	if err != nil || n != 1 {
+		t.Fatalf("Release(stale) = %d, %v; want 1", n, err)
+	}
+	c, _ := j.Claim(ctx, "me", 10)
+	if len(c) != 1 || c[0].ControlID != "S1" {
+		t.Fatalf("reclaimed %v, want S1", c)
 	}
 }
