@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,8 +50,15 @@ type Engine struct {
 	processor Processor
 	listeners []*listener
 
-	wake  chan struct{} // nudges idle workers when new work was appended
-	ready chan struct{} // closed once every listener is accepting
+	wake chan struct{} // nudges idle workers when new work was appended
+	// hot hands messages journaled by this running node straight to the
+	// workers, already claimed, so that live traffic needs no claim write;
+	// hotSlots bounds it (a message that finds no slot is journaled as
+	// received and claimed from the journal instead).
+	hot      chan *fhirstore.Entry
+	hotSlots chan struct{}
+	running  atomic.Bool
+	ready    chan struct{} // closed once every listener is accepting
 
 	mu       sync.Mutex
 	httpAddr net.Addr
@@ -78,6 +86,8 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 		gatherer:  deps.Gatherer,
 		processor: deps.Processor,
 		wake:      make(chan struct{}, 1),
+		hot:       make(chan *fhirstore.Entry, hotCapacity),
+		hotSlots:  make(chan struct{}, hotCapacity),
 		ready:     make(chan struct{}),
 	}
 	if e.log == nil {
@@ -183,6 +193,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	// are still handed over (or left for the next start).
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	e.running.Store(true)
+	defer e.running.Store(false)
 	var workers sync.WaitGroup
 	for i := range e.cfg.Processing.Workers {
 		workers.Add(1)
@@ -272,6 +284,29 @@ func (e *Engine) newServer(l *listener) *mllp.Server {
 		OnOversize:   func(c *mllp.ConnInfo, head []byte) []byte { return e.oversize(l, c, head) },
 		Logger:       e.log,
 		Observer:     mllpObserver{e.metrics},
+	}
+}
+
+// hotCapacity bounds the messages handed to workers in memory.
+const hotCapacity = 4096
+
+// reserveHot takes a slot for handing a message to the workers in memory;
+// it fails when the engine is not running or the workers are behind.
+func (e *Engine) reserveHot() bool {
+	if !e.running.Load() {
+		return false
+	}
+	select {
+	case e.hotSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *Engine) releaseHot(n int) {
+	for range n {
+		<-e.hotSlots
 	}
 }
 

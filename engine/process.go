@@ -96,6 +96,10 @@ func (e *Engine) complete(ctx context.Context, cs []fhirstore.Completion) error 
 	return nil
 }
 
+// claimLinger is how long an idle worker, once woken, waits before claiming,
+// so that under load each claim takes a batch instead of one message.
+const claimLinger = 2 * time.Millisecond
+
 // releaseAbandoned returns claims older than the claim timeout (their
 // process is gone) to the queue.
 func (e *Engine) releaseAbandoned(ctx context.Context) {
@@ -111,52 +115,94 @@ func (e *Engine) releaseAbandoned(ctx context.Context) {
 	}
 }
 
-// work is one worker: it claims batches of received entries and processes
-// them until ctx ends. An idle worker waits for a nudge or the poll interval
-// (which catches work queued by other processes).
+// work is one worker: it processes the messages handed over in memory and
+// claims the others (queued by a crash, an overflow or another process) from
+// the journal, until ctx ends. An idle worker waits for a hand-over, a
+// nudge or the poll interval. On shutdown it first finishes what was handed
+// over.
 func (e *Engine) work(ctx context.Context, n int) {
 	poll := time.NewTicker(e.cfg.Processing.PollInterval.D)
 	defer poll.Stop()
 	backoff := 100 * time.Millisecond
+	batch := make([]*fhirstore.Entry, 0, e.cfg.Processing.BatchSize)
 	for {
+		select {
+		case entry := <-e.hot:
+			e.processBatch(ctx, n, e.drainHot(append(batch[:0], entry)))
+			continue
+		default:
+		}
+		if ctx.Err() != nil {
+			return
+		}
 		entries, err := e.journal.Claim(ctx, e.cfg.NodeID, e.cfg.Processing.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				continue // finish the hand-overs, then return
 			}
 			e.log.Error("claim journal entries", "worker", n, "err", err)
 			select {
 			case <-ctx.Done():
-				return
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if len(entries) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-e.wake:
-			case <-poll.C:
-				if n == 0 {
-					e.releaseAbandoned(ctx)
-				}
+		if len(entries) > 0 {
+			e.processBatch(ctx, n, entries)
+			if len(entries) == e.cfg.Processing.BatchSize {
+				e.nudge() // there may be more: let another idle worker help
 			}
 			continue
 		}
-		cs := make([]fhirstore.Completion, 0, len(entries))
-		for _, entry := range entries {
-			cs = append(cs, e.process(ctx, entry).completion(entry.ID, nil))
+		select {
+		case <-ctx.Done():
+		case entry := <-e.hot:
+			e.processBatch(ctx, n, e.drainHot(append(batch[:0], entry)))
+		case <-e.wake:
+			// Let a few more messages arrive so that one claim takes a
+			// batch: claims are writes that compete with appends.
+			linger := time.NewTimer(claimLinger)
+			select {
+			case <-ctx.Done():
+				linger.Stop()
+			case <-linger.C:
+			}
+		case <-poll.C:
+			if n == 0 {
+				e.releaseAbandoned(ctx)
+			}
 		}
-		// Completion must not be lost to shutdown: the work is done.
-		if err := e.complete(context.WithoutCancel(ctx), cs); err != nil {
-			e.log.Error("record processing results", "worker", n, "err", err)
+	}
+}
+
+// drainHot adds to batch what else was handed over, up to the batch size,
+// and frees their slots.
+func (e *Engine) drainHot(batch []*fhirstore.Entry) []*fhirstore.Entry {
+	for len(batch) < cap(batch) {
+		select {
+		case entry := <-e.hot:
+			batch = append(batch, entry)
+			continue
+		default:
 		}
-		if len(entries) == e.cfg.Processing.BatchSize {
-			e.nudge() // there may be more: let another idle worker help
-		}
+		break
+	}
+	e.releaseHot(len(batch))
+	return batch
+}
+
+// processBatch processes entries and records their outcomes in one write.
+// A batch once started is finished, also during shutdown.
+func (e *Engine) processBatch(ctx context.Context, n int, entries []*fhirstore.Entry) {
+	ctx = context.WithoutCancel(ctx)
+	cs := make([]fhirstore.Completion, 0, len(entries))
+	for _, entry := range entries {
+		cs = append(cs, e.process(ctx, entry).completion(entry.ID, nil))
+	}
+	if err := e.complete(ctx, cs); err != nil {
+		e.log.Error("record processing results", "worker", n, "err", err)
 	}
 }
 

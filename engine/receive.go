@@ -50,7 +50,7 @@ type Receipt struct {
 type Inbound struct {
 	Listener  string
 	Peer      string
-	Raw       []byte
+	Raw       []byte // kept by the engine: not to be modified once passed in
 	Charset   string // assumed when MSH-18 is empty
 	AckPolicy string // config.AckOnCommit (default) or config.AckOnProcess
 }
@@ -75,18 +75,25 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 	onProcess := in.AckPolicy == config.AckOnProcess
 	code := hl7.AckCodeFor(msg, hl7.Accepted)
 	ack := hl7.Ack(msg, code, "")
-	if onProcess {
-		// Claimed by this node on arrival so that no worker takes it while
-		// this handler processes it; a crash before completion leaves it
-		// claimed, and the next start releases it.
+	hot := !onProcess && e.reserveHot()
+	if onProcess || hot {
+		// Claimed by this node on arrival, so that no other worker or
+		// process takes it: the handler processes it (on-process) or hands
+		// it to a worker in memory (hot). A crash before completion leaves
+		// it claimed; the next start (or the claim timeout) releases it.
 		entry.Status = fhirstore.StatusProcessing
 		entry.ClaimedBy = e.cfg.NodeID
 	} else {
 		entry.Status = fhirstore.StatusReceived
+	}
+	if !onProcess {
 		entry.Ack = ack
 	}
 	res, err := e.journal.Append(ctx, entry)
 	if err != nil {
+		if hot {
+			e.releaseHot(1)
+		}
 		e.log.Error("journal append failed; asking the sender to resend", "listener", in.Listener, "control_id", entry.ControlID, "err", err)
 		nakCode := hl7.AckCodeFor(msg, hl7.Error)
 		nak := hl7.Ack(msg, nakCode, "message could not be stored; resend it",
@@ -94,6 +101,9 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 		return ackIfWanted(msg, nak, nakCode, false, Receipt{})
 	}
 	if res.Duplicate {
+		if hot {
+			e.releaseHot(1)
+		}
 		e.metrics.duplicates.WithLabelValues(in.Listener).Inc()
 		r := Receipt{ID: res.ID, Duplicate: true, Stored: true}
 		if res.OriginalAck != nil {
@@ -101,7 +111,11 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 		}
 		return ackIfWanted(msg, ack, code, true, r)
 	}
-	if !onProcess {
+	switch {
+	case hot:
+		e.hot <- entry // never blocks: a slot was reserved
+		return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
+	case !onProcess:
 		e.nudge()
 		return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
 	}

@@ -32,7 +32,10 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 			since := e.ReceivedAt.Add(-s.opts.DuplicateWindow).UnixNano()
 			var id int64
 			var ack []byte
-			err := tx.Stmt(s.stmtDup).QueryRow(e.ControlID, e.SendingApp, e.SendingFacility, since).Scan(&id, &ack)
+			err := tx.Stmt(s.stmtDup).QueryRow(e.ControlID, e.SendingApp, e.SendingFacility, since).Scan(&id)
+			if err == nil {
+				err = tx.Stmt(s.stmtAck).QueryRow(id).Scan(&ack)
+			}
 			switch {
 			case err == nil:
 				res.Duplicate, res.Original, res.OriginalAck = true, id, ack
@@ -84,13 +87,10 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int) ([]*fhirstor
 	var out []*fhirstore.Entry
 	err := s.submit(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		rows, err := tx.Query(`UPDATE journal SET status = 'processing', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM journal WHERE status = 'received' ORDER BY id LIMIT ?)
-			RETURNING `+listColumns, owner, s.opts.Now().UnixNano(), limit)
+		rows, err := tx.Stmt(s.stmtClaim).Query(owner, s.opts.Now().UnixNano(), limit)
 		if err != nil {
 			return err
 		}
-		byID := map[int64]*fhirstore.Entry{}
 		for rows.Next() {
 			e, err := scanEntry(rows, false)
 			if err != nil {
@@ -98,30 +98,18 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int) ([]*fhirstor
 				return err
 			}
 			out = append(out, e)
-			byID[e.ID] = e
 		}
 		rows.Close()
-		if err := rows.Err(); err != nil || len(out) == 0 {
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		ids := make([]any, len(out))
-		for i, e := range out {
-			ids[i] = e.ID
-		}
-		bodies, err := tx.Query(`SELECT id, raw, ack FROM journal_body WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
-		if err != nil {
-			return err
-		}
-		defer bodies.Close()
-		for bodies.Next() {
-			var id int64
-			var raw, ack []byte
-			if err := bodies.Scan(&id, &raw, &ack); err != nil {
-				return err
+		body := tx.Stmt(s.stmtBody)
+		for _, e := range out {
+			if err := body.QueryRow(e.ID).Scan(&e.Raw, &e.Ack); err != nil {
+				return fmt.Errorf("read message %d: %w", e.ID, err)
 			}
-			byID[id].Raw, byID[id].Ack = raw, ack
 		}
-		return bodies.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim journal entries: %w", err)

@@ -35,7 +35,7 @@ var migrations = []string{
 		raw BLOB NOT NULL,
 		ack BLOB
 	);
-	CREATE INDEX journal_dedup    ON journal (control_id, sending_app, sending_facility, received_at);
+	CREATE INDEX journal_dedup    ON journal (control_id, sending_app, sending_facility, received_at, status);
 	CREATE INDEX journal_status   ON journal (status, id);
 	CREATE INDEX journal_type     ON journal (message_type, id);
 	CREATE INDEX journal_received ON journal (received_at);`,

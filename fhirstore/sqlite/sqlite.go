@@ -72,6 +72,9 @@ type Store struct {
 	stmtInsertBody *sql.Stmt
 	stmtComplete   *sql.Stmt
 	stmtSetAck     *sql.Stmt
+	stmtAck        *sql.Stmt
+	stmtBody       *sql.Stmt
+	stmtClaim      *sql.Stmt
 
 	reqs      chan *writeReq
 	closing   chan struct{}
@@ -132,6 +135,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("_synchronous", sync)
 		q.Set("_foreign_keys", "1")
 		q.Set("_cache_size", "-65536") // KiB: keep the journal's indexes in memory
+		q.Set("_temp_store", "memory")
 		s := "file:" + url.PathEscape(path) + "?" + q.Encode()
 		if extra != "" {
 			s += "&" + extra
@@ -184,10 +188,17 @@ func (s *Store) prepare(ctx context.Context) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&s.stmtDup, `SELECT j.id, b.ack FROM journal j JOIN journal_body b ON b.id = j.id
-			WHERE j.control_id = ? AND j.sending_app = ? AND j.sending_facility = ? AND j.received_at >= ?
-			  AND j.status NOT IN ('duplicate', 'rejected')
-			ORDER BY j.id LIMIT 1`},
+		// Answered from the dedup index alone; in index order the earliest
+		// match (the original) comes first.
+		{&s.stmtDup, `SELECT id FROM journal
+			WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND received_at >= ?
+			  AND status NOT IN ('duplicate', 'rejected')
+			LIMIT 1`},
+		{&s.stmtAck, `SELECT ack FROM journal_body WHERE id = ?`},
+		{&s.stmtBody, `SELECT raw, ack FROM journal_body WHERE id = ?`},
+		{&s.stmtClaim, `UPDATE journal SET status = 'processing', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM journal WHERE status = 'received' ORDER BY id LIMIT ?)
+			RETURNING ` + listColumns},
 		{&s.stmtInsert, `INSERT INTO journal (received_at, listener, peer, sending_app, sending_facility,
 			message_time, message_type, control_id, status, error, duplicate_of, claimed_by, claimed_at, attempts)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
