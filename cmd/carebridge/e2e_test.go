@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -285,6 +286,26 @@ func TestGracefulShutdownAndCLI(t *testing.T) {
 	out, _, code = run(t, nil, "messages", "show", fmt.Sprint(rej[0].ID), "--data", data)
 	if code != 0 || !strings.Contains(out, "MSA|AR|BAD1") || !strings.Contains(out, "ERR|") || !strings.Contains(out, "\n  MSH|^~\\&|E2E") {
 		t.Fatalf("show: %s", out)
+	}
+	resp, err := http.Get("http://" + s.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`carebridge_messages_received_total{listener="mllp",type="ADT^A01"} 2`, // one accepted, one rejected
+		`carebridge_acks_total{code="AA",listener="mllp"} 4`,
+		`carebridge_acks_total{code="AR",listener="mllp"} 1`,
+		`carebridge_messages_rejected_total{listener="mllp"} 1`,
+		`carebridge_ack_latency_seconds_count{listener="mllp"} 5`,
+		`carebridge_journal_commit_seconds_count`,
+		`carebridge_mllp_connections_open{listener="mllp"} 0`,
+		`carebridge_messages_processed_total{status="processed"} 4`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -78,5 +79,46 @@ func FuzzUnescape(f *testing.F) {
 		if got := UnescapeText(EscapeText(plain, d), d); got != plain {
 			t.Fatalf("UnescapeText(EscapeText(%q)) = %q", plain, got)
 		}
+	})
+}
+
+// FuzzParseTime checks that TS/DTM parsing never panics and that what it
+// accepts prints back in a form it accepts again with the same instant.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026", "202611", "20261101", "2026110112", "202611011230", "20261101123045",
+		"20261101123045.1234", "20261101123045+0100", "20261101123045.5-0530", "2026110112+01", "", "x", "20261399"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, err := ParseTime(s, time.UTC)
+		if err != nil {
+			return
+		}
+		again, err := ParseTime(tm.String(), time.UTC)
+		if err != nil {
+			t.Fatalf("ParseTime(%q) = %v, whose String %q does not parse: %v", s, tm, tm.String(), err)
+		}
+		if !again.Time.Equal(tm.Time) {
+			t.Fatalf("ParseTime(%q) = %v; round trip gives %v", s, tm.Time, again.Time)
+		}
+	})
+}
+
+// FuzzCompilePath checks that terser paths never panic the compiler or Get.
+func FuzzCompilePath(f *testing.F) {
+	for _, s := range []string{"PID-3", "PID-3(2).1", "PID-5.1.1", "OBX(2)-5", "MSH-9.2", "MSH-1", "MSH-2", "ZZZ-999.9.9", "-", "PID-0"} {
+		f.Add(s)
+	}
+	msg, err := Parse([]byte("MSH|^~\\&|A|B|C|D|20261101||ADT^A01|1|P|2.5.1\rPID|1||X^^^H^MR~Y||N^G\r"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := CompilePath(s)
+		if err != nil {
+			return
+		}
+		_ = msg.GetPath(p)
+		_ = msg.Get(s)
 	})
 }
