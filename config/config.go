@@ -6,19 +6,16 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/carebridge/carebridge/configs"
+	"github.com/carebridge/carebridge/internal/strictyaml"
 )
 
 // Config is the whole configuration of a Carebridge node.
@@ -227,24 +224,12 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes, defaults and validates configuration text. file names it in errors.
 func Parse(file string, b []byte) (*Config, error) {
-	errs := &Errors{}
 	c := &Config{File: file}
-	d := &decoder{file: file, errs: errs, pos: map[string]Position{}}
-	if len(bytes.TrimSpace(b)) > 0 {
-		var root yaml.Node
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&root); err != nil {
-			errs.add(yamlErrorPosition(file, err), yamlErrorText(err))
-			return nil, errs
-		}
-		if len(root.Content) > 0 {
-			d.decode(root.Content[0], reflect.ValueOf(c).Elem(), "")
-		}
-	}
+	pos, errs := strictyaml.Decode(file, b, c)
 	c.Defaults()
-	c.validate(d)
+	c.validate(file, pos, errs)
 	if len(errs.List) > 0 {
-		errs.sort()
+		errs.Sort()
 		return nil, errs
 	}
 	return c, nil
@@ -268,11 +253,11 @@ func (c *Config) resolvePaths(dir string) {
 	fix(c.HTTP.TLS)
 }
 
-func (c *Config) validate(d *decoder) {
+func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs *strictyaml.Errors) {
 	at := func(path string) Position {
 		for p := path; p != ""; {
-			if pos, ok := d.pos[p]; ok {
-				return pos
+			if at, ok := pos[p]; ok {
+				return at
 			}
 			i := strings.LastIndexAny(p, ".[")
 			if i < 0 {
@@ -280,10 +265,10 @@ func (c *Config) validate(d *decoder) {
 			}
 			p = p[:i]
 		}
-		return Position{File: d.file}
+		return Position{File: file}
 	}
 	bad := func(path, format string, args ...any) {
-		d.errs.add(at(path), path+": "+fmt.Sprintf(format, args...))
+		errs.Add(at(path), path+": "+fmt.Sprintf(format, args...))
 	}
 	oneOf := func(path, v string, allowed ...string) {
 		if !slices.Contains(allowed, v) {

@@ -1,6 +1,11 @@
-package config
+// Package strictyaml decodes YAML into Go structs strictly, for files people
+// write by hand (configuration, mappings): unknown keys, keys set twice and
+// wrongly typed values are errors with file:line:col, and every error in a
+// file is collected instead of stopping at the first.
+package strictyaml
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"slices"
@@ -10,10 +15,34 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// scalarDecoder is implemented by config types written as one YAML scalar
-// (durations, byte sizes).
-type scalarDecoder interface {
-	decodeScalar(s string) error
+// Scalar is implemented by types written as one YAML scalar (durations,
+// byte sizes, expressions).
+type Scalar interface {
+	DecodeYAMLScalar(s string) error
+}
+
+// positionType is the type of a struct field that receives the position of
+// the mapping it was decoded from (a field named Pos of type Position).
+var positionType = reflect.TypeOf(Position{})
+
+// Decode decodes the YAML document in b into v (a pointer to a struct) and
+// returns where each setting was written, by dotted path ("mllp[0].addr"),
+// and the errors found. file names the source in positions.
+func Decode(file string, b []byte, v any) (map[string]Position, *Errors) {
+	errs := &Errors{}
+	d := &decoder{file: file, errs: errs, pos: map[string]Position{}}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return d.pos, errs
+	}
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&root); err != nil {
+		errs.Add(yamlErrorPosition(file, err), yamlErrorText(err))
+		return d.pos, errs
+	}
+	if len(root.Content) > 0 {
+		d.decode(root.Content[0], reflect.ValueOf(v).Elem(), "")
+	}
+	return d.pos, errs
 }
 
 // decoder turns a YAML node tree into a struct strictly: unknown keys,
@@ -26,7 +55,7 @@ type decoder struct {
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.errs.add(Position{File: d.file, Line: n.Line, Column: n.Column}, fmt.Sprintf(format, args...))
+	d.errs.Add(Position{File: d.file, Line: n.Line, Column: n.Column}, fmt.Sprintf(format, args...))
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -43,12 +72,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v = v.Elem()
 	}
-	if sd, ok := v.Addr().Interface().(scalarDecoder); ok {
+	if sd, ok := v.Addr().Interface().(Scalar); ok {
 		if n.Kind != yaml.ScalarNode {
 			d.errorf(n, "%s: want a single value", path)
 			return
 		}
-		if err := sd.decodeScalar(n.Value); err != nil {
+		if err := sd.DecodeYAMLScalar(n.Value); err != nil {
 			d.errorf(n, "%s: %v", path, err)
 		}
 		return
@@ -120,6 +149,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	fields := map[string]int{}
 	var names []string
 	for i := range t.NumField() {
+		if t.Field(i).Name == "Pos" && t.Field(i).Type == positionType {
+			v.Field(i).Set(reflect.ValueOf(Position{File: d.file, Line: n.Line, Column: n.Column}))
+			continue
+		}
 		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
 		if tag == "" || tag == "-" {
 			continue

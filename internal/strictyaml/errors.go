@@ -1,0 +1,90 @@
+package strictyaml
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Position is where a setting was written.
+type Position struct {
+	File   string
+	Line   int
+	Column int
+}
+
+// String renders the position as file:line:col.
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// Error is one configuration problem.
+type Error struct {
+	Pos Position
+	Msg string
+}
+
+func (e Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Errors is every problem found in a configuration, in file order.
+type Errors struct{ List []Error }
+
+// Add records a problem at p.
+func (e *Errors) Add(p Position, msg string) { e.List = append(e.List, Error{Pos: p, Msg: msg}) }
+
+// Sort orders the problems by position.
+func (e *Errors) Sort() {
+	slices.SortStableFunc(e.List, func(a, b Error) int {
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line - b.Pos.Line
+		}
+		return a.Pos.Column - b.Pos.Column
+	})
+}
+
+func (e *Errors) Error() string {
+	var b strings.Builder
+	for i, x := range e.List {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(x.Error())
+	}
+	return b.String()
+}
+
+// Unwrap exposes the individual errors to errors.Is and errors.As.
+func (e *Errors) Unwrap() []error {
+	out := make([]error, len(e.List))
+	for i, x := range e.List {
+		out[i] = x
+	}
+	return out
+}
+
+var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlErrorPosition(file string, err error) Position {
+	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return Position{File: file, Line: n, Column: 1}
+	}
+	return Position{File: file}
+}
+
+func yamlErrorText(err error) string {
+	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
+		return "invalid YAML: " + m[2]
+	}
+	var e *Errors
+	if errors.As(err, &e) {
+		return e.Error()
+	}
+	return "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")
+}
