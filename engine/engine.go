@@ -143,15 +143,11 @@ func (e *Engine) HTTPAddr() net.Addr {
 // lets in-flight messages finish and be acknowledged, lets the workers finish
 // their current batch, and returns. It returns an error if a listener cannot
 // be bound or fails.
+//
+// Run does not guard against a second node on the same journal: the caller
+// holds a DataDirLock (as `carebridge serve` does) so that no other node
+// runs on it.
 func (e *Engine) Run(ctx context.Context) error {
-	released, err := e.journal.Release(ctx, e.cfg.NodeID, time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
-	if err != nil {
-		return fmt.Errorf("recover unfinished messages: %w", err)
-	}
-	if released > 0 {
-		e.log.Info("recovered messages left unprocessed by a previous run", "count", released)
-	}
-
 	var lns []net.Listener
 	closeAll := func() {
 		for _, ln := range lns {
@@ -169,6 +165,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	var httpLn net.Listener
 	if e.cfg.HTTP.Addr != "" {
+		var err error
 		httpLn, err = net.Listen("tcp", e.cfg.HTTP.Addr)
 		if err != nil {
 			closeAll()
@@ -186,6 +183,20 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.mu.Lock()
 		e.httpAddr = httpLn.Addr()
 		e.mu.Unlock()
+	}
+
+	// Only now that every listener is bound is this node going to run:
+	// return what a previous run left claimed to the queue.
+	released, err := e.journal.Release(ctx, e.cfg.NodeID, time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
+	if err != nil {
+		closeAll()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		return fmt.Errorf("recover unfinished messages: %w", err)
+	}
+	if released > 0 {
+		e.log.Info("recovered messages left unprocessed by a previous run", "count", released)
 	}
 
 	// Workers get their own context: they stop only after the listeners

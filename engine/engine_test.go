@@ -442,3 +442,34 @@ func TestRejectionLogsNoPatientDataUnlessAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedStartLeavesRunningNodesClaims: a second Run on the same journal
+// that cannot bind its listener must not return the running node's
+// in-memory claims to the queue.
+func TestFailedStartLeavesRunningNodesClaims(t *testing.T) {
+	started, finish := make(chan int64, 1), make(chan struct{})
+	cfg := testConfig(t, func(c *config.Config) { c.Processing.Workers = 1 })
+	n := start(t, cfg, processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		started <- e.ID
+		<-finish
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	}))
+	defer close(finish)
+	c := dial(t, n.addr)
+	if _, err := c.Send(context.Background(), readFixture(t, "adt_a01.hl7")); err != nil {
+		t.Fatal(err)
+	}
+	id := <-started
+
+	second := testConfig(t, func(c *config.Config) { c.MLLP[0].Addr = n.addr; c.NodeID = cfg.NodeID })
+	eng, err := engine.New(second, engine.Deps{Journal: n.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Run(context.Background()); err == nil {
+		t.Fatal("a second Run on a bound address succeeded")
+	}
+	if got, err := n.store.Get(context.Background(), id); err != nil || got.Status != fhirstore.StatusProcessing || got.ClaimedBy != cfg.NodeID {
+		t.Fatalf("entry being processed is now %v by %q (err %v); want still processing by %s", got.Status, got.ClaimedBy, err, cfg.NodeID)
+	}
+}

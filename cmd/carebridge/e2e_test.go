@@ -401,3 +401,31 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondServeOnSameDataDirIsRefused: a second serve on a data directory
+// in use exits 1 naming the running one, and leaves it working.
+func TestSecondServeOnSameDataDirIsRefused(t *testing.T) {
+	data := t.TempDir()
+	s := startServer(t, data)
+	// Same address too: the lock, not the bind, must refuse it.
+	_, errOut, code := run(t, nil, "serve", "--data", data, "--mllp", s.addr, "--http", "")
+	want := fmt.Sprintf("data directory %s is in use by another carebridge serve (pid %d)", data, s.cmd.Process.Pid)
+	if code != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("second serve: exit %d, stderr:\n%s\nwant exit 1 and %q", code, errOut, want)
+	}
+	out, errOut, code := run(t, nil, "send", "--to", s.addr, "../../testdata/hl7/adt_a01.hl7")
+	if code != 0 || !strings.Contains(out, "\tAA\t") {
+		t.Fatalf("send to the first server: exit %d\n%s\n%s", code, out, errOut)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := listMessages(t, data)
+		if len(got) == 1 && got[0].Status == "processed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first server did not process the message: %+v\n%s", got, s.logText())
+		}
+		time.Sleep(50 * time.Millisecond) // polling another process's database, bounded by the deadline
+	}
+}

@@ -54,6 +54,11 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := engine.NewMetrics(reg)
+	lock, err := engine.LockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	store, err := sqlite.Open(ctx, cfg.DatabasePath(), sqlite.Options{
 		Durability:      sqlite.Durability(cfg.Journal.Durability),
 		DuplicateWindow: duplicateWindow(cfg),
