@@ -1,0 +1,254 @@
+package mappings
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+)
+
+// convert turns a source value into the FHIR primitive As names. A false
+// second result with a nil error means "no value" (the row sets nothing).
+func (st *mapState) convert(f hl7.Field, as string, r *compiledRow) (any, bool, error) {
+	text := leafText(f)
+	switch as {
+	case "", "string":
+		return text, text != "", nil
+	case "code":
+		text = strings.TrimSpace(text)
+		return text, text != "", nil
+	case "date", "dateTime", "instant":
+		return st.convertTime(text, as, r)
+	case "decimal":
+		t := strings.TrimSpace(text)
+		if _, err := strconv.ParseFloat(t, 64); err != nil {
+			return nil, false, fmt.Errorf("%q is not a number", text)
+		}
+		t = strings.TrimPrefix(t, "+")
+		if strings.HasPrefix(t, ".") {
+			t = "0" + t
+		}
+		return json.Number(t), true, nil
+	case "integer", "positiveInt", "unsignedInt":
+		n, err := strconv.Atoi(strings.TrimSpace(text))
+		if err != nil {
+			return nil, false, fmt.Errorf("%q is not a whole number", text)
+		}
+		if (as == "positiveInt" && n < 1) || (as == "unsignedInt" && n < 0) {
+			return nil, false, fmt.Errorf("%d is not a %s", n, as)
+		}
+		return n, true, nil
+	case "boolean":
+		switch strings.ToUpper(strings.TrimSpace(text)) {
+		case "Y", "YES", "TRUE", "T", "1":
+			return true, true, nil
+		case "N", "NO", "FALSE", "F", "0":
+			return false, true, nil
+		}
+		return nil, false, fmt.Errorf("%q is not a yes/no value", text)
+	case "identifierSystem":
+		return st.identifierSystem(f, r), true, nil
+	}
+	return nil, false, fmt.Errorf("unknown conversion %q", as)
+}
+
+// leafText is the text of a value: its first component's when composite.
+func leafText(f hl7.Field) string {
+	s := f.String()
+	if s == f.Raw() && strings.ContainsAny(s, "^&~") {
+		return f.Component(1).String()
+	}
+	return s
+}
+
+func (st *mapState) convertTime(text, as string, r *compiledRow) (any, bool, error) {
+	t, err := hl7.ParseTime(text, st.profile.loc)
+	if err != nil {
+		return nil, false, err
+	}
+	if t.IsZero() {
+		return nil, false, nil
+	}
+	if as == "date" || t.Precision <= hl7.PrecisionDay {
+		return formatDate(t), true, nil
+	}
+	if !t.HasOffset && st.profile.loc == nil {
+		st.warn("no-timezone", r, fmt.Sprintf("time without offset and no time zone for sender %s: kept as a date only (set timezone in its profile)", st.profile.file.Sender))
+		return formatDate(t), true, nil
+	}
+	tm := t.Time
+	layout := "2006-01-02T15:04:05"
+	switch t.Precision {
+	case hl7.PrecisionHour, hl7.PrecisionMinute:
+		// FHIR needs seconds once there is a time.
+	case hl7.PrecisionTenthSecond:
+		layout += ".0"
+	case hl7.PrecisionHundredthSecond:
+		layout += ".00"
+	case hl7.PrecisionMillisecond:
+		layout += ".000"
+	case hl7.PrecisionTenthMillisecond:
+		layout += ".0000"
+	}
+	layout += "Z07:00"
+	return tm.Format(layout), true, nil
+}
+
+func formatDate(t hl7.Time) string {
+	switch t.Precision {
+	case hl7.PrecisionYear:
+		return t.Time.Format("2006")
+	case hl7.PrecisionMonth:
+		return t.Time.Format("2006-01")
+	}
+	return t.Time.Format("2006-01-02")
+}
+
+// identifierSystem maps an assigning authority (an HD: namespace ID,
+// universal ID, universal ID type) to an identifier system URI: the sender
+// profile's registry first, then the universal ID itself (an OID or a URI),
+// then a stable URN naming the namespace, with a warning. A missing
+// authority takes the profile's default.
+func (st *mapState) identifierSystem(f hl7.Field, r *compiledRow) string {
+	ns, uid, uidType := f.Component(1).String(), f.Component(2).String(), strings.ToUpper(f.Component(3).String())
+	if ns == "" && uid == "" {
+		ns = st.profile.file.DefaultAssigningAuthority
+		if ns == "" {
+			for _, p := range st.set.senders {
+				if p.file.Sender == "default" {
+					ns = p.file.DefaultAssigningAuthority
+				}
+			}
+		}
+		if ns == "" {
+			return ""
+		}
+	}
+	for _, key := range []string{ns, uid} {
+		if key == "" {
+			continue
+		}
+		if uri, ok := st.profile.file.IdentifierSystems[key]; ok {
+			return uri
+		}
+		if uri, ok := st.defaultProfile().file.IdentifierSystems[key]; ok {
+			return uri
+		}
+	}
+	switch {
+	case uid != "" && (uidType == "ISO" || isOID(uid)):
+		return "urn:oid:" + uid
+	case uid != "" && (uidType == "URI" || uidType == "URL" || strings.Contains(uid, ":")):
+		return uid
+	case uid != "" && uidType == "UUID":
+		return "urn:uuid:" + strings.ToLower(uid)
+	}
+	name := ns
+	if name == "" {
+		name = uid
+	}
+	st.warn("unregistered-authority", r, fmt.Sprintf("assigning authority %q of sender %s is not in identifier_systems: using urn:carebridge:authority:%s", name, st.profile.file.Sender, urnPart(name)))
+	return "urn:carebridge:authority:" + urnPart(name)
+}
+
+func isOID(s string) bool {
+	if s == "" || s[0] < '0' || s[0] > '2' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+			return false
+		}
+	}
+	return strings.Count(s, ".") >= 2
+}
+
+// urnPart makes s safe inside a URN.
+func urnPart(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' {
+			b.WriteRune(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// lookupCode finds code in cm, the sender's overlay first.
+func (st *mapState) lookupCode(cm *codeMap, code string) (codeTarget, bool) {
+	if ov, ok := st.profile.codes[cm.name]; ok {
+		if t, ok := ov[code]; ok {
+			return t, true
+		}
+	}
+	t, ok := cm.codes[code]
+	return t, ok
+}
+
+// convertCode maps a coded value through cm as the row asks.
+func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiledRow) (any, bool, error) {
+	code := strings.TrimSpace(f.Component(1).String())
+	if f.String() == f.Raw() && !strings.ContainsAny(f.Raw(), "^") {
+		code = strings.TrimSpace(f.String())
+	}
+	if code == "" {
+		return nil, false, nil
+	}
+	text := f.Component(2).String()
+	origSystem := cm.source
+	if sys := f.Component(3).String(); sys != "" && !strings.HasPrefix(strings.ToUpper(sys), "HL7") {
+		origSystem = sys
+	}
+	original := map[string]any{"code": code}
+	if origSystem != "" {
+		original["system"] = origSystem
+	}
+	if text != "" {
+		original["display"] = text
+	}
+	t, ok := st.lookupCode(cm, code)
+	if !ok {
+		if st.profile.failCode {
+			return nil, false, fmt.Errorf("code %q is not in code map %s (sender %s fails on unmapped codes)", code, cm.name, st.profile.file.Sender)
+		}
+		st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: kept as the original coding", code, cm.name))
+		switch as {
+		case "coding":
+			return original, true, nil
+		case "codeableConcept":
+			cc := map[string]any{"coding": []any{original}}
+			if text != "" {
+				cc["text"] = text
+			}
+			return cc, true, nil
+		}
+		return nil, false, nil // a bare code cannot keep an unmapped value
+	}
+	system := t.System
+	if system == "" {
+		system = cm.target
+	}
+	mapped := map[string]any{"system": system, "code": t.Code}
+	if t.Display != "" {
+		mapped["display"] = t.Display
+	}
+	switch as {
+	case "coding":
+		return mapped, true, nil
+	case "codeableConcept":
+		codings := []any{mapped}
+		if origSystem != system || code != t.Code {
+			codings = append(codings, original)
+		}
+		cc := map[string]any{"coding": codings}
+		if text != "" {
+			cc["text"] = text
+		}
+		return cc, true, nil
+	}
+	return t.Code, true, nil
+}

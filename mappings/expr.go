@@ -1,0 +1,178 @@
+package mappings
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+)
+
+// The CEL environment of mapping expressions. Variables:
+//
+//	it        the source value's text (when the row has From), "" otherwise
+//	v         the context's values by relative path: v["3.1"] in a segment
+//	          map, v["1"] in a datatype map
+//	m         the message's values by terser path: m["PV1-2"], m["MSH-9.2"]
+//	event     the trigger event (MSH-9.2), e.g. "A01"
+//	structure the message structure, e.g. "ADT_A01"
+//	sender    the sender profile: sender.name, sender.application, sender.facility
+//	resource  the resource built so far (in key expressions)
+//	ids       the ids of the resources built so far, by rule name (in key expressions)
+//
+// Functions, besides CEL's standard ones:
+//
+//	valued(s)         s holds a value: not empty and not the HL7 null ""
+//	isNull(s)         s is the HL7 explicit null ""
+//	identifierKey(l)  the business key "system|value" of a list of FHIR
+//	                  Identifiers: the first of type MR, else the first
+//	hash(s)           a short stable hash of s (hex)
+func newEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("it", cel.StringType),
+		cel.Variable("v", cel.DynType),
+		cel.Variable("m", cel.DynType),
+		cel.Variable("event", cel.StringType),
+		cel.Variable("structure", cel.StringType),
+		cel.Variable("sender", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("resource", cel.DynType),
+		cel.Variable("ids", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Function("valued",
+			cel.Overload("valued_string", []*cel.Type{cel.StringType}, cel.BoolType,
+				cel.UnaryBinding(func(s ref.Val) ref.Val {
+					str, _ := s.Value().(string)
+					return types.Bool(str != "" && str != `""`)
+				}))),
+		cel.Function("isNull",
+			cel.Overload("isnull_string", []*cel.Type{cel.StringType}, cel.BoolType,
+				cel.UnaryBinding(func(s ref.Val) ref.Val {
+					str, _ := s.Value().(string)
+					return types.Bool(str == `""`)
+				}))),
+		cel.Function("identifierKey",
+			cel.Overload("identifierkey_dyn", []*cel.Type{cel.DynType}, cel.StringType,
+				cel.UnaryBinding(func(l ref.Val) ref.Val {
+					native, err := l.ConvertToNative(reflect.TypeOf([]any{}))
+					if err != nil {
+						return types.String("")
+					}
+					return types.String(identifierKey(native.([]any)))
+				}))),
+		cel.Function("hash",
+			cel.Overload("hash_string", []*cel.Type{cel.StringType}, cel.StringType,
+				cel.UnaryBinding(func(s ref.Val) ref.Val {
+					str, _ := s.Value().(string)
+					sum := sha256.Sum256([]byte(str))
+					return types.String(hex.EncodeToString(sum[:8]))
+				}))),
+	)
+}
+
+// identifierKey picks the business identifier of a list of FHIR
+// Identifiers: the first with type code MR, else the first with a value.
+func identifierKey(ids []any) string {
+	var first string
+	for _, x := range ids {
+		id, ok := x.(map[string]any)
+		if !ok {
+			continue
+		}
+		value, _ := id["value"].(string)
+		if value == "" {
+			continue
+		}
+		system, _ := id["system"].(string)
+		key := system + "|" + value
+		if first == "" {
+			first = key
+		}
+		if identifierTypeCode(id) == "MR" {
+			return key
+		}
+	}
+	return first
+}
+
+func identifierTypeCode(id map[string]any) string {
+	t, _ := id["type"].(map[string]any)
+	codings, _ := t["coding"].([]any)
+	for _, c := range codings {
+		if cm, ok := c.(map[string]any); ok {
+			if code, _ := cm["code"].(string); code != "" {
+				return code
+			}
+		}
+	}
+	return ""
+}
+
+// program is a compiled expression with where it was written.
+type program struct {
+	prg cel.Program
+	src string
+	at  string // file:line:col
+}
+
+// compileExpr compiles src, checking that it yields want (nil: any type).
+func compileExpr(env *cel.Env, src string, want *cel.Type) (cel.Program, error) {
+	ast, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+	}
+	if want != nil && !ast.OutputType().IsAssignableType(want) && ast.OutputType() != cel.DynType {
+		return nil, fmt.Errorf("expression gives %s, want %s", ast.OutputType(), want)
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, err
+	}
+	return prg, nil
+}
+
+// accessor exposes HL7 values to CEL by index (v["3.1"], m["PID-3"]) and
+// records what was read, so that unused fields can be reported.
+type accessor struct {
+	get func(path string) string
+}
+
+var accessorType = types.NewOpaqueType("carebridge.HL7Values")
+
+var (
+	_ ref.Val        = (*accessor)(nil)
+	_ traits.Indexer = (*accessor)(nil)
+)
+
+func (a *accessor) ConvertToNative(reflect.Type) (any, error) {
+	return nil, fmt.Errorf("HL7 values cannot be converted")
+}
+func (a *accessor) ConvertToType(t ref.Type) ref.Val {
+	return types.NewErr("HL7 values cannot be converted to %s", t)
+}
+func (a *accessor) Equal(other ref.Val) ref.Val { return types.Bool(other == a) }
+func (a *accessor) Type() ref.Type              { return accessorType }
+func (a *accessor) Value() any                  { return a }
+
+// Get returns the text at the path given as index.
+func (a *accessor) Get(index ref.Val) ref.Val {
+	p, ok := index.Value().(string)
+	if !ok {
+		return types.NewErr("index HL7 values with a path string, e.g. v[\"3.1\"]")
+	}
+	return types.String(a.get(p))
+}
+
+// fieldText is the text of a value for CEL and plain rows: the leaf text,
+// or the first component's text for a composite.
+func fieldText(f hl7.Field) string {
+	if f.IsNull() {
+		return `""`
+	}
+	return f.String()
+}

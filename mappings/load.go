@@ -1,0 +1,554 @@
+package mappings
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/carebridge/carebridge/internal/strictyaml"
+)
+
+// Set is a compiled, immutable set of mappings: message, segment, datatype
+// and code maps with the sender profiles. It is safe for concurrent use.
+type Set struct {
+	messages  map[string]*messageMap  // by message code (MSH-9.1)
+	segments  map[string]*segmentMap  // by name, e.g. "PID[Patient]"
+	datatypes map[string]*datatypeMap // by name, e.g. "CX[Identifier]"
+	codes     map[string]*codeMap     // by name
+	senders   []*profile              // specific first; the default last
+	hash      string
+	files     []string
+	rowCount  int
+}
+
+// Hash identifies the mapping set's content (a hash of every file): each
+// processed message records the hash of the set that produced it.
+func (s *Set) Hash() string { return s.hash }
+
+// Files lists the files the set was loaded from.
+func (s *Set) Files() []string { return s.files }
+
+type messageMap struct {
+	file      *messageFile
+	path      string
+	events    map[string]string // trigger → structure
+	groups    map[string]groupSpec
+	ignore    []ignoreRule
+	resources []*compiledResource
+}
+
+type ignoreRule struct {
+	segment string
+	field   int // 0: the whole segment
+}
+
+type compiledResource struct {
+	rule     *resourceRule
+	at       string
+	seg      *segmentMap
+	events   []string
+	when     *program
+	key      *program
+	rows     []*compiledRow
+	resource string // resourceType
+}
+
+type segmentMap struct {
+	name, resource string
+	at             string
+	rows           []*compiledRow
+}
+
+type datatypeMap struct {
+	name string
+	at   string
+	rows []*compiledRow
+}
+
+type codeMap struct {
+	name, at       string
+	source, target string
+	codes          map[string]codeTarget
+}
+
+type profile struct {
+	file     *senderFile
+	at       string
+	loc      *time.Location
+	codes    map[string]map[string]codeTarget
+	failCode bool
+}
+
+// compiledRow is a Row ready to run.
+type compiledRow struct {
+	row   *Row
+	at    string // file:line:col
+	to    targetPath
+	from  *sourcePath
+	via   string // resolved after loading: datatype map name
+	viaDT *datatypeMap
+	code  *codeMap
+	as    string
+	value *program
+	when  *program
+	id    int // index in the set, for coverage
+}
+
+// loader collects every error while compiling.
+type loader struct {
+	env  *cel.Env
+	errs *strictyaml.Errors
+	set  *Set
+	rows []*compiledRow
+}
+
+func (l *loader) errorf(at strictyaml.Position, hint string, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if hint != "" {
+		msg += " (hint: " + hint + ")"
+	}
+	l.errs.Add(at, msg)
+}
+
+// Load reads and compiles every *.yaml file under fsys (recursively). It
+// returns a *strictyaml.Errors listing every problem with file:line:col when
+// anything is wrong.
+func Load(fsys fs.FS) (*Set, error) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, fmt.Errorf("mapping expressions: %w", err)
+	}
+	l := &loader{env: env, errs: &strictyaml.Errors{}, set: &Set{
+		messages: map[string]*messageMap{}, segments: map[string]*segmentMap{},
+		datatypes: map[string]*datatypeMap{}, codes: map[string]*codeMap{},
+	}}
+	var names []string
+	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read mappings: %w", err)
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	var messages []*messageFile
+	var msgPaths []string
+	var segments []*segmentFile
+	var datatypes []*datatypeFile
+	var senders []*senderFile
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("read mappings: %w", err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+		kind := fileKind(b)
+		var v any
+		switch kind {
+		case "message":
+			f := &messageFile{}
+			messages, msgPaths, v = append(messages, f), append(msgPaths, name), f
+		case "segment":
+			f := &segmentFile{}
+			segments, v = append(segments, f), f
+		case "datatype":
+			f := &datatypeFile{}
+			datatypes, v = append(datatypes, f), f
+		case "codemap":
+			v = &codeFile{}
+		case "sender":
+			f := &senderFile{}
+			senders, v = append(senders, f), f
+		default:
+			var probe struct{}
+			if _, errs := strictyaml.Decode(name, b, &probe); len(errs.List) > 0 && !strings.Contains(errs.List[0].Msg, "unknown setting") {
+				l.errs.List = append(l.errs.List, errs.List[0]) // the YAML itself is broken
+				continue
+			}
+			l.errorf(strictyaml.Position{File: name, Line: 1, Column: 1}, "start the file with one of the keys message, segment, datatype, codemap or sender",
+				"not a mapping file")
+			continue
+		}
+		_, errs := strictyaml.Decode(name, b, v)
+		l.errs.List = append(l.errs.List, errs.List...)
+		if cf, ok := v.(*codeFile); ok {
+			l.addCodeMap(cf)
+		}
+	}
+	l.set.hash = hex.EncodeToString(h.Sum(nil))[:16]
+	l.set.files = names
+	// Lower layers first, so that upper layers can be checked against them.
+	for _, f := range datatypes {
+		l.addDatatype(f)
+	}
+	for _, f := range segments {
+		l.addSegment(f)
+	}
+	for i, f := range messages {
+		l.addMessage(f, msgPaths[i])
+	}
+	for _, f := range senders {
+		l.addSender(f)
+	}
+	l.resolve()
+	l.set.rowCount = len(l.rows)
+	if len(l.errs.List) > 0 {
+		l.errs.Sort()
+		return nil, l.errs
+	}
+	return l.set, nil
+}
+
+// fileKind is the first key of a YAML document.
+func fileKind(b []byte) string {
+	var n yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&n); err != nil || len(n.Content) == 0 {
+		return ""
+	}
+	doc := n.Content[0]
+	if doc.Kind != yaml.MappingNode || len(doc.Content) == 0 {
+		return ""
+	}
+	return doc.Content[0].Value
+}
+
+func at(p strictyaml.Position) string { return p.String() }
+
+func (l *loader) addCodeMap(f *codeFile) {
+	if f.CodeMap == "" {
+		l.errorf(f.Pos, "", "codemap: a name is required")
+		return
+	}
+	if _, dup := l.set.codes[f.CodeMap]; dup {
+		l.errorf(f.Pos, "code map names are unique across the set", "codemap %q is defined twice", f.CodeMap)
+		return
+	}
+	if f.Target == "" {
+		l.errorf(f.Pos, "the FHIR code system URI of the mapped codes", "codemap %s: target is required", f.CodeMap)
+	}
+	src := f.Source
+	if src == "" && f.Table != "" {
+		src = "http://terminology.hl7.org/CodeSystem/v2-" + f.Table
+	}
+	for code, t := range f.Codes {
+		if t.Code == "" {
+			l.errorf(t.Pos, "", "codemap %s: code %q maps to no code", f.CodeMap, code)
+		}
+	}
+	l.set.codes[f.CodeMap] = &codeMap{name: f.CodeMap, at: at(f.Pos), source: src, target: f.Target, codes: f.Codes}
+}
+
+func (l *loader) addDatatype(f *datatypeFile) {
+	if !validMapName(f.Datatype) {
+		l.errorf(f.Pos, `name it TYPE[Target], e.g. CX[Identifier]`, "datatype: %q is not a map name", f.Datatype)
+		return
+	}
+	if _, dup := l.set.datatypes[f.Datatype]; dup {
+		l.errorf(f.Pos, "", "datatype map %s is defined twice", f.Datatype)
+		return
+	}
+	l.set.datatypes[f.Datatype] = &datatypeMap{name: f.Datatype, at: at(f.Pos), rows: l.compileRows(f.Rows, false)}
+}
+
+func (l *loader) addSegment(f *segmentFile) {
+	if !validMapName(f.Segment) {
+		l.errorf(f.Pos, `name it SEG[Resource], e.g. PID[Patient]`, "segment: %q is not a map name", f.Segment)
+		return
+	}
+	if f.Resource == "" {
+		l.errorf(f.Pos, "the FHIR resourceType this map builds, e.g. Patient", "segment map %s: resource is required", f.Segment)
+	}
+	if _, dup := l.set.segments[f.Segment]; dup {
+		l.errorf(f.Pos, "", "segment map %s is defined twice", f.Segment)
+		return
+	}
+	l.set.segments[f.Segment] = &segmentMap{name: f.Segment, resource: f.Resource, at: at(f.Pos), rows: l.compileRows(f.Rows, true)}
+}
+
+func validMapName(s string) bool {
+	i := strings.IndexByte(s, '[')
+	return i > 0 && strings.HasSuffix(s, "]") && len(s) > i+2
+}
+
+func (l *loader) addMessage(f *messageFile, file string) {
+	if f.Message == "" {
+		l.errorf(f.Pos, "the message code (MSH-9.1), e.g. ADT", "message: a code is required")
+		return
+	}
+	if _, dup := l.set.messages[f.Message]; dup {
+		l.errorf(f.Pos, "one message map per message code; list every trigger event under events", "message map %s is defined twice", f.Message)
+		return
+	}
+	if len(f.Events) == 0 {
+		l.errorf(f.Pos, "map each trigger event to its structure, e.g. A01: ADT_A01", "message map %s: events is required", f.Message)
+	}
+	mm := &messageMap{file: f, path: file, events: f.Events, groups: f.Groups}
+	for name, g := range f.Groups {
+		if g.Start == "" {
+			l.errorf(g.Pos, "", "group %s: start (its first segment) is required", name)
+		}
+	}
+	for _, ig := range f.Ignore {
+		seg, field, _ := strings.Cut(ig, "-")
+		r := ignoreRule{segment: seg}
+		if field != "" {
+			fmt.Sscanf(field, "%d", &r.field)
+		}
+		mm.ignore = append(mm.ignore, r)
+	}
+	names := map[string]bool{}
+	for i := range f.Resources {
+		r := &f.Resources[i]
+		cr := &compiledResource{rule: r, at: at(r.Pos), events: r.Events}
+		if r.Name == "" {
+			l.errorf(r.Pos, "rows refer to resources by name (ref: patient)", "resource: name is required")
+		} else if names[r.Name] {
+			l.errorf(r.Pos, "", "resource name %q is used twice", r.Name)
+		}
+		names[r.Name] = true
+		if r.Segment == "" {
+			l.errorf(r.Pos, "", "resource %s: segment is required", r.Name)
+		}
+		if r.Group != "" {
+			g, ok := f.Groups[r.Group]
+			if !ok {
+				l.errorf(r.Pos, "declare it under groups", "resource %s: unknown group %q", r.Name, r.Group)
+			} else if g.Start != r.Segment {
+				l.errorf(r.Pos, "", "resource %s: group %s starts with %s, not %s", r.Name, r.Group, g.Start, r.Segment)
+			}
+		}
+		for _, ev := range r.Events {
+			if _, ok := f.Events[ev]; !ok {
+				l.errorf(r.Pos, "list it under the message map's events", "resource %s: event %s is not an event of this message map", r.Name, ev)
+			}
+		}
+		seg, ok := l.set.segments[r.Map]
+		switch {
+		case r.Map == "":
+			l.errorf(r.Pos, "name the segment map, e.g. PID[Patient]", "resource %s: map is required", r.Name)
+		case !ok:
+			l.errorf(r.Pos, "segment maps are named SEG[Resource]; see `carebridge mapping check` for the list", "resource %s: no segment map %q", r.Name, r.Map)
+		default:
+			cr.seg, cr.resource = seg, seg.resource
+			if segName, _, _ := strings.Cut(r.Map, "["); segName != r.Segment {
+				l.errorf(r.Pos, "", "resource %s: map %s is for segment %s, not %s", r.Name, r.Map, segName, r.Segment)
+			}
+		}
+		if r.When.Src != "" {
+			cr.when = l.compile(r.Pos, r.When.Src, cel.BoolType)
+		}
+		if r.Key.Src == "" {
+			l.errorf(r.Pos, "a CEL expression giving the business identity, e.g. identifierKey(resource.identifier)", "resource %s: key is required (ids derive from it)", r.Name)
+		} else {
+			cr.key = l.compile(r.Pos, r.Key.Src, cel.StringType)
+		}
+		cr.rows = l.compileRows(r.Rows, true)
+		mm.resources = append(mm.resources, cr)
+	}
+	// Refs must name a resource of this message map.
+	for _, cr := range mm.resources {
+		for _, row := range cr.rows {
+			if row.row.Ref != "" && !names[row.row.Ref] {
+				l.errorf(row.row.Pos, "", "ref %q: no resource of that name in message map %s", row.row.Ref, f.Message)
+			}
+		}
+	}
+	l.set.messages[f.Message] = mm
+}
+
+func (l *loader) addSender(f *senderFile) {
+	p := &profile{file: f, at: at(f.Pos), codes: f.Codes}
+	if f.Sender == "" {
+		l.errorf(f.Pos, "", "sender: a profile name is required")
+	}
+	if f.Application == "" && f.Facility == "" && f.Sender != "default" {
+		l.errorf(f.Pos, `set application (MSH-3) and/or facility (MSH-4); "*" matches any`, "sender %s: matches no message", f.Sender)
+	}
+	if f.Timezone != "" {
+		loc, err := time.LoadLocation(f.Timezone)
+		if err != nil {
+			l.errorf(f.Pos, "an IANA zone name such as Europe/London or Asia/Shanghai", "sender %s: unknown timezone %q", f.Sender, f.Timezone)
+		}
+		p.loc = loc
+	}
+	switch f.UnmappedCodes {
+	case "", "keep":
+	case "fail":
+		p.failCode = true
+	default:
+		l.errorf(f.Pos, "keep or fail", "sender %s: unmapped_codes %q", f.Sender, f.UnmappedCodes)
+	}
+	for name := range f.Codes {
+		if _, ok := l.set.codes[name]; !ok {
+			l.errorf(f.Pos, "overlays extend an existing code map", "sender %s: no code map %q to overlay", f.Sender, name)
+		}
+	}
+	for _, other := range l.set.senders {
+		if other.file.Sender == f.Sender {
+			l.errorf(f.Pos, "", "sender profile %q is defined twice", f.Sender)
+		}
+	}
+	l.set.senders = append(l.set.senders, p)
+}
+
+func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *program {
+	prg, err := compileExpr(l.env, src, want)
+	if err != nil {
+		l.errorf(pos, "", "expression %q: %v", src, err)
+		return nil
+	}
+	return &program{prg: prg, src: src, at: at(pos)}
+}
+
+var conversions = []string{"", "string", "code", "date", "dateTime", "instant", "decimal", "integer", "positiveInt", "unsignedInt", "boolean", "coding", "codeableConcept", "identifierSystem"}
+
+func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
+	var out []*compiledRow
+	for i := range rows {
+		r := &rows[i]
+		cr := &compiledRow{row: r, at: at(r.Pos), as: r.As, via: r.Via, id: len(l.rows)}
+		l.rows = append(l.rows, cr)
+		out = append(out, cr)
+		if r.To == "" {
+			l.errorf(r.Pos, "the target element, e.g. gender or name[]", "row: to is required")
+		} else if tp, err := parseTarget(r.To); err != nil {
+			l.errorf(r.Pos, "", "%v", err)
+		} else {
+			cr.to = tp
+		}
+		sources := 0
+		for _, set := range []bool{r.From != "" || r.Via != "" || r.Code != "", r.Const != "", r.Ref != ""} {
+			if set {
+				sources++
+			}
+		}
+		if r.Value.Src != "" && (r.Const != "" || r.Ref != "") {
+			sources++
+		}
+		if sources == 0 && r.Value.Src == "" && r.As != "identifierSystem" {
+			l.errorf(r.Pos, "give from, const, value or ref", "row %s: no source", r.To)
+		}
+		if sources > 1 {
+			l.errorf(r.Pos, "from (with via, code or value), const and ref exclude each other", "row %s: more than one source", r.To)
+		}
+		if r.From != "" {
+			sp, err := parseSource(r.From, inSegment)
+			if err != nil {
+				l.errorf(r.Pos, "", "%v", err)
+			} else {
+				cr.from = &sp
+			}
+		} else if r.Via != "" || r.Code != "" || r.Required {
+			l.errorf(r.Pos, "", "row %s: via, code and required need from", r.To)
+		}
+		if r.Via != "" && r.Code != "" {
+			l.errorf(r.Pos, "apply the code map inside the datatype map", "row %s: via and code exclude each other", r.To)
+		}
+		if !slices.Contains(conversions, r.As) {
+			l.errorf(r.Pos, strings.Join(conversions[1:], ", "), "row %s: unknown conversion %q", r.To, r.As)
+		}
+		if (r.As == "coding" || r.As == "codeableConcept") && r.Code == "" {
+			l.errorf(r.Pos, "name the code map with code", "row %s: as %s needs code", r.To, r.As)
+		}
+		if r.Code != "" {
+			cm, ok := l.set.codes[r.Code]
+			if !ok {
+				l.errorf(r.Pos, "code maps are named by their codemap key", "row %s: no code map %q", r.To, r.Code)
+			}
+			cr.code = cm
+		}
+		if r.Value.Src != "" {
+			cr.value = l.compile(r.Pos, r.Value.Src, nil)
+		}
+		if r.When.Src != "" {
+			cr.when = l.compile(r.Pos, r.When.Src, cel.BoolType)
+		}
+	}
+	return out
+}
+
+// resolve links rows to the datatype maps they name.
+func (l *loader) resolve() {
+	for _, r := range l.rows {
+		if r.via == "" {
+			continue
+		}
+		dt, ok := l.set.datatypes[r.via]
+		if !ok {
+			l.errorf(r.row.Pos, "datatype maps are named TYPE[Target], e.g. CX[Identifier]", "row %s: no datatype map %q", r.row.To, r.via)
+			continue
+		}
+		r.viaDT = dt
+	}
+	// A datatype map must not reach itself through via.
+	for _, dt := range l.set.datatypes {
+		if path := cycle(dt, nil); path != nil {
+			l.errorf(l.rowPos(dt), "", "datatype maps loop: %s", strings.Join(path, " → "))
+		}
+	}
+	hasDefault := false
+	for _, p := range l.set.senders {
+		if p.file.Sender == "default" {
+			hasDefault = true
+		}
+	}
+	if !hasDefault {
+		l.set.senders = append(l.set.senders, &profile{file: &senderFile{Sender: "default", Application: "*", Facility: "*"}, at: "(built-in default)"})
+	}
+	// Specific profiles first: application and facility, then one of them, then the default.
+	slices.SortStableFunc(l.set.senders, func(a, b *profile) int { return specificity(b.file) - specificity(a.file) })
+}
+
+func (l *loader) rowPos(dt *datatypeMap) strictyaml.Position {
+	var p strictyaml.Position
+	fmt.Sscanf(strings.ReplaceAll(dt.at, ":", " "), "%s %d %d", &p.File, &p.Line, &p.Column)
+	return p
+}
+
+func specificity(f *senderFile) int {
+	n := 0
+	if f.Application != "" && f.Application != "*" {
+		n += 2
+	}
+	if f.Facility != "" && f.Facility != "*" {
+		n++
+	}
+	if f.Sender == "default" {
+		n = -1
+	}
+	return n
+}
+
+func cycle(dt *datatypeMap, seen []string) []string {
+	if slices.Contains(seen, dt.name) {
+		return append(seen, dt.name)
+	}
+	seen = append(seen, dt.name)
+	for _, r := range dt.rows {
+		if r.viaDT != nil {
+			if c := cycle(r.viaDT, seen); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// baseName is a path's file name, for messages.
+func baseName(p string) string { return path.Base(p) }

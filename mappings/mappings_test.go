@@ -1,0 +1,32 @@
+package mappings
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+)
+
+func TestSmoke(t *testing.T) {
+	set, err := Load(Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile("../testdata/hl7/adt_a01.hl7")
+	msg, err := hl7.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := set.Map(msg, Options{JournalID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pretty map[string]any
+	json.Unmarshal(res.Bundle, &pretty)
+	b, _ := json.MarshalIndent(pretty, "", "  ")
+	t.Logf("%s", b)
+	for _, w := range res.Warnings {
+		t.Log(w)
+	}
+}

@@ -1,0 +1,183 @@
+package mappings
+
+import (
+	"github.com/carebridge/carebridge/internal/strictyaml"
+)
+
+// The four layers, as the HL7 v2-to-FHIR IG names them, each a kind of YAML
+// file. A file declares its kind by its first key: message, segment,
+// datatype or codemap; sender profiles use the key sender.
+
+// Row is one mapping rule: where a value comes from, what happens to it, and
+// where it goes. The same shape serves segment maps, datatype maps and the
+// extra rows of a message map's resources.
+type Row struct {
+	Pos strictyaml.Position
+	// To is the target element, relative to what is being built: "gender",
+	// "name[]" (append), "hospitalization.admitSource", "identifier[0].type".
+	To string `yaml:"to"`
+	// From is the source, relative to the context: a field ("3"), a
+	// component ("3.1", "3(2).1") in a segment map, a component ("1") or
+	// sub-component ("4.1") in a datatype map, or an absolute terser path
+	// ("PV1-19", "MSH-7") anywhere.
+	From string `yaml:"from"`
+	// Via names the datatype map that turns the source into an object, e.g.
+	// "CX[Identifier]". With a repeating source and a To ending in "[]", each
+	// repetition becomes one element.
+	Via string `yaml:"via"`
+	// Code names the code map applied to the source's code (its first
+	// component when composite).
+	Code string `yaml:"code"`
+	// As converts the value: string (default), code, date, dateTime,
+	// instant, decimal, integer, positiveInt, unsignedInt, boolean, coding,
+	// codeableConcept (the last two with Code).
+	As string `yaml:"as"`
+	// Const is a literal value (converted by As).
+	Const string `yaml:"const"`
+	// Value is a CEL expression computing the value; `it` is the source's
+	// text when From is set.
+	Value Expr `yaml:"value"`
+	// When is a CEL condition; the row applies only when it is true.
+	When Expr `yaml:"when"`
+	// Ref sets a reference to another resource of the message map, by name.
+	Ref string `yaml:"ref"`
+	// Required makes an unvalued source a mapping error (the IG's
+	// "NOT VALUED → error").
+	Required bool `yaml:"required"`
+	// Note is free text (e.g. the IG row it implements); ignored.
+	Note string `yaml:"note"`
+}
+
+// Expr is a CEL expression as written in a mapping file.
+type Expr struct {
+	Src string
+}
+
+// DecodeYAMLScalar keeps the expression text; it is compiled later.
+func (e *Expr) DecodeYAMLScalar(s string) error { e.Src = s; return nil }
+
+// Example is an example message with its expected output, kept next to a map
+// and run by `carebridge mapping test`.
+type Example struct {
+	Pos strictyaml.Position
+	// Name names the example.
+	Name string `yaml:"name"`
+	// Input is the HL7 v2 message file, relative to the map file.
+	Input string `yaml:"input"`
+	// Expect is the expected Bundle (JSON), relative to the map file.
+	Expect string `yaml:"expect"`
+	// Sender overrides the sender profile (by name) used for the example.
+	Sender string `yaml:"sender"`
+}
+
+// messageFile is a message map: which segments (and groups) become which
+// resources, for a family of trigger events.
+type messageFile struct {
+	Pos     strictyaml.Position
+	Message string `yaml:"message"`
+	// Description is free text.
+	Description string `yaml:"description"`
+	// Events maps each trigger event (MSH-9.2) to its message structure.
+	Events map[string]string `yaml:"events"`
+	// Groups names segment groups: a group starts at its first segment and
+	// holds the member segments that follow it.
+	Groups map[string]groupSpec `yaml:"groups"`
+	// Ignore lists segments or fields ("MSH", "EVN-1") never reported as unused.
+	Ignore    []string       `yaml:"ignore"`
+	Resources []resourceRule `yaml:"resources"`
+	Examples  []Example      `yaml:"examples"`
+}
+
+type groupSpec struct {
+	Pos     strictyaml.Position
+	Start   string   `yaml:"start"`
+	Members []string `yaml:"members"`
+}
+
+// resourceRule makes resources of one kind from one segment (or group).
+type resourceRule struct {
+	Pos strictyaml.Position
+	// Name is how rows and keys refer to these resources.
+	Name string `yaml:"name"`
+	// Segment is the segment the resource comes from.
+	Segment string `yaml:"segment"`
+	// Group, when set, makes one resource per instance of the group (whose
+	// first segment is Segment); rows may read the group's other segments.
+	Group string `yaml:"group"`
+	// Each makes one resource per occurrence of Segment (otherwise the
+	// first occurrence only).
+	Each bool `yaml:"each"`
+	// Map names the segment map, e.g. "PID[Patient]".
+	Map string `yaml:"map"`
+	// Events limits the rule to these trigger events.
+	Events []string `yaml:"events"`
+	// When is a CEL condition on the message.
+	When Expr `yaml:"when"`
+	// Key is a CEL expression giving the resource's business identity; the
+	// resource id derives from it.
+	Key Expr `yaml:"key"`
+	// Rows are applied after the segment map's rows.
+	Rows []Row `yaml:"rows"`
+}
+
+// segmentFile is a segment map: one segment's fields to one resource.
+type segmentFile struct {
+	Pos         strictyaml.Position
+	Segment     string `yaml:"segment"`  // "PID[Patient]"
+	Resource    string `yaml:"resource"` // resourceType
+	Description string `yaml:"description"`
+	Rows        []Row  `yaml:"rows"`
+}
+
+// datatypeFile is a datatype map: one v2 data type to one FHIR type.
+type datatypeFile struct {
+	Pos         strictyaml.Position
+	Datatype    string `yaml:"datatype"` // "CX[Identifier]"
+	Description string `yaml:"description"`
+	Rows        []Row  `yaml:"rows"`
+}
+
+// codeFile is a code map: a v2 table to a FHIR code system, as a compact
+// form of a FHIR ConceptMap.
+type codeFile struct {
+	Pos         strictyaml.Position
+	CodeMap     string `yaml:"codemap"`
+	Description string `yaml:"description"`
+	// Table is the HL7 table number, e.g. "0001".
+	Table string `yaml:"table"`
+	// Source is the code system of the v2 codes (default
+	// http://terminology.hl7.org/CodeSystem/v2-<table>).
+	Source string `yaml:"source"`
+	// Target is the FHIR code system of the mapped codes.
+	Target string                `yaml:"target"`
+	Codes  map[string]codeTarget `yaml:"codes"`
+}
+
+type codeTarget struct {
+	Pos     strictyaml.Position
+	Code    string `yaml:"code"`
+	Display string `yaml:"display"`
+	System  string `yaml:"system"` // overrides Target for this code
+}
+
+// senderFile is a sender profile.
+type senderFile struct {
+	Pos    strictyaml.Position
+	Sender string `yaml:"sender"` // profile name
+	// Match selects the messages the profile applies to; "*" matches all.
+	Application string `yaml:"application"` // MSH-3.1
+	Facility    string `yaml:"facility"`    // MSH-4.1
+	// Timezone (IANA name) for times without an offset.
+	Timezone string `yaml:"timezone"`
+	// IdentifierSystems maps an assigning authority (CX-4.1, or CX-4.2)
+	// to the identifier system URI.
+	IdentifierSystems map[string]string `yaml:"identifier_systems"`
+	// DefaultAssigningAuthority fills a missing CX-4.
+	DefaultAssigningAuthority string `yaml:"default_assigning_authority"`
+	// Codes overlays code maps: map name → v2 code → target.
+	Codes map[string]map[string]codeTarget `yaml:"codes"`
+	// UnmappedCodes: "keep" (keep the original coding and warn; default) or "fail".
+	UnmappedCodes string `yaml:"unmapped_codes"`
+	// KeepUnmapped keeps fields no map uses on the resources, in an extension.
+	KeepUnmapped bool `yaml:"keep_unmapped"`
+}

@@ -1,0 +1,251 @@
+package mappings
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+)
+
+var reflectAny = reflect.TypeOf((*any)(nil)).Elem()
+
+// Extension URLs Carebridge puts on the resources it maps.
+const (
+	// ClearExtensionURL marks, on a resource's meta, an element the message
+	// explicitly cleared (HL7 ""): the store erases it, while elements that
+	// are simply absent are left as they were.
+	ClearExtensionURL = "https://carebridge.dev/fhir/StructureDefinition/clear-element"
+	// UnmappedExtensionURL keeps, on a resource, an HL7 v2 value no map used
+	// (with keep_unmapped in the sender profile): sub-extensions position
+	// (e.g. "ZPI-2.1") and value.
+	UnmappedExtensionURL = "https://carebridge.dev/fhir/StructureDefinition/hl7v2-unmapped"
+	// JournalSystem is the identifier system of journal entries in Provenance.
+	JournalSystem = "urn:carebridge:journal"
+)
+
+// Result is what Map made of a message.
+type Result struct {
+	// Bundle is a FHIR R4 transaction Bundle (JSON): one PUT per resource,
+	// at its deterministic id, and a Provenance.
+	Bundle []byte
+	// Resources are the resources in the Bundle, Provenance last.
+	Resources []Resource
+	// Warnings lists unmapped codes, unused fields and the like.
+	Warnings []Warning
+	// Unused lists the valued positions no map used.
+	Unused []Unused
+	// MappingHash is the Set's hash.
+	MappingHash string
+	// Profile is the sender profile used.
+	Profile string
+
+	hits []bool
+}
+
+// Resource is one mapped resource.
+type Resource struct {
+	Type string
+	ID   string
+	Body map[string]any
+}
+
+// Unused is a valued position of the message no map used.
+type Unused struct {
+	Position string `json:"position"` // e.g. "ZPI-2", "PID-9(2).1"
+	Value    string `json:"-"`        // kept out of logs: it may be patient data
+}
+
+func (st *mapState) finish(all []*built, opts Options, structure string) (*Result, error) {
+	res := &Result{MappingHash: st.set.hash, Profile: st.profile.file.Sender, hits: st.hits}
+	res.Unused = st.unused()
+	for _, u := range res.Unused {
+		st.warnings = append(st.warnings, Warning{Kind: "unused-field", Where: u.Position, Message: "no map uses this value"})
+	}
+	if st.profile.file.KeepUnmapped && len(res.Unused) > 0 && len(all) > 0 {
+		st.keepUnmapped(all, res.Unused)
+	}
+	entries := make([]any, 0, len(all)+1)
+	var targets []any
+	for _, b := range all {
+		if len(b.clears) > 0 {
+			slices.Sort(b.clears)
+			var exts []any
+			for _, c := range slices.Compact(b.clears) {
+				exts = append(exts, map[string]any{"url": ClearExtensionURL, "valueString": c})
+			}
+			meta, _ := b.obj["meta"].(map[string]any)
+			if meta == nil {
+				meta = map[string]any{}
+				b.obj["meta"] = meta
+			}
+			meta["extension"] = append(asList(meta["extension"]), exts...)
+		}
+		res.Resources = append(res.Resources, Resource{Type: b.resource, ID: b.id, Body: b.obj})
+		entries = append(entries, entry(b.resource, b.id, b.obj))
+		targets = append(targets, map[string]any{"reference": b.resource + "/" + b.id})
+	}
+	prov := st.provenance(targets, opts, structure)
+	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})
+	entries = append(entries, entry("Provenance", prov["id"].(string), prov))
+	bundle := map[string]any{
+		"resourceType": "Bundle",
+		"id":           StableID("Bundle", st.messageKey()),
+		"type":         "transaction",
+		"entry":        entries,
+	}
+	b, err := json.Marshal(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("encode bundle: %w", err)
+	}
+	res.Bundle = b
+	res.Warnings = st.warnings
+	return res, nil
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func entry(typ, id string, body map[string]any) map[string]any {
+	return map[string]any{
+		"fullUrl":  "urn:uuid:" + id,
+		"resource": body,
+		"request":  map[string]any{"method": "PUT", "url": typ + "/" + id},
+	}
+}
+
+// messageKey identifies the message: sender and control ID.
+func (st *mapState) messageKey() string {
+	return st.msg.Get("MSH-3") + "|" + st.msg.Get("MSH-4") + "|" + st.msg.ControlID()
+}
+
+// provenance records where the resources came from: the message (sender,
+// control ID, type) and the journal entry.
+func (st *mapState) provenance(targets []any, opts Options, structure string) map[string]any {
+	if len(targets) == 0 {
+		targets = []any{map[string]any{"display": "no resources"}}
+	}
+	recorded := "1970-01-01T00:00:00Z"
+	if t, err := hl7.ParseTime(st.msg.Get("MSH-7"), st.profile.loc); err == nil && !t.IsZero() {
+		recorded = t.Time.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	sender := strings.Trim(st.msg.Get("MSH-3.1")+"^"+st.msg.Get("MSH-4.1"), "^")
+	what := map[string]any{"display": fmt.Sprintf("%s^%s %s from %s (%s)", st.msg.MessageCode(), st.event, st.msg.ControlID(), sender, structure)}
+	if opts.JournalID != 0 {
+		what["identifier"] = map[string]any{"system": JournalSystem, "value": strconv.FormatInt(opts.JournalID, 10)}
+	}
+	return map[string]any{
+		"resourceType": "Provenance",
+		"id":           StableID("Provenance", st.messageKey()),
+		"target":       targets,
+		"recorded":     recorded,
+		"activity": map[string]any{"coding": []any{map[string]any{
+			"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "UPDATE", "display": "revise"}}},
+		"agent": []any{map[string]any{
+			"type": map[string]any{"coding": []any{map[string]any{
+				"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author", "display": "Author"}}},
+			"who": map[string]any{"display": sender},
+		}},
+		"entity": []any{map[string]any{"role": "source", "what": what}},
+	}
+}
+
+// unused lists the valued component positions no row read.
+func (st *mapState) unused() []Unused {
+	var out []Unused
+	d := st.msg.Delimiters()
+	for i, seg := range st.msg.Segments() {
+		name := seg.Name()
+		if st.ignored(name, 0) {
+			continue
+		}
+		first := 1
+		if name == "MSH" {
+			first = 3
+		}
+		for f := first; f <= seg.FieldCount(); f++ {
+			if st.ignored(name, f) || st.used[posKey{seg: i, field: f}] {
+				continue
+			}
+			field := seg.Field(f)
+			for r, rep := range field.Repetitions() {
+				if st.used[posKey{seg: i, field: f, rep: r + 1}] || (r == 0 && st.used[posKey{seg: i, field: f, rep: 0}]) {
+					continue
+				}
+				comps := strings.Count(rep.Raw(), string(d.Component)) + 1
+				for c := 1; c <= comps; c++ {
+					cv := rep
+					if comps > 1 {
+						cv = rep.Component(c)
+					}
+					if cv.IsEmpty() {
+						continue
+					}
+					if st.used[posKey{seg: i, field: f, rep: r + 1, comp: c}] || (r == 0 && st.used[posKey{seg: i, field: f, rep: 0, comp: c}]) {
+						continue
+					}
+					pos := fmt.Sprintf("%s-%d", name, f)
+					if r > 0 {
+						pos += fmt.Sprintf("(%d)", r+1)
+					}
+					if comps > 1 {
+						pos += fmt.Sprintf(".%d", c)
+					}
+					if occ := st.occurrence(seg, i); occ > 1 {
+						pos = fmt.Sprintf("%s(%d)%s", name, occ, pos[len(name):])
+					}
+					out = append(out, Unused{Position: pos, Value: cv.Raw()})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (st *mapState) occurrence(seg *hl7.Segment, idx int) int {
+	n := 0
+	for i, s := range st.msg.Segments() {
+		if s.Name() == seg.Name() {
+			n++
+		}
+		if i == idx {
+			break
+		}
+	}
+	return n
+}
+
+func (st *mapState) ignored(seg string, field int) bool {
+	for _, r := range st.mm.ignore {
+		if r.segment == seg && (r.field == 0 || r.field == field) {
+			return true
+		}
+	}
+	return false
+}
+
+// keepUnmapped puts unused values on the resource made from their segment,
+// or on the first resource when no resource came from it.
+func (st *mapState) keepUnmapped(all []*built, unused []Unused) {
+	for _, u := range unused {
+		target := all[0]
+		segName, _, _ := strings.Cut(u.Position, "-")
+		segName, _, _ = strings.Cut(segName, "(")
+		for _, b := range all {
+			if b.ctx.seg.Name() == segName {
+				target = b
+				break
+			}
+		}
+		ext := map[string]any{"url": UnmappedExtensionURL, "extension": []any{
+			map[string]any{"url": "position", "valueString": u.Position},
+			map[string]any{"url": "value", "valueString": u.Value},
+		}}
+		target.obj["extension"] = append(asList(target.obj["extension"]), ext)
+	}
+}
