@@ -38,9 +38,9 @@ func (e *MapError) Unwrap() error { return e.Err }
 // Warning is something a mapping did not do as well as it could: an
 // unmapped code, a field no map uses, a missing time zone.
 type Warning struct {
-	Kind    string `json:"kind"`          // unmapped-code, unused-field, no-timezone, unregistered-authority
-	At      string `json:"at,omitempty"`  // the map row, file:line:col
-	Where   string `json:"where"`         // the HL7 position
+	Kind    string `json:"kind"`         // unmapped-code, unused-field, no-timezone, unregistered-authority
+	At      string `json:"at,omitempty"` // the map row, file:line:col
+	Where   string `json:"where"`        // the HL7 position
 	Message string `json:"message"`
 }
 
@@ -79,6 +79,8 @@ type mapState struct {
 	hits     []bool         // rows applied, for coverage
 	senderV  map[string]string
 	current  *built
+	pos      posKey // the position being mapped, for warnings
+	hasPos   bool
 }
 
 // built is one resource being built.
@@ -112,6 +114,9 @@ func (st *mapState) warn(kind string, r *compiledRow, msg string) {
 	if r != nil {
 		w.At = r.at
 		w.Where = r.row.From
+	}
+	if st.hasPos {
+		w.Where = st.where(st.pos)
 	}
 	st.warnings = append(st.warnings, w)
 }
@@ -512,6 +517,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			}
 		}
 		st.hits[r.id] = true
+		st.pos, st.hasPos = positions[i], true
 		var v any
 		var ok bool
 		var err error
@@ -549,6 +555,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		if ok {
 			r.to.set(obj, v)
 		}
+		st.pos = positions[i] // restore after a nested datatype map moved it
 	}
 	return nil
 }

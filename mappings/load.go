@@ -27,6 +27,7 @@ type Set struct {
 	senders   []*profile              // specific first; the default last
 	hash      string
 	files     []string
+	rows      []*compiledRow
 	rowCount  int
 }
 
@@ -206,8 +207,26 @@ func Load(fsys fs.FS) (*Set, error) {
 	for _, f := range senders {
 		l.addSender(f)
 	}
+	for i, f := range messages {
+		dir := path.Dir(msgPaths[i])
+		for _, ex := range f.Examples {
+			if ex.Name == "" {
+				l.errorf(ex.Pos, "", "example: name is required")
+			}
+			for _, p := range []string{ex.Input, ex.Expect} {
+				if p == "" {
+					l.errorf(ex.Pos, "paths relative to the map file", "example %s: input and expect are required", ex.Name)
+					continue
+				}
+				if _, err := fs.Stat(fsys, path.Join(dir, p)); err != nil && p == ex.Input {
+					l.errorf(ex.Pos, "paths are relative to the map file", "example %s: %s does not exist", ex.Name, p)
+				}
+			}
+		}
+	}
 	l.resolve()
 	l.set.rowCount = len(l.rows)
+	l.set.rows = l.rows
 	if len(l.errs.List) > 0 {
 		l.errs.Sort()
 		return nil, l.errs
