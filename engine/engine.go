@@ -186,8 +186,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	// Only now that every listener is bound is this node going to run:
-	// return what a previous run left claimed to the queue.
-	released, err := e.journal.Release(ctx, e.cfg.NodeID, time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
+	// return to the queue what a previous run of this node left claimed,
+	// and what others left claimed longer than the claim timeout.
+	released, err := e.journal.Release(ctx, e.cfg.NodeID)
+	if err == nil {
+		var stale int
+		stale, err = e.journal.ReleaseStale(ctx, e.cfg.NodeID, time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
+		released += stale
+	}
 	if err != nil {
 		closeAll()
 		if httpLn != nil {

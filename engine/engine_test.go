@@ -473,3 +473,40 @@ func TestFailedStartLeavesRunningNodesClaims(t *testing.T) {
 		t.Fatalf("entry being processed is now %v by %q (err %v); want still processing by %s", got.Status, got.ClaimedBy, err, cfg.NodeID)
 	}
 }
+
+// TestOwnClaimOutlivingTimeoutIsProcessedOnce: a live message that waits
+// or runs longer than the claim timeout is still this node's and must not
+// be released to another worker while the node runs.
+func TestOwnClaimOutlivingTimeoutIsProcessedOnce(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Processing.ClaimTimeout.D = time.Second
+		c.Processing.Workers = 2
+	})
+	var mu sync.Mutex
+	calls := map[string]int{}
+	n := start(t, cfg, processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		mu.Lock()
+		calls[e.ControlID]++
+		first := calls[e.ControlID] == 1
+		mu.Unlock()
+		if first {
+			time.Sleep(cfg.Processing.ClaimTimeout.D + 500*time.Millisecond)
+		}
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	}))
+	c := dial(t, n.addr)
+	ack, err := c.Send(context.Background(), readFixture(t, "adt_a01.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := parseAck(t, ack).Get("MSA-1"); got != "AA" {
+		t.Fatalf("ACK %s", got)
+	}
+	waitFinal(t, n.store, 1)
+	time.Sleep(4 * cfg.Processing.PollInterval.D) // let a wrongly released copy be claimed, if there were one
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["MSG00001"] != 1 {
+		t.Fatalf("message processed %d times, want once", calls["MSG00001"])
+	}
+}

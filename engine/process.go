@@ -100,10 +100,12 @@ func (e *Engine) complete(ctx context.Context, cs []fhirstore.Completion) error 
 // so that under load each claim takes a batch instead of one message.
 const claimLinger = 2 * time.Millisecond
 
-// releaseAbandoned returns claims older than the claim timeout (their
-// process is gone) to the queue.
+// releaseAbandoned returns to the queue the claims of other owners older
+// than the claim timeout (their process is taken to be gone). This node's
+// own claims are never released while it runs: it still holds them, in
+// memory or in a worker, however long they wait.
 func (e *Engine) releaseAbandoned(ctx context.Context) {
-	n, err := e.journal.Release(ctx, e.cfg.NodeID+"\x00none", time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
+	n, err := e.journal.ReleaseStale(ctx, e.cfg.NodeID, time.Now().Add(-e.cfg.Processing.ClaimTimeout.D))
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Error("release abandoned claims", "err", err)
@@ -221,11 +223,15 @@ func (t Tally) Total() int {
 // ProcessPending processes every received entry until none is left, in this
 // process, and says how they ended. It is what `carebridge messages
 // reprocess` runs; claims keep it from processing an entry a running server
-// also takes.
+// also takes. It claims under its own owner, the node ID followed by
+// "/reprocess", so that a server of the same node neither mistakes those
+// claims for its own nor keeps them forever if this process dies: they are
+// released once older than the claim timeout.
 func (e *Engine) ProcessPending(ctx context.Context) (Tally, error) {
 	t := Tally{}
+	owner := e.cfg.NodeID + "/reprocess"
 	for {
-		entries, err := e.journal.Claim(ctx, e.cfg.NodeID, e.cfg.Processing.BatchSize)
+		entries, err := e.journal.Claim(ctx, owner, e.cfg.Processing.BatchSize)
 		if err != nil {
 			return t, err
 		}

@@ -125,12 +125,17 @@ type Journal interface {
 	Claim(ctx context.Context, owner string, limit int) ([]*Entry, error)
 	// Complete records the outcome of processing claimed entries.
 	Complete(ctx context.Context, cs []Completion) error
-	// Release returns claimed entries to StatusReceived so that they are
-	// processed again, and says how many: those claimed by owner (left
-	// behind by this node's crash), and those claimed by anyone before
-	// staleBefore (left behind by a process that is gone), unless
-	// staleBefore is zero.
-	Release(ctx context.Context, owner string, staleBefore time.Time) (int, error)
+	// Release returns every entry claimed by owner to StatusReceived, so
+	// that it is processed again, and says how many. A node calls it when it
+	// starts, for what its previous run left claimed (a crash); it must not
+	// be called while another process claims under the same owner.
+	Release(ctx context.Context, owner string) (int, error)
+	// ReleaseStale returns to StatusReceived the entries claimed before
+	// before by any owner other than except (claims whose process is taken
+	// to be gone), and says how many. A running node calls it with its own
+	// owner as except, so that it never takes back claims it still holds
+	// in memory, however long they wait for a worker.
+	ReleaseStale(ctx context.Context, except string, before time.Time) (int, error)
 	// Requeue sets the entries matching f that have finished processing
 	// (processed, failed or filtered) back to StatusReceived; it returns how many.
 	Requeue(ctx context.Context, f Filter) (int, error)

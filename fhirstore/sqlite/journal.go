@@ -148,26 +148,40 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 	return nil
 }
 
-// Release returns abandoned claims to the received state.
-func (s *Store) Release(ctx context.Context, owner string, staleBefore time.Time) (int, error) {
-	var n int64
-	stale := int64(-1) // no claim is older than that
-	if !staleBefore.IsZero() {
-		stale = staleBefore.UnixNano()
+// Release returns owner's claims to the received state.
+func (s *Store) Release(ctx context.Context, owner string) (int, error) {
+	n, err := s.release(ctx, `UPDATE journal SET status = 'received', claimed_by = ''
+		WHERE status = 'processing' AND claimed_by = ?`, owner)
+	if err != nil {
+		return 0, fmt.Errorf("release claimed journal entries: %w", err)
 	}
+	return n, nil
+}
+
+// ReleaseStale returns claims older than before, except those of except, to
+// the received state.
+func (s *Store) ReleaseStale(ctx context.Context, except string, before time.Time) (int, error) {
+	n, err := s.release(ctx, `UPDATE journal SET status = 'received', claimed_by = ''
+		WHERE status = 'processing' AND claimed_by <> ? AND claimed_at < ?`, except, before.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("release stale journal claims: %w", err)
+	}
+	return n, nil
+}
+
+// release runs an UPDATE that releases claims and says how many rows it
+// changed.
+func (s *Store) release(ctx context.Context, query string, args ...any) (int, error) {
+	var n int64
 	err := s.submit(ctx, func(tx *sql.Tx) error {
-		r, err := tx.Exec(`UPDATE journal SET status = 'received', claimed_by = ''
-			WHERE status = 'processing' AND (claimed_by = ? OR claimed_at < ?)`, owner, stale)
+		r, err := tx.Exec(query, args...)
 		if err != nil {
 			return err
 		}
 		n, err = r.RowsAffected()
 		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("release claimed journal entries: %w", err)
-	}
-	return int(n), nil
+	return int(n), err
 }
 
 // Requeue puts finished entries matching f back in the received state.

@@ -195,10 +195,10 @@ func testLifecycle(t *testing.T, newJournal NewJournal) {
 	if _, err := j.Claim(ctx, "crashed", 5); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := j.Release(ctx, "someone-else", time.Time{}); err != nil || n != 0 {
+	if n, err := j.Release(ctx, "someone-else"); err != nil || n != 0 {
 		t.Fatalf("Release(other owner) = %d, %v; want 0", n, err)
 	}
-	if n, err := j.Release(ctx, "crashed", time.Time{}); err != nil || n != 1 {
+	if n, err := j.Release(ctx, "crashed"); err != nil || n != 1 {
 		t.Fatalf("Release = %d, %v; want 1", n, err)
 	}
 	failed, _ := j.Get(ctx, ids[1])
@@ -295,22 +295,61 @@ func testReleaseStale(t *testing.T, newJournal NewJournal) {
 	ctx := context.Background()
 	now, advance := fixedClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 	j := newJournal(t, now)
-	mustAppend(t, j, Msg("ADT", "HOSP", "S1", "ADT^A01"))
-	if c, _ := j.Claim(ctx, "gone-node", 1); len(c) != 1 {
-		t.Fatal("claim failed")
+	claim := func(ctrl, owner string) {
+		t.Helper()
+		mustAppend(t, j, Msg("ADT", "HOSP", ctrl, "ADT^A01"))
+		if c, err := j.Claim(ctx, owner, 1); err != nil || len(c) != 1 || c[0].ControlID != ctrl {
+			t.Fatalf("Claim(%s) = %v, %v; want %s", owner, c, err, ctrl)
+		}
 	}
+	claim("GONE", "gone-node")
+	claim("MINE", "me")
+	// A live message appended already claimed, as a running node does.
+	live := Msg("ADT", "HOSP", "LIVE", "ADT^A01")
+	live.Status, live.ClaimedBy = fhirstore.StatusProcessing, "me"
+	mustAppend(t, j, live)
 	advance(time.Minute)
-	mustAppend(t, j, Msg("ADT", "HOSP", "S2", "ADT^A01"))
-	if c, _ := j.Claim(ctx, "live-node", 1); len(c) != 1 || c[0].ControlID != "S2" {
-		t.Fatal("second claim failed")
+	claim("FRESH", "live-node")
+	status := func(ctrl string) fhirstore.Status {
+		t.Helper()
+		var st fhirstore.Status
+		if err := j.List(ctx, fhirstore.Filter{ControlID: ctrl}, func(e *fhirstore.Entry) error { st = e.Status; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return st
 	}
-	// Claims older than 30s are abandoned; the fresh one is left alone.
-	n, err := j.Release(ctx, "me", now().Add(-30*time.Second))
+
+	// Claims older than 30s are abandoned, except those of "me" (however
+	// old) and the fresh one.
+	n, err := j.ReleaseStale(ctx, "me", now().Add(-30*time.Second))
 	if err != nil || n != 1 {
-		t.Fatalf("Release(stale) = %d, %v; want 1", n, err)
+		t.Fatalf("ReleaseStale = %d, %v; want 1", n, err)
 	}
-	c, _ := j.Claim(ctx, "me", 10)
-	if len(c) != 1 || c[0].ControlID != "S1" {
-		t.Fatalf("reclaimed %v, want S1", c)
+	for ctrl, want := range map[string]fhirstore.Status{
+		"GONE": fhirstore.StatusReceived, "MINE": fhirstore.StatusProcessing,
+		"LIVE": fhirstore.StatusProcessing, "FRESH": fhirstore.StatusProcessing,
+	} {
+		if got := status(ctrl); got != want {
+			t.Errorf("after ReleaseStale(except me), %s is %s, want %s", ctrl, got, want)
+		}
+	}
+	c, _ := j.Claim(ctx, "other", 10)
+	if len(c) != 1 || c[0].ControlID != "GONE" {
+		t.Fatalf("reclaimed %v, want GONE", c)
+	}
+	if n, err := j.ReleaseStale(ctx, "me", now().Add(-30*time.Second)); err != nil || n != 0 {
+		t.Fatalf("ReleaseStale again = %d, %v; want 0 (the reclaim is fresh)", n, err)
+	}
+
+	// Release takes back all of one owner's claims, whatever their age.
+	if n, err := j.Release(ctx, "me"); err != nil || n != 2 {
+		t.Fatalf("Release(me) = %d, %v; want 2", n, err)
+	}
+	for ctrl, want := range map[string]fhirstore.Status{
+		"MINE": fhirstore.StatusReceived, "LIVE": fhirstore.StatusReceived, "FRESH": fhirstore.StatusProcessing,
+	} {
+		if got := status(ctrl); got != want {
+			t.Errorf("after Release(me), %s is %s, want %s", ctrl, got, want)
+		}
 	}
 }
