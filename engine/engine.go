@@ -220,6 +220,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.work(workCtx, i)
 		}()
 	}
+	workers.Go(func() { e.releaseAbandonedEvery(workCtx, releaseInterval(e.cfg.Processing)) })
 
 	serveErr := make(chan error, len(e.listeners)+1)
 	var serving sync.WaitGroup

@@ -510,3 +510,46 @@ func TestOwnClaimOutlivingTimeoutIsProcessedOnce(t *testing.T) {
 		t.Fatalf("message processed %d times, want once", calls["MSG00001"])
 	}
 }
+
+// TestAbandonedClaimsReleasedWhileWorkersAreBusy: the periodic release of
+// other processes' stale claims does not wait for an idle worker.
+func TestAbandonedClaimsReleasedWhileWorkersAreBusy(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) {
+		c.Processing.ClaimTimeout.D = time.Second
+		c.Processing.Workers = 1
+	})
+	started, finish := make(chan struct{}, 1), make(chan struct{})
+	n := start(t, cfg, processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		if e.ControlID == "MSG00001" {
+			started <- struct{}{}
+			<-finish
+		}
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	}))
+	defer close(finish)
+	c := dial(t, n.addr)
+	if _, err := c.Send(context.Background(), readFixture(t, "adt_a01.hl7")); err != nil {
+		t.Fatal(err)
+	}
+	<-started // the only worker is busy from now on
+	// Claimed an hour ago by a process that is gone.
+	gone := &fhirstore.Entry{Listener: "test", ControlID: "GONE1", Status: fhirstore.StatusProcessing, ClaimedBy: "gone-node",
+		ReceivedAt: time.Now().Add(-time.Hour), Raw: readFixture(t, "adt_a08.hl7")}
+	if _, err := n.store.Append(context.Background(), gone); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e, err := n.store.Get(context.Background(), gone.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Status == fhirstore.StatusReceived {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("abandoned claim still %s by %q while the worker is busy", e.Status, e.ClaimedBy)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the store; the deadline bounds it
+	}
+}

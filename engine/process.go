@@ -117,6 +117,28 @@ func (e *Engine) releaseAbandoned(ctx context.Context) {
 	}
 }
 
+// releaseInterval is how often a running node looks for abandoned claims:
+// a quarter of the claim timeout, but not more often than workers poll.
+func releaseInterval(p config.Processing) time.Duration {
+	return max(p.ClaimTimeout.D/4, p.PollInterval.D)
+}
+
+// releaseAbandonedEvery calls releaseAbandoned every interval until ctx
+// ends. It runs in its own goroutine so that it happens also while every
+// worker is busy.
+func (e *Engine) releaseAbandonedEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.releaseAbandoned(ctx)
+		}
+	}
+}
+
 // work is one worker: it processes the messages handed over in memory and
 // claims the others (queued by a crash, an overflow or another process) from
 // the journal, until ctx ends. An idle worker waits for a hand-over, a
@@ -172,9 +194,6 @@ func (e *Engine) work(ctx context.Context, n int) {
 			case <-linger.C:
 			}
 		case <-poll.C:
-			if n == 0 {
-				e.releaseAbandoned(ctx)
-			}
 		}
 	}
 }
