@@ -1,6 +1,7 @@
 package fhirvalid
 
 import (
+	"net/url"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -21,6 +22,7 @@ type bundleJSON struct {
 		Search   json.RawMessage `json:"search"`
 		Resource *struct {
 			ResourceType string `json:"resourceType"`
+			ID           string `json:"id"`
 			Meta         *struct {
 				VersionID string `json:"versionId"`
 			} `json:"meta"`
@@ -80,6 +82,7 @@ func checkBundle(b []byte, c *collector) {
 			c.add(ep+".fullUrl", CodeInvalid, "bdl-8: fullUrl cannot be a version specific reference")
 		}
 		if e.FullURL != "" {
+			checkFullURL(e.FullURL, e.Resource, ep, c)
 			key := e.FullURL
 			if e.Resource != nil && e.Resource.Meta != nil {
 				key += "\x00" + e.Resource.Meta.VersionID
@@ -111,5 +114,27 @@ func checkBundle(b []byte, c *collector) {
 		if firstType != "MessageHeader" {
 			c.add("Bundle", CodeInvalid, "bdl-12: a message must have a MessageHeader as the first resource")
 		}
+	}
+}
+
+// checkFullURL: fullUrl is an absolute URL; a RESTful (http/https) one
+// ends with the entry resource's Type/id when the resource has an id.
+func checkFullURL(fu string, res *struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	Meta         *struct {
+		VersionID string `json:"versionId"`
+	} `json:"meta"`
+}, ep string, c *collector) {
+	u, err := url.Parse(fu)
+	if err != nil || !u.IsAbs() {
+		c.add(ep+".fullUrl", CodeInvalid, "fullUrl must be an absolute URL (e.g. urn:uuid:... or https://server/Type/id)")
+		return
+	}
+	if res == nil || res.ID == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return
+	}
+	if !strings.HasSuffix(u.Path, "/"+res.ResourceType+"/"+res.ID) {
+		c.add(ep+".fullUrl", CodeInvalid, "fullUrl must end with the entry resource's Type/id")
 	}
 }
