@@ -1,9 +1,9 @@
 package fhirvalid
 
 import (
-	"net/url"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
