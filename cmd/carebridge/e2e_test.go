@@ -429,3 +429,21 @@ func TestSecondServeOnSameDataDirIsRefused(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling another process's database, bounded by the deadline
 	}
 }
+
+// TestCPUProfileWrittenWhenCommandFails: the hidden --cpuprofile flag
+// leaves a complete profile also when the command fails.
+func TestCPUProfileWrittenWhenCommandFails(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "cpu.prof")
+	_, errOut, code := run(t, nil, "--cpuprofile", prof, "messages", "list", "--data", filepath.Join(dir, "no-such-data"))
+	if code != 1 {
+		t.Fatalf("messages list on a missing journal: exit %d (%s), want 1", code, errOut)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b { // a profile is gzip-compressed protobuf
+		t.Fatalf("profile is %d bytes, not a gzip stream", len(b))
+	}
+}

@@ -39,9 +39,15 @@ const (
 
 // execute runs the command line and returns the process exit status.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdin, stdout, stderr)
+	var prof cpuProfile
+	root := newRoot(stdin, stdout, stderr, &prof)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	// Stopped here, not in a post-run hook, which cobra skips when the
+	// command fails: the profile is complete whatever the outcome.
+	if perr := prof.stop(); perr != nil {
+		fmt.Fprintln(stderr, "carebridge: cpu profile:", perr)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -62,7 +68,41 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return exitFailure
 }
 
-func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+// cpuProfile is the CPU profile requested with the hidden --cpuprofile flag.
+type cpuProfile struct {
+	path string
+	f    *os.File
+}
+
+// start begins profiling into p.path, if set.
+func (p *cpuProfile) start() error {
+	if p.path == "" {
+		return nil
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	p.f = f
+	return nil
+}
+
+// stop ends profiling, if it was started, and closes the file.
+func (p *cpuProfile) stop() error {
+	if p.f == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := p.f.Close()
+	p.f = nil
+	return err
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer, prof *cpuProfile) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "carebridge",
 		Short:         "Carebridge: an HL7 v2 / FHIR R4 integration engine",
@@ -76,30 +116,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\nrun '%s --help' for usage", err, c.CommandPath())}
 	})
-	var cpuProfile string
-	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file (for performance work)")
+	root.PersistentFlags().StringVar(&prof.path, "cpuprofile", "", "write a CPU profile to this file (for performance work)")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
-	var stopProfile func()
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
-		if cpuProfile == "" {
-			return nil
-		}
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return err
-		}
-		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
-		return nil
-	}
-	root.PersistentPostRun = func(*cobra.Command, []string) {
-		if stopProfile != nil {
-			stopProfile()
-		}
-	}
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
 	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd())
 	return root
 }
