@@ -386,6 +386,13 @@ func TestReplayIntoJournalResumeAndDryRun(t *testing.T) {
 	if !strings.Contains(out, `"skipped":502`) || !strings.Contains(out, `"accepted":0`) {
 		t.Fatalf("resume: %s %s", out, errOut)
 	}
+	// Resuming into another journal is refused: nothing was delivered there.
+	other := filepath.Join(dir, "other-data")
+	_, errOut, code = run(t, nil, "replay", "--data", other, "--state", state, "--resume", archive)
+	if code != 2 || !strings.Contains(errOut, "journal:"+filepath.Join(data, "carebridge.db")) ||
+		!strings.Contains(errOut, "journal:"+filepath.Join(other, "carebridge.db")) || !strings.Contains(errOut, "--state") {
+		t.Fatalf("resume into another journal: exit %d\n%s", code, errOut)
+	}
 	// Replaying again without resume: every message is a duplicate.
 	out, _, _ = run(t, nil, "replay", "--data", data, "--state", state, "--json", archive)
 	if !strings.Contains(out, `"duplicates":501`) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -63,6 +64,7 @@ or a file could not be read.`,
 					}
 					defer s.Close()
 					sink = s
+					opts.Target = "mllp://" + to
 				} else {
 					cfg, err := cf.load()
 					if err != nil {
@@ -80,12 +82,20 @@ or a file could not be read.`,
 						return err
 					}
 					sink = journalSink{eng: eng}
+					db, err := filepath.Abs(cfg.DatabasePath())
+					if err != nil {
+						return err
+					}
+					opts.Target = "journal:" + db
 					if !cmd.Flags().Changed("concurrency") {
 						opts.Concurrency = 64 // many appends share each group commit
 					}
 				}
 			}
 			sum, err := replay.Run(ctx, sink, opts)
+			if errors.Is(err, replay.ErrOtherTarget) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%w\nresume with that destination, or pass --state FILE to keep a separate state for this one", err)}
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				_ = sum.WriteJSON(out)

@@ -93,6 +93,12 @@ type Options struct {
 	// whose size, modification time or first KiB changed is replayed from
 	// its start. Without Resume, an existing state file is overwritten.
 	Resume bool
+	// Target names where the messages go, e.g. "mllp://host:port" or
+	// "journal:/abs/path/to/carebridge.db". It is recorded in the state
+	// file, and Resume with a state file recorded for another target fails
+	// with ErrOtherTarget (what it records as delivered was not delivered
+	// here). Empty means unknown: nothing is recorded or checked.
+	Target string
 	// StateFile is the checkpoint's path (default DefaultStateFile). It is
 	// written atomically (temporary file and rename) every second and when
 	// Run returns, also when interrupted.
@@ -167,8 +173,9 @@ type Summary struct {
 
 // Run replays the archives named by opts.Paths into sink (which may be nil
 // in a dry run) and returns what happened. It returns an error, with no
-// replay done, when the options or paths are wrong or the state file cannot
-// be read or written. When ctx is cancelled it stops handing out messages,
+// replay done, when the options or paths are wrong, the state file cannot
+// be read or written, or a resumed state file is for another Target
+// (ErrOtherTarget). When ctx is cancelled it stops handing out messages,
 // lets deliveries under way finish, writes the state file and returns the
 // partial summary with ctx.Err(). Rejected and failed messages are not
 // errors: they are counted and listed.
@@ -183,7 +190,7 @@ func Run(ctx context.Context, sink Sink, opts Options) (Summary, error) {
 	}
 	r := &run{opts: o, sink: sink, files: files}
 	if !o.DryRun {
-		if r.state, err = openState(o.StateFile, o.Resume); err != nil {
+		if r.state, err = openState(o.StateFile, o.Resume, o.Target); err != nil {
 			return Summary{}, err
 		}
 		if o.Resume {

@@ -134,7 +134,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func readState(t *testing.T, path string) *state {
 	t.Helper()
-	st, err := openState(path, true)
+	st, err := openState(path, true, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -789,5 +789,45 @@ func TestRunUnreadableFile(t *testing.T) {
 	st := readState(t, stateFile)
 	if st.Complete || st.Files[stateKey(a)].Complete || !st.Files[stateKey(filepath.Join(dir, "b.hl7"))].Complete {
 		t.Errorf("state: run complete %v, a complete %v; want only b complete", st.Complete, st.Files[stateKey(a)].Complete)
+	}
+}
+
+func TestRunResumeChecksTarget(t *testing.T) {
+	dir := t.TempDir()
+	ids := writeArchives(t, dir, archiveSpec{"a.hl7", 5})
+	stateFile := filepath.Join(t.TempDir(), "state")
+	const a, b = "mllp://10.0.0.1:2575", "journal:/var/lib/carebridge/carebridge.db"
+	if _, err := Run(context.Background(), newFakeSink(), Options{Paths: []string{dir}, StateFile: stateFile, Target: a}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readState(t, stateFile).Target; got != a {
+		t.Fatalf("state records target %q, want %q", got, a)
+	}
+
+	// Resuming into another destination would skip everything as
+	// delivered although nothing was delivered there.
+	other := newFakeSink()
+	_, err := Run(context.Background(), other, Options{Paths: []string{dir}, StateFile: stateFile, Target: b, Resume: true})
+	if !errors.Is(err, ErrOtherTarget) || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) {
+		t.Fatalf("resume to another target: err = %v, want ErrOtherTarget naming %s and %s", err, a, b)
+	}
+	if other.calls.Load() != 0 {
+		t.Fatalf("refused resume delivered %d messages", other.calls.Load())
+	}
+	if got := readState(t, stateFile).Target; got != a {
+		t.Fatalf("refused resume changed the state's target to %q", got)
+	}
+
+	// The same destination resumes; a fresh run elsewhere starts afresh.
+	sum, err := Run(context.Background(), newFakeSink(), Options{Paths: []string{dir}, StateFile: stateFile, Target: a, Resume: true})
+	if err != nil || sum.Skipped != len(ids) {
+		t.Fatalf("resume to the same target: %+v, %v; want %d skipped", sum, err, len(ids))
+	}
+	fresh := newFakeSink()
+	if _, err := Run(context.Background(), fresh, Options{Paths: []string{dir}, StateFile: stateFile, Target: b}); err != nil {
+		t.Fatal(err)
+	}
+	if fresh.calls.Load() != int64(len(ids)) || readState(t, stateFile).Target != b {
+		t.Fatalf("fresh run to %s delivered %d, state target %q", b, fresh.calls.Load(), readState(t, stateFile).Target)
 	}
 }

@@ -23,6 +23,9 @@ const headSize = 1024
 type state struct {
 	Version int       `json:"version"`
 	Updated time.Time `json:"updated"`
+	// Target is where the messages were delivered (Options.Target); empty
+	// when unknown.
+	Target string `json:"target,omitempty"`
 	// Complete is true when every file of the last run was done.
 	Complete bool `json:"complete"`
 	// Files maps a file's absolute path to its progress.
@@ -50,9 +53,15 @@ type fileState struct {
 	Complete bool `json:"complete,omitempty"`
 }
 
-// openState reads the state file for a resumed run, or starts afresh.
-func openState(path string, resume bool) (*state, error) {
-	st := &state{Version: stateVersion, Files: make(map[string]*fileState)}
+// ErrOtherTarget is returned by Run when Resume is asked for with a state
+// file that records a replay to another destination: what it records as
+// delivered was delivered there, not to Options.Target.
+var ErrOtherTarget = errors.New("the state file is for another destination")
+
+// openState reads the state file for a resumed run to target, or starts
+// afresh.
+func openState(path string, resume bool, target string) (*state, error) {
+	st := &state{Version: stateVersion, Target: target, Files: make(map[string]*fileState)}
 	if !resume {
 		return st, nil
 	}
@@ -68,6 +77,12 @@ func openState(path string, resume bool) (*state, error) {
 	}
 	if st.Version != stateVersion {
 		return nil, fmt.Errorf("replay: state %s has version %d, want %d", path, st.Version, stateVersion)
+	}
+	if st.Target != "" && target != "" && st.Target != target {
+		return nil, fmt.Errorf("replay: cannot resume: state %s records a replay to %s, not to %s: %w", path, st.Target, target, ErrOtherTarget)
+	}
+	if target != "" {
+		st.Target = target
 	}
 	if st.Files == nil {
 		st.Files = make(map[string]*fileState)
