@@ -288,7 +288,7 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars map[string
 	kv["v"] = st.segAccessor(ctx)
 	key, err := st.evalString(cr.key, kv)
 	if err != nil {
-		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("key of %s: %w", cr.rule.Name, err)}
+		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key failed: %w", cr.rule.Name, cr.resource, err)}
 	}
 	if key == "" {
 		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key %q is empty", cr.rule.Name, cr.resource, cr.key.src)}
@@ -363,11 +363,20 @@ func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKe
 	seg, idx := ctx.seg, ctx.idx
 	if sp.absolute {
 		seg = nil
+		inGroup := false
 		for i, g := range ctx.group {
 			if g.Name() == sp.segment {
 				seg, idx = g, ctx.groupI[i]
 				break
 			}
+		}
+		if ctx.group != nil {
+			// A group's own segments are read only within this instance.
+			g := st.groupOf(ctx)
+			inGroup = g != nil && (g.Start == sp.segment || slices.Contains(g.Members, sp.segment))
+		}
+		if seg == nil && inGroup {
+			return hl7.Field{}, posKey{}, false
 		}
 		if seg == nil {
 			seg = st.msg.Segment(sp.segment, 1)
@@ -385,6 +394,19 @@ func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKe
 }
 
 func (st *mapState) mark(k posKey) { st.used[k] = true }
+
+// groupOf finds the group a context is an instance of.
+func (st *mapState) groupOf(ctx *segContext) *groupSpec {
+	if len(ctx.group) == 0 {
+		return nil
+	}
+	for _, g := range st.mm.groups {
+		if g.Start == ctx.group[0].Name() {
+			return &g
+		}
+	}
+	return nil
+}
 
 // applyRows applies rows to obj, reading from a segment context (seg) or a
 // data type value (dt).
@@ -501,7 +523,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		}
 		if f.IsEmpty() && r.as != "identifierSystem" {
 			if r.row.Required {
-				return &MapError{At: r.at, Where: r.from.text, Err: fmt.Errorf("required value %s is missing", r.from.text)}
+				return &MapError{At: r.at, Where: st.where(positions[i]), Err: fmt.Errorf("required value %s is missing", r.from.text)}
 			}
 			continue
 		}

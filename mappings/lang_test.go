@@ -1,0 +1,338 @@
+package mappings_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/internal/strictyaml"
+	"github.com/carebridge/carebridge/mappings"
+)
+
+// A small, self-contained mapping set exercising the language.
+var langFiles = fstest.MapFS{
+	"msg.yaml": {Data: []byte(`
+message: ADT
+events: {A01: ADT_A01, A08: ADT_A01, A03: ADT_A03}
+groups:
+  INSURANCE: {start: IN1, members: [IN2]}
+ignore: [MSH, EVN]
+resources:
+  - name: patient
+    segment: PID
+    map: PID[Patient]
+    key: identifierKey(resource.identifier)
+    rows:
+      - {to: active, value: 'event != "A03"'}
+  - name: kin
+    segment: NK1
+    each: true
+    map: NK1[RelatedPerson]
+    key: ids.patient + "|" + v["1"]
+    rows:
+      - {to: patient, ref: patient}
+  - name: coverage
+    segment: IN1
+    group: INSURANCE
+    map: IN1[Coverage]
+    key: ids.patient + "|" + v["2"]
+    rows:
+      - {to: beneficiary, ref: patient}
+      - {to: status, const: active}
+`)},
+	"pid.yaml": {Data: []byte(`
+segment: PID[Patient]
+resource: Patient
+rows:
+  - {from: "3", to: "identifier[]", via: "CX[Identifier]"}
+  - {from: "5", to: "name[]", via: "XPN[HumanName]"}
+  - {from: "7", to: birthDate, as: date}
+  - {from: "8", to: gender, code: Sex}
+  - {from: "11", to: "address[]", via: "XAD[Address]"}
+  - {from: "16", to: maritalStatus, code: Marital, as: codeableConcept}
+  - {from: "29", to: deceasedDateTime, as: dateTime}
+  - {from: "30", to: deceasedBoolean, as: boolean, when: '!valued(v["29"])'}
+`)},
+	"nk1.yaml": {Data: []byte(`
+segment: NK1[RelatedPerson]
+resource: RelatedPerson
+rows:
+  - {from: "2", to: "name[]", via: "XPN[HumanName]"}
+`)},
+	"in1.yaml": {Data: []byte(`
+segment: IN1[Coverage]
+resource: Coverage
+rows:
+  - {from: "2", to: "identifier[0].value"}
+  - {from: "IN2-2", to: subscriberId}
+  - {from: "4", to: "payor[0].display", required: true}
+`)},
+	"cx.yaml": {Data: []byte(`
+datatype: CX[Identifier]
+rows:
+  - {from: "1", to: value}
+  - {from: "4", to: system, as: identifierSystem}
+  - {from: "5", to: "type.coding[0].code"}
+`)},
+	"xpn.yaml": {Data: []byte(`
+datatype: XPN[HumanName]
+rows:
+  - {from: "1", to: family}
+  - {from: "2", to: "given[]"}
+`)},
+	"xad.yaml": {Data: []byte(`
+datatype: XAD[Address]
+rows:
+  - {from: "1", to: "line[]"}
+  - {from: "3", to: city}
+`)},
+	"sex.yaml": {Data: []byte(`
+codemap: Sex
+table: "0001"
+target: http://hl7.org/fhir/administrative-gender
+codes:
+  F: {code: female}
+  M: {code: male}
+`)},
+	"marital.yaml": {Data: []byte(`
+codemap: Marital
+table: "0002"
+target: http://terminology.hl7.org/CodeSystem/v3-MaritalStatus
+codes:
+  M: {code: M, display: Married}
+`)},
+	"default.yaml": {Data: []byte(`
+sender: default
+application: "*"
+identifier_systems: {HOSP: "https://hosp.example.org/mrn"}
+default_assigning_authority: HOSP
+`)},
+	"strict.yaml": {Data: []byte(`
+sender: strict
+application: STRICT
+timezone: Asia/Shanghai
+unmapped_codes: fail
+codes:
+  Sex: {X: {code: other}}
+`)},
+}
+
+func loadLang(t *testing.T) *mappings.Set {
+	t.Helper()
+	set, err := mappings.Load(langFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func mapMsg(t *testing.T, set *mappings.Set, raw string) (*mappings.Result, map[string]map[string]any) {
+	t.Helper()
+	msg, err := hl7.Parse([]byte(strings.ReplaceAll(raw, "\n", "\r")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := set.Map(msg, mappings.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byType := map[string]map[string]any{}
+	for _, r := range res.Resources {
+		if _, ok := byType[r.Type]; !ok {
+			byType[r.Type] = r.Body
+		}
+	}
+	return res, byType
+}
+
+func js(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestLanguage(t *testing.T) {
+	set := loadLang(t)
+	res, r := mapMsg(t, set, `MSH|^~\&|HIS|HOSP|CB|CB|20261101120000||ADT^A01|C1|P|2.5.1
+EVN|A01|20261101120000
+PID|1||111^^^HOSP^MR~222^^^^NI||Doe^Jane~Roe^Janet||19800101|F|||1 Main St^^Springfield~""|||||X|||||||||||||20261001083000+0800|Y
+NK1|1|Doe^John
+NK1|2|Doe^Jim
+IN1|1|PLAN-A||Acme Insurance
+IN2|1|SUB-9
+IN1|2|PLAN-B||Beta Mutual
+ZZZ|1|secret`)
+	p := r["Patient"]
+	cases := []struct{ name, got, want string }{
+		{"every PID-3 repetition, authority from registry, default authority", js(p["identifier"]),
+			`[{"system":"https://hosp.example.org/mrn","type":{"coding":[{"code":"MR"}]},"value":"111"},{"system":"https://hosp.example.org/mrn","type":{"coding":[{"code":"NI"}]},"value":"222"}]`},
+		{"name repetitions", js(p["name"]), `[{"family":"Doe","given":["Jane"]},{"family":"Roe","given":["Janet"]}]`},
+		{"code map", js(p["gender"]), `"female"`},
+		{"unmapped code kept as original coding", js(p["maritalStatus"]), `{"coding":[{"code":"X","system":"http://terminology.hl7.org/CodeSystem/v2-0002"}]}`},
+		{"dateTime with offset", js(p["deceasedDateTime"]), `"2026-10-01T08:30:00+08:00"`},
+		{"when on another field", js(p["deceasedBoolean"]), `null`},
+		{"CEL on event", js(p["active"]), `true`},
+		{"null clears, empty leaves", js(p["meta"]), `{"extension":[{"url":"https://carebridge.dev/fhir/StructureDefinition/clear-element","valueString":"address"}]}`},
+		{"non-null repetition kept", js(p["address"]), `[{"city":"Springfield","line":["1 Main St"]}]`},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, c.got, c.want)
+		}
+	}
+	var kin, cov []map[string]any
+	for _, x := range res.Resources {
+		switch x.Type {
+		case "RelatedPerson":
+			kin = append(kin, x.Body)
+		case "Coverage":
+			cov = append(cov, x.Body)
+		}
+	}
+	if len(kin) != 2 || kin[0]["id"] == kin[1]["id"] {
+		t.Fatalf("each NK1 must make its own RelatedPerson: %s", js(kin))
+	}
+	if js(kin[1]["patient"]) != `{"reference":"Patient/`+p["id"].(string)+`"}` {
+		t.Errorf("ref: %s", js(kin[1]["patient"]))
+	}
+	if len(cov) != 2 || cov[0]["subscriberId"] != "SUB-9" || cov[1]["subscriberId"] != nil {
+		t.Errorf("group members belong to their own instance: %s", js(cov))
+	}
+	var kinds []string
+	for _, w := range res.Warnings {
+		kinds = append(kinds, w.Kind+" "+w.Where)
+	}
+	all := strings.Join(kinds, "; ")
+	for _, want := range []string{"unmapped-code PID-16", "unused-field ZZZ-2", "unused-field PID-1"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q: %s", want, all)
+		}
+	}
+	if strings.Contains(all, "secret") {
+		t.Error("a warning carries a message value")
+	}
+	if strings.Contains(all, "PID-8;") || strings.Contains(all, "PID-3;") || strings.Contains(all, "PID-3.") {
+		t.Errorf("used fields reported unused: %s", all)
+	}
+}
+
+func TestDeterministicIDsAcrossMessages(t *testing.T) {
+	set := loadLang(t)
+	_, a := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||111^^^HOSP^MR||Doe^Jane")
+	_, b := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261102||ADT^A08|C2|P|2.5.1\nPID|1||999^^^HOSP^PI~111^^^HOSP^MR||Doe^Jane")
+	_, c := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261102||ADT^A08|C3|P|2.5.1\nPID|1||112^^^HOSP^MR||Doe^Jane")
+	if a["Patient"]["id"] != b["Patient"]["id"] {
+		t.Errorf("same MR identifier, different ids: %v %v", a["Patient"]["id"], b["Patient"]["id"])
+	}
+	if a["Patient"]["id"] == c["Patient"]["id"] {
+		t.Error("different identifiers, same id")
+	}
+	if a["Provenance"]["id"] == b["Provenance"]["id"] {
+		t.Error("two messages share a Provenance id")
+	}
+}
+
+func TestTimeZonesComeFromTheSenderNeverTheServer(t *testing.T) {
+	set := loadLang(t)
+	// Strict sender: Asia/Shanghai; unmapped codes fail, but its overlay maps X.
+	_, r := mapMsg(t, set, "MSH|^~\\&|STRICT|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe||19800101|X|||||||||||||||||||||20261001083000")
+	if got := r["Patient"]["deceasedDateTime"]; got != "2026-10-01T08:30:00+08:00" {
+		t.Errorf("profile zone: %v", got)
+	}
+	if got := r["Patient"]["gender"]; got != "other" {
+		t.Errorf("overlay: %v", got)
+	}
+	// Default sender has no zone: date only, with a warning.
+	res, r := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe||||||||||||||||||||||||20261001083000")
+	if got := r["Patient"]["deceasedDateTime"]; got != "2026-10-01" {
+		t.Errorf("no zone: %v", got)
+	}
+	found := false
+	for _, w := range res.Warnings {
+		found = found || w.Kind == "no-timezone"
+	}
+	if !found {
+		t.Error("no no-timezone warning")
+	}
+}
+
+func TestMappingErrors(t *testing.T) {
+	set := loadLang(t)
+	cases := []struct{ name, raw, want string }{
+		{"no map for the type", "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ORU^R01|C1|P|2.5.1", "no map for ORU^R01 from sender HIS^HOSP"},
+		{"no map for the event", "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A99|C1|P|2.5.1", "no map for ADT^A99 from sender HIS^HOSP (the ADT map handles A01, A03, A08)"},
+		{"unmapped code with policy fail", "MSH|^~\\&|STRICT|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe|||Q", `pid.yaml:8:5: PID-8: code "Q" is not in code map Sex`},
+		{"required value missing", "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR\nIN1|1|P", "in1.yaml:7:5: IN1-4: required value 4 is missing"},
+		{"empty business key", "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||||Doe", "has no business identity"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			msg, err := hl7.Parse([]byte(strings.ReplaceAll(c.raw, "\n", "\r")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = set.Map(msg, mappings.Options{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ORU^R01|C1|P|2.5.1\r"))
+	if _, err := set.Map(msg, mappings.Options{}); !errors.Is(err, mappings.ErrNoMap) {
+		t.Errorf("no-map error is not ErrNoMap: %v", err)
+	}
+}
+
+func TestLoadReportsEveryErrorWithPosition(t *testing.T) {
+	bad := fstest.MapFS{
+		"m.yaml": {Data: []byte(`message: ADT
+events: {A01: ADT_A01}
+resources:
+  - name: patient
+    segment: PID
+    map: PID[Patient]
+    key: 'resource.identifier +'
+  - name: patient
+    segment: PV1
+    map: PV1[Nothing]
+    key: '"x"'
+    rows:
+      - {to: subject, ref: nobody}
+`)},
+		"p.yaml": {Data: []byte(`segment: PID[Patient]
+resource: Patient
+rows:
+  - {from: "3", to: "identifier[]", via: "CX[Nope]"}
+  - {from: "x.1", to: gender}
+  - {from: "8", to: gender, code: Missing}
+  - {to: birthDate}
+  - {from: "7", to: birthDate, as: when}
+  - {from: "9", tooo: x}
+`)},
+	}
+	_, err := mappings.Load(bad)
+	var errs *strictyaml.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %v is not *strictyaml.Errors", err)
+	}
+	want := []string{
+		"m.yaml:4:5: expression \"resource.identifier +\"",
+		"m.yaml:8:5: resource name \"patient\" is used twice",
+		"m.yaml:8:5: resource patient: no segment map \"PV1[Nothing]\"",
+		"m.yaml:13:9: ref \"nobody\": no resource of that name",
+		"p.yaml:4:5: row identifier[]: no datatype map \"CX[Nope]\"",
+		"p.yaml:5:5: source \"x.1\"",
+		"p.yaml:6:5: row gender: no code map \"Missing\"",
+		"p.yaml:7:5: row birthDate: no source",
+		"p.yaml:8:5: row birthDate: unknown conversion \"when\"",
+		`p.yaml:9:17: rows[5].tooo: unknown setting`,
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("errors lack %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
