@@ -454,3 +454,21 @@ func TestCPUProfileWrittenWhenCommandFails(t *testing.T) {
 		t.Fatalf("profile is %d bytes, not a gzip stream", len(b))
 	}
 }
+
+// TestReplayMissingPathsAreAUsageError: every missing path is reported,
+// nothing is replayed and no summary is printed.
+func TestReplayMissingPathsAreAUsageError(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	missing1, missing2 := filepath.Join(dir, "no-such-archive"), filepath.Join(dir, "nor-this.hl7")
+	for _, extra := range [][]string{{"--dry-run"}, {"--data", data}, {"--data", data, "--json"}} {
+		args := append([]string{"replay", "../../testdata/hl7", missing1, missing2}, extra...)
+		out, errOut, code := run(t, nil, args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, missing1) || !strings.Contains(errOut, missing2) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, no summary, both paths named", extra, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Error("the journal was created although nothing could be replayed")
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -38,6 +40,9 @@ or a file could not be read.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkPaths(args); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("replay: %w\nrun '%s --help' for usage", err, cmd.CommandPath())}
+			}
 			opts.Paths = args
 			opts.JSON = asJSON
 			opts.Check = checkMessage
@@ -96,6 +101,9 @@ or a file could not be read.`,
 			if errors.Is(err, replay.ErrOtherTarget) {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%w\nresume with that destination, or pass --state FILE to keep a separate state for this one", err)}
 			}
+			if errors.Is(err, replay.ErrNotStarted) {
+				return err // nothing was replayed: no summary
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				_ = sum.WriteJSON(out)
@@ -122,6 +130,25 @@ or a file could not be read.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "problems and the summary as JSON lines")
 	c.Flags().BoolVar(&noProgress, "quiet", false, "no progress output")
 	return c
+}
+
+// checkPaths reports every path given on the command line that cannot be
+// used (does not exist, or cannot be examined), one per line.
+func checkPaths(paths []string) error {
+	var bad []string
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			bad = append(bad, fmt.Sprintf("  %s: %v", p, err))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d path(s) cannot be read:\n%s", len(bad), strings.Join(bad, "\n"))
 }
 
 // checkMessage is the dry-run check: what the engine would refuse.

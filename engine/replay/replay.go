@@ -175,23 +175,24 @@ type Summary struct {
 // in a dry run) and returns what happened. It returns an error, with no
 // replay done, when the options or paths are wrong, the state file cannot
 // be read or written, or a resumed state file is for another Target
-// (ErrOtherTarget). When ctx is cancelled it stops handing out messages,
+// (ErrOtherTarget); such an error matches ErrNotStarted (errors.Is) and the
+// Summary is then empty: there is nothing to report. When ctx is cancelled it stops handing out messages,
 // lets deliveries under way finish, writes the state file and returns the
 // partial summary with ctx.Err(). Rejected and failed messages are not
 // errors: they are counted and listed.
 func Run(ctx context.Context, sink Sink, opts Options) (Summary, error) {
 	o, err := opts.withDefaults(sink)
 	if err != nil {
-		return Summary{}, err
+		return Summary{}, notStarted{err}
 	}
 	files, err := archive.Files(o.Paths)
 	if err != nil {
-		return Summary{}, fmt.Errorf("replay: %w", err)
+		return Summary{}, notStarted{fmt.Errorf("replay: %w", err)}
 	}
 	r := &run{opts: o, sink: sink, files: files}
 	if !o.DryRun {
 		if r.state, err = openState(o.StateFile, o.Resume, o.Target); err != nil {
-			return Summary{}, err
+			return Summary{}, notStarted{err}
 		}
 		if o.Resume {
 			r.prior = make(map[string]fileState, len(r.state.Files))
@@ -201,11 +202,24 @@ func Run(ctx context.Context, sink Sink, opts Options) (Summary, error) {
 		}
 		// Write the state now so that an unwritable path fails fast.
 		if err := r.state.save(o.StateFile, o.Clock()); err != nil {
-			return Summary{}, err
+			return Summary{}, notStarted{err}
 		}
 	}
 	return r.run(ctx)
 }
+
+// ErrNotStarted matches (errors.Is) every error Run returns before it
+// replays anything; a caller reports the Summary of a run only when the
+// error does not match it.
+var ErrNotStarted = errors.New("replay not started")
+
+// notStarted marks an error returned before the replay started, without
+// changing its message.
+type notStarted struct{ err error }
+
+func (e notStarted) Error() string        { return e.err.Error() }
+func (e notStarted) Unwrap() error        { return e.err }
+func (e notStarted) Is(target error) bool { return target == ErrNotStarted }
 
 func (o Options) withDefaults(sink Sink) (Options, error) {
 	var errs []error

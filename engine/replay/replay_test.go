@@ -271,8 +271,8 @@ func TestRunResume(t *testing.T) {
 			}
 			opts := Options{Paths: []string{dir}, Concurrency: tc.concurrency, StateFile: stateFile}
 			sum1, err := Run(ctx, first, opts)
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("interrupted run: err = %v, want context.Canceled", err)
+			if !errors.Is(err, context.Canceled) || errors.Is(err, ErrNotStarted) {
+				t.Fatalf("interrupted run: err = %v, want context.Canceled (and a started run)", err)
 			}
 			delivered := int(first.calls.Load())
 			if delivered < int(tc.cancelAfter) || delivered >= len(ids) {
@@ -655,14 +655,17 @@ func TestRunErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
 			}
+			if !errors.Is(err, ErrNotStarted) {
+				t.Errorf("err = %v does not match ErrNotStarted", err)
+			}
 		})
 	}
 	t.Run("corrupt state", func(t *testing.T) {
 		stateFile := filepath.Join(t.TempDir(), "state")
 		os.WriteFile(stateFile, []byte("{not json"), 0o644)
 		_, err := Run(context.Background(), newFakeSink(), Options{Paths: []string{dir}, StateFile: stateFile, Resume: true})
-		if err == nil || !strings.Contains(err.Error(), "read state") {
-			t.Errorf("err = %v, want a state read error", err)
+		if err == nil || !strings.Contains(err.Error(), "read state") || !errors.Is(err, ErrNotStarted) {
+			t.Errorf("err = %v, want a state read error matching ErrNotStarted", err)
 		}
 	})
 }
