@@ -269,6 +269,13 @@ func TestGracefulShutdownAndCLI(t *testing.T) {
 	if code != 0 || strings.Count(out, "\tAA\t") != len(fixtures) {
 		t.Fatalf("send: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// A file without any HL7 message is an error, not silence.
+	notHL7 := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(notHL7, []byte("just some notes\n"), 0o600)
+	out, errOut, code = run(t, nil, "send", "--to", s.addr, notHL7)
+	if code != 1 || out != "" || !strings.Contains(errOut, notHL7+": no HL7 messages found") {
+		t.Fatalf("send of a file without messages: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 	// A resend is a duplicate, still AA; a bad message makes send exit 1.
 	bad := "MSH|^~\\&|E2E|GENHOSP|CB|CB|20261101||ADT^A01|BAD1|P|\r"
 	out, _, code = run(t, strings.NewReader(bad), "send", "--to", s.addr, "-")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -25,7 +26,8 @@ func newSendCmd() *cobra.Command {
 		Long: `Send the messages in FILE... (or standard input with -) to an MLLP receiver, one at a
 time on one connection, and print one line per message: control ID (MSH-10), ACK code
 (MSA-1) and latency. Files may hold many messages: back-to-back, batches (FHS/BHS),
-MLLP-framed captures, gzip. The exit status is 1 if any message was not answered AA or CA.`,
+MLLP-framed captures, gzip. The exit status is 1 if any message was not answered AA or CA,
+or a FILE holds no HL7 message.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
@@ -72,6 +74,7 @@ MLLP-framed captures, gzip. The exit status is 1 if any message was not answered
 				printSend(out, asJSON, line)
 				return nil
 			}
+			var failures []error
 			for _, path := range args {
 				var sc *archive.Scanner
 				if path == "-" {
@@ -84,7 +87,9 @@ MLLP-framed captures, gzip. The exit status is 1 if any message was not answered
 					defer closer.Close()
 					sc = s
 				}
+				found := false
 				for sc.Scan() {
+					found = true
 					m := sc.Message()
 					m.Raw = bytes.Clone(m.Raw)
 					if err := sendOne(m); err != nil {
@@ -94,9 +99,19 @@ MLLP-framed captures, gzip. The exit status is 1 if any message was not answered
 				if err := sc.Err(); err != nil {
 					return fmt.Errorf("read %s: %w", path, err)
 				}
+				if !found {
+					name := path
+					if path == "-" {
+						name = "standard input"
+					}
+					failures = append(failures, fmt.Errorf("%s: no HL7 messages found", name))
+				}
 			}
 			if bad > 0 {
-				return &exitError{code: exitFailure, err: fmt.Errorf("%d message(s) not accepted", bad)}
+				failures = append(failures, fmt.Errorf("%d message(s) not accepted", bad))
+			}
+			if err := errors.Join(failures...); err != nil {
+				return &exitError{code: exitFailure, err: err}
 			}
 			return nil
 		},
