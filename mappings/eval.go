@@ -75,8 +75,9 @@ type mapState struct {
 	segIndex map[*hl7.Segment]int
 	used     map[posKey]bool
 	warnings []Warning
-	ids      map[string]any // rule name → id (first resource)
-	hits     []bool         // rows applied, for coverage
+	ids      map[string]any         // rule name → id (first resource)
+	idsBySeg map[string]map[int]any // rule name → segment index → id
+	hits     []bool                 // rows applied, for coverage
 	senderV  map[string]string
 	current  *built
 	pos      posKey // the position being mapped, for warnings
@@ -88,11 +89,18 @@ type built struct {
 	rule     *compiledResource
 	obj      map[string]any
 	clears   []string
-	refs     []*compiledRow // applied once every id is known
+	refs     []pendingRef // applied once every id is known
 	segIdx   int
 	ctx      *segContext
 	resource string
 	id       string
+}
+
+// pendingRef is a ref row waiting for every id to be known.
+type pendingRef struct {
+	row *compiledRow
+	obj map[string]any // where To is set
+	seg int            // the segment occurrence the row was read in
 }
 
 // segContext is the segment (and group instance) rows read from.
@@ -169,7 +177,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 		return nil, err
 	}
 	st := &mapState{set: s, msg: msg, mm: mm, profile: p, event: event,
-		segIndex: map[*hl7.Segment]int{}, used: map[posKey]bool{}, ids: map[string]any{}, hits: make([]bool, s.rowCount),
+		segIndex: map[*hl7.Segment]int{}, used: map[posKey]bool{}, ids: map[string]any{}, idsBySeg: map[string]map[int]any{}, hits: make([]bool, s.rowCount),
 		senderV: map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")},
 	}
 	for i, seg := range msg.Segments() {
@@ -203,7 +211,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	for _, b := range all {
 		st.current = b
 		for _, r := range b.refs {
-			if err := st.applyRef(b, r); err != nil {
+			if err := st.applyRef(r); err != nil {
 				return nil, err
 			}
 		}
@@ -298,6 +306,10 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars map[string
 	if _, seen := st.ids[cr.rule.Name]; !seen {
 		st.ids[cr.rule.Name] = b.id
 	}
+	if st.idsBySeg[cr.rule.Name] == nil {
+		st.idsBySeg[cr.rule.Name] = map[int]any{}
+	}
+	st.idsBySeg[cr.rule.Name][ctx.idx] = b.id
 	return b, nil
 }
 
@@ -439,8 +451,26 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 				return nil
 			}
 		}
-		st.current.refs = append(st.current.refs, r)
+		segIdx := -1
+		if seg != nil {
+			segIdx = seg.idx
+		}
+		st.current.refs = append(st.current.refs, pendingRef{row: r, obj: obj, seg: segIdx})
 		st.hits[r.id] = true
+		return nil
+	}
+	if r.row.Each != "" {
+		return st.applyEach(r, seg, obj, vars)
+	}
+	if r.row.Clear {
+		if r.when != nil {
+			ok, err := st.evalBool(r.when, vars)
+			if err != nil || !ok {
+				return wrapRowErr(r, err)
+			}
+		}
+		st.hits[r.id] = true
+		st.current.clears = append(st.current.clears, r.to.clearPath())
 		return nil
 	}
 	// Values to map: the source's repetitions (or one value), or none.
@@ -598,8 +628,12 @@ func (st *mapState) where(k posKey) string {
 	return s
 }
 
-func (st *mapState) applyRef(b *built, r *compiledRow) error {
-	id, ok := st.ids[r.row.Ref]
+func (st *mapState) applyRef(p pendingRef) error {
+	r := p.row
+	id, ok := st.idsBySeg[r.row.Ref][p.seg] // the resource made from the same segment occurrence
+	if !ok {
+		id, ok = st.ids[r.row.Ref]
+	}
 	if !ok {
 		return nil // the referenced resource was not produced by this message
 	}
@@ -612,7 +646,71 @@ func (st *mapState) applyRef(b *built, r *compiledRow) error {
 	if target == "" {
 		return &MapError{At: r.at, Err: fmt.Errorf("ref %q names no resource", r.row.Ref)}
 	}
-	r.to.set(b.obj, map[string]any{"reference": target + "/" + id.(string)})
+	r.to.set(p.obj, map[string]any{"reference": target + "/" + id.(string)})
+	return nil
+}
+
+func wrapRowErr(r *compiledRow, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &MapError{At: r.at, Err: err}
+}
+
+// applyEach applies a row once per occurrence of its Each segment: within
+// the current group instance when the segment belongs to it, else in the
+// whole message.
+func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]any, vars map[string]any) error {
+	var occ []*segContext
+	if seg != nil && len(seg.group) > 0 {
+		if g := st.groupOf(seg); g != nil && (g.Start == r.row.Each || slices.Contains(g.Members, r.row.Each)) {
+			for i, s := range seg.group {
+				if s.Name() == r.row.Each {
+					occ = append(occ, &segContext{seg: s, idx: seg.groupI[i], group: seg.group, groupI: seg.groupI})
+				}
+			}
+		}
+	}
+	if occ == nil {
+		for i, s := range st.msg.Segments() {
+			if s.Name() == r.row.Each {
+				occ = append(occ, &segContext{seg: s, idx: i})
+			}
+		}
+	}
+	plain := *r
+	plain.row = &Row{}
+	*plain.row = *r.row
+	plain.row.Each = ""
+	for _, c := range occ {
+		cv := cloneVars(vars)
+		cv["v"] = st.segAccessor(c)
+		if r.when != nil {
+			ok, err := st.evalBool(r.when, cv)
+			if err != nil {
+				return &MapError{At: r.at, Where: c.seg.Name(), Err: err}
+			}
+			if !ok {
+				continue
+			}
+		}
+		st.hits[r.id] = true
+		if r.segMap != nil {
+			child := map[string]any{}
+			if err := st.applyRows(r.segMap.rows, c, nil, child, vars); err != nil {
+				return err
+			}
+			if pv, ok := prune(child); ok {
+				r.to.set(obj, pv)
+			}
+			continue
+		}
+		p := plain
+		p.when = nil
+		if err := st.applyRow(&p, c, nil, obj, cv); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -27,6 +27,8 @@ resources:
     key: identifierKey(resource.identifier)
     rows:
       - {to: active, value: 'event != "A03"'}
+      - {to: link, clear: true, when: 'event == "A03"'}
+      - {each: NK1, to: "contact[]", map: "NK1[Patient.contact]"}
   - name: kin
     segment: NK1
     each: true
@@ -61,6 +63,13 @@ segment: NK1[RelatedPerson]
 resource: RelatedPerson
 rows:
   - {from: "2", to: "name[]", via: "XPN[HumanName]"}
+`)},
+	"nk1contact.yaml": {Data: []byte(`
+segment: NK1[Patient.contact]
+rows:
+  - {from: "2", to: name, via: "XPN[HumanName]"}
+  - {to: "extension[0].url", const: "https://example.org/kin-record"}
+  - {to: "extension[0].valueReference", ref: kin}
 `)},
 	"in1.yaml": {Data: []byte(`
 segment: IN1[Coverage]
@@ -179,6 +188,10 @@ ZZZ|1|secret`)
 			t.Errorf("%s:\n got %s\nwant %s", c.name, c.got, c.want)
 		}
 	}
+	if got := js(p["contact"]); !strings.Contains(got, `"name":{"family":"Doe","given":["John"]}`) || !strings.Contains(got, `"given":["Jim"]`) ||
+		strings.Count(got, `"valueReference"`) != 2 {
+		t.Errorf("each + map: one contact per NK1, each referencing its own RelatedPerson: %s", got)
+	}
 	var kin, cov []map[string]any
 	for _, x := range res.Resources {
 		switch x.Type {
@@ -190,6 +203,9 @@ ZZZ|1|secret`)
 	}
 	if len(kin) != 2 || kin[0]["id"] == kin[1]["id"] {
 		t.Fatalf("each NK1 must make its own RelatedPerson: %s", js(kin))
+	}
+	if contacts := js(p["contact"]); !strings.Contains(contacts, kin[0]["id"].(string)) || !strings.Contains(contacts, kin[1]["id"].(string)) {
+		t.Errorf("contacts do not reference the RelatedPerson of their own NK1: %s", contacts)
 	}
 	if js(kin[1]["patient"]) != `{"reference":"Patient/`+p["id"].(string)+`"}` {
 		t.Errorf("ref: %s", js(kin[1]["patient"]))
@@ -212,6 +228,18 @@ ZZZ|1|secret`)
 	}
 	if strings.Contains(all, "PID-8;") || strings.Contains(all, "PID-3;") || strings.Contains(all, "PID-3.") {
 		t.Errorf("used fields reported unused: %s", all)
+	}
+}
+
+func TestClearRow(t *testing.T) {
+	set := loadLang(t)
+	_, r := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A03|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
+	if got := js(r["Patient"]["meta"]); !strings.Contains(got, `"valueString":"link"`) {
+		t.Errorf("A03 should clear link: %s", got)
+	}
+	_, r = mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
+	if r["Patient"]["meta"] != nil {
+		t.Errorf("A01 clears nothing: %s", js(r["Patient"]["meta"]))
 	}
 }
 

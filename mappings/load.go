@@ -95,8 +95,9 @@ type compiledRow struct {
 	at    string // file:line:col
 	to    targetPath
 	from  *sourcePath
-	via   string // resolved after loading: datatype map name
-	viaDT *datatypeMap
+	via    string // resolved after loading: datatype map name
+	viaDT  *datatypeMap
+	segMap *segmentMap // Map, resolved after loading
 	code  *codeMap
 	as    string
 	value *program
@@ -290,8 +291,8 @@ func (l *loader) addSegment(f *segmentFile) {
 		l.errorf(f.Pos, `name it SEG[Resource], e.g. PID[Patient]`, "segment: %q is not a map name", f.Segment)
 		return
 	}
-	if f.Resource == "" {
-		l.errorf(f.Pos, "the FHIR resourceType this map builds, e.g. Patient", "segment map %s: resource is required", f.Segment)
+	if f.Resource == "" && !strings.Contains(f.Segment, ".") {
+		l.errorf(f.Pos, "the FHIR resourceType this map builds, e.g. Patient (a map of a part, named like AIP[Appointment.participant], needs none)", "segment map %s: resource is required", f.Segment)
 	}
 	if _, dup := l.set.segments[f.Segment]; dup {
 		l.errorf(f.Pos, "", "segment map %s is defined twice", f.Segment)
@@ -452,7 +453,7 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 			cr.to = tp
 		}
 		sources := 0
-		for _, set := range []bool{r.From != "" || r.Via != "" || r.Code != "", r.Const != "", r.Ref != ""} {
+		for _, set := range []bool{r.From != "" || r.Via != "" || r.Code != "", r.Const != "", r.Ref != "", r.Clear, r.Map != ""} {
 			if set {
 				sources++
 			}
@@ -464,7 +465,16 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 			l.errorf(r.Pos, "give from, const, value or ref", "row %s: no source", r.To)
 		}
 		if sources > 1 {
-			l.errorf(r.Pos, "from (with via, code or value), const and ref exclude each other", "row %s: more than one source", r.To)
+			l.errorf(r.Pos, "from (with via, code or value), const, ref, clear and map exclude each other", "row %s: more than one source", r.To)
+		}
+		if r.Map != "" && r.Each == "" {
+			l.errorf(r.Pos, "map builds one element per occurrence of the segment named by each", "row %s: map needs each", r.To)
+		}
+		if r.Each != "" && (len(r.Each) != 3 || strings.ToUpper(r.Each) != r.Each) {
+			l.errorf(r.Pos, "a segment name such as AIP", "row %s: each %q is not a segment name", r.To, r.Each)
+		}
+		if r.Each != "" {
+			inSegment = true
 		}
 		if r.From != "" {
 			sp, err := parseSource(r.From, inSegment)
@@ -505,6 +515,13 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 // resolve links rows to the datatype maps they name.
 func (l *loader) resolve() {
 	for _, r := range l.rows {
+		if r.row.Map != "" {
+			sm, ok := l.set.segments[r.row.Map]
+			if !ok {
+				l.errorf(r.row.Pos, "segment maps are named SEG[Target]", "row %s: no segment map %q", r.row.To, r.row.Map)
+			}
+			r.segMap = sm
+		}
 		if r.via == "" {
 			continue
 		}

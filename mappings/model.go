@@ -44,6 +44,17 @@ type Row struct {
 	// Required makes an unvalued source a mapping error (the IG's
 	// "NOT VALUED → error").
 	Required bool `yaml:"required"`
+	// Clear records "clear this element" for To (as an HL7 "" would), e.g.
+	// to drop the links of a patient on an unlink event.
+	Clear bool `yaml:"clear"`
+	// Each applies the row once per occurrence of this segment (within the
+	// group instance when the segment belongs to the resource's group, else
+	// in the whole message), with From relative to that occurrence; with Map
+	// it builds one element per occurrence.
+	Each string `yaml:"each"`
+	// Map names a segment map that builds the element at To from the
+	// segment occurrence (with Each), e.g. one Appointment.participant per AIP.
+	Map string `yaml:"map"`
 	// Note is free text (e.g. the IG row it implements); ignored.
 	Note string `yaml:"note"`
 }
