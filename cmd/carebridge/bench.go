@@ -42,10 +42,11 @@ with --gzip. Then measure, e.g.: carebridge replay DIR --data /tmp/bench-data`,
 			if out == "" || total < 1 || files < 1 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--out is required; --messages and --files must be positive")}
 			}
-			if err := writeArchive(out, total, files, gz); err != nil {
+			written, err := writeArchive(out, total, files, gz)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d messages in %d file(s) under %s\n", total, files, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d messages in %d file(s) under %s\n", total, written, out)
 			return nil
 		},
 	}
@@ -56,12 +57,16 @@ with --gzip. Then measure, e.g.: carebridge replay DIR --data /tmp/bench-data`,
 	return c
 }
 
-func writeArchive(dir string, total, files int, gz bool) error {
+// writeArchive writes total messages spread evenly over at most files
+// files (fewer when there are fewer messages than files) and returns how
+// many files it wrote.
+func writeArchive(dir string, total, files int, gz bool) (int, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
+		return 0, err
 	}
 	run := time.Now().UnixNano()
 	per := (total + files - 1) / files
+	written := 0
 	for f := 0; f < files && f*per < total; f++ {
 		name := filepath.Join(dir, fmt.Sprintf("archive-%04d.hl7", f+1))
 		if gz {
@@ -69,7 +74,7 @@ func writeArchive(dir string, total, files int, gz bool) error {
 		}
 		fh, err := os.Create(name)
 		if err != nil {
-			return err
+			return written, err
 		}
 		var w io.Writer = fh
 		var zw *gzip.Writer
@@ -87,10 +92,11 @@ func writeArchive(dir string, total, files int, gz bool) error {
 			err = errors.Join(err, zw.Close())
 		}
 		if err = errors.Join(err, fh.Close()); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+			return written, fmt.Errorf("write %s: %w", name, err)
 		}
+		written++
 	}
-	return nil
+	return written, nil
 }
 
 // benchADT is a synthetic ADT^A01 (about 1 KB) whose %s fields are filled

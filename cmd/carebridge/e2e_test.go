@@ -479,3 +479,21 @@ func TestReplayMissingPathsAreAUsageError(t *testing.T) {
 		t.Error("the journal was created although nothing could be replayed")
 	}
 }
+
+func TestBenchArchiveReportsFilesWritten(t *testing.T) {
+	for _, tc := range []struct {
+		messages, files, want int
+	}{
+		{5, 10, 5},
+		{5, 4, 3},
+		{10, 3, 3},
+	} {
+		dir := t.TempDir()
+		out, errOut, code := run(t, nil, "bench", "archive", "--out", dir, "--messages", fmt.Sprint(tc.messages), "--files", fmt.Sprint(tc.files))
+		written, _ := filepath.Glob(filepath.Join(dir, "archive-*.hl7"))
+		want := fmt.Sprintf("wrote %d messages in %d file(s) under %s\n", tc.messages, tc.want, dir)
+		if code != 0 || out != want || len(written) != tc.want {
+			t.Errorf("--messages %d --files %d: exit %d, %q (stderr %q), %d files; want %q", tc.messages, tc.files, code, out, errOut, len(written), want)
+		}
+	}
+}
