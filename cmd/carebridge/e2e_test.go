@@ -408,11 +408,24 @@ func TestReplayIntoJournalResumeAndDryRun(t *testing.T) {
 }
 
 func TestUsageErrorsExitTwo(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"messages", "frob"}, {"messages", "show"}, {"send", "--to", "127.0.0.1:1"}, {"replay"}, {"send", "--nope"}} {
+	for _, args := range [][]string{
+		{"bogus"}, {"serv"}, {"messages", "frob"}, {"messages", "show"}, {"send", "--nope"},
+		{"help", "frob"}, {"help", "messages", "frob"},
+	} {
+		out, errOut, code := run(t, nil, args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, "--help' for usage") {
+			t.Errorf("%v: exit %d (stdout %q, stderr %q), want 2 with a message and a usage hint", args, code, out, errOut)
+		}
+	}
+	for _, args := range [][]string{{"send", "--to", "127.0.0.1:1"}, {"replay"}} {
 		_, errOut, code := run(t, nil, args...)
 		if code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d (stderr %q), want 2 with a message", args, code, errOut)
 		}
+	}
+	// Help on a real topic still works.
+	if out, errOut, code := run(t, nil, "help", "messages", "list"); code != 0 || !strings.Contains(out, "carebridge messages list") {
+		t.Errorf("help messages list: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
 

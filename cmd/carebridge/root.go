@@ -58,10 +58,13 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "carebridge:", err)
 	if strings.HasPrefix(err.Error(), "unknown command") {
+		// cobra's own error for an unknown top-level command (with its
+		// suggestions); subcommand groups add the hint themselves.
+		fmt.Fprintf(stderr, "carebridge: %s\nrun 'carebridge --help' for usage\n", strings.TrimRight(err.Error(), "\n"))
 		return exitUsage
 	}
+	fmt.Fprintln(stderr, "carebridge:", err)
 	if errors.Is(err, context.Canceled) {
 		return exitCanceled
 	}
@@ -119,8 +122,27 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, prof *cpuProfile) *cobra
 	root.PersistentFlags().StringVar(&prof.path, "cpuprofile", "", "write a CPU profile to this file (for performance work)")
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
-	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd())
+	root.SetHelpCommand(newHelpCmd())
+	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd(), newMapCmd(), newMappingCmd())
 	return root
+}
+
+// newHelpCmd is `carebridge help [command]`. Unlike cobra's default, an
+// unknown topic is a usage error (exit 2), not a usage page and exit 0.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command: carebridge help COMMAND [SUBCOMMAND].",
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := c.Root().Find(args)
+			if err != nil || target == nil || len(rest) > 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("unknown help topic %q\nrun 'carebridge --help' for usage", strings.Join(args, " "))}
+			}
+			target.InitDefaultHelpFlag()
+			return target.Help()
+		},
+	}
 }
 
 // usageArgs makes a positional-argument check fail with the usage exit status.
