@@ -73,7 +73,7 @@ type mapState struct {
 	profile  *profile
 	event    string
 	segIndex map[*hl7.Segment]int
-	used     map[posKey]bool
+	used     map[uint64]struct{}
 	warnings []Warning
 	ids      map[string]any         // rule name → id (first resource)
 	idsBySeg map[string]map[int]any // rule name → segment index → id
@@ -177,7 +177,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 		return nil, err
 	}
 	st := &mapState{set: s, msg: msg, mm: mm, profile: p, event: event,
-		segIndex: map[*hl7.Segment]int{}, used: map[posKey]bool{}, ids: map[string]any{}, idsBySeg: map[string]map[int]any{}, hits: make([]bool, s.rowCount),
+		segIndex: map[*hl7.Segment]int{}, used: make(map[uint64]struct{}, 64), ids: map[string]any{}, idsBySeg: map[string]map[int]any{}, hits: make([]bool, s.rowCount),
 		senderV: map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")},
 	}
 	for i, seg := range msg.Segments() {
@@ -219,12 +219,12 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	return st.finish(all, opts, structure)
 }
 
-func (st *mapState) baseVars(structure string) map[string]any {
-	return map[string]any{
-		"it": "", "event": st.event, "structure": structure, "sender": st.senderV,
-		"m":        &accessor{get: st.messageValue},
-		"v":        &accessor{get: func(string) string { return "" }},
-		"resource": map[string]any{}, "ids": st.ids,
+func (st *mapState) baseVars(structure string) *activation {
+	return &activation{
+		event: st.event, structure: structure, sender: st.senderV,
+		m:        &accessor{get: st.messageValue},
+		v:        &accessor{get: func(string) string { return "" }},
+		resource: map[string]any{}, ids: st.ids,
 	}
 }
 
@@ -279,7 +279,7 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 }
 
 // build makes one resource from one context.
-func (st *mapState) build(cr *compiledResource, ctx *segContext, vars map[string]any) (*built, error) {
+func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
 	b := &built{rule: cr, obj: map[string]any{"resourceType": cr.resource}, segIdx: ctx.idx, ctx: ctx, resource: cr.resource}
 	st.current = b
 	if err := st.applyRows(cr.seg.rows, ctx, nil, b.obj, vars); err != nil {
@@ -291,10 +291,10 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars map[string
 	pruned, _ := prune(b.obj)
 	b.obj = pruned.(map[string]any)
 	b.obj["resourceType"] = cr.resource
-	kv := cloneVars(vars)
-	kv["resource"] = b.obj
-	kv["v"] = st.segAccessor(ctx)
-	key, err := st.evalString(cr.key, kv)
+	kv := *vars
+	kv.resource = b.obj
+	kv.v = st.segAccessor(ctx)
+	key, err := st.evalString(cr.key, &kv)
 	if err != nil {
 		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key failed: %w", cr.rule.Name, cr.resource, err)}
 	}
@@ -313,13 +313,7 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars map[string
 	return b, nil
 }
 
-func cloneVars(v map[string]any) map[string]any {
-	out := make(map[string]any, len(v)+2)
-	for k, x := range v {
-		out[k] = x
-	}
-	return out
-}
+
 
 // StableID derives a resource id from its type and business key: the same
 // identity always gets the same id, so a resend or replay updates instead of
@@ -405,7 +399,18 @@ func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKe
 	return sp.narrow(whole), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true
 }
 
-func (st *mapState) mark(k posKey) { st.used[k] = true }
+func (st *mapState) mark(k posKey) { st.used[k.pack()] = struct{}{} }
+
+// isUsed reports whether k was read.
+func (st *mapState) isUsed(k posKey) bool {
+	_, ok := st.used[k.pack()]
+	return ok
+}
+
+// pack makes a compact map key of k.
+func (k posKey) pack() uint64 {
+	return uint64(k.seg)<<32 | uint64(k.field&0xffff)<<16 | uint64(k.rep&0xff)<<8 | uint64(k.comp&0xff)
+}
 
 // groupOf finds the group a context is an instance of.
 func (st *mapState) groupOf(ctx *segContext) *groupSpec {
@@ -422,22 +427,22 @@ func (st *mapState) groupOf(ctx *segContext) *groupSpec {
 
 // applyRows applies rows to obj, reading from a segment context (seg) or a
 // data type value (dt).
-func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars map[string]any) error {
-	rv := cloneVars(vars)
+func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
+	rv := *vars
 	if seg != nil {
-		rv["v"] = st.segAccessor(seg)
+		rv.v = st.segAccessor(seg)
 	} else {
-		rv["v"] = st.dtAccessor(dt)
+		rv.v = st.dtAccessor(dt)
 	}
 	for _, r := range rows {
-		if err := st.applyRow(r, seg, dt, obj, rv); err != nil {
+		if err := st.applyRow(r, seg, dt, obj, &rv); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars map[string]any) error {
+func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
 	if r.to == nil {
 		return nil
 	}
@@ -558,9 +563,9 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			continue
 		}
 		if r.when != nil {
-			vars["it"] = fieldText(f)
+			vars.it = fieldText(f)
 			ok, err := st.evalBool(r.when, vars)
-			vars["it"] = ""
+			vars.it = ""
 			if err != nil {
 				return &MapError{At: r.at, Where: r.from.text, Err: err}
 			}
@@ -593,9 +598,9 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			v, ok, err = st.convertCode(f, r.code, r.as, r)
 		case r.value != nil:
 			st.mark(positions[i])
-			vars["it"] = fieldText(f)
+			vars.it = fieldText(f)
 			v, err = st.evalValue(r.value, vars)
-			vars["it"] = ""
+			vars.it = ""
 			ok = v != nil
 		default:
 			st.mark(positions[i])
@@ -660,7 +665,7 @@ func wrapRowErr(r *compiledRow, err error) error {
 // applyEach applies a row once per occurrence of its Each segment: within
 // the current group instance when the segment belongs to it, else in the
 // whole message.
-func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]any, vars map[string]any) error {
+func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]any, vars *activation) error {
 	var occ []*segContext
 	if seg != nil && len(seg.group) > 0 {
 		if g := st.groupOf(seg); g != nil && (g.Start == r.row.Each || slices.Contains(g.Members, r.row.Each)) {
@@ -683,8 +688,9 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 	*plain.row = *r.row
 	plain.row.Each = ""
 	for _, c := range occ {
-		cv := cloneVars(vars)
-		cv["v"] = st.segAccessor(c)
+		cvv := *vars
+		cvv.v = st.segAccessor(c)
+		cv := &cvv
 		if r.when != nil {
 			ok, err := st.evalBool(r.when, cv)
 			if err != nil {
@@ -714,7 +720,7 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 	return nil
 }
 
-func (st *mapState) evalBool(p *program, vars map[string]any) (bool, error) {
+func (st *mapState) evalBool(p *program, vars *activation) (bool, error) {
 	out, _, err := p.prg.Eval(vars)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", p.src, err)
@@ -726,7 +732,7 @@ func (st *mapState) evalBool(p *program, vars map[string]any) (bool, error) {
 	return b, nil
 }
 
-func (st *mapState) evalString(p *program, vars map[string]any) (string, error) {
+func (st *mapState) evalString(p *program, vars *activation) (string, error) {
 	out, _, err := p.prg.Eval(vars)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", p.src, err)
@@ -740,7 +746,7 @@ func (st *mapState) evalString(p *program, vars map[string]any) (string, error) 
 
 // evalValue evaluates an expression into a JSON-ready value; an empty
 // string, list or map means no value.
-func (st *mapState) evalValue(p *program, vars map[string]any) (any, error) {
+func (st *mapState) evalValue(p *program, vars *activation) (any, error) {
 	out, _, err := p.prg.Eval(vars)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.src, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/carebridge/carebridge/engine/hl7"
 )
@@ -176,3 +177,41 @@ func fieldText(f hl7.Field) string {
 	}
 	return f.String()
 }
+
+// activation holds the variables of one evaluation; it is a struct (not a
+// map) so that switching context costs no allocation.
+type activation struct {
+	it, event, structure string
+	v, m                 *accessor
+	sender               map[string]string
+	resource             map[string]any
+	ids                  map[string]any
+}
+
+var _ interpreter.Activation = (*activation)(nil)
+
+// ResolveName returns a variable's value.
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "it":
+		return a.it, true
+	case "v":
+		return a.v, true
+	case "m":
+		return a.m, true
+	case "event":
+		return a.event, true
+	case "structure":
+		return a.structure, true
+	case "sender":
+		return a.sender, true
+	case "resource":
+		return a.resource, true
+	case "ids":
+		return a.ids, true
+	}
+	return nil, false
+}
+
+// Parent returns nil: there is no enclosing activation.
+func (a *activation) Parent() interpreter.Activation { return nil }

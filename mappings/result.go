@@ -1,7 +1,6 @@
 package mappings
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -97,7 +96,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 		"type":         "transaction",
 		"entry":        entries,
 	}
-	b, err := json.Marshal(bundle)
+	b, err := appendJSON(make([]byte, 0, 8192), bundle)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
@@ -158,9 +157,11 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 // unused lists the valued component positions no row read.
 func (st *mapState) unused() []Unused {
 	var out []Unused
-	d := st.msg.Delimiters()
+	comp := string(st.msg.Delimiters().Component)
+	occ := map[string]int{}
 	for i, seg := range st.msg.Segments() {
 		name := seg.Name()
+		occ[name]++
 		if st.ignored(name, 0) {
 			continue
 		}
@@ -169,42 +170,54 @@ func (st *mapState) unused() []Unused {
 			first = 3
 		}
 		for f := first; f <= seg.FieldCount(); f++ {
-			if st.ignored(name, f) || st.used[posKey{seg: i, field: f}] {
+			field := seg.Field(f)
+			if field.IsEmpty() || st.ignored(name, f) || st.isUsed(posKey{seg: i, field: f}) {
 				continue
 			}
-			field := seg.Field(f)
-			for r, rep := range field.Repetitions() {
-				if st.used[posKey{seg: i, field: f, rep: r + 1}] || (r == 0 && st.used[posKey{seg: i, field: f, rep: 0}]) {
+			reps := field.RepetitionCount()
+			for r := 1; r <= reps; r++ {
+				rep := field.Repetition(r)
+				if rep.IsEmpty() || st.isUsed(posKey{seg: i, field: f, rep: r}) || (r == 1 && st.isUsed(posKey{seg: i, field: f, rep: 0})) {
 					continue
 				}
-				comps := strings.Count(rep.Raw(), string(d.Component)) + 1
+				comps := strings.Count(rep.Raw(), comp) + 1
 				for c := 1; c <= comps; c++ {
 					cv := rep
 					if comps > 1 {
 						cv = rep.Component(c)
 					}
-					if cv.IsEmpty() {
+					if cv.IsEmpty() || st.isUsed(posKey{seg: i, field: f, rep: r, comp: c}) || (r == 1 && st.isUsed(posKey{seg: i, field: f, rep: 0, comp: c})) {
 						continue
 					}
-					if st.used[posKey{seg: i, field: f, rep: r + 1, comp: c}] || (r == 0 && st.used[posKey{seg: i, field: f, rep: 0, comp: c}]) {
-						continue
-					}
-					pos := fmt.Sprintf("%s-%d", name, f)
-					if r > 0 {
-						pos += fmt.Sprintf("(%d)", r+1)
-					}
-					if comps > 1 {
-						pos += fmt.Sprintf(".%d", c)
-					}
-					if occ := st.occurrence(seg, i); occ > 1 {
-						pos = fmt.Sprintf("%s(%d)%s", name, occ, pos[len(name):])
-					}
-					out = append(out, Unused{Position: pos, Value: cv.Raw()})
+					out = append(out, Unused{Position: position(name, occ[name], f, r, reps, c, comps), Value: cv.Raw()})
 				}
 			}
 		}
 	}
 	return out
+}
+
+// position renders SEG(occ)-field(rep).comp, leaving out what is implied.
+func position(name string, occ, f, r, reps, c, comps int) string {
+	b := make([]byte, 0, 16)
+	b = append(b, name...)
+	if occ > 1 {
+		b = append(b, '(')
+		b = strconv.AppendInt(b, int64(occ), 10)
+		b = append(b, ')')
+	}
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(f), 10)
+	if r > 1 {
+		b = append(b, '(')
+		b = strconv.AppendInt(b, int64(r), 10)
+		b = append(b, ')')
+	}
+	if comps > 1 {
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(c), 10)
+	}
+	return string(b)
 }
 
 func (st *mapState) occurrence(seg *hl7.Segment, idx int) int {

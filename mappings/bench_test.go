@@ -1,0 +1,41 @@
+package mappings_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/mappings"
+)
+
+// BenchmarkLoadShipped compiles every shipped map (goal: ≤ 200 ms).
+func BenchmarkLoadShipped(b *testing.B) {
+	for b.Loop() {
+		if _, err := mappings.Load(mappings.Shipped()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMapADTA01 maps the synthetic ADT^A01 to a Bundle on one core
+// (goal: ≤ 50 µs per message).
+func BenchmarkMapADTA01(b *testing.B) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile("../testdata/hl7/adt_a01.hl7")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		msg, err := hl7.Parse(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := set.Map(msg, mappings.Options{JournalID: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
