@@ -313,8 +313,6 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	return b, nil
 }
 
-
-
 // StableID derives a resource id from its type and business key: the same
 // identity always gets the same id, so a resend or replay updates instead of
 // duplicating. The id is a name-based UUID (version 5 layout).

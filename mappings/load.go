@@ -91,18 +91,18 @@ type profile struct {
 
 // compiledRow is a Row ready to run.
 type compiledRow struct {
-	row   *Row
-	at    string // file:line:col
-	to    targetPath
-	from  *sourcePath
+	row    *Row
+	at     string // file:line:col
+	to     targetPath
+	from   *sourcePath
 	via    string // resolved after loading: datatype map name
 	viaDT  *datatypeMap
 	segMap *segmentMap // Map, resolved after loading
-	code  *codeMap
-	as    string
-	value *program
-	when  *program
-	id    int // index in the set, for coverage
+	code   *codeMap
+	as     string
+	value  *program
+	when   *program
+	id     int // index in the set, for coverage
 }
 
 // loader collects every error while compiling.
