@@ -28,6 +28,7 @@ type Config struct {
 	MLLP       []MLLPListener `yaml:"mllp"`
 	HTTP       HTTP           `yaml:"http"`
 	Processing Processing     `yaml:"processing"`
+	Mappings   Mappings       `yaml:"mappings"`
 	Log        Log            `yaml:"log"`
 
 	// File is the file the configuration was read from ("" for the embedded default).
@@ -92,10 +93,24 @@ type Processing struct {
 	// PollInterval is how often workers look for work queued by other
 	// processes (such as `carebridge messages reprocess`).
 	PollInterval Duration `yaml:"poll_interval"`
-	// ClaimTimeout is how long a message may stay claimed by a worker before
-	// it counts as abandoned (its process is gone) and is processed again.
+	// ClaimTimeout is how long a message may stay claimed by another node or
+	// process before it counts as abandoned (its process is gone) and is
+	// processed again. This node's own claims are released only at its start.
 	ClaimTimeout Duration `yaml:"claim_timeout"`
 }
+
+// Mappings configures the HL7 v2 → FHIR mappings.
+type Mappings struct {
+	// Dir is a directory of mapping files replacing the shipped ones
+	// (relative to the config file). Empty: the mappings built into carebridge.
+	Dir string `yaml:"dir"`
+	// Reload watches Dir and applies edits that compile, without a restart
+	// (default true; an edit that does not compile is refused and logged).
+	Reload *bool `yaml:"reload"`
+}
+
+// ReloadEnabled reports whether mapping edits are applied live.
+func (m Mappings) ReloadEnabled() bool { return m.Dir != "" && (m.Reload == nil || *m.Reload) }
 
 // Log configures logging.
 type Log struct {
@@ -251,6 +266,9 @@ func (c *Config) resolvePaths(dir string) {
 		fix(c.MLLP[i].TLS)
 	}
 	fix(c.HTTP.TLS)
+	if c.Mappings.Dir != "" && !filepath.IsAbs(c.Mappings.Dir) {
+		c.Mappings.Dir = filepath.Join(dir, c.Mappings.Dir)
+	}
 }
 
 func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs *strictyaml.Errors) {
@@ -335,6 +353,11 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 	}
 	if c.Processing.ClaimTimeout.D < time.Second {
 		bad("processing.claim_timeout", "must be at least 1s")
+	}
+	if c.Mappings.Dir != "" {
+		if st, err := os.Stat(c.Mappings.Dir); err != nil || !st.IsDir() {
+			bad("mappings.dir", "%s is not a directory", c.Mappings.Dir)
+		}
 	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "text", "json")

@@ -22,6 +22,7 @@ import (
 	"github.com/carebridge/carebridge/engine/api"
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/mappings"
 )
 
 // Deps are what an Engine is built from besides its configuration.
@@ -35,8 +36,12 @@ type Deps struct {
 	Metrics *Metrics
 	// Gatherer serves /metrics; nil serves an empty page.
 	Gatherer prometheus.Gatherer
-	// Processor processes journaled messages; nil means parse and validate.
+	// Processor processes journaled messages; nil means mapping them with
+	// Mappings, or (without Mappings) only parsing and validating them.
 	Processor Processor
+	// Mappings is the mapping set messages are mapped with; with a mappings
+	// directory that reloads, Run keeps it up to date.
+	Mappings *mappings.Set
 }
 
 // Engine is a running (or runnable) Carebridge node. Create it with New and
@@ -48,6 +53,7 @@ type Engine struct {
 	metrics   *Metrics
 	gatherer  prometheus.Gatherer
 	processor Processor
+	mapper    *Mapper // the processor, when it maps
 	listeners []*listener
 
 	wake chan struct{} // nudges idle workers when new work was appended
@@ -95,6 +101,10 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 	}
 	if e.metrics == nil {
 		e.metrics = NewMetrics(nil)
+	}
+	if e.processor == nil && deps.Mappings != nil {
+		e.mapper = NewMapper(cfg, deps.Mappings, e.metrics, e.log)
+		e.processor = e.mapper
 	}
 	if e.processor == nil {
 		e.processor = NewValidator(cfg)
@@ -221,6 +231,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	workers.Go(func() { e.releaseAbandonedEvery(workCtx, releaseInterval(e.cfg.Processing)) })
+	if e.mapper != nil && e.cfg.Mappings.ReloadEnabled() {
+		w := &mappings.Watcher{Dir: e.cfg.Mappings.Dir, OnLoad: e.mapper.Swap, OnError: e.mapper.refused}
+		workers.Go(func() {
+			if err := w.Run(workCtx); err != nil {
+				e.log.Error("mapping reload is off", "err", err)
+			}
+		})
+		e.log.Info("watching mappings for changes", "dir", e.cfg.Mappings.Dir)
+	}
 
 	serveErr := make(chan error, len(e.listeners)+1)
 	var serving sync.WaitGroup

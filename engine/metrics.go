@@ -21,6 +21,17 @@ type Metrics struct {
 	commit       prometheus.Histogram
 	commitBatch  prometheus.Histogram
 	processed    *prometheus.CounterVec // status
+
+	mappingWarnings *prometheus.CounterVec // kind
+	mappingReloads  *prometheus.CounterVec // result
+	mappingInfo     *prometheus.GaugeVec   // hash
+	unmapped        prometheus.Counter
+}
+
+// mappingSet records the hash of the mapping set in use.
+func (m *Metrics) mappingSet(hash string) {
+	m.mappingInfo.Reset()
+	m.mappingInfo.WithLabelValues(hash).Set(1)
 }
 
 // NewMetrics creates the collectors and registers them with reg (if not nil).
@@ -63,8 +74,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "carebridge_messages_processed_total", Help: "Journal entries whose processing finished, by final status.",
 		}, []string{"status"}),
+		mappingWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_mapping_warnings_total", Help: "Mapping warnings, by kind (unmapped-code, unused-field, no-timezone, unregistered-authority).",
+		}, []string{"kind"}),
+		mappingReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_mapping_reloads_total", Help: "Mapping directory reloads, by result (applied, refused).",
+		}, []string{"result"}),
+		mappingInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "carebridge_mapping_set_info", Help: "The mapping set in use (its hash as a label, value 1).",
+		}, []string{"hash"}),
+		unmapped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "carebridge_messages_unmapped_total", Help: "Messages that failed because no map handles their type or trigger event.",
+		}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped)
 		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.rejected, m.connsOpen, m.connsRefused,
 			m.framing, m.commit, m.commitBatch, m.processed)
 	}

@@ -27,6 +27,9 @@ type Outcome struct {
 	Err error
 	// ResultHash names the version of what produced the result.
 	ResultHash string
+	// Result is what processing produced (the FHIR Bundle), kept with the
+	// journal entry.
+	Result []byte
 }
 
 func (o Outcome) errText() string {
@@ -37,7 +40,7 @@ func (o Outcome) errText() string {
 }
 
 func (o Outcome) completion(id int64, ack []byte) fhirstore.Completion {
-	return fhirstore.Completion{ID: id, Status: o.Status, Error: o.errText(), Ack: ack, ResultHash: o.ResultHash}
+	return fhirstore.Completion{ID: id, Status: o.Status, Error: o.errText(), Ack: ack, ResultHash: o.ResultHash, Result: o.Result}
 }
 
 // Validator is the processor used until mappings exist: it parses and

@@ -69,6 +69,7 @@ type Entry struct {
 	ClaimedBy       string // the worker owning a StatusProcessing entry
 	ProcessedAt     time.Time
 	ResultHash      string // the version of whatever produced the result (e.g. the mapping set), if any
+	Result          []byte // what processing produced (e.g. the FHIR Bundle), filled in by Get
 }
 
 // AppendResult says what Append did with an entry.
@@ -93,6 +94,9 @@ type Completion struct {
 	Error      string
 	Ack        []byte // set when the acknowledgement is only known after processing
 	ResultHash string
+	// Result is what processing produced (e.g. the FHIR Bundle); it replaces
+	// any earlier result, also with nil (a failed reprocessing has none).
+	Result []byte
 }
 
 // Filter selects journal entries. Zero fields do not filter.

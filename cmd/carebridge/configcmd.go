@@ -39,8 +39,12 @@ every problem at once as file:line:col: message. Exit status 1 if there is any.`
 					return &exitError{code: exitFailure, err: fmt.Errorf("%s: http: %w", configName(cfg), err)}
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d MLLP listener(s), http %s, data %s, durability %s)\n",
-				configName(cfg), len(cfg.MLLP), orDash(cfg.HTTP.Addr), cfg.DataDir, cfg.Journal.Durability)
+			set, err := configuredMappings(cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d MLLP listener(s), http %s, data %s, durability %s, mappings %s %s)\n",
+				configName(cfg), len(cfg.MLLP), orDash(cfg.HTTP.Addr), cfg.DataDir, cfg.Journal.Durability, mappingsName(cfg), set.Hash())
 			return nil
 		},
 	}

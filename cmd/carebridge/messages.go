@@ -16,6 +16,7 @@ import (
 	"github.com/carebridge/carebridge/engine"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
 )
 
 func newMessagesCmd() *cobra.Command {
@@ -98,30 +99,41 @@ func openJournal(ctx context.Context, cfg *config.Config, readOnly bool) (*sqlit
 }
 
 type entryJSON struct {
-	ID              int64     `json:"id"`
-	Status          string    `json:"status"`
-	MessageType     string    `json:"message_type"`
-	Sender          string    `json:"sender"`
-	SendingApp      string    `json:"sending_app"`
-	SendingFacility string    `json:"sending_facility"`
-	ControlID       string    `json:"control_id"`
-	ReceivedAt      time.Time `json:"received_at"`
-	Listener        string    `json:"listener"`
-	Peer            string    `json:"peer,omitempty"`
-	MessageTime     string    `json:"message_time,omitempty"`
-	Error           string    `json:"error,omitempty"`
-	DuplicateOf     int64     `json:"duplicate_of,omitempty"`
-	Attempts        int       `json:"attempts"`
-	ProcessedAt     time.Time `json:"processed_at,omitzero"`
-	Raw             string    `json:"raw,omitempty"`
-	Ack             string    `json:"ack,omitempty"`
+	ID              int64           `json:"id"`
+	Status          string          `json:"status"`
+	MessageType     string          `json:"message_type"`
+	Sender          string          `json:"sender"`
+	SendingApp      string          `json:"sending_app"`
+	SendingFacility string          `json:"sending_facility"`
+	ControlID       string          `json:"control_id"`
+	ReceivedAt      time.Time       `json:"received_at"`
+	Listener        string          `json:"listener"`
+	Peer            string          `json:"peer,omitempty"`
+	MessageTime     string          `json:"message_time,omitempty"`
+	Error           string          `json:"error,omitempty"`
+	DuplicateOf     int64           `json:"duplicate_of,omitempty"`
+	Attempts        int             `json:"attempts"`
+	ProcessedAt     time.Time       `json:"processed_at,omitzero"`
+	Raw             string          `json:"raw,omitempty"`
+	Ack             string          `json:"ack,omitempty"`
+	MappingHash     string          `json:"mapping_hash,omitempty"`
+	Bundle          json.RawMessage `json:"bundle,omitempty"`
 }
 
 func toJSON(e *fhirstore.Entry) entryJSON {
 	return entryJSON{ID: e.ID, Status: string(e.Status), MessageType: e.MessageType, Sender: sender(e),
 		SendingApp: e.SendingApp, SendingFacility: e.SendingFacility, ControlID: e.ControlID,
 		ReceivedAt: e.ReceivedAt.UTC(), Listener: e.Listener, Peer: e.Peer, MessageTime: e.MessageTime, Error: e.Error,
-		DuplicateOf: e.DuplicateOf, Attempts: e.Attempts, ProcessedAt: e.ProcessedAt.UTC(), Raw: string(e.Raw), Ack: string(e.Ack)}
+		DuplicateOf: e.DuplicateOf, Attempts: e.Attempts, ProcessedAt: e.ProcessedAt.UTC(), Raw: string(e.Raw), Ack: string(e.Ack),
+		MappingHash: e.ResultHash, Bundle: bundleJSON(e.Result)}
+}
+
+// bundleJSON passes a stored Bundle through as JSON (nil when there is none).
+func bundleJSON(b []byte) json.RawMessage {
+	if len(b) == 0 || !json.Valid(b) {
+		return nil
+	}
+	return b
 }
 
 func sender(e *fhirstore.Entry) string {
@@ -192,10 +204,10 @@ func truncate(s string, n int) string {
 
 func newMessagesShowCmd() *cobra.Command {
 	var cf configFlags
-	var asJSON bool
+	var asJSON, withBundle bool
 	c := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show one message: metadata, the raw message one segment per line, and the ACK sent",
+		Short: "Show one message: metadata, the raw message one segment per line, the ACK sent (and the FHIR Bundle with --bundle)",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
@@ -220,11 +232,20 @@ func newMessagesShowCmd() *cobra.Command {
 				return json.NewEncoder(out).Encode(toJSON(e))
 			}
 			writeEntry(out, e)
+			if withBundle {
+				fmt.Fprintln(out, "\nFHIR Bundle:")
+				if len(e.Result) == 0 {
+					fmt.Fprintln(out, "  (none: the message has not been mapped)")
+				} else if pretty, err := mappings.PrettyBundle(e.Result); err == nil {
+					out.Write(pretty)
+				}
+			}
 			return nil
 		},
 	}
 	cf.register(c)
-	c.Flags().BoolVar(&asJSON, "json", false, "print as one JSON object (raw and ack included)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print as one JSON object (raw, ack and bundle included)")
+	c.Flags().BoolVar(&withBundle, "bundle", false, "also print the FHIR Bundle the message was mapped to")
 	return c
 }
 
@@ -249,6 +270,7 @@ func writeEntry(w io.Writer, e *fhirstore.Entry) {
 		row("Duplicate of", strconv.FormatInt(e.DuplicateOf, 10))
 	}
 	row("Attempts", strconv.Itoa(e.Attempts))
+	row("Mapping set", e.ResultHash)
 	if !e.ProcessedAt.IsZero() {
 		row("Processed", e.ProcessedAt.Local().Format(time.RFC3339Nano))
 	}
@@ -323,7 +345,11 @@ process only).`,
 			if queueOnly || n == 0 {
 				return nil
 			}
-			eng, err := engine.New(cfg, engine.Deps{Journal: j, Logger: newLogger(cfg, cmd.ErrOrStderr())})
+			set, err := configuredMappings(cfg)
+			if err != nil {
+				return err
+			}
+			eng, err := engine.New(cfg, engine.Deps{Journal: j, Logger: newLogger(cfg, cmd.ErrOrStderr()), Mappings: set})
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,6 +12,7 @@ import (
 	"github.com/carebridge/carebridge/config"
 	"github.com/carebridge/carebridge/engine"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
 )
 
 func newServeCmd() *cobra.Command {
@@ -69,11 +71,16 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	defer store.Close()
-	eng, err := engine.New(cfg, engine.Deps{Journal: store, Logger: log, Metrics: metrics, Gatherer: reg})
+	set, err := configuredMappings(cfg)
 	if err != nil {
 		return err
 	}
-	log.Info("carebridge starting", "version", versionString(), "config", configName(cfg), "data", cfg.DataDir, "durability", cfg.Journal.Durability)
+	eng, err := engine.New(cfg, engine.Deps{Journal: store, Logger: log, Metrics: metrics, Gatherer: reg, Mappings: set})
+	if err != nil {
+		return err
+	}
+	log.Info("carebridge starting", "version", versionString(), "config", configName(cfg), "data", cfg.DataDir,
+		"durability", cfg.Journal.Durability, "mappings", mappingsName(cfg), "mapping_hash", set.Hash())
 	if err := eng.Run(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -94,4 +101,25 @@ func configName(cfg *config.Config) string {
 		return "(embedded default)"
 	}
 	return cfg.File
+}
+
+// configuredMappings loads the mapping set the configuration names: its
+// mappings.dir, or the shipped one.
+func configuredMappings(cfg *config.Config) (*mappings.Set, error) {
+	fsys := mappings.Shipped()
+	if cfg.Mappings.Dir != "" {
+		fsys = os.DirFS(cfg.Mappings.Dir)
+	}
+	set, err := mappings.Load(fsys)
+	if err != nil {
+		return nil, &exitError{code: exitFailure, err: fmt.Errorf("mappings %s:\n%w", mappingsName(cfg), err)}
+	}
+	return set, nil
+}
+
+func mappingsName(cfg *config.Config) string {
+	if cfg.Mappings.Dir == "" {
+		return "(shipped)"
+	}
+	return cfg.Mappings.Dir
 }

@@ -39,6 +39,8 @@ var migrations = []string{
 	CREATE INDEX journal_status   ON journal (status, id);
 	CREATE INDEX journal_type     ON journal (message_type, id);
 	CREATE INDEX journal_received ON journal (received_at);`,
+	// 2: what processing produced (the FHIR Bundle), kept with the message.
+	`ALTER TABLE journal_body ADD COLUMN result BLOB;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

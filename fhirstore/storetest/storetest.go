@@ -183,7 +183,7 @@ func testLifecycle(t *testing.T, newJournal NewJournal) {
 		t.Fatalf("claimed entry attempts=%d by %q", claimed[0].Attempts, claimed[0].ClaimedBy)
 	}
 	if err := j.Complete(ctx, []fhirstore.Completion{
-		{ID: ids[0], Status: fhirstore.StatusProcessed, ResultHash: "h1"},
+		{ID: ids[0], Status: fhirstore.StatusProcessed, ResultHash: "h1", Result: []byte(`{"resourceType":"Bundle"}`)},
 		{ID: ids[1], Status: fhirstore.StatusFailed, Error: "boom", Ack: []byte("AE")},
 	}); err != nil {
 		t.Fatal(err)
@@ -200,6 +200,10 @@ func testLifecycle(t *testing.T, newJournal NewJournal) {
 	}
 	if n, err := j.Release(ctx, "crashed"); err != nil || n != 1 {
 		t.Fatalf("Release = %d, %v; want 1", n, err)
+	}
+	done, _ := j.Get(ctx, ids[0])
+	if string(done.Result) != `{"resourceType":"Bundle"}` || done.ResultHash != "h1" || string(done.Ack) != "ACK L0" {
+		t.Fatalf("processed entry result %q hash %q ack %q", done.Result, done.ResultHash, done.Ack)
 	}
 	failed, _ := j.Get(ctx, ids[1])
 	if failed.Status != fhirstore.StatusFailed || failed.Error != "boom" || string(failed.Ack) != "AE" || failed.ProcessedAt.IsZero() {
