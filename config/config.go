@@ -223,25 +223,28 @@ func (c *Config) DatabasePath() string { return filepath.Join(c.DataDir, "carebr
 // *Errors listing every problem with its position.
 func Load(path string) (*Config, error) {
 	if path == "" {
-		return Parse("(embedded default)", configs.Default)
+		return Parse(embeddedName, configs.Default)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(path, b)
-	if err != nil {
-		return nil, err
-	}
-	c.resolvePaths(filepath.Dir(path))
-	return c, nil
+	return Parse(path, b)
 }
 
-// Parse decodes, defaults and validates configuration text. file names it in errors.
+// embeddedName names the embedded default configuration in messages.
+const embeddedName = "(embedded default)"
+
+// Parse decodes, defaults and validates configuration text. file names it in
+// errors; relative paths in it (TLS files, mappings.dir) are resolved against
+// file's directory.
 func Parse(file string, b []byte) (*Config, error) {
 	c := &Config{File: file}
 	pos, errs := strictyaml.Decode(file, b, c)
 	c.Defaults()
+	if file != embeddedName {
+		c.resolvePaths(filepath.Dir(file))
+	}
 	c.validate(file, pos, errs)
 	if len(errs.List) > 0 {
 		errs.Sort()

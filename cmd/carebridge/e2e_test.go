@@ -56,6 +56,41 @@ type server struct {
 	exit  chan error
 	logMu sync.Mutex
 	log   bytes.Buffer
+	grown chan struct{} // closed and replaced whenever the log grows
+}
+
+// waitLogOrProcessed waits for the next log line or a short while, whichever
+// comes first: processing leaves no log line, so a bounded wait is used
+// between two polls of another process's database.
+func (s *server) waitLogOrProcessed(t *testing.T) {
+	s.logMu.Lock()
+	grown := s.grown
+	s.logMu.Unlock()
+	select {
+	case <-grown:
+	case <-time.After(10 * time.Millisecond):
+	}
+}
+
+// waitLog waits until the server's log holds want (after the first `after`
+// bytes), or fails the test after a deadline.
+func (s *server) waitLog(t *testing.T, want string, after int) int {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		s.logMu.Lock()
+		text := s.log.String()
+		grown := s.grown
+		s.logMu.Unlock()
+		if i := strings.Index(text[min(after, len(text)):], want); i >= 0 {
+			return after + i + len(want)
+		}
+		select {
+		case <-grown:
+		case <-deadline:
+			t.Fatalf("the log never said %q:\n%s", want, text)
+		}
+	}
 }
 
 var listenRe = regexp.MustCompile(`msg="(mllp|http) listener started".* addr=(\S+)`)
@@ -65,7 +100,7 @@ var listenRe = regexp.MustCompile(`msg="(mllp|http) listener started".* addr=(\S
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"serve", "--data", data, "--mllp", "127.0.0.1:0", "--http", "127.0.0.1:0"}, extra...)
-	s := &server{cmd: exec.Command(binary, args...), exit: make(chan error, 1)}
+	s := &server{cmd: exec.Command(binary, args...), exit: make(chan error, 1), grown: make(chan struct{})}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +115,8 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 			line := sc.Text()
 			s.logMu.Lock()
 			s.log.WriteString(line + "\n")
+			close(s.grown)
+			s.grown = make(chan struct{})
 			if m := listenRe.FindStringSubmatch(line); m != nil {
 				if m[1] == "mllp" {
 					s.addr = m[2]
