@@ -327,7 +327,7 @@ func StableID(resourceType, key string) string {
 
 func (st *mapState) segAccessor(ctx *segContext) *accessor {
 	return &accessor{get: func(path string) string {
-		sp, err := parseSource(path, true)
+		sp, err := st.set.cachedSource(path, true)
 		if err != nil {
 			return ""
 		}
@@ -342,7 +342,7 @@ func (st *mapState) segAccessor(ctx *segContext) *accessor {
 
 func (st *mapState) dtAccessor(ctx *dtContext) *accessor {
 	return &accessor{get: func(path string) string {
-		sp, err := parseSource(path, false)
+		sp, err := st.set.cachedSource(path, false)
 		if err != nil {
 			return ""
 		}
@@ -719,7 +719,7 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 }
 
 func (st *mapState) evalBool(p *program, vars *activation) (bool, error) {
-	out, _, err := p.prg.Eval(vars)
+	out, err := p.eval(vars)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", p.src, err)
 	}
@@ -731,7 +731,7 @@ func (st *mapState) evalBool(p *program, vars *activation) (bool, error) {
 }
 
 func (st *mapState) evalString(p *program, vars *activation) (string, error) {
-	out, _, err := p.prg.Eval(vars)
+	out, err := p.eval(vars)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", p.src, err)
 	}
@@ -745,7 +745,7 @@ func (st *mapState) evalString(p *program, vars *activation) (string, error) {
 // evalValue evaluates an expression into a JSON-ready value; an empty
 // string, list or map means no value.
 func (st *mapState) evalValue(p *program, vars *activation) (any, error) {
-	out, _, err := p.prg.Eval(vars)
+	out, err := p.eval(vars)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.src, err)
 	}

@@ -119,6 +119,34 @@ type program struct {
 	prg cel.Program
 	src string
 	at  string // file:line:col
+	// constant holds the value of an expression that reads no variable
+	// (e.g. a URL literal), computed once at load.
+	constant ref.Val
+}
+
+// eval evaluates the program (or returns its constant).
+func (p *program) eval(a *activation) (ref.Val, error) {
+	if p.constant != nil {
+		return p.constant, nil
+	}
+	out, _, err := p.prg.Eval(a)
+	return out, err
+}
+
+// probe is an activation that records whether any variable was read.
+type probe struct{ read bool }
+
+func (p *probe) ResolveName(string) (any, bool) { p.read = true; return nil, false }
+func (p *probe) Parent() interpreter.Activation { return nil }
+
+// foldConstant evaluates p once without variables: if it reads none, its
+// value never changes and is kept.
+func (p *program) foldConstant() {
+	var pr probe
+	out, _, err := p.prg.Eval(&pr)
+	if err == nil && !pr.read && !types.IsError(out) {
+		p.constant = out
+	}
 }
 
 // compileExpr compiles src, checking that it yields want (nil: any type).

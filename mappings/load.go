@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -29,6 +30,7 @@ type Set struct {
 	files     []string
 	rows      []*compiledRow
 	rowCount  int
+	sources   sync.Map // sourceKey → cachedSource, for v[...] in expressions
 }
 
 // Hash identifies the mapping set's content (a hash of every file): each
@@ -433,7 +435,9 @@ func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *p
 		l.errorf(pos, "", "expression %q: %v", src, err)
 		return nil
 	}
-	return &program{prg: prg, src: src, at: at(pos)}
+	p := &program{prg: prg, src: src, at: at(pos)}
+	p.foldConstant()
+	return p
 }
 
 var conversions = []string{"", "string", "code", "date", "dateTime", "instant", "decimal", "integer", "positiveInt", "unsignedInt", "boolean", "coding", "codeableConcept", "identifierSystem"}

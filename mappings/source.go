@@ -100,3 +100,25 @@ func (sp sourcePath) narrow(f hl7.Field) hl7.Field {
 
 // whole reports whether the path selects a whole field (all repetitions).
 func (sp sourcePath) whole() bool { return sp.rep == 0 && sp.comp == 0 }
+
+type sourceKey struct {
+	path      string
+	inSegment bool
+}
+
+type cachedSource struct {
+	sp  sourcePath
+	err error
+}
+
+// cachedSource parses a path read through v[...] in an expression once per set.
+func (s *Set) cachedSource(path string, inSegment bool) (sourcePath, error) {
+	k := sourceKey{path, inSegment}
+	if c, ok := s.sources.Load(k); ok {
+		cs := c.(cachedSource)
+		return cs.sp, cs.err
+	}
+	sp, err := parseSource(path, inSegment)
+	s.sources.Store(k, cachedSource{sp, err})
+	return sp, err
+}
