@@ -168,25 +168,14 @@ func merge(dst, src map[string]any) {
 	}
 }
 
-// prune removes nil list slots and empty maps and lists, which FHIR forbids.
+// prune removes nil list slots and empty maps, lists and strings, which
+// FHIR forbids. It works in place and reports whether v keeps any content.
 func prune(v any) (any, bool) {
 	switch x := v.(type) {
 	case map[string]any:
-		for k, e := range x {
-			if pe, ok := prune(e); ok {
-				x[k] = pe
-			} else {
-				delete(x, k)
-			}
-		}
-		return x, len(x) > 0
+		return x, pruneMap(x)
 	case []any:
-		out := x[:0]
-		for _, e := range x {
-			if pe, ok := prune(e); ok {
-				out = append(out, pe)
-			}
-		}
+		out := pruneList(x)
 		return out, len(out) > 0
 	case string:
 		return x, x != ""
@@ -194,4 +183,53 @@ func prune(v any) (any, bool) {
 		return nil, false
 	}
 	return v, true
+}
+
+func pruneMap(m map[string]any) bool {
+	for k, e := range m {
+		switch x := e.(type) {
+		case map[string]any:
+			if !pruneMap(x) {
+				delete(m, k)
+			}
+		case []any:
+			out := pruneList(x)
+			if len(out) == 0 {
+				delete(m, k)
+			} else if len(out) != len(x) {
+				m[k] = out
+			}
+		case string:
+			if x == "" {
+				delete(m, k)
+			}
+		case nil:
+			delete(m, k)
+		}
+	}
+	return len(m) > 0
+}
+
+func pruneList(l []any) []any {
+	out := l[:0]
+	for _, e := range l {
+		switch x := e.(type) {
+		case map[string]any:
+			if pruneMap(x) {
+				out = append(out, x)
+			}
+		case []any:
+			if o := pruneList(x); len(o) > 0 {
+				out = append(out, o)
+			}
+		case string:
+			if x != "" {
+				out = append(out, x)
+			}
+		case nil:
+		default:
+			out = append(out, e)
+		}
+	}
+	return out
 }
