@@ -34,6 +34,8 @@ import (
 //	isNull(s)         s is the HL7 explicit null ""
 //	identifierKey(l)  the business key "system|value" of a list of FHIR
 //	                  Identifiers: the first of type MR, else the first
+//	identifierKeyOf(l, t)  the same, for the first identifier of type code t
+//	                  ("" when there is none)
 //	hash(s)           a short stable hash of s (hex)
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
@@ -65,6 +67,16 @@ func newEnv() (*cel.Env, error) {
 						return types.String("")
 					}
 					return types.String(identifierKey(native.([]any)))
+				}))),
+		cel.Function("identifierKeyOf",
+			cel.Overload("identifierkeyof_dyn_string", []*cel.Type{cel.DynType, cel.StringType}, cel.StringType,
+				cel.BinaryBinding(func(l, typ ref.Val) ref.Val {
+					native, err := l.ConvertToNative(reflect.TypeOf([]any{}))
+					if err != nil {
+						return types.String("")
+					}
+					t, _ := typ.Value().(string)
+					return types.String(identifierKeyOf(native.([]any), t))
 				}))),
 		cel.Function("hash",
 			cel.Overload("hash_string", []*cel.Type{cel.StringType}, cel.StringType,
@@ -99,6 +111,21 @@ func identifierKey(ids []any) string {
 		}
 	}
 	return first
+}
+
+// identifierKeyOf is the business key of the first identifier of type code t.
+func identifierKeyOf(ids []any, t string) string {
+	for _, x := range ids {
+		id, ok := x.(map[string]any)
+		if !ok || identifierTypeCode(id) != t {
+			continue
+		}
+		if value, _ := id["value"].(string); value != "" {
+			system, _ := id["system"].(string)
+			return system + "|" + value
+		}
+	}
+	return ""
 }
 
 func identifierTypeCode(id map[string]any) string {

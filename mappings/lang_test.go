@@ -364,3 +364,27 @@ rows:
 		t.Log(got)
 	}
 }
+
+func TestIdentifierKeyOf(t *testing.T) {
+	files := fstest.MapFS{}
+	for k, v := range langFiles {
+		files[k] = v
+	}
+	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
+		"key: identifierKey(resource.identifier)",
+		`key: 'identifierKeyOf(resource.identifier, "NI") != "" ? identifierKeyOf(resource.identifier, "NI") : identifierKey(resource.identifier)'`, 1))}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same national ID, different MRNs: one patient under the NI policy.
+	_, a := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||111^^^HOSP^MR~N-1^^^HOSP^NI||Doe")
+	_, b := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C2|P|2.5.1\nPID|1||999^^^HOSP^MR~N-1^^^HOSP^NI||Doe")
+	_, c := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C3|P|2.5.1\nPID|1||111^^^HOSP^MR||Doe")
+	if a["Patient"]["id"] != b["Patient"]["id"] {
+		t.Error("same NI, different ids")
+	}
+	if a["Patient"]["id"] == c["Patient"]["id"] {
+		t.Error("without an NI the key falls back to the MR, which differs from the NI key")
+	}
+}
