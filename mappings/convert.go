@@ -71,10 +71,18 @@ func (st *mapState) convertTime(text, as string, r *compiledRow) (any, bool, err
 	if t.IsZero() {
 		return nil, false, nil
 	}
+	if as == "instant" && t.Precision <= hl7.PrecisionDay {
+		st.warn("imprecise-time", r, "an instant needs a time of day; only a date was sent: left out")
+		return nil, false, nil
+	}
 	if as == "date" || t.Precision <= hl7.PrecisionDay {
 		return formatDate(t), true, nil
 	}
 	if !t.HasOffset && st.profile.loc == nil {
+		if as == "instant" {
+			st.warn("no-timezone", r, fmt.Sprintf("time without offset and no time zone for sender %s: an instant cannot be written, left out (set timezone in its profile)", st.profile.file.Sender))
+			return nil, false, nil
+		}
 		st.warn("no-timezone", r, fmt.Sprintf("time without offset and no time zone for sender %s: kept as a date only (set timezone in its profile)", st.profile.file.Sender))
 		return formatDate(t), true, nil
 	}

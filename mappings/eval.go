@@ -189,16 +189,20 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 		if len(cr.events) > 0 && !slices.Contains(cr.events, event) {
 			continue
 		}
-		if cr.when != nil {
-			ok, err := st.evalBool(cr.when, vars)
-			if err != nil {
-				return nil, &MapError{At: cr.at, Err: err}
-			}
-			if !ok {
-				continue
-			}
-		}
 		for _, ctx := range st.contexts(cr) {
+			if cr.when != nil {
+				// Evaluated per occurrence (or group instance), with v
+				// bound to it: a false condition skips just this one.
+				wv := *vars
+				wv.v = st.segAccessor(ctx)
+				ok, err := st.evalBool(cr.when, &wv)
+				if err != nil {
+					return nil, &MapError{At: cr.at, Where: ctx.seg.Name(), Err: err}
+				}
+				if !ok {
+					continue
+				}
+			}
 			b, err := st.build(cr, ctx, vars)
 			if err != nil {
 				return nil, err
@@ -603,6 +607,13 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		default:
 			st.mark(positions[i])
 			v, ok, err = st.convert(f, r.as, r)
+			if err != nil && !r.row.Required {
+				// A malformed value (a date that is no date, "abc" for a
+				// number) is left out with a warning; the message still maps.
+				st.pos, st.hasPos = positions[i], true
+				st.warn("invalid-value", r, invalidValueText(r.as))
+				continue
+			}
 		}
 		if err != nil {
 			return &MapError{At: r.at, Where: st.where(positions[i]), Err: err}
@@ -653,6 +664,20 @@ func (st *mapState) applyRef(p pendingRef) error {
 	return nil
 }
 
+// invalidValueText says what a malformed value should have been, without
+// repeating the value (it may be patient data).
+func invalidValueText(as string) string {
+	switch as {
+	case "date", "dateTime", "instant":
+		return "not a valid HL7 date/time: left out"
+	case "decimal", "integer", "positiveInt", "unsignedInt":
+		return "not a valid " + as + ": left out"
+	case "boolean":
+		return "not a yes/no value: left out"
+	}
+	return "not a valid value: left out"
+}
+
 func wrapRowErr(r *compiledRow, err error) error {
 	if err == nil {
 		return nil
@@ -665,8 +690,10 @@ func wrapRowErr(r *compiledRow, err error) error {
 // whole message.
 func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]any, vars *activation) error {
 	var occ []*segContext
+	inGroup := false
 	if seg != nil && len(seg.group) > 0 {
 		if g := st.groupOf(seg); g != nil && (g.Start == r.row.Each || slices.Contains(g.Members, r.row.Each)) {
+			inGroup = true // a group's segments are read only within this instance
 			for i, s := range seg.group {
 				if s.Name() == r.row.Each {
 					occ = append(occ, &segContext{seg: s, idx: seg.groupI[i], group: seg.group, groupI: seg.groupI})
@@ -674,7 +701,7 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 			}
 		}
 	}
-	if occ == nil {
+	if !inGroup {
 		for i, s := range st.msg.Segments() {
 			if s.Name() == r.row.Each {
 				occ = append(occ, &segContext{seg: s, idx: i})

@@ -388,3 +388,41 @@ func TestIdentifierKeyOf(t *testing.T) {
 		t.Error("without an NI the key falls back to the MR, which differs from the NI key")
 	}
 }
+
+func TestInvalidValuesAndDuplicatesDoNotBreakTheBundle(t *testing.T) {
+	files := fstest.MapFS{}
+	for k, v := range langFiles {
+		files[k] = v
+	}
+	// Two coverages with the same key: one resource in the Bundle.
+	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
+		`key: ids.patient + "|" + v["2"]`, `key: ids.patient`, 1))}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, r := mapMsg(t, set, "MSH|^~\\&|||CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe||female\nIN1|1|A||Acme\nIN1|2|B||Acme")
+	if _, ok := r["Patient"]["birthDate"]; ok {
+		t.Error("a malformed birth date was kept")
+	}
+	kinds := ""
+	coverages := 0
+	for _, w := range res.Warnings {
+		kinds += w.Kind + " " + w.Where + "; "
+	}
+	for _, x := range res.Resources {
+		if x.Type == "Coverage" {
+			coverages++
+		}
+	}
+	if !strings.Contains(kinds, "invalid-value PID-7") || strings.Contains(kinds, "female") {
+		t.Errorf("warnings: %s", kinds)
+	}
+	if coverages != 1 || !strings.Contains(js(r["Coverage"]["identifier"]), `"A"`) || !strings.Contains(js(r["Coverage"]["identifier"]), `"B"`) {
+		t.Errorf("duplicates must merge into one resource: %d, %s", coverages, js(r["Coverage"]))
+	}
+	if got := js(r["Provenance"]["agent"]); !strings.Contains(got, "unidentified sender") {
+		t.Errorf("provenance agent without a sender: %s", got)
+	}
+	validateBundle(t, res.Bundle)
+}

@@ -67,6 +67,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	if st.profile.file.KeepUnmapped && len(res.Unused) > 0 && len(all) > 0 {
 		st.keepUnmapped(all, res.Unused)
 	}
+	all = dedupe(all)
 	entries := make([]any, 0, len(all)+1)
 	var targets []any
 	for _, b := range all {
@@ -105,6 +106,63 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	return res, nil
 }
 
+// dedupe merges resources with the same type and id (the same insurer in two
+// IN1 groups, the same practitioner in two roles) into the first: a Bundle
+// must not hold one resource twice.
+func dedupe(all []*built) []*built {
+	seen := make(map[string]*built, len(all))
+	out := all[:0]
+	for _, b := range all {
+		k := b.resource + "/" + b.id
+		if first, ok := seen[k]; ok {
+			mergeResource(first.obj, b.obj)
+			first.clears = append(first.clears, b.clears...)
+			continue
+		}
+		seen[k] = b
+		out = append(out, b)
+	}
+	return out
+}
+
+// mergeResource adds to dst what src has and dst lacks; list elements of src
+// not already in dst are appended.
+func mergeResource(dst, src map[string]any) {
+	for k, v := range src {
+		old, ok := dst[k]
+		if !ok {
+			dst[k] = v
+			continue
+		}
+		switch nv := v.(type) {
+		case map[string]any:
+			if om, ok := old.(map[string]any); ok {
+				mergeResource(om, nv)
+			}
+		case []any:
+			if ol, ok := old.([]any); ok {
+				for _, e := range nv {
+					if !containsJSON(ol, e) {
+						ol = append(ol, e)
+					}
+				}
+				dst[k] = ol
+			}
+		}
+	}
+}
+
+func containsJSON(list []any, e any) bool {
+	eb, _ := appendJSON(nil, e)
+	for _, x := range list {
+		xb, _ := appendJSON(nil, x)
+		if string(xb) == string(eb) {
+			return true
+		}
+	}
+	return false
+}
+
 func asList(v any) []any {
 	l, _ := v.([]any)
 	return l
@@ -134,6 +192,9 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 		recorded = t.Time.UTC().Format("2006-01-02T15:04:05Z")
 	}
 	sender := strings.Trim(st.msg.Get("MSH-3.1")+"^"+st.msg.Get("MSH-4.1"), "^")
+	if sender == "" {
+		sender = "unidentified sender (no MSH-3 or MSH-4)"
+	}
 	what := map[string]any{"display": fmt.Sprintf("%s^%s %s from %s (%s)", st.msg.MessageCode(), st.event, st.msg.ControlID(), sender, structure)}
 	if opts.JournalID != 0 {
 		what["identifier"] = map[string]any{"system": JournalSystem, "value": strconv.FormatInt(opts.JournalID, 10)}

@@ -264,8 +264,15 @@ func TestDFTTransactionTypes(t *testing.T) {
 	set := siuSet(t)
 	res := siuMapExample(t, set, "DFT/p03-mixed.hl7", "genhosp-adt")
 	items := siuResources(res, "ChargeItem")
-	if len(items) != 4 {
-		t.Fatalf("want one ChargeItem per FT1, got %d", len(items))
+	if len(items) != 3 {
+		t.Fatalf("want one ChargeItem per FT1 but the payment, got %d", len(items))
+	}
+	paymentReported := false
+	for _, w := range res.Warnings {
+		paymentReported = paymentReported || (w.Kind == "unused-field" && strings.HasPrefix(w.Where, "FT1(3)-"))
+	}
+	if !paymentReported {
+		t.Error("the payment FT1 made nothing and was not reported as unused")
 	}
 	price := func(r mappings.Resource) string {
 		p, _ := r.Body["priceOverride"].(map[string]any)
@@ -278,8 +285,7 @@ func TestDFTTransactionTypes(t *testing.T) {
 	cases := []struct{ status, price, reason string }{
 		{"billable", "125", ""},          // CG
 		{"billable", "-40", "Credit"},    // CD: negative
-		{"not-billable", "none", ""},     // PY: not a charge (see FT1[ChargeItem])
-		{"billable", "-5", "Adjustment"}, // AJ: as sent
+		{"billable", "-5", "Adjustment"}, // AJ: as sent; the PY payment made no ChargeItem
 	}
 	for i, c := range cases {
 		r := items[i]
