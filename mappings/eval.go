@@ -604,6 +604,14 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			v, err = st.evalValue(r.value, vars)
 			vars.it = ""
 			ok = v != nil
+			if str, isStr := v.(string); err == nil && isStr && r.as != "" {
+				v, ok, err = st.convert(hl7.NewField(str, st.msg.Delimiters()), r.as, r)
+				if err != nil {
+					st.pos, st.hasPos = positions[i], true
+					st.warn("invalid-value", r, invalidValueText(r.as))
+					continue
+				}
+			}
 		default:
 			st.mark(positions[i])
 			v, ok, err = st.convert(f, r.as, r)

@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -36,12 +38,15 @@ import (
 //	                  Identifiers: the first of type MR, else the first
 //	identifierKeyOf(l, t)  the same, for the first identifier of type code t
 //	                  ("" when there is none)
+//	addMinutes(ts, n) an HL7 date/time plus n minutes (an int or a string of
+//	                  digits), as an HL7 date/time
+//	                  (keeping its offset, or its absence); "" if ts is not one
 //	hash(s)           a short stable hash of s (hex)
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("it", cel.StringType),
-		cel.Variable("v", cel.DynType),
-		cel.Variable("m", cel.DynType),
+		cel.Variable("v", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("m", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("event", cel.StringType),
 		cel.Variable("structure", cel.StringType),
 		cel.Variable("sender", cel.MapType(cel.StringType, cel.StringType)),
@@ -78,6 +83,21 @@ func newEnv() (*cel.Env, error) {
 					t, _ := typ.Value().(string)
 					return types.String(identifierKeyOf(native.([]any), t))
 				}))),
+		cel.Function("addMinutes",
+			cel.Overload("addminutes_string_int", []*cel.Type{cel.StringType, cel.IntType}, cel.StringType,
+				cel.BinaryBinding(func(ts, n ref.Val) ref.Val {
+					minutes, _ := n.Value().(int64)
+					return types.String(addMinutes(ts, minutes))
+				})),
+			cel.Overload("addminutes_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.StringType,
+				cel.BinaryBinding(func(ts, n ref.Val) ref.Val {
+					s, _ := n.Value().(string)
+					minutes, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+					if err != nil {
+						return types.String("")
+					}
+					return types.String(addMinutes(ts, minutes))
+				}))),
 		cel.Function("hash",
 			cel.Overload("hash_string", []*cel.Type{cel.StringType}, cel.StringType,
 				cel.UnaryBinding(func(s ref.Val) ref.Val {
@@ -86,6 +106,21 @@ func newEnv() (*cel.Env, error) {
 					return types.String(hex.EncodeToString(sum[:8]))
 				}))),
 	)
+}
+
+// addMinutes adds minutes to an HL7 date/time, keeping its offset (or its
+// absence); "" when ts is not a date/time.
+func addMinutes(ts ref.Val, minutes int64) string {
+	s, _ := ts.Value().(string)
+	t, err := hl7.ParseTime(s, time.UTC)
+	if err != nil || t.IsZero() {
+		return ""
+	}
+	t.Time = t.Time.Add(time.Duration(minutes) * time.Minute)
+	if t.Precision < hl7.PrecisionMinute {
+		t.Precision = hl7.PrecisionMinute
+	}
+	return t.String()
 }
 
 // identifierKey picks the business identifier of a list of FHIR
