@@ -41,6 +41,9 @@ func (mp *Mapper) Set() *mappings.Set { return mp.set.Load() }
 
 // Swap puts a newly loaded set in use.
 func (mp *Mapper) Swap(set *mappings.Set) {
+	if cur := mp.set.Load(); cur != nil && cur.Hash() == set.Hash() {
+		return // a change that does not change the mappings (e.g. a non-YAML file)
+	}
 	old := mp.set.Swap(set)
 	mp.metrics.mappingReloads.WithLabelValues("applied").Inc()
 	mp.metrics.mappingSet(set.Hash())

@@ -14,8 +14,15 @@ import (
 	"github.com/carebridge/carebridge/engine/hl7"
 )
 
-// ErrNoMap is wrapped by the error Map returns for a message no map handles.
+// ErrNoMap matches (errors.Is) the error Map returns for a message no map
+// handles.
 var ErrNoMap = errors.New("no map")
+
+// noMapError says which message no map handles; it matches ErrNoMap.
+type noMapError struct{ msg string }
+
+func (e *noMapError) Error() string        { return e.msg }
+func (e *noMapError) Is(target error) bool { return target == ErrNoMap }
 
 // MapError is a mapping failure, with the map row (file:line:col) and the
 // message position involved.
@@ -161,7 +168,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	}
 	mm, ok := s.messages[code]
 	if !ok {
-		return nil, fmt.Errorf("no map for %s^%s from sender %s: %w", code, event, sender, ErrNoMap)
+		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s", code, event, sender)}
 	}
 	structure, ok := mm.events[event]
 	if !ok {
@@ -170,7 +177,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			evs = append(evs, e)
 		}
 		slices.Sort(evs)
-		return nil, fmt.Errorf("no map for %s^%s from sender %s (the %s map handles %s): %w", code, event, sender, code, strings.Join(evs, ", "), ErrNoMap)
+		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, sender, code, strings.Join(evs, ", "))}
 	}
 	p, err := s.profileFor(msg, opts.Sender)
 	if err != nil {

@@ -267,7 +267,7 @@ func (m *mapper) message(am archive.Message) {
 		case errors.As(err, &me):
 			fail("mapping", me.Where, m.ms.at(me.At), me.Err.Error())
 		case errors.Is(err, mappings.ErrNoMap):
-			fail("no-map", "", "", strings.TrimSuffix(err.Error(), ": "+mappings.ErrNoMap.Error()))
+			fail("no-map", "", "", err.Error())
 		default:
 			fail("mapping", "", "", err.Error())
 		}

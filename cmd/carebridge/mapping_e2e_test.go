@@ -23,7 +23,7 @@ func TestMapBinary(t *testing.T) {
 		bundles int
 		stderr  string
 	}{
-		{name: "ADT^A01", stdin: string(adt), code: 0, bundles: 1, stderr: "-:1: PID-1: unused-field"},
+		{name: "ADT^A01", stdin: string(adt), code: 0, bundles: 1, stderr: "-:1: PV1-18: unused-field"},
 		{name: "ORU^R01 then ADT^A01", stdin: oruMessage + string(adt), code: 1, bundles: 1, stderr: "-:1: error: no map for ORU^R01"},
 	}
 	for _, tc := range tests {

@@ -97,7 +97,7 @@ func TestMapCommand(t *testing.T) {
 	}{
 		{name: "shipped set maps an ADT^A01 to a Bundle with a Patient", args: []string{"map", adt}, code: 0, bundles: 1,
 			stdout: []string{`"resourceType":"Bundle"`, `"resourceType":"Patient"`, `"type":"transaction"`},
-			stderr: []string{adt + ":1: PID-1: unused-field: no map uses this value"}},
+			stderr: []string{adt + ":1: PV1-18: unused-field: no map uses this value"}},
 		{name: "no map for the message type", args: []string{"map", oru}, code: 1,
 			stderr: []string{oru + ":1: error: no map for ORU^R01 from sender LAB^GENHOSP", "1 of 1 message(s) could not be mapped"}},
 		{name: "messages after a failing one are still mapped", args: []string{"map", "--mappings", small, mixed}, code: 1, bundles: 1,

@@ -331,6 +331,10 @@ process only).`,
 				return &exitError{code: exitUsage, err: fmt.Errorf("say which messages: IDs or filters (e.g. --status failed)")}
 			}
 			ctx := cmd.Context()
+			set, err := configuredMappings(cfg) // a set that does not compile queues nothing
+			if err != nil {
+				return err
+			}
 			j, err := openJournal(ctx, cfg, false)
 			if err != nil {
 				return err
@@ -344,10 +348,6 @@ process only).`,
 			fmt.Fprintf(out, "queued %d message(s) for reprocessing\n", n)
 			if queueOnly || n == 0 {
 				return nil
-			}
-			set, err := configuredMappings(cfg)
-			if err != nil {
-				return err
 			}
 			eng, err := engine.New(cfg, engine.Deps{Journal: j, Logger: newLogger(cfg, cmd.ErrOrStderr()), Mappings: set})
 			if err != nil {

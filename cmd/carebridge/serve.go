@@ -56,6 +56,10 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := engine.NewMetrics(reg)
+	set, err := configuredMappings(cfg) // before touching the data directory
+	if err != nil {
+		return err
+	}
 	lock, err := engine.LockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
@@ -71,10 +75,6 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	defer store.Close()
-	set, err := configuredMappings(cfg)
-	if err != nil {
-		return err
-	}
 	eng, err := engine.New(cfg, engine.Deps{Journal: store, Logger: log, Metrics: metrics, Gatherer: reg, Mappings: set})
 	if err != nil {
 		return err
