@@ -83,11 +83,11 @@ func TestSIUDFTCorpus(t *testing.T) {
 
 // siuValidate validates a Bundle like validateBundle, returning the error.
 func siuValidate(bundle []byte) error {
-	validatorOnce.Do(func() { validator, validatorErr = fhirvalid.New() })
+	validatorOnce.Do(func() { sharedValidator, validatorErr = fhirvalid.New() })
 	if validatorErr != nil {
 		return validatorErr
 	}
-	return validator.Bundle(bundle)
+	return sharedValidator.Bundle(bundle)
 }
 
 // siuMapExample maps one shipped example input with a sender profile.

@@ -8,20 +8,26 @@ import (
 )
 
 var (
-	validatorOnce sync.Once
-	validator     *fhirvalid.Validator
-	validatorErr  error
+	validatorOnce   sync.Once
+	sharedValidator *fhirvalid.Validator
+	validatorErr    error
 )
+
+// validator returns the shared FHIR validator.
+func validator(t *testing.T) *fhirvalid.Validator {
+	t.Helper()
+	validatorOnce.Do(func() { sharedValidator, validatorErr = fhirvalid.New() })
+	if validatorErr != nil {
+		t.Fatal(validatorErr)
+	}
+	return sharedValidator
+}
 
 // validateBundle checks that a mapped Bundle and every resource in it are
 // valid FHIR R4 (google/fhir/go jsonformat, through package fhirvalid).
 func validateBundle(t *testing.T, bundle []byte) {
 	t.Helper()
-	validatorOnce.Do(func() { validator, validatorErr = fhirvalid.New() })
-	if validatorErr != nil {
-		t.Fatal(validatorErr)
-	}
-	if err := validator.Bundle(bundle); err != nil {
+	if err := validator(t).Bundle(bundle); err != nil {
 		t.Errorf("not valid FHIR R4: %v", err)
 	}
 }
