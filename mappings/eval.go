@@ -116,6 +116,7 @@ type segContext struct {
 	idx    int
 	group  []*hl7.Segment
 	groupI []int
+	acc    *accessor // v[...] for this context, made once
 }
 
 // dtContext is a data type value rows read from.
@@ -337,7 +338,10 @@ func StableID(resourceType, key string) string {
 }
 
 func (st *mapState) segAccessor(ctx *segContext) *accessor {
-	return &accessor{get: func(path string) string {
+	if ctx.acc != nil {
+		return ctx.acc
+	}
+	ctx.acc = &accessor{get: func(path string) string {
 		sp, err := st.set.cachedSource(path, true)
 		if err != nil {
 			return ""
@@ -349,6 +353,7 @@ func (st *mapState) segAccessor(ctx *segContext) *accessor {
 		st.mark(at)
 		return fieldText(f)
 	}}
+	return ctx.acc
 }
 
 func (st *mapState) dtAccessor(ctx *dtContext) *accessor {
@@ -437,14 +442,17 @@ func (st *mapState) groupOf(ctx *segContext) *groupSpec {
 // applyRows applies rows to obj, reading from a segment context (seg) or a
 // data type value (dt).
 func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
-	rv := *vars
+	// The activation is switched in place and restored: one mapping runs on
+	// one goroutine, and this saves a copy per context.
+	saved, savedIt := vars.v, vars.it
+	defer func() { vars.v, vars.it = saved, savedIt }()
 	if seg != nil {
-		rv.v = st.segAccessor(seg)
+		vars.v = st.segAccessor(seg)
 	} else {
-		rv.v = st.dtAccessor(dt)
+		vars.v = st.dtAccessor(dt)
 	}
 	for _, r := range rows {
-		if err := st.applyRow(r, seg, dt, obj, &rv); err != nil {
+		if err := st.applyRow(r, seg, dt, obj, vars); err != nil {
 			return err
 		}
 	}
@@ -488,8 +496,9 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		return nil
 	}
 	// Values to map: the source's repetitions (or one value), or none.
-	var values []hl7.Field
-	var positions []posKey
+	var valuesBuf [1]hl7.Field
+	var positionsBuf [1]posKey
+	values, positions := valuesBuf[:0], positionsBuf[:0]
 	hasSource := r.from != nil
 	if hasSource {
 		var f hl7.Field
@@ -519,7 +528,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 				f = f.Repetition(1)
 				at.rep = 1
 			}
-			values, positions = []hl7.Field{f}, []posKey{at}
+			values, positions = append(values, f), append(positions, at)
 		}
 	}
 	if !hasSource {
