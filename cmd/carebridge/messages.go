@@ -71,6 +71,19 @@ func (f *filterFlags) filter(now time.Time) (fhirstore.Filter, error) {
 	return out, nil
 }
 
+// loadFiltered loads the configuration and the journal filter of a command.
+func loadFiltered(cf *configFlags, ff *filterFlags) (*config.Config, fhirstore.Filter, error) {
+	cfg, err := cf.load()
+	if err != nil {
+		return nil, fhirstore.Filter{}, err
+	}
+	f, err := ff.filter(time.Now())
+	if err != nil {
+		return nil, fhirstore.Filter{}, &exitError{code: exitUsage, err: err}
+	}
+	return cfg, f, nil
+}
+
 // parseWhen reads a point in time written as a duration back from now or as
 // a date or date-time (local time when no zone is given).
 func parseWhen(s string, now time.Time) (time.Time, error) {
@@ -152,13 +165,9 @@ func newMessagesListCmd() *cobra.Command {
 		Short: "List journaled messages, oldest first",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := cf.load()
+			cfg, f, err := loadFiltered(&cf, &ff)
 			if err != nil {
 				return err
-			}
-			f, err := ff.filter(time.Now())
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
 			}
 			j, err := openJournal(cmd.Context(), cfg, true)
 			if err != nil {
@@ -312,13 +321,9 @@ every failure). A running server picks them up within its poll interval; this co
 processes them itself unless --queue-only is given (the journal hands each message to one
 process only).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := cf.load()
+			cfg, f, err := loadFiltered(&cf, &ff)
 			if err != nil {
 				return err
-			}
-			f, err := ff.filter(time.Now())
-			if err != nil {
-				return &exitError{code: exitUsage, err: err}
 			}
 			for _, a := range args {
 				id, err := strconv.ParseInt(a, 10, 64)

@@ -183,12 +183,7 @@ func (s *Scanner) Scan() bool {
 			continue
 		case startBlock:
 			if s.inMsg {
-				if s.inFrame {
-					s.emit(ErrUnterminatedFrame)
-					s.inFrame = false
-				} else {
-					s.emit(nil)
-				}
+				s.endMessage()
 				return true
 			}
 			s.flushGarbage()
@@ -393,12 +388,7 @@ func (s *Scanner) finish() bool {
 		return false
 	}
 	if s.inMsg {
-		if s.inFrame {
-			s.emit(ErrUnterminatedFrame)
-			s.inFrame = false
-		} else {
-			s.emit(nil)
-		}
+		s.endMessage()
 		return true
 	}
 	s.flushGarbage()
@@ -521,4 +511,15 @@ func (s *Scanner) checkCount(id string, line []byte, e envelope, off int64) {
 	if got != want {
 		s.warn(off, fmt.Sprintf("%s-1 says %d %s, the %cHS at offset %d holds %d", id, want, what, e.kind, e.off, got))
 	}
+}
+
+// endMessage emits the message being read when a new frame or the end of
+// input ends it; inside an unfinished MLLP frame it is reported truncated.
+func (s *Scanner) endMessage() {
+	if s.inFrame {
+		s.emit(ErrUnterminatedFrame)
+		s.inFrame = false
+		return
+	}
+	s.emit(nil)
 }
