@@ -68,6 +68,7 @@ type compiledResource struct {
 type segmentMap struct {
 	name, resource string
 	at             string
+	key            *program
 	rows           []*compiledRow
 }
 
@@ -300,7 +301,11 @@ func (l *loader) addSegment(f *segmentFile) {
 		l.errorf(f.Pos, "", "segment map %s is defined twice", f.Segment)
 		return
 	}
-	l.set.segments[f.Segment] = &segmentMap{name: f.Segment, resource: f.Resource, at: at(f.Pos), rows: l.compileRows(f.Rows, true)}
+	sm := &segmentMap{name: f.Segment, resource: f.Resource, at: at(f.Pos), rows: l.compileRows(f.Rows, true)}
+	if f.Key.Src != "" {
+		sm.key = l.compile(f.Pos, f.Key.Src, cel.StringType)
+	}
+	l.set.segments[f.Segment] = sm
 }
 
 func validMapName(s string) bool {
@@ -375,10 +380,13 @@ func (l *loader) addMessage(f *messageFile, file string) {
 		if r.When.Src != "" {
 			cr.when = l.compile(r.Pos, r.When.Src, cel.BoolType)
 		}
-		if r.Key.Src == "" {
-			l.errorf(r.Pos, "a CEL expression giving the business identity, e.g. identifierKey(resource.identifier)", "resource %s: key is required (ids derive from it)", r.Name)
-		} else {
+		switch {
+		case r.Key.Src != "":
 			cr.key = l.compile(r.Pos, r.Key.Src, cel.StringType)
+		case cr.seg != nil && cr.seg.key != nil:
+			cr.key = cr.seg.key
+		case cr.seg != nil:
+			l.errorf(r.Pos, "a CEL expression giving the business identity, e.g. identifierKey(resource.identifier), here or in the segment map", "resource %s: key is required (ids derive from it)", r.Name)
 		}
 		cr.rows = l.compileRows(r.Rows, true)
 		mm.resources = append(mm.resources, cr)

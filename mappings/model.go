@@ -125,7 +125,7 @@ type resourceRule struct {
 	// When is a CEL condition on the message.
 	When Expr `yaml:"when"`
 	// Key is a CEL expression giving the resource's business identity; the
-	// resource id derives from it.
+	// resource id derives from it. Without it, the segment map's key applies.
 	Key Expr `yaml:"key"`
 	// Rows are applied after the segment map's rows.
 	Rows []Row `yaml:"rows"`
@@ -137,7 +137,12 @@ type segmentFile struct {
 	Segment     string `yaml:"segment"`  // "PID[Patient]"
 	Resource    string `yaml:"resource"` // resourceType
 	Description string `yaml:"description"`
-	Rows        []Row  `yaml:"rows"`
+	// Key is the business identity of the resources this map builds (a CEL
+	// expression, as a resource rule's key), used by every rule that sets
+	// none: the same patient, visit or account gets the same id whichever
+	// message map made it.
+	Key  Expr  `yaml:"key"`
+	Rows []Row `yaml:"rows"`
 }
 
 // datatypeFile is a datatype map: one v2 data type to one FHIR type.
