@@ -242,7 +242,7 @@ func (st *mapState) baseVars(structure string) *activation {
 
 // messageValue reads a terser path anywhere in the message, marking it used.
 func (st *mapState) messageValue(path string) string {
-	p, err := hl7.CompilePath(path)
+	p, err := st.set.cachedPath(path)
 	if err != nil {
 		return ""
 	}

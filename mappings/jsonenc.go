@@ -50,11 +50,14 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
+		var buf [16]string
+		keys := buf[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}
-		slices.Sort(keys)
+		if len(keys) > 1 {
+			slices.Sort(keys)
+		}
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {

@@ -31,6 +31,7 @@ type Set struct {
 	rows      []*compiledRow
 	rowCount  int
 	sources   sync.Map // sourceKey → cachedSource, for v[...] in expressions
+	paths     sync.Map // string → cachedTerser, for m[...] in expressions
 }
 
 // Hash identifies the mapping set's content (a hash of every file): each

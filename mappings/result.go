@@ -97,7 +97,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 		"type":         "transaction",
 		"entry":        entries,
 	}
-	b, err := appendJSON(make([]byte, 0, 8192), bundle)
+	b, err := appendJSON(make([]byte, 0, 16384), bundle)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}

@@ -122,3 +122,19 @@ func (s *Set) cachedSource(path string, inSegment bool) (sourcePath, error) {
 	s.sources.Store(k, cachedSource{sp, err})
 	return sp, err
 }
+
+type cachedTerser struct {
+	p   hl7.Path
+	err error
+}
+
+// cachedPath compiles a terser path read through m[...] once per set.
+func (s *Set) cachedPath(path string) (hl7.Path, error) {
+	if c, ok := s.paths.Load(path); ok {
+		ct := c.(cachedTerser)
+		return ct.p, ct.err
+	}
+	p, err := hl7.CompilePath(path)
+	s.paths.Store(path, cachedTerser{p, err})
+	return p, err
+}
