@@ -142,6 +142,11 @@ func (c *Config) Defaults() {
 	if c.Journal.MaxBatch == 0 {
 		c.Journal.MaxBatch = 1024
 	}
+	if c.MLLP == nil {
+		// No mllp key at all: the default listener (an explicit empty
+		// list, mllp: [], means none).
+		c.MLLP = []MLLPListener{{Name: "mllp", Addr: "127.0.0.1:2575"}}
+	}
 	for i := range c.MLLP {
 		l := &c.MLLP[i]
 		if l.Name == "" {

@@ -93,3 +93,20 @@ func TestUnknownCharsetIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMissingMLLPKeyGivesTheDefaultListener(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("processing:\n  workers: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.MLLP) != 1 || c.MLLP[0].Addr != "127.0.0.1:2575" || c.MLLP[0].AckPolicy != AckOnCommit {
+		t.Fatalf("listeners = %+v", c.MLLP)
+	}
+	c, err = Parse("x.yaml", []byte("mllp: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.MLLP) != 0 {
+		t.Fatalf("mllp: [] should mean no listener: %+v", c.MLLP)
+	}
+}
