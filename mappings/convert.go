@@ -131,7 +131,12 @@ func (st *mapState) identifierSystem(f hl7.Field, r *compiledRow) string {
 			}
 		}
 		if ns == "" {
-			return ""
+			// No authority at all: the identifier is only unique within
+			// its sender. Scope it to the sender rather than leave it
+			// without system (where two senders' "123" would be one).
+			sender := urnPart(st.senderV["application"]) + "^" + urnPart(st.senderV["facility"])
+			st.warn("no-authority", r, fmt.Sprintf("identifier without assigning authority and no default_assigning_authority for sender %s: scoped to the sender (urn:carebridge:sender:%s)", st.profile.file.Sender, sender))
+			return "urn:carebridge:sender:" + sender
 		}
 	}
 	for _, key := range []string{ns, uid} {

@@ -426,3 +426,30 @@ func TestInvalidValuesAndDuplicatesDoNotBreakTheBundle(t *testing.T) {
 	}
 	validateBundle(t, res.Bundle)
 }
+
+func TestIdentifiersWithoutAuthorityAreScopedToTheirSender(t *testing.T) {
+	files := fstest.MapFS{}
+	for k, v := range langFiles {
+		files[k] = v
+	}
+	files["default.yaml"] = &fstest.MapFile{Data: []byte("sender: default\napplication: \"*\"\n")}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resA, a := mapMsg(t, set, "MSH|^~\\&|SYS1|FAC1|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||123^^^^MR||Doe^Jane")
+	_, b := mapMsg(t, set, "MSH|^~\\&|SYS2|FAC2|CB|CB|20261101||ADT^A01|C2|P|2.5.1\nPID|1||123^^^^MR||Smith^Bob")
+	if a["Patient"]["id"] == b["Patient"]["id"] {
+		t.Fatal("two senders' patient 123 without authority became one patient")
+	}
+	if got := js(a["Patient"]["identifier"]); !strings.Contains(got, `"system":"urn:carebridge:sender:SYS1^FAC1"`) {
+		t.Errorf("identifier: %s", got)
+	}
+	warned := false
+	for _, w := range resA.Warnings {
+		warned = warned || w.Kind == "no-authority"
+	}
+	if !warned {
+		t.Error("no no-authority warning")
+	}
+}
