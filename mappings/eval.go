@@ -570,8 +570,16 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 	for i, f := range values {
 		if f.IsNull() {
 			st.mark(positions[i])
-			st.current.clears = append(st.current.clears, r.to.clearPath())
 			st.hits[r.id] = true
+			switch {
+			case r.row.Clears != "":
+				st.current.clears = append(st.current.clears, r.row.Clears)
+			case r.value != nil && r.value.constant != nil:
+				// A structural companion (an extension's url): the row that
+				// carries the value records the clear.
+			default:
+				st.current.clears = append(st.current.clears, r.to.clearPath())
+			}
 			continue
 		}
 		if f.IsEmpty() && r.as != "identifierSystem" {

@@ -453,3 +453,29 @@ func TestIdentifiersWithoutAuthorityAreScopedToTheirSender(t *testing.T) {
 		t.Error("no no-authority warning")
 	}
 }
+
+func TestClearsSelector(t *testing.T) {
+	files := fstest.MapFS{}
+	for k, v := range langFiles {
+		files[k] = v
+	}
+	files["pid.yaml"] = &fstest.MapFile{Data: []byte(string(langFiles["pid.yaml"].Data) + `  - {from: "14", to: "telecom[]", value: '{"system": "phone", "use": "work", "value": it}', clears: 'telecom.where(use = "work")'}
+  - {from: "17", to: "extension[0].valueString", clears: 'extension.where(url = "http://example.org/religion")'}
+  - {from: "17", to: "extension[0].url", value: '"http://example.org/religion"'}
+`)}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r := mapMsg(t, set, `MSH|^~\&|HIS|HOSP|CB|CB|20261101||ADT^A08|C1|P|2.5.1
+PID|1||1^^^HOSP^MR||Doe|||||||||""|||""`)
+	got := js(r["Patient"]["meta"])
+	for _, want := range []string{`telecom.where(use = \"work\")`, `extension.where(url = \"http://example.org/religion\")`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("clears lack %s: %s", want, got)
+		}
+	}
+	if strings.Contains(got, `"valueString":"telecom"`) || strings.Contains(got, "extension.url") {
+		t.Errorf("a clear says more than the sender cleared: %s", got)
+	}
+}

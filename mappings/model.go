@@ -44,6 +44,11 @@ type Row struct {
 	// Required makes an unvalued source a mapping error (the IG's
 	// "NOT VALUED → error").
 	Required bool `yaml:"required"`
+	// Clears says what an HL7 "" in From clears, when To alone would say too
+	// much: a FHIRPath selector such as 'telecom.where(use = "work")' or
+	// 'extension.where(url = "http://...patient-religion")'. By default it is
+	// To's element path (without list positions).
+	Clears string `yaml:"clears"`
 	// Clear records "clear this element" for To (as an HL7 "" would), e.g.
 	// to drop the links of a patient on an unlink event.
 	Clear bool `yaml:"clear"`
