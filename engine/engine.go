@@ -232,7 +232,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	workers.Go(func() { e.releaseAbandonedEvery(workCtx, releaseInterval(e.cfg.Processing)) })
 	if e.mapper != nil && e.cfg.Mappings.ReloadEnabled() {
-		w := &mappings.Watcher{Dir: e.cfg.Mappings.Dir, OnLoad: e.mapper.Swap, OnError: e.mapper.refused}
+		w := &mappings.Watcher{Dir: e.cfg.Mappings.Dir, OnLoad: e.mapper.reload, OnError: e.mapper.refused}
 		workers.Go(func() {
 			if err := w.Run(workCtx); err != nil {
 				e.log.Error("mapping reload is off", "err", err)

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"log/slog"
 	"sync/atomic"
 
@@ -48,6 +50,28 @@ func (mp *Mapper) Swap(set *mappings.Set) {
 	mp.metrics.mappingReloads.WithLabelValues("applied").Inc()
 	mp.metrics.mappingSet(set.Hash())
 	mp.log.Info("mappings reloaded", "hash", set.Hash(), "previous", old.Hash(), "files", len(set.Files()))
+}
+
+// reload applies a set the watcher loaded, unless it drops message maps the
+// set in use has: a directory caught half-written (a git checkout, an rsync
+// --delete) or emptied must not stop the mapping of whole message types.
+// Restart serve to apply such a change on purpose.
+func (mp *Mapper) reload(set *mappings.Set) {
+	have := map[string]bool{}
+	for _, c := range set.MessageCodes() {
+		have[c] = true
+	}
+	var dropped []string
+	for _, c := range mp.set.Load().MessageCodes() {
+		if !have[c] {
+			dropped = append(dropped, c)
+		}
+	}
+	if len(dropped) > 0 {
+		mp.refused(fmt.Errorf("the edited mappings have no message map for %s, which the mappings in use have (restart serve to apply a change that drops a message type)", strings.Join(dropped, ", ")))
+		return
+	}
+	mp.Swap(set)
 }
 
 // refused logs a reload that did not compile; the previous set stays.

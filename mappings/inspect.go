@@ -1,6 +1,9 @@
 package mappings
 
-import "path"
+import (
+	"path"
+	"slices"
+)
 
 // RowInfo describes one compiled row, for coverage reports.
 type RowInfo struct {
@@ -48,5 +51,15 @@ func (s *Set) Examples() []ExampleRef {
 			}
 		}
 	}
+	return out
+}
+
+// MessageCodes lists the message codes (MSH-9.1) the set has a map for, sorted.
+func (s *Set) MessageCodes() []string {
+	out := make([]string, 0, len(s.messages))
+	for code := range s.messages {
+		out = append(out, code)
+	}
+	slices.Sort(out)
 	return out
 }

@@ -479,3 +479,10 @@ PID|1||1^^^HOSP^MR||Doe|||||||||""|||""`)
 		t.Errorf("a clear says more than the sender cleared: %s", got)
 	}
 }
+
+func TestEmptyDirectoryIsAnError(t *testing.T) {
+	_, err := mappings.Load(fstest.MapFS{"README.md": {Data: []byte("no maps")}})
+	if err == nil || !strings.Contains(err.Error(), "no mapping files") {
+		t.Fatalf("error = %v", err)
+	}
+}

@@ -151,6 +151,10 @@ func Load(fsys fs.FS) (*Set, error) {
 		return nil, fmt.Errorf("read mappings: %w", err)
 	}
 	slices.Sort(names)
+	if len(names) == 0 {
+		l.errorf(strictyaml.Position{File: "."}, "point at a directory of mapping files (start from a copy of mappings/hl7v2)", "no mapping files (*.yaml) found")
+		return nil, l.errs
+	}
 	h := sha256.New()
 	var messages []*messageFile
 	var msgPaths []string
