@@ -87,7 +87,7 @@ func (mp *Mapper) Process(_ context.Context, e *fhirstore.Entry) Outcome {
 	if err != nil {
 		return Outcome{Status: fhirstore.StatusFailed, Err: err, ResultHash: set.Hash()}
 	}
-	res, err := set.Map(msg, mappings.Options{JournalID: e.ID})
+	res, err := set.Map(msg, mappings.Options{JournalID: e.ID, ReceivedAt: e.ReceivedAt})
 	if err != nil {
 		if errors.Is(err, mappings.ErrNoMap) {
 			mp.metrics.unmapped.Inc()

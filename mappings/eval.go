@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -66,6 +67,9 @@ type Options struct {
 	// JournalID is the journal entry the message came from, recorded in the
 	// Provenance.
 	JournalID int64
+	// ReceivedAt is when the message was received; the Provenance's recorded
+	// time when MSH-7 cannot be placed in time (no offset, no sender zone).
+	ReceivedAt time.Time
 }
 
 // posKey is a value position: segment index in the message, field,
@@ -123,6 +127,11 @@ type segContext struct {
 type dtContext struct {
 	val  hl7.Field
 	base posKey // where val sits (comp 0: a whole repetition)
+}
+
+// warnAt records a warning about a message position no row is behind.
+func (st *mapState) warnAt(kind, where, msg string) {
+	st.warnings = append(st.warnings, Warning{Kind: kind, Where: where, Message: msg})
 }
 
 func (st *mapState) warn(kind string, r *compiledRow, msg string) {

@@ -187,10 +187,7 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 	if len(targets) == 0 {
 		targets = []any{map[string]any{"display": "no resources"}}
 	}
-	recorded := "1970-01-01T00:00:00Z"
-	if t, err := hl7.ParseTime(st.msg.Get("MSH-7"), st.profile.loc); err == nil && !t.IsZero() {
-		recorded = t.Time.UTC().Format("2006-01-02T15:04:05Z")
-	}
+	recorded := st.recorded(opts)
 	sender := strings.Trim(st.msg.Get("MSH-3.1")+"^"+st.msg.Get("MSH-4.1"), "^")
 	if sender == "" {
 		sender = "unidentified sender (no MSH-3 or MSH-4)"
@@ -213,6 +210,25 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 		}},
 		"entity": []any{map[string]any{"role": "source", "what": what}},
 	}
+}
+
+// recorded is the Provenance's time: MSH-7 when it can be placed in time
+// (an offset, or the sender's zone), else when the message was received, else
+// MSH-7 read as UTC with a warning.
+func (st *mapState) recorded(opts Options) string {
+	t, err := hl7.ParseTime(st.msg.Get("MSH-7"), st.profile.loc)
+	placed := err == nil && !t.IsZero() && (t.HasOffset || st.profile.loc != nil)
+	switch {
+	case placed:
+		return t.Time.UTC().Format("2006-01-02T15:04:05Z")
+	case !opts.ReceivedAt.IsZero():
+		return opts.ReceivedAt.UTC().Format("2006-01-02T15:04:05Z")
+	case err == nil && !t.IsZero():
+		st.warnAt("no-timezone", "MSH-7", "message time without offset and no time zone for sender "+st.profile.file.Sender+": Provenance.recorded read it as UTC")
+		return t.Time.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	st.warnAt("invalid-value", "MSH-7", "no usable message time: Provenance.recorded is the Unix epoch")
+	return "1970-01-01T00:00:00Z"
 }
 
 // unused lists the valued component positions no row read.
