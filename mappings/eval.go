@@ -315,6 +315,18 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	kv := *vars
 	kv.resource = b.obj
 	kv.v = st.segAccessor(ctx)
+	for i, q := range cr.require {
+		if q == nil {
+			continue
+		}
+		ok, err := st.evalBool(q, &kv)
+		if err != nil {
+			return nil, &MapError{At: q.at, Where: ctx.seg.Name(), Err: err}
+		}
+		if !ok {
+			return nil, &MapError{At: q.at, Where: ctx.seg.Name(), Err: fmt.Errorf("%s %s: %s", cr.resource, cr.rule.Name, cr.rule.Require[i].Message)}
+		}
+	}
 	key, err := st.evalString(cr.key, &kv)
 	if err != nil {
 		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key failed: %w", cr.rule.Name, cr.resource, err)}

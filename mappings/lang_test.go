@@ -486,3 +486,22 @@ func TestEmptyDirectoryIsAnError(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+func TestRequire(t *testing.T) {
+	files := fstest.MapFS{}
+	for k, v := range langFiles {
+		files[k] = v
+	}
+	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
+		"    key: identifierKey(resource.identifier)\n",
+		"    key: identifierKey(resource.identifier)\n    require:\n      - {that: has(resource.name), message: a patient needs a name}\n", 1))}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR\r"))
+	if _, err := set.Map(msg, mappings.Options{}); err == nil || !strings.Contains(err.Error(), "msg.yaml:13:9: PID: Patient patient: a patient needs a name") {
+		t.Fatalf("error = %v", err)
+	}
+	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
+}

@@ -62,6 +62,7 @@ type compiledResource struct {
 	events   []string
 	when     *program
 	key      *program
+	require  []*program
 	rows     []*compiledRow
 	resource string // resourceType
 }
@@ -394,6 +395,14 @@ func (l *loader) addMessage(f *messageFile, file string) {
 			l.errorf(r.Pos, "a CEL expression giving the business identity, e.g. identifierKey(resource.identifier), here or in the segment map", "resource %s: key is required (ids derive from it)", r.Name)
 		}
 		cr.rows = l.compileRows(r.Rows, true)
+		for _, q := range r.Require {
+			if q.That.Src == "" || q.Message == "" {
+				l.errorf(q.Pos, "a CEL condition on resource and the error to give when it is false", "resource %s: require needs that and message", r.Name)
+				cr.require = append(cr.require, nil)
+				continue
+			}
+			cr.require = append(cr.require, l.compile(q.Pos, q.That.Src, cel.BoolType))
+		}
 		mm.resources = append(mm.resources, cr)
 	}
 	// Refs must name a resource of this message map.

@@ -134,6 +134,16 @@ type resourceRule struct {
 	Key Expr `yaml:"key"`
 	// Rows are applied after the segment map's rows.
 	Rows []Row `yaml:"rows"`
+	// Require lists conditions the built resource must meet (CEL on
+	// `resource`, `v`, `m`); a failed one is a mapping error with its
+	// message, rather than an invalid resource.
+	Require []requirement `yaml:"require"`
+}
+
+type requirement struct {
+	Pos     strictyaml.Position
+	That    Expr   `yaml:"that"`
+	Message string `yaml:"message"`
 }
 
 // segmentFile is a segment map: one segment's fields to one resource.
