@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,5 +98,9 @@ func (mp *Mapper) Process(_ context.Context, e *fhirstore.Entry) Outcome {
 	for _, w := range res.Warnings {
 		mp.metrics.mappingWarnings.WithLabelValues(w.Kind).Inc()
 	}
-	return Outcome{Status: fhirstore.StatusProcessed, Result: res.Bundle, ResultHash: set.Hash()}
+	var notes []byte
+	if len(res.Warnings) > 0 {
+		notes, _ = json.Marshal(res.Warnings) // positions and kinds, never message values
+	}
+	return Outcome{Status: fhirstore.StatusProcessed, Result: res.Bundle, Notes: notes, ResultHash: set.Hash()}
 }

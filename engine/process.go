@@ -30,6 +30,8 @@ type Outcome struct {
 	// Result is what processing produced (the FHIR Bundle), kept with the
 	// journal entry.
 	Result []byte
+	// Notes are warnings about the result (a JSON list), kept with it.
+	Notes []byte
 }
 
 func (o Outcome) errText() string {
@@ -40,7 +42,7 @@ func (o Outcome) errText() string {
 }
 
 func (o Outcome) completion(id int64, ack []byte) fhirstore.Completion {
-	return fhirstore.Completion{ID: id, Status: o.Status, Error: o.errText(), Ack: ack, ResultHash: o.ResultHash, Result: o.Result}
+	return fhirstore.Completion{ID: id, Status: o.Status, Error: o.errText(), Ack: ack, ResultHash: o.ResultHash, Result: o.Result, Notes: o.Notes}
 }
 
 // Validator is the processor used until mappings exist: it parses and

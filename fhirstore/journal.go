@@ -70,6 +70,7 @@ type Entry struct {
 	ProcessedAt     time.Time
 	ResultHash      string // the version of whatever produced the result (e.g. the mapping set), if any
 	Result          []byte // what processing produced (e.g. the FHIR Bundle), filled in by Get
+	Notes           []byte // processing's warnings (JSON list), filled in by Get
 }
 
 // AppendResult says what Append did with an entry.
@@ -97,6 +98,9 @@ type Completion struct {
 	// Result is what processing produced (e.g. the FHIR Bundle); it replaces
 	// any earlier result, also with nil (a failed reprocessing has none).
 	Result []byte
+	// Notes are processing's warnings (a JSON list, e.g. unused fields and
+	// unmapped codes); they replace any earlier notes.
+	Notes []byte
 }
 
 // Filter selects journal entries. Zero fields do not filter.

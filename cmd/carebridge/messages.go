@@ -131,6 +131,7 @@ type entryJSON struct {
 	Ack             string          `json:"ack,omitempty"`
 	MappingHash     string          `json:"mapping_hash,omitempty"`
 	Bundle          json.RawMessage `json:"bundle,omitempty"`
+	Warnings        json.RawMessage `json:"warnings,omitempty"`
 }
 
 func toJSON(e *fhirstore.Entry) entryJSON {
@@ -138,7 +139,7 @@ func toJSON(e *fhirstore.Entry) entryJSON {
 		SendingApp: e.SendingApp, SendingFacility: e.SendingFacility, ControlID: e.ControlID,
 		ReceivedAt: e.ReceivedAt.UTC(), Listener: e.Listener, Peer: e.Peer, MessageTime: e.MessageTime, Error: e.Error,
 		DuplicateOf: e.DuplicateOf, Attempts: e.Attempts, ProcessedAt: e.ProcessedAt.UTC(), Raw: string(e.Raw), Ack: string(e.Ack),
-		MappingHash: e.ResultHash, Bundle: bundleJSON(e.Result)}
+		MappingHash: e.ResultHash, Bundle: bundleJSON(e.Result), Warnings: bundleJSON(e.Notes)}
 }
 
 // bundleJSON passes a stored Bundle through as JSON (nil when there is none).
@@ -286,6 +287,19 @@ func writeEntry(w io.Writer, e *fhirstore.Entry) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nMessage:")
 	writeSegments(w, e.Raw)
+	if len(e.Notes) > 0 {
+		var notes []struct{ Kind, At, Where, Message string }
+		if json.Unmarshal(e.Notes, &notes) == nil {
+			fmt.Fprintln(w, "\nMapping warnings:")
+			for _, n := range notes {
+				line := "  " + n.Where + ": " + n.Kind + ": " + n.Message
+				if n.At != "" {
+					line += " (map " + n.At + ")"
+				}
+				fmt.Fprintln(w, line)
+			}
+		}
+	}
 	fmt.Fprintln(w, "\nACK sent:")
 	if len(e.Ack) == 0 {
 		fmt.Fprintln(w, "  (none)")

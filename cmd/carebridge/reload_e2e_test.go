@@ -38,6 +38,7 @@ type shown struct {
 	Error       string          `json:"error"`
 	MappingHash string          `json:"mapping_hash"`
 	Bundle      json.RawMessage `json:"bundle"`
+	Warnings    json.RawMessage `json:"warnings"`
 }
 
 func showMessage(t *testing.T, data string, id int64) shown {
@@ -70,7 +71,7 @@ func TestMappingsHotReload(t *testing.T) {
 	s := startServer(t, data, "--config", cfgFile)
 	send := func(ctrl string) int64 {
 		t.Helper()
-		msg := "MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261101120000+0000||ADT^A08^ADT_A01|" + ctrl + "|P|2.5.1\rEVN|A08|20261101120000+0000\rPID|1||RL1^^^GENHOSP^MR||Reload^Rita||19700101|F\r"
+		msg := "MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261101120000+0000||ADT^A08^ADT_A01|" + ctrl + "|P|2.5.1\rEVN|A08|20261101120000+0000\rPID|1||RL1^^^GENHOSP^MR||Reload^Rita||19700101|F\rZZZ|secret-value\r"
 		out, errOut, code := run(t, strings.NewReader(msg), "send", "--to", s.addr, "-")
 		if code != 0 {
 			t.Fatalf("send: %s %s", out, errOut)
@@ -97,6 +98,11 @@ func TestMappingsHotReload(t *testing.T) {
 	first := waitMapped(send("RL-1"))
 	if first.Status != "processed" || !strings.Contains(string(first.Bundle), `"gender":"female"`) {
 		t.Fatalf("first message: %+v", first)
+	}
+	// Nothing is lost silently: the Z-segment no map uses is reported with
+	// the journal entry (its position, never its value).
+	if !strings.Contains(string(first.Warnings), `"where":"ZZZ-1"`) || strings.Contains(string(first.Warnings), "secret-value") {
+		t.Fatalf("warnings kept with the entry: %s", first.Warnings)
 	}
 	// A valid edit: women become "other" (a visible change).
 	sexFile := filepath.Join(maps, "codes", "0001-AdministrativeSex.yaml")

@@ -134,7 +134,7 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 			if _, err := complete.Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID); err != nil {
 				return err
 			}
-			if _, err := setAck.Exec(nullBytes(c.Ack), nullBytes(c.Result), c.ID); err != nil {
+			if _, err := setAck.Exec(nullBytes(c.Ack), nullBytes(c.Result), nullBytes(c.Notes), c.ID); err != nil {
 				return err
 			}
 		}
@@ -232,7 +232,7 @@ func scanEntry(r scanner, full bool) (*fhirstore.Entry, error) {
 	dest := []any{&e.ID, &received, &e.Listener, &e.Peer, &e.SendingApp, &e.SendingFacility, &e.MessageTime,
 		&e.MessageType, &e.ControlID, &status, &e.Error, &e.DuplicateOf, &e.Attempts, &e.ClaimedBy, &processed, &e.ResultHash}
 	if full {
-		dest = append(dest, &e.Raw, &e.Ack, &e.Result)
+		dest = append(dest, &e.Raw, &e.Ack, &e.Result, &e.Notes)
 	}
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
@@ -247,7 +247,7 @@ func scanEntry(r scanner, full bool) (*fhirstore.Entry, error) {
 
 // Get returns one entry with its raw bytes and ACK.
 func (s *Store) Get(ctx context.Context, id int64) (*fhirstore.Entry, error) {
-	e, err := scanEntry(s.rdb.QueryRowContext(ctx, `SELECT `+listColumns+`, b.raw, b.ack, b.result
+	e, err := scanEntry(s.rdb.QueryRowContext(ctx, `SELECT `+listColumns+`, b.raw, b.ack, b.result, b.notes
 		FROM journal JOIN journal_body b ON b.id = journal.id WHERE journal.id = ?`, id), true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("journal entry %d: %w", id, fhirstore.ErrNotFound)

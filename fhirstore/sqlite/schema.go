@@ -41,6 +41,8 @@ var migrations = []string{
 	CREATE INDEX journal_received ON journal (received_at);`,
 	// 2: what processing produced (the FHIR Bundle), kept with the message.
 	`ALTER TABLE journal_body ADD COLUMN result BLOB;`,
+	// 3: processing's warnings (unused fields, unmapped codes), as JSON.
+	`ALTER TABLE journal_body ADD COLUMN notes BLOB;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

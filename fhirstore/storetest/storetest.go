@@ -183,7 +183,7 @@ func testLifecycle(t *testing.T, newJournal NewJournal) {
 		t.Fatalf("claimed entry attempts=%d by %q", claimed[0].Attempts, claimed[0].ClaimedBy)
 	}
 	if err := j.Complete(ctx, []fhirstore.Completion{
-		{ID: ids[0], Status: fhirstore.StatusProcessed, ResultHash: "h1", Result: []byte(`{"resourceType":"Bundle"}`)},
+		{ID: ids[0], Status: fhirstore.StatusProcessed, ResultHash: "h1", Result: []byte(`{"resourceType":"Bundle"}`), Notes: []byte(`[{"kind":"unused-field"}]`)},
 		{ID: ids[1], Status: fhirstore.StatusFailed, Error: "boom", Ack: []byte("AE")},
 	}); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func testLifecycle(t *testing.T, newJournal NewJournal) {
 		t.Fatalf("Release = %d, %v; want 1", n, err)
 	}
 	done, _ := j.Get(ctx, ids[0])
-	if string(done.Result) != `{"resourceType":"Bundle"}` || done.ResultHash != "h1" || string(done.Ack) != "ACK L0" {
+	if string(done.Result) != `{"resourceType":"Bundle"}` || done.ResultHash != "h1" || string(done.Ack) != "ACK L0" || string(done.Notes) != `[{"kind":"unused-field"}]` {
 		t.Fatalf("processed entry result %q hash %q ack %q", done.Result, done.ResultHash, done.Ack)
 	}
 	failed, _ := j.Get(ctx, ids[1])
