@@ -1,0 +1,421 @@
+package mappings
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+)
+
+// Applying rows: reading sources, converting values, writing targets.
+
+func (st *mapState) segAccessor(ctx *segContext) *accessor {
+	if ctx.acc != nil {
+		return ctx.acc
+	}
+	ctx.acc = &accessor{get: func(path string) string {
+		sp, err := st.set.cachedSource(path, true)
+		if err != nil {
+			return ""
+		}
+		f, at, ok := st.resolveSeg(ctx, sp)
+		if !ok {
+			return ""
+		}
+		st.mark(at)
+		return fieldText(f)
+	}}
+	return ctx.acc
+}
+
+func (st *mapState) dtAccessor(ctx *dtContext) *accessor {
+	return &accessor{get: func(path string) string {
+		sp, err := st.set.cachedSource(path, false)
+		if err != nil {
+			return ""
+		}
+		f := sp.narrow(ctx.val)
+		st.mark(ctx.at(sp))
+		return fieldText(f)
+	}}
+}
+
+// at is the position a datatype-relative source reads.
+func (c *dtContext) at(sp sourcePath) posKey {
+	k := c.base
+	if k.comp == 0 {
+		k.comp = sp.comp
+	}
+	return k
+}
+
+// resolveSeg finds a source in a segment context: relative to the segment,
+// or absolute (in the group instance first, then the message).
+func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKey, bool) {
+	seg, idx := ctx.seg, ctx.idx
+	if sp.absolute {
+		seg = nil
+		inGroup := false
+		for i, g := range ctx.group {
+			if g.Name() == sp.segment {
+				seg, idx = g, ctx.groupI[i]
+				break
+			}
+		}
+		if ctx.group != nil {
+			// A group's own segments are read only within this instance.
+			g := st.groupOf(ctx)
+			inGroup = g != nil && (g.Start == sp.segment || slices.Contains(g.Members, sp.segment))
+		}
+		if seg == nil && inGroup {
+			return hl7.Field{}, posKey{}, false
+		}
+		if seg == nil {
+			seg = st.msg.Segment(sp.segment, 1)
+			if seg == nil {
+				return hl7.Field{}, posKey{}, false
+			}
+			idx = st.segIndex[seg]
+		}
+	}
+	whole := seg.Field(sp.field)
+	if sp.segment == "MSH" || (!sp.absolute && seg.Name() == "MSH") {
+		whole = seg.Field(sp.field)
+	}
+	return sp.narrow(whole), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true
+}
+
+// groupOf finds the group a context is an instance of.
+func (st *mapState) groupOf(ctx *segContext) *groupSpec {
+	if len(ctx.group) == 0 {
+		return nil
+	}
+	for _, g := range st.mm.groups {
+		if g.Start == ctx.group[0].Name() {
+			return &g
+		}
+	}
+	return nil
+}
+
+// applyRows applies rows to obj, reading from a segment context (seg) or a
+// data type value (dt).
+func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
+	// The activation is switched in place and restored: one mapping runs on
+	// one goroutine, and this saves a copy per context.
+	saved, savedIt := vars.v, vars.it
+	defer func() { vars.v, vars.it = saved, savedIt }()
+	if seg != nil {
+		vars.v = st.segAccessor(seg)
+	} else {
+		vars.v = st.dtAccessor(dt)
+	}
+	for _, r := range rows {
+		if err := st.applyRow(r, seg, dt, obj, vars); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
+	if r.to == nil {
+		return nil
+	}
+	if r.row.Ref != "" {
+		if r.when != nil {
+			ok, err := st.evalBool(r.when, vars)
+			if err != nil {
+				return &MapError{At: r.at, Err: err}
+			}
+			if !ok {
+				return nil
+			}
+		}
+		segIdx := -1
+		if seg != nil {
+			segIdx = seg.idx
+		}
+		st.current.refs = append(st.current.refs, pendingRef{row: r, obj: obj, seg: segIdx})
+		st.hits[r.id] = true
+		return nil
+	}
+	if r.row.Each != "" {
+		return st.applyEach(r, seg, obj, vars)
+	}
+	if r.row.Clear {
+		if r.when != nil {
+			ok, err := st.evalBool(r.when, vars)
+			if err != nil || !ok {
+				return wrapRowErr(r, err)
+			}
+		}
+		st.hits[r.id] = true
+		st.current.clears = append(st.current.clears, r.to.clearPath())
+		return nil
+	}
+	// Values to map: the source's repetitions (or one value), or none.
+	var valuesBuf [1]hl7.Field
+	var positionsBuf [1]posKey
+	values, positions := valuesBuf[:0], positionsBuf[:0]
+	hasSource := r.from != nil
+	if hasSource {
+		var f hl7.Field
+		var at posKey
+		if seg != nil {
+			var ok bool
+			f, at, ok = st.resolveSeg(seg, *r.from)
+			if !ok {
+				if r.row.Required {
+					return &MapError{At: r.at, Where: r.from.text, Err: fmt.Errorf("required segment %s is missing", r.from.segment)}
+				}
+				return nil
+			}
+		} else {
+			f = r.from.narrow(dt.val)
+			at = dt.at(*r.from)
+		}
+		appendAll := r.to[len(r.to)-1].index == indexAppend
+		if seg != nil && r.from.whole() && f.RepetitionCount() > 1 && appendAll {
+			for i, rep := range f.Repetitions() {
+				k := at
+				k.rep = i + 1
+				values, positions = append(values, rep), append(positions, k)
+			}
+		} else {
+			if seg != nil && r.from.whole() {
+				f = f.Repetition(1)
+				at.rep = 1
+			}
+			values, positions = append(values, f), append(positions, at)
+		}
+	}
+	if !hasSource {
+		if r.when != nil {
+			ok, err := st.evalBool(r.when, vars)
+			if err != nil {
+				return &MapError{At: r.at, Err: err}
+			}
+			if !ok {
+				return nil
+			}
+		}
+		st.hits[r.id] = true
+		if r.row.Const != "" {
+			v, ok, err := st.convert(hl7.NewField(r.row.Const, hl7.Delimiters{}), r.as, r)
+			if err != nil {
+				return &MapError{At: r.at, Err: err}
+			}
+			if ok {
+				r.to.set(obj, v)
+			}
+			return nil
+		}
+		if r.as == "identifierSystem" {
+			if sys := st.identifierSystem(hl7.Field{}, r); sys != "" {
+				r.to.set(obj, sys)
+			}
+			return nil
+		}
+		v, err := st.evalValue(r.value, vars)
+		if err != nil {
+			return &MapError{At: r.at, Err: err}
+		}
+		if v != nil {
+			r.to.set(obj, v)
+		}
+		return nil
+	}
+	for i, f := range values {
+		if f.IsNull() {
+			st.mark(positions[i])
+			st.hits[r.id] = true
+			switch {
+			case r.row.Clears != "":
+				st.current.clears = append(st.current.clears, r.row.Clears)
+			case r.value != nil && r.value.constant != nil:
+				// A structural companion (an extension's url): the row that
+				// carries the value records the clear.
+			default:
+				st.current.clears = append(st.current.clears, r.to.clearPath())
+			}
+			continue
+		}
+		if f.IsEmpty() && r.as != "identifierSystem" {
+			if r.row.Required {
+				return &MapError{At: r.at, Where: st.where(positions[i]), Err: fmt.Errorf("required value %s is missing", r.from.text)}
+			}
+			continue
+		}
+		if r.when != nil {
+			vars.it = fieldText(f)
+			ok, err := st.evalBool(r.when, vars)
+			vars.it = ""
+			if err != nil {
+				return &MapError{At: r.at, Where: r.from.text, Err: err}
+			}
+			if !ok {
+				continue
+			}
+		}
+		st.hits[r.id] = true
+		st.pos, st.hasPos = positions[i], true
+		var v any
+		var ok bool
+		var err error
+		switch {
+		case r.viaDT != nil:
+			child := map[string]any{}
+			base := positions[i]
+			if base.rep == 0 {
+				base.rep = 1
+			}
+			if err := st.applyRows(r.viaDT.rows, nil, &dtContext{val: f, base: base}, child, vars); err != nil {
+				return err
+			}
+			pv, keep := prune(child)
+			v, ok = pv, keep
+			if keep && base.comp != 0 {
+				st.mark(base)
+			}
+		case r.code != nil:
+			st.mark(positions[i])
+			v, ok, err = st.convertCode(f, r.code, r.as, r)
+		case r.value != nil:
+			st.mark(positions[i])
+			vars.it = fieldText(f)
+			v, err = st.evalValue(r.value, vars)
+			vars.it = ""
+			ok = v != nil
+			if str, isStr := v.(string); err == nil && isStr && r.as != "" {
+				v, ok, err = st.convert(hl7.NewField(str, st.msg.Delimiters()), r.as, r)
+				if err != nil {
+					st.pos, st.hasPos = positions[i], true
+					st.warn("invalid-value", r, invalidValueText(r.as))
+					continue
+				}
+			}
+		default:
+			st.mark(positions[i])
+			v, ok, err = st.convert(f, r.as, r)
+			if err != nil && !r.row.Required {
+				// A malformed value (a date that is no date, "abc" for a
+				// number) is left out with a warning; the message still maps.
+				st.pos, st.hasPos = positions[i], true
+				st.warn("invalid-value", r, invalidValueText(r.as))
+				continue
+			}
+		}
+		if err != nil {
+			return &MapError{At: r.at, Where: st.where(positions[i]), Err: err}
+		}
+		if ok {
+			r.to.set(obj, v)
+		}
+		st.pos = positions[i] // restore after a nested datatype map moved it
+	}
+	return nil
+}
+
+func (st *mapState) applyRef(p pendingRef) error {
+	r := p.row
+	id, ok := st.idsBySeg[r.row.Ref][p.seg] // the resource made from the same segment occurrence
+	if !ok {
+		id, ok = st.ids[r.row.Ref]
+	}
+	if !ok {
+		return nil // the referenced resource was not produced by this message
+	}
+	target := ""
+	for _, cr := range st.mm.resources {
+		if cr.rule.Name == r.row.Ref {
+			target = cr.resource
+		}
+	}
+	if target == "" {
+		return &MapError{At: r.at, Err: fmt.Errorf("ref %q names no resource", r.row.Ref)}
+	}
+	r.to.set(p.obj, map[string]any{"reference": target + "/" + id.(string)})
+	return nil
+}
+
+// invalidValueText says what a malformed value should have been, without
+// repeating the value (it may be patient data).
+func invalidValueText(as string) string {
+	switch as {
+	case "date", "dateTime", "instant":
+		return "not a valid HL7 date/time: left out"
+	case "decimal", "integer", "positiveInt", "unsignedInt":
+		return "not a valid " + as + ": left out"
+	case "boolean":
+		return "not a yes/no value: left out"
+	}
+	return "not a valid value: left out"
+}
+
+func wrapRowErr(r *compiledRow, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &MapError{At: r.at, Err: err}
+}
+
+// applyEach applies a row once per occurrence of its Each segment: within
+// the current group instance when the segment belongs to it, else in the
+// whole message.
+func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]any, vars *activation) error {
+	var occ []*segContext
+	inGroup := false
+	if seg != nil && len(seg.group) > 0 {
+		if g := st.groupOf(seg); g != nil && (g.Start == r.row.Each || slices.Contains(g.Members, r.row.Each)) {
+			inGroup = true // a group's segments are read only within this instance
+			for i, s := range seg.group {
+				if s.Name() == r.row.Each {
+					occ = append(occ, &segContext{seg: s, idx: seg.groupI[i], group: seg.group, groupI: seg.groupI})
+				}
+			}
+		}
+	}
+	if !inGroup {
+		for i, s := range st.msg.Segments() {
+			if s.Name() == r.row.Each {
+				occ = append(occ, &segContext{seg: s, idx: i})
+			}
+		}
+	}
+	plain := *r
+	plain.row = &Row{}
+	*plain.row = *r.row
+	plain.row.Each = ""
+	for _, c := range occ {
+		cvv := *vars
+		cvv.v = st.segAccessor(c)
+		cv := &cvv
+		if r.when != nil {
+			ok, err := st.evalBool(r.when, cv)
+			if err != nil {
+				return &MapError{At: r.at, Where: c.seg.Name(), Err: err}
+			}
+			if !ok {
+				continue
+			}
+		}
+		st.hits[r.id] = true
+		if r.segMap != nil {
+			child := map[string]any{}
+			if err := st.applyRows(r.segMap.rows, c, nil, child, vars); err != nil {
+				return err
+			}
+			if pv, ok := prune(child); ok {
+				r.to.set(obj, pv)
+			}
+			continue
+		}
+		p := plain
+		p.when = nil
+		if err := st.applyRow(&p, c, nil, obj, cv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
