@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/carebridge/carebridge/config"
@@ -41,8 +42,8 @@ func (o Outcome) errText() string {
 	return o.Err.Error()
 }
 
-func (o Outcome) completion(id int64, ack []byte) fhirstore.Completion {
-	return fhirstore.Completion{ID: id, Status: o.Status, Error: o.errText(), Ack: ack, ResultHash: o.ResultHash, Result: o.Result, Notes: o.Notes}
+func (o Outcome) completion(e *fhirstore.Entry, ack []byte) fhirstore.Completion {
+	return fhirstore.Completion{ID: e.ID, Owner: e.ClaimedBy, Status: o.Status, Error: o.errText(), Ack: ack, ResultHash: o.ResultHash, Result: o.Result, Notes: o.Notes}
 }
 
 // Validator is the processor used until mappings exist: it parses and
@@ -80,8 +81,10 @@ func (v *Validator) Process(_ context.Context, e *fhirstore.Entry) Outcome {
 func (e *Engine) process(ctx context.Context, entry *fhirstore.Entry) (out Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
-			e.log.Error("processor panicked", "id", entry.ID, "panic", fmt.Sprint(r))
-			out = Outcome{Status: fhirstore.StatusFailed, Err: fmt.Errorf("internal error while processing: %v", r)}
+			// The panic's value may hold message content: log its type and
+			// the stack, not the value.
+			e.log.Error("processor panicked", "id", entry.ID, "panic", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
+			out = Outcome{Status: fhirstore.StatusFailed, Err: errors.New("internal error while processing (see the log)")}
 		}
 	}()
 	out = e.processor.Process(ctx, entry)
@@ -91,8 +94,26 @@ func (e *Engine) process(ctx context.Context, entry *fhirstore.Entry) (out Outco
 	return out
 }
 
+// complete records outcomes, retrying a failed write a few times (the work
+// is done; losing its record would leave the entries claimed until the next
+// start). Entries another process took meanwhile keep that process's outcome.
 func (e *Engine) complete(ctx context.Context, cs []fhirstore.Completion) error {
-	if err := e.journal.Complete(ctx, cs); err != nil {
+	var err error
+	for attempt, wait := 0, 50*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
+		if err = e.journal.Complete(ctx, cs); err == nil || errors.Is(err, fhirstore.ErrNotClaimed) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+	if errors.Is(err, fhirstore.ErrNotClaimed) {
+		e.log.Warn("processing results dropped: another process had taken the messages", "err", err)
+		err = nil
+	}
+	if err != nil {
 		return err
 	}
 	for _, c := range cs {
@@ -225,7 +246,7 @@ func (e *Engine) processBatch(ctx context.Context, n int, entries []*fhirstore.E
 	ctx = context.WithoutCancel(ctx)
 	cs := make([]fhirstore.Completion, 0, len(entries))
 	for _, entry := range entries {
-		cs = append(cs, e.process(ctx, entry).completion(entry.ID, nil))
+		cs = append(cs, e.process(ctx, entry).completion(entry, nil))
 	}
 	if err := e.complete(ctx, cs); err != nil {
 		e.log.Error("record processing results", "worker", n, "err", err)
@@ -264,7 +285,7 @@ func (e *Engine) ProcessPending(ctx context.Context) (Tally, error) {
 		}
 		cs := make([]fhirstore.Completion, 0, len(entries))
 		for _, entry := range entries {
-			c := e.process(ctx, entry).completion(entry.ID, nil)
+			c := e.process(ctx, entry).completion(entry, nil)
 			cs = append(cs, c)
 			t[c.Status]++
 		}

@@ -109,6 +109,14 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 		if res.OriginalAck != nil {
 			return ackIfWanted(msg, res.OriginalAck, hl7.AckCode(ackCode(res.OriginalAck)), true, r)
 		}
+		if onProcess {
+			// The original is still being processed (its ACK comes after):
+			// do not promise success before it is known.
+			busy := hl7.AckCodeFor(msg, hl7.Error)
+			nak := hl7.Ack(msg, busy, "the original of this message is still being processed; resend it later",
+				hl7.ErrorDetail{Code: hl7.CodeApplicationRecordLocked, Severity: hl7.SeverityError, Text: "the original of this message is still being processed; resend it later"})
+			return ackIfWanted(msg, nak, busy, false, r)
+		}
 		return ackIfWanted(msg, ack, code, true, r)
 	}
 	switch {
@@ -126,7 +134,7 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 		ack = hl7.Ack(msg, code, "processing failed",
 			hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: out.errText()})
 	}
-	if err := e.complete(context.WithoutCancel(ctx), []fhirstore.Completion{out.completion(entry.ID, ack)}); err != nil {
+	if err := e.complete(context.WithoutCancel(ctx), []fhirstore.Completion{out.completion(entry, ack)}); err != nil {
 		// The message is journaled but its outcome is not: it stays claimed
 		// and is processed again on the next start. Tell the sender we have it.
 		e.log.Error("journal completion failed", "id", entry.ID, "err", err)

@@ -88,9 +88,15 @@ type AppendResult struct {
 	OriginalAck []byte
 }
 
+// ErrNotClaimed is wrapped by Complete's error for entries the owner no
+// longer holds (their claim was released and taken by another process):
+// their outcome is not recorded, the other process's is.
+var ErrNotClaimed = errors.New("entry is not claimed by this owner")
+
 // Completion records the end of processing for one claimed entry.
 type Completion struct {
 	ID         int64
+	Owner      string // who claimed the entry (Entry.ClaimedBy)
 	Status     Status // StatusProcessed, StatusFailed or StatusFiltered
 	Error      string
 	Ack        []byte // set when the acknowledgement is only known after processing
@@ -131,7 +137,9 @@ type Journal interface {
 	// Claim marks up to limit received entries, oldest first, as being
 	// processed by owner, and returns them with their raw bytes.
 	Claim(ctx context.Context, owner string, limit int) ([]*Entry, error)
-	// Complete records the outcome of processing claimed entries.
+	// Complete records the outcome of processing claimed entries. Only
+	// entries still claimed by their Completion's Owner are completed; for
+	// the others the error wraps ErrNotClaimed (the rest are recorded).
 	Complete(ctx context.Context, cs []Completion) error
 	// Release returns every entry claimed by owner to StatusReceived, so
 	// that it is processed again, and says how many. A node calls it when it

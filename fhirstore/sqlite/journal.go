@@ -128,11 +128,20 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 		}
 	}
 	now := s.opts.Now().UnixNano()
+	var lost []int64
 	err := s.submit(ctx, func(tx *sql.Tx) error {
+		lost = lost[:0]
 		complete, setAck := tx.Stmt(s.stmtComplete), tx.Stmt(s.stmtSetAck)
 		for _, c := range cs {
-			if _, err := complete.Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID); err != nil {
+			r, err := complete.Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID, c.Owner)
+			if err != nil {
 				return err
+			}
+			if n, err := r.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				lost = append(lost, c.ID)
+				continue
 			}
 			if _, err := setAck.Exec(nullBytes(c.Ack), nullBytes(c.Result), nullBytes(c.Notes), c.ID); err != nil {
 				return err
@@ -142,6 +151,9 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 	})
 	if err != nil {
 		return fmt.Errorf("complete journal entries: %w", err)
+	}
+	if len(lost) > 0 {
+		return fmt.Errorf("complete journal entries %v: %w", lost, fhirstore.ErrNotClaimed)
 	}
 	return nil
 }

@@ -204,7 +204,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.stmtInsertBody, `INSERT INTO journal_body (id, raw, ack) VALUES (?, ?, ?)`},
 		{&s.stmtComplete, `UPDATE journal SET status = ?, error = ?, processed_at = ?, result_hash = ?, claimed_by = ''
-			WHERE id = ?`},
+			WHERE id = ? AND status = 'processing' AND claimed_by = ?`},
 		{&s.stmtSetAck, `UPDATE journal_body SET ack = COALESCE(?, ack), result = ?, notes = ? WHERE id = ?`},
 	} {
 		if *p.stmt, err = s.wdb.PrepareContext(ctx, p.sql); err != nil {

@@ -183,10 +183,19 @@ func testLifecycle(t *testing.T, newJournal NewJournal) {
 		t.Fatalf("claimed entry attempts=%d by %q", claimed[0].Attempts, claimed[0].ClaimedBy)
 	}
 	if err := j.Complete(ctx, []fhirstore.Completion{
-		{ID: ids[0], Status: fhirstore.StatusProcessed, ResultHash: "h1", Result: []byte(`{"resourceType":"Bundle"}`), Notes: []byte(`[{"kind":"unused-field"}]`)},
-		{ID: ids[1], Status: fhirstore.StatusFailed, Error: "boom", Ack: []byte("AE")},
+		{ID: ids[0], Owner: "a", Status: fhirstore.StatusProcessed, ResultHash: "h1", Result: []byte(`{"resourceType":"Bundle"}`), Notes: []byte(`[{"kind":"unused-field"}]`)},
+		{ID: ids[1], Owner: "a", Status: fhirstore.StatusFailed, Error: "boom", Ack: []byte("AE")},
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// A late completion (the claim was released and another process took
+	// it) records nothing; completing an unknown entry neither.
+	late := j.Complete(ctx, []fhirstore.Completion{{ID: ids[0], Owner: "a", Status: fhirstore.StatusFailed, Error: "late"}, {ID: 99999, Owner: "a", Status: fhirstore.StatusProcessed}})
+	if !errors.Is(late, fhirstore.ErrNotClaimed) {
+		t.Fatalf("late Complete error = %v, want ErrNotClaimed", late)
+	}
+	if e, _ := j.Get(ctx, ids[0]); e.Status != fhirstore.StatusProcessed || e.Error != "" {
+		t.Fatalf("a late completion overwrote the outcome: %+v", e)
 	}
 	if err := j.Complete(ctx, []fhirstore.Completion{{ID: ids[0], Status: fhirstore.StatusReceived}}); err == nil {
 		t.Fatal("Complete with a non-final status succeeded")
