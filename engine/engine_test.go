@@ -553,3 +553,36 @@ func TestAbandonedClaimsReleasedWhileWorkersAreBusy(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling the store; the deadline bounds it
 	}
 }
+
+func TestOnProcessDuplicateOfAMessageStillProcessingIsNotAcceptedYet(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) { c.MLLP[0].AckPolicy = config.AckOnProcess })
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p := processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		once.Do(func() { close(entered); <-release })
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	})
+	n := start(t, cfg, p)
+	raw := readFixture(t, "adt_a08.hl7")
+	first := make(chan []byte, 1)
+	c := dial(t, n.addr)
+	go func() {
+		ack, err := c.Send(context.Background(), raw)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- ack
+	}()
+	<-entered
+	dup, err := dial(t, n.addr).Send(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := parseAck(t, dup); a.Get("MSA-1") != "AE" || a.Get("ERR-3.1") != "206" {
+		t.Fatalf("duplicate while the original is processing got %q", dup)
+	}
+	close(release)
+	if a := parseAck(t, <-first); a.Get("MSA-1") != "AA" {
+		t.Fatalf("original: %s", a.Get("MSA-1"))
+	}
+}
