@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ func (st *mapState) convert(f hl7.Field, as string, r *compiledRow) (any, bool, 
 	case "decimal":
 		t := strings.TrimSpace(text)
 		if _, err := strconv.ParseFloat(t, 64); err != nil {
-			return nil, false, fmt.Errorf("%q is not a number", text)
+			return nil, false, errors.New("not a number")
 		}
 		t = strings.TrimPrefix(t, "+")
 		if strings.HasPrefix(t, ".") {
@@ -34,10 +35,10 @@ func (st *mapState) convert(f hl7.Field, as string, r *compiledRow) (any, bool, 
 	case "integer", "positiveInt", "unsignedInt":
 		n, err := strconv.Atoi(strings.TrimSpace(text))
 		if err != nil {
-			return nil, false, fmt.Errorf("%q is not a whole number", text)
+			return nil, false, errors.New("not a whole number")
 		}
 		if (as == "positiveInt" && n < 1) || (as == "unsignedInt" && n < 0) {
-			return nil, false, fmt.Errorf("%d is not a %s", n, as)
+			return nil, false, fmt.Errorf("not a %s", as)
 		}
 		return n, true, nil
 	case "boolean":
@@ -47,26 +48,26 @@ func (st *mapState) convert(f hl7.Field, as string, r *compiledRow) (any, bool, 
 		case "N", "NO", "FALSE", "F", "0":
 			return false, true, nil
 		}
-		return nil, false, fmt.Errorf("%q is not a yes/no value", text)
+		return nil, false, errors.New("not a yes/no value")
 	case "identifierSystem":
 		return st.identifierSystem(f, r), true, nil
 	}
 	return nil, false, fmt.Errorf("unknown conversion %q", as)
 }
 
-// leafText is the text of a value: its first component's when composite.
+// leafText is the text of a value: its first part's when composite (with
+// whatever delimiters the message uses).
 func leafText(f hl7.Field) string {
-	s := f.String()
-	if s == f.Raw() && strings.ContainsAny(s, "^&~") {
-		return f.Component(1).String()
+	if f.HasStructure() {
+		return leafText(f.Component(1))
 	}
-	return s
+	return f.String()
 }
 
 func (st *mapState) convertTime(text, as string, r *compiledRow) (any, bool, error) {
 	t, err := hl7.ParseTime(text, st.profile.loc)
 	if err != nil {
-		return nil, false, err
+		return nil, false, errors.New("not a valid HL7 date/time") // hl7's error quotes the value
 	}
 	if t.IsZero() {
 		return nil, false, nil
@@ -204,10 +205,7 @@ func (st *mapState) lookupCode(cm *codeMap, code string) (codeTarget, bool) {
 
 // convertCode maps a coded value through cm as the row asks.
 func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiledRow) (any, bool, error) {
-	code := strings.TrimSpace(f.Component(1).String())
-	if f.String() == f.Raw() && !strings.ContainsAny(f.Raw(), "^") {
-		code = strings.TrimSpace(f.String())
-	}
+	code := strings.TrimSpace(leafText(f))
 	if code == "" {
 		return nil, false, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -101,7 +102,6 @@ type built struct {
 	obj      map[string]any
 	clears   []string
 	refs     []pendingRef // applied once every id is known
-	segIdx   int
 	ctx      *segContext
 	resource string
 	id       string
@@ -301,7 +301,7 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 
 // build makes one resource from one context.
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
-	b := &built{rule: cr, obj: map[string]any{"resourceType": cr.resource}, segIdx: ctx.idx, ctx: ctx, resource: cr.resource}
+	b := &built{rule: cr, obj: map[string]any{"resourceType": cr.resource}, ctx: ctx, resource: cr.resource}
 	st.current = b
 	if err := st.applyRows(cr.seg.rows, ctx, nil, b.obj, vars); err != nil {
 		return nil, err
@@ -390,11 +390,11 @@ func (st *mapState) where(k posKey) string {
 func (st *mapState) evalBool(p *program, vars *activation) (bool, error) {
 	out, err := p.eval(vars)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", p.src, err)
+		return false, fmt.Errorf("%s: %s", p.src, redact(err))
 	}
 	b, ok := out.Value().(bool)
 	if !ok {
-		return false, fmt.Errorf("%s: gave %v, not true or false", p.src, out.Value())
+		return false, fmt.Errorf("%s: gave a %s, not true or false", p.src, out.Type())
 	}
 	return b, nil
 }
@@ -402,11 +402,11 @@ func (st *mapState) evalBool(p *program, vars *activation) (bool, error) {
 func (st *mapState) evalString(p *program, vars *activation) (string, error) {
 	out, err := p.eval(vars)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", p.src, err)
+		return "", fmt.Errorf("%s: %s", p.src, redact(err))
 	}
 	s, ok := out.Value().(string)
 	if !ok {
-		return "", fmt.Errorf("%s: gave %v, not a string", p.src, out.Value())
+		return "", fmt.Errorf("%s: gave a %s, not a string", p.src, out.Type())
 	}
 	return s, nil
 }
@@ -416,7 +416,7 @@ func (st *mapState) evalString(p *program, vars *activation) (string, error) {
 func (st *mapState) evalValue(p *program, vars *activation) (any, error) {
 	out, err := p.eval(vars)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.src, err)
+		return nil, fmt.Errorf("%s: %s", p.src, redact(err))
 	}
 	v := native(out)
 	if pv, ok := prune(v); ok {
@@ -462,4 +462,12 @@ func native(v ref.Val) any {
 		return n
 	}
 	return v.Value()
+}
+
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
+
+// redact removes quoted text from an expression's run-time error: it may
+// quote a message value (patient data), and the error ends up in the journal.
+func redact(err error) string {
+	return quoted.ReplaceAllString(err.Error(), `"…"`)
 }

@@ -505,3 +505,31 @@ func TestRequire(t *testing.T) {
 	}
 	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
 }
+
+func TestMappingErrorsCarryNoMessageValues(t *testing.T) {
+	files := fstest.MapFS{}
+	for k, v := range langFiles {
+		files[k] = v
+	}
+	files["pid.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["pid.yaml"].Data),
+		`{from: "7", to: birthDate, as: date}`, `{from: "7", to: birthDate, as: date, required: true}`, 1) +
+		`  - {from: "9", to: "name[1].text", value: 'string(int(it))'}
+`)}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{
+		"MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR||Doe||19801340SECRET\r",
+		"MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR||Doe||19800101||SECRET\r",
+	} {
+		msg, _ := hl7.Parse([]byte(raw))
+		_, err := set.Map(msg, mappings.Options{})
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("the error quotes the message: %v", err)
+		}
+	}
+}

@@ -499,11 +499,12 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 		if r.Each != "" && (len(r.Each) != 3 || strings.ToUpper(r.Each) != r.Each) {
 			l.errorf(r.Pos, "a segment name such as AIP", "row %s: each %q is not a segment name", r.To, r.Each)
 		}
-		if r.Each != "" {
-			inSegment = true
+		if (r.Each != "" || r.Map != "") && !inSegment {
+			l.errorf(r.Pos, "each and map read segment occurrences: use them in segment and message maps", "row %s: each and map cannot be used in a datatype map", r.To)
 		}
+		rowInSegment := inSegment || r.Each != ""
 		if r.From != "" {
-			sp, err := parseSource(r.From, inSegment)
+			sp, err := parseSource(r.From, rowInSegment)
 			if err != nil {
 				l.errorf(r.Pos, "", "%v", err)
 			} else {
@@ -611,6 +612,3 @@ func cycle(dt *datatypeMap, seen []string) []string {
 	}
 	return nil
 }
-
-// baseName is a path's file name, for messages.
-func baseName(p string) string { return path.Base(p) }

@@ -297,19 +297,6 @@ func position(name string, occ, f, r, reps, c, comps int) string {
 	return string(b)
 }
 
-func (st *mapState) occurrence(seg *hl7.Segment, idx int) int {
-	n := 0
-	for i, s := range st.msg.Segments() {
-		if s.Name() == seg.Name() {
-			n++
-		}
-		if i == idx {
-			break
-		}
-	}
-	return n
-}
-
 func (st *mapState) ignored(seg string, field int) bool {
 	for _, r := range st.mm.ignore {
 		if r.segment == seg && (r.field == 0 || r.field == field) {

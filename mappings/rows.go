@@ -78,11 +78,7 @@ func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKe
 			idx = st.segIndex[seg]
 		}
 	}
-	whole := seg.Field(sp.field)
-	if sp.segment == "MSH" || (!sp.absolute && seg.Name() == "MSH") {
-		whole = seg.Field(sp.field)
-	}
-	return sp.narrow(whole), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true
+	return sp.narrow(seg.Field(sp.field)), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true
 }
 
 // groupOf finds the group a context is an instance of.
@@ -122,6 +118,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 	if r.to == nil {
 		return nil
 	}
+	defer func() { st.hasPos = false }() // a later row's warnings must not take this row's position
 	if r.row.Ref != "" {
 		if r.when != nil {
 			ok, err := st.evalBool(r.when, vars)
@@ -312,7 +309,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		if ok {
 			r.to.set(obj, v)
 		}
-		st.pos = positions[i] // restore after a nested datatype map moved it
+		st.pos, st.hasPos = positions[i], true // restore after a nested datatype map moved it
 	}
 	return nil
 }

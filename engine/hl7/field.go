@@ -59,6 +59,11 @@ func (f Field) Text() string {
 	return unescape(f.raw, f.d, f.cs)
 }
 
+// HasStructure reports whether the value holds parts one level down (it is a
+// composite with the message's own delimiters), so that String returns its
+// wire text rather than a decoded leaf.
+func (f Field) HasStructure() bool { return f.hasStructure() }
+
 func (f Field) hasStructure() bool {
 	has := func(c byte) bool { return c != 0 && strings.IndexByte(f.raw, c) >= 0 }
 	switch f.level {

@@ -41,6 +41,9 @@ func (e *Errors) Add(p Position, msg string) { e.List = append(e.List, Error{Pos
 // Sort orders the problems by position.
 func (e *Errors) Sort() {
 	slices.SortStableFunc(e.List, func(a, b Error) int {
+		if a.Pos.File != b.Pos.File {
+			return strings.Compare(a.Pos.File, b.Pos.File)
+		}
 		if a.Pos.Line != b.Pos.Line {
 			return a.Pos.Line - b.Pos.Line
 		}
