@@ -302,7 +302,9 @@ func (e *Engine) readiness() error {
 	default:
 		return errors.New("listeners are starting")
 	}
-	if _, err := e.journal.Counts(context.Background()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := e.journal.Counts(ctx); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil

@@ -368,7 +368,9 @@ func (st *mapState) isUsed(k posKey) bool {
 
 // pack makes a compact map key of k.
 func (k posKey) pack() uint64 {
-	return uint64(k.seg)<<32 | uint64(k.field&0xffff)<<16 | uint64(k.rep&0xff)<<8 | uint64(k.comp&0xff)
+	// seg 24 bits, field 16, repetition 12, component 12: beyond those
+	// (4096 repetitions) two positions could share a key.
+	return uint64(k.seg&0xffffff)<<40 | uint64(k.field&0xffff)<<24 | uint64(k.rep&0xfff)<<12 | uint64(k.comp&0xfff)
 }
 
 // where renders a position as SEG-field(rep).comp.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +40,7 @@ type Set struct {
 func (s *Set) Hash() string { return s.hash }
 
 // Files lists the files the set was loaded from.
-func (s *Set) Files() []string { return s.files }
+func (s *Set) Files() []string { return slices.Clone(s.files) }
 
 type messageMap struct {
 	file      *messageFile
@@ -338,10 +339,15 @@ func (l *loader) addMessage(f *messageFile, file string) {
 		}
 	}
 	for _, ig := range f.Ignore {
-		seg, field, _ := strings.Cut(ig, "-")
+		seg, field, hasField := strings.Cut(ig, "-")
 		r := ignoreRule{segment: seg}
-		if field != "" {
-			fmt.Sscanf(field, "%d", &r.field)
+		if hasField {
+			n, err := strconv.Atoi(field)
+			if err != nil || n < 1 {
+				l.errorf(f.Pos, "a segment (EVN) or a field (EVN-1)", "ignore: %q is not a segment or field", ig)
+				continue
+			}
+			r.field = n
 		}
 		mm.ignore = append(mm.ignore, r)
 	}
@@ -404,14 +410,6 @@ func (l *loader) addMessage(f *messageFile, file string) {
 			cr.require = append(cr.require, l.compile(q.Pos, q.That.Src, cel.BoolType))
 		}
 		mm.resources = append(mm.resources, cr)
-	}
-	// Refs must name a resource of this message map.
-	for _, cr := range mm.resources {
-		for _, row := range cr.rows {
-			if row.row.Ref != "" && !names[row.row.Ref] {
-				l.errorf(row.row.Pos, "", "ref %q: no resource of that name in message map %s", row.row.Ref, f.Message)
-			}
-		}
 	}
 	l.set.messages[f.Message] = mm
 }
@@ -563,6 +561,37 @@ func (l *loader) resolve() {
 	for _, dt := range l.set.datatypes {
 		if path := cycle(dt, nil); path != nil {
 			l.errorf(l.rowPos(dt), "", "datatype maps loop: %s", strings.Join(path, " → "))
+		}
+	}
+	// Every ref reachable from a message map (its rules' rows, their segment
+	// maps' rows, and the part maps those name) must name one of its
+	// resources: an unresolved ref would silently make no reference.
+	for _, mm := range l.set.messages {
+		names := map[string]bool{}
+		for _, cr := range mm.resources {
+			names[cr.rule.Name] = true
+		}
+		seen := map[*compiledRow]bool{}
+		var walk func(rows []*compiledRow)
+		walk = func(rows []*compiledRow) {
+			for _, r := range rows {
+				if seen[r] {
+					continue
+				}
+				seen[r] = true
+				if r.row.Ref != "" && !names[r.row.Ref] {
+					l.errorf(r.row.Pos, "", "ref %q: no resource of that name in message map %s, which uses this row", r.row.Ref, mm.file.Message)
+				}
+				if r.segMap != nil {
+					walk(r.segMap.rows)
+				}
+			}
+		}
+		for _, cr := range mm.resources {
+			walk(cr.rows)
+			if cr.seg != nil {
+				walk(cr.seg.rows)
+			}
 		}
 	}
 	hasDefault := false

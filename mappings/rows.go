@@ -53,7 +53,7 @@ func (c *dtContext) at(sp sourcePath) posKey {
 // or absolute (in the group instance first, then the message).
 func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKey, bool) {
 	seg, idx := ctx.seg, ctx.idx
-	if sp.absolute {
+	if sp.absolute && sp.segment != seg.Name() { // an absolute path to the context's own segment reads this occurrence
 		seg = nil
 		inGroup := false
 		for i, g := range ctx.group {

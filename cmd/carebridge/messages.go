@@ -206,10 +206,11 @@ func newMessagesListCmd() *cobra.Command {
 
 func truncate(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
 }
 
 func newMessagesShowCmd() *cobra.Command {
