@@ -55,13 +55,13 @@ func newEnv() (*cel.Env, error) {
 		cel.Function("valued",
 			cel.Overload("valued_string", []*cel.Type{cel.StringType}, cel.BoolType,
 				cel.UnaryBinding(func(s ref.Val) ref.Val {
-					str, _ := s.Value().(string)
+					str, _ := s.(types.String)
 					return types.Bool(str != "" && str != `""`)
 				}))),
 		cel.Function("isNull",
 			cel.Overload("isnull_string", []*cel.Type{cel.StringType}, cel.BoolType,
 				cel.UnaryBinding(func(s ref.Val) ref.Val {
-					str, _ := s.Value().(string)
+					str, _ := s.(types.String)
 					return types.Bool(str == `""`)
 				}))),
 		cel.Function("identifierKey",
@@ -80,8 +80,8 @@ func newEnv() (*cel.Env, error) {
 					if err != nil {
 						return types.String("")
 					}
-					t, _ := typ.Value().(string)
-					return types.String(identifierKeyOf(native.([]any), t))
+					t, _ := typ.(types.String)
+					return types.String(identifierKeyOf(native.([]any), string(t)))
 				}))),
 		cel.Function("addMinutes",
 			cel.Overload("addminutes_string_int", []*cel.Type{cel.StringType, cel.IntType}, cel.StringType,
@@ -91,8 +91,8 @@ func newEnv() (*cel.Env, error) {
 				})),
 			cel.Overload("addminutes_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.StringType,
 				cel.BinaryBinding(func(ts, n ref.Val) ref.Val {
-					s, _ := n.Value().(string)
-					minutes, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+					s, _ := n.(types.String)
+					minutes, err := strconv.ParseInt(strings.TrimSpace(string(s)), 10, 64)
 					if err != nil {
 						return types.String("")
 					}
@@ -101,7 +101,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Function("hash",
 			cel.Overload("hash_string", []*cel.Type{cel.StringType}, cel.StringType,
 				cel.UnaryBinding(func(s ref.Val) ref.Val {
-					str, _ := s.Value().(string)
+					str, _ := s.(types.String)
 					sum := sha256.Sum256([]byte(str))
 					return types.String(hex.EncodeToString(sum[:8]))
 				}))),
@@ -111,8 +111,8 @@ func newEnv() (*cel.Env, error) {
 // addMinutes adds minutes to an HL7 date/time, keeping its offset (or its
 // absence); "" when ts is not a date/time.
 func addMinutes(ts ref.Val, minutes int64) string {
-	s, _ := ts.Value().(string)
-	t, err := hl7.ParseTime(s, time.UTC)
+	s, _ := ts.(types.String)
+	t, err := hl7.ParseTime(string(s), time.UTC)
 	if err != nil || t.IsZero() {
 		return ""
 	}
@@ -252,11 +252,11 @@ func (a *accessor) Value() any                  { return a }
 
 // Get returns the text at the path given as index.
 func (a *accessor) Get(index ref.Val) ref.Val {
-	p, ok := index.Value().(string)
+	p, ok := index.(types.String)
 	if !ok {
 		return types.NewErr("index HL7 values with a path string, e.g. v[\"3.1\"]")
 	}
-	return types.String(a.get(p))
+	return types.String(a.get(string(p)))
 }
 
 // fieldText is the text of a value for CEL and plain rows: the leaf text,
