@@ -92,7 +92,8 @@ type mapState struct {
 	hits     []bool                 // rows applied, for coverage
 	senderV  map[string]string
 	current  *built
-	pos      posKey // the position being mapped, for warnings
+	occ      map[string][]*segContext // occurrences by segment name (see occurrences)
+	pos      posKey                   // the position being mapped, for warnings
 	hasPos   bool
 }
 

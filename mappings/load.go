@@ -108,7 +108,8 @@ type compiledRow struct {
 	as     string
 	value  *program
 	when   *program
-	id     int // index in the set, for coverage
+	id     int          // index in the set, for coverage
+	plain  *compiledRow // for an Each row: the row as applied to one occurrence
 }
 
 // loader collects every error while compiling.
@@ -556,6 +557,16 @@ func (l *loader) resolve() {
 			continue
 		}
 		r.viaDT = dt
+	}
+	// An each row applies a copy of itself without each to every occurrence.
+	for _, r := range l.rows {
+		if r.row.Each != "" {
+			p := *r
+			row := *r.row
+			row.Each = ""
+			p.row, p.when = &row, nil
+			r.plain = &p
+		}
 	}
 	// A datatype map must not reach itself through via.
 	for _, dt := range l.set.datatypes {

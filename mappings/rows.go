@@ -374,16 +374,8 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 		}
 	}
 	if !inGroup {
-		for i, s := range st.msg.Segments() {
-			if s.Name() == r.row.Each {
-				occ = append(occ, &segContext{seg: s, idx: i})
-			}
-		}
+		occ = st.occurrences(r.row.Each)
 	}
-	plain := *r
-	plain.row = &Row{}
-	*plain.row = *r.row
-	plain.row.Each = ""
 	for _, c := range occ {
 		cvv := *vars
 		cvv.v = st.segAccessor(c)
@@ -408,11 +400,28 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 			}
 			continue
 		}
-		p := plain
-		p.when = nil
-		if err := st.applyRow(&p, c, nil, obj, cv); err != nil {
+		if err := st.applyRow(r.plain, c, nil, obj, cv); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// occurrences lists the contexts of every occurrence of a segment in the
+// message, made once per message so that their accessors are shared.
+func (st *mapState) occurrences(name string) []*segContext {
+	if occ, ok := st.occ[name]; ok {
+		return occ
+	}
+	var occ []*segContext
+	for i, s := range st.msg.Segments() {
+		if s.Name() == name {
+			occ = append(occ, &segContext{seg: s, idx: i})
+		}
+	}
+	if st.occ == nil {
+		st.occ = map[string][]*segContext{}
+	}
+	st.occ[name] = occ
+	return occ
 }
