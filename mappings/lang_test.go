@@ -366,10 +366,7 @@ rows:
 }
 
 func TestIdentifierKeyOf(t *testing.T) {
-	files := fstest.MapFS{}
-	for k, v := range langFiles {
-		files[k] = v
-	}
+	files := copyLang()
 	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
 		"key: identifierKey(resource.identifier)",
 		`key: 'identifierKeyOf(resource.identifier, "NI") != "" ? identifierKeyOf(resource.identifier, "NI") : identifierKey(resource.identifier)'`, 1))}
@@ -390,10 +387,7 @@ func TestIdentifierKeyOf(t *testing.T) {
 }
 
 func TestInvalidValuesAndDuplicatesDoNotBreakTheBundle(t *testing.T) {
-	files := fstest.MapFS{}
-	for k, v := range langFiles {
-		files[k] = v
-	}
+	files := copyLang()
 	// Two coverages with the same key: one resource in the Bundle.
 	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
 		`key: ids.patient + "|" + v["2"]`, `key: ids.patient`, 1))}
@@ -428,10 +422,7 @@ func TestInvalidValuesAndDuplicatesDoNotBreakTheBundle(t *testing.T) {
 }
 
 func TestIdentifiersWithoutAuthorityAreScopedToTheirSender(t *testing.T) {
-	files := fstest.MapFS{}
-	for k, v := range langFiles {
-		files[k] = v
-	}
+	files := copyLang()
 	files["default.yaml"] = &fstest.MapFile{Data: []byte("sender: default\napplication: \"*\"\n")}
 	set, err := mappings.Load(files)
 	if err != nil {
@@ -455,10 +446,7 @@ func TestIdentifiersWithoutAuthorityAreScopedToTheirSender(t *testing.T) {
 }
 
 func TestClearsSelector(t *testing.T) {
-	files := fstest.MapFS{}
-	for k, v := range langFiles {
-		files[k] = v
-	}
+	files := copyLang()
 	files["pid.yaml"] = &fstest.MapFile{Data: []byte(string(langFiles["pid.yaml"].Data) + `  - {from: "14", to: "telecom[]", value: '{"system": "phone", "use": "work", "value": it}', clears: 'telecom.where(use = "work")'}
   - {from: "17", to: "extension[0].valueString", clears: 'extension.where(url = "http://example.org/religion")'}
   - {from: "17", to: "extension[0].url", value: '"http://example.org/religion"'}
@@ -488,10 +476,7 @@ func TestEmptyDirectoryIsAnError(t *testing.T) {
 }
 
 func TestRequire(t *testing.T) {
-	files := fstest.MapFS{}
-	for k, v := range langFiles {
-		files[k] = v
-	}
+	files := copyLang()
 	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
 		"    key: identifierKey(resource.identifier)\n",
 		"    key: identifierKey(resource.identifier)\n    require:\n      - {that: has(resource.name), message: a patient needs a name}\n", 1))}
@@ -507,10 +492,7 @@ func TestRequire(t *testing.T) {
 }
 
 func TestMappingErrorsCarryNoMessageValues(t *testing.T) {
-	files := fstest.MapFS{}
-	for k, v := range langFiles {
-		files[k] = v
-	}
+	files := copyLang()
 	files["pid.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["pid.yaml"].Data),
 		`{from: "7", to: birthDate, as: date}`, `{from: "7", to: birthDate, as: date, required: true}`, 1) +
 		`  - {from: "9", to: "name[1].text", value: 'string(int(it))'}
@@ -532,4 +514,13 @@ func TestMappingErrorsCarryNoMessageValues(t *testing.T) {
 			t.Errorf("the error quotes the message: %v", err)
 		}
 	}
+}
+
+// copyLang returns a copy of langFiles that a test may change.
+func copyLang() fstest.MapFS {
+	files := fstest.MapFS{}
+	for k, v := range langFiles {
+		files[k] = v
+	}
+	return files
 }
