@@ -524,3 +524,25 @@ func copyLang() fstest.MapFS {
 	}
 	return files
 }
+
+func TestKeepUnmappedPutsUnusedValuesOnTheResources(t *testing.T) {
+	files := copyLang()
+	files["keep.yaml"] = &fstest.MapFile{Data: []byte("sender: keeper\napplication: KEEP\nkeep_unmapped: true\n")}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, r := mapMsg(t, set, "MSH|^~\\&|KEEP|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe\nZPI|1|VIP")
+	ext := js(r["Patient"]["extension"])
+	for _, want := range []string{`"url":"https://carebridge.dev/fhir/StructureDefinition/hl7v2-unmapped"`, `{"url":"position","valueString":"ZPI-2"}`, `{"url":"value","valueString":"VIP"}`, `{"url":"position","valueString":"PID-1"}`} {
+		if !strings.Contains(ext, want) {
+			t.Errorf("extension lacks %s: %s", want, ext)
+		}
+	}
+	validateBundle(t, res.Bundle)
+	// Without keep_unmapped the values are only reported.
+	_, r = mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe\nZPI|1|VIP")
+	if strings.Contains(js(r["Patient"]), "VIP") {
+		t.Error("a value was kept without keep_unmapped")
+	}
+}
