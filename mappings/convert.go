@@ -140,15 +140,28 @@ func (st *mapState) identifierSystem(f hl7.Field, r *compiledRow) string {
 			return "urn:carebridge:sender:" + sender
 		}
 	}
+	// The registry is keyed by authority, or by authority and identifier
+	// type ("GENHOSP^VN") when one authority issues several kinds of numbers;
+	// the type is the one the datatype map already wrote on the identifier.
+	typ := ""
+	if st.curObj != nil {
+		typ = identifierTypeCode(st.curObj)
+	}
 	for _, key := range []string{ns, uid} {
 		if key == "" {
 			continue
 		}
-		if uri, ok := st.profile.file.IdentifierSystems[key]; ok {
-			return uri
+		keys := []string{key}
+		if typ != "" {
+			keys = []string{key + "^" + typ, key}
 		}
-		if uri, ok := st.defaultProfile().file.IdentifierSystems[key]; ok {
-			return uri
+		for _, k := range keys {
+			if uri, ok := st.profile.file.IdentifierSystems[k]; ok {
+				return uri
+			}
+			if uri, ok := st.defaultProfile().file.IdentifierSystems[k]; ok {
+				return uri
+			}
 		}
 	}
 	switch {

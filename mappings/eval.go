@@ -93,6 +93,7 @@ type mapState struct {
 	senderV  map[string]string
 	current  *built
 	occ      map[string][]*segContext // occurrences by segment name (see occurrences)
+	curObj   map[string]any           // the object a conversion's row writes to
 	pos      posKey                   // the position being mapped, for warnings
 	hasPos   bool
 }

@@ -546,3 +546,19 @@ func TestKeepUnmappedPutsUnusedValuesOnTheResources(t *testing.T) {
 		t.Error("a value was kept without keep_unmapped")
 	}
 }
+
+func TestIdentifierSystemsByAuthorityAndType(t *testing.T) {
+	files := copyLang()
+	files["default.yaml"] = &fstest.MapFile{Data: []byte("sender: default\napplication: \"*\"\nidentifier_systems:\n  HOSP^MR: https://hosp.example.org/mrn\n  HOSP: https://hosp.example.org/local\n")}
+	files["cx.yaml"] = &fstest.MapFile{Data: []byte("datatype: CX[Identifier]\nrows:\n  - {from: \"1\", to: value}\n  - {from: \"5\", to: \"type.coding[0].code\"}\n  - {from: \"4\", to: system, as: identifierSystem}\n")}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||111^^^HOSP^MR~222^^^HOSP^PI||Doe")
+	got := js(r["Patient"]["identifier"])
+	if !strings.Contains(got, `"system":"https://hosp.example.org/mrn","type":{"coding":[{"code":"MR"}]},"value":"111"`) ||
+		!strings.Contains(got, `"system":"https://hosp.example.org/local","type":{"coding":[{"code":"PI"}]},"value":"222"`) {
+		t.Errorf("identifiers: %s", got)
+	}
+}

@@ -209,7 +209,10 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			return nil
 		}
 		if r.as == "identifierSystem" {
-			if sys := st.identifierSystem(hl7.Field{}, r); sys != "" {
+			st.curObj = obj
+			sys := st.identifierSystem(hl7.Field{}, r)
+			st.curObj = nil
+			if sys != "" {
 				r.to.set(obj, sys)
 			}
 			return nil
@@ -294,7 +297,9 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			}
 		default:
 			st.mark(positions[i])
+			st.curObj = obj
 			v, ok, err = st.convert(f, r.as, r)
+			st.curObj = nil
 			if err != nil && !r.row.Required {
 				// A malformed value (a date that is no date, "abc" for a
 				// number) is left out with a warning; the message still maps.
