@@ -453,7 +453,7 @@ func (l *loader) addSender(f *senderFile) {
 func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *program {
 	prg, err := compileExpr(l.env, src, want)
 	if err != nil {
-		l.errorf(pos, "", "expression %q: %v", src, err)
+		l.errorf(pos, "a CEL expression over it, v[...], m[...], event, structure, sender, resource, ids; see docs/mappings.md, Expressions", "expression %q: %v", src, err)
 		return nil
 	}
 	p := &program{prg: prg, src: src, at: at(pos)}
@@ -510,7 +510,7 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 				cr.from = &sp
 			}
 		} else if r.Via != "" || r.Code != "" || r.Required {
-			l.errorf(r.Pos, "", "row %s: via, code and required need from", r.To)
+			l.errorf(r.Pos, "add from: the field or component they apply to", "row %s: via, code and required need from", r.To)
 		}
 		if r.Via != "" && r.Code != "" {
 			l.errorf(r.Pos, "apply the code map inside the datatype map", "row %s: via and code exclude each other", r.To)
