@@ -165,6 +165,7 @@ func (v *Validator) validate(b []byte, wantBundle bool) error {
 	if sc.rootType == "Bundle" {
 		checkBundle(b, &c)
 	}
+	checkInvariants(b, sc.rootType, &c)
 	return c.result()
 }
 

@@ -305,6 +305,12 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
 	b := &built{rule: cr, obj: map[string]any{"resourceType": cr.resource}, ctx: ctx, resource: cr.resource}
 	st.current = b
+	// Rows may read the resource built so far (the segment map's rows run
+	// first, then the rule's): e.g. a status that depends on whether a
+	// start time could be written.
+	saved := vars.resource
+	vars.resource = b.obj
+	defer func() { vars.resource = saved }()
 	if err := st.applyRows(cr.seg.rows, ctx, nil, b.obj, vars); err != nil {
 		return nil, err
 	}
