@@ -34,7 +34,9 @@
 //     contained resources (jsonformat parses contained resources but its
 //     validation pass does not look inside them);
 //   - Bundle invariants bdl-1, bdl-2, bdl-3, bdl-4, bdl-7 (duplicate
-//     fullUrl), bdl-8, bdl-9, bdl-10, bdl-11 and bdl-12.
+//     fullUrl), bdl-8, bdl-9, bdl-10, bdl-11 and bdl-12;
+//   - Appointment invariants app-2 and app-3 (invariants.go), on the
+//     resource and on every Bundle entry.
 //
 // Not checked: other FHIRPath invariants (e.g. pat-1, per-resource
 // constraints), terminology bindings other than the enum-modelled required
