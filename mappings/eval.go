@@ -88,7 +88,7 @@ type mapState struct {
 	used     map[uint64]struct{}
 	warnings []Warning
 	ids      map[string]any         // rule name → id (first resource)
-	idsBySeg map[string]map[int]any // rule name → segment index → id
+	idsBySeg map[string]map[int]any // rule name → occurrence key (segContext.key) → id
 	hits     []bool                 // rows applied, for coverage
 	senderV  map[string]string
 	current  *built
@@ -118,11 +118,13 @@ type pendingRef struct {
 
 // segContext is the segment (and group instance) rows read from.
 type segContext struct {
-	seg    *hl7.Segment
-	idx    int
-	group  []*hl7.Segment
-	groupI []int
-	acc    *accessor // v[...] for this context, made once
+	seg      *hl7.Segment
+	idx      int
+	repField int // with rep: reads of this field read repetition rep
+	rep      int
+	group    []*hl7.Segment
+	groupI   []int
+	acc      *accessor // v[...] for this context, made once
 }
 
 // dtContext is a data type value rows read from.
@@ -208,7 +210,11 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 		if len(cr.events) > 0 && !slices.Contains(cr.events, event) {
 			continue
 		}
-		for _, ctx := range st.contexts(cr) {
+		ctxs := st.contexts(cr)
+		if cr.rule.Repeat > 0 {
+			ctxs = perRepetition(ctxs, cr.rule.Repeat)
+		}
+		for _, ctx := range ctxs {
 			if cr.when != nil {
 				// Evaluated per occurrence (or group instance), with v
 				// bound to it: a false condition skips just this one.
@@ -301,6 +307,27 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 	return out
 }
 
+// perRepetition expands contexts into one per repetition of field f.
+func perRepetition(ctxs []*segContext, f int) []*segContext {
+	var out []*segContext
+	for _, c := range ctxs {
+		field := c.seg.Field(f)
+		for r := 1; r <= field.RepetitionCount(); r++ {
+			if field.Repetition(r).IsEmpty() {
+				continue
+			}
+			rc := *c
+			rc.repField, rc.rep, rc.acc = f, r, nil
+			out = append(out, &rc)
+		}
+	}
+	return out
+}
+
+// key identifies the occurrence (and repetition) a context reads, so that a
+// ref finds the resource made from the same one.
+func (c *segContext) key() int { return c.idx<<12 | c.rep&0xfff }
+
 // build makes one resource from one context.
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
 	b := &built{rule: cr, obj: map[string]any{"resourceType": cr.resource}, ctx: ctx, resource: cr.resource}
@@ -350,7 +377,7 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	if st.idsBySeg[cr.rule.Name] == nil {
 		st.idsBySeg[cr.rule.Name] = map[int]any{}
 	}
-	st.idsBySeg[cr.rule.Name][ctx.idx] = b.id
+	st.idsBySeg[cr.rule.Name][ctx.key()] = b.id
 	return b, nil
 }
 

@@ -110,6 +110,9 @@ type compiledRow struct {
 	when   *program
 	id     int          // index in the set, for coverage
 	plain  *compiledRow // for an Each row: the row as applied to one occurrence
+
+	eachSeg   string // Each's segment
+	eachField int    // Each's field (SEG-N), 0 for none
 }
 
 // loader collects every error while compiling.
@@ -365,6 +368,9 @@ func (l *loader) addMessage(f *messageFile, file string) {
 		if r.Segment == "" {
 			l.errorf(r.Pos, "", "resource %s: segment is required", r.Name)
 		}
+		if r.Repeat < 0 {
+			l.errorf(r.Pos, "the number of the field whose repetitions each make a resource", "resource %s: repeat %d is not a field", r.Name, r.Repeat)
+		}
 		if r.Group != "" {
 			g, ok := f.Groups[r.Group]
 			if !ok {
@@ -495,8 +501,17 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 		if r.Map != "" && r.Each == "" {
 			l.errorf(r.Pos, "map builds one element per occurrence of the segment named by each", "row %s: map needs each", r.To)
 		}
-		if r.Each != "" && (len(r.Each) != 3 || strings.ToUpper(r.Each) != r.Each) {
-			l.errorf(r.Pos, "a segment name such as AIP", "row %s: each %q is not a segment name", r.To, r.Each)
+		if r.Each != "" {
+			seg, field, hasField := strings.Cut(r.Each, "-")
+			n, err := strconv.Atoi(field)
+			switch {
+			case len(seg) != 3 || strings.ToUpper(seg) != seg:
+				l.errorf(r.Pos, "a segment name such as AIP, or SEG-N for each repetition of field N", "row %s: each %q is not a segment name", r.To, r.Each)
+			case hasField && (err != nil || n < 1):
+				l.errorf(r.Pos, "SEG-N, e.g. PV1-7", "row %s: each %q: %q is not a field number", r.To, r.Each, field)
+			default:
+				cr.eachSeg, cr.eachField = seg, n
+			}
 		}
 		if (r.Each != "" || r.Map != "") && !inSegment {
 			l.errorf(r.Pos, "each and map read segment occurrences: use them in segment and message maps", "row %s: each and map cannot be used in a datatype map", r.To)

@@ -55,7 +55,8 @@ type Row struct {
 	// Each applies the row once per occurrence of this segment (within the
 	// group instance when the segment belongs to the resource's group, else
 	// in the whole message), with From relative to that occurrence; with Map
-	// it builds one element per occurrence.
+	// it builds one element per occurrence. "SEG-N" applies it once per
+	// repetition of field N of each occurrence (reads of N read that one).
 	Each string `yaml:"each"`
 	// Map names a segment map that builds the element at To from the
 	// segment occurrence (with Each), e.g. one Appointment.participant per AIP.
@@ -123,6 +124,10 @@ type resourceRule struct {
 	// Each makes one resource per occurrence of Segment (otherwise the
 	// first occurrence only).
 	Each bool `yaml:"each"`
+	// Repeat makes one resource per repetition of this field of the segment
+	// (e.g. 7 for PV1-7, several attending doctors); rows reading the field
+	// (7, 7.1) read that repetition.
+	Repeat int `yaml:"repeat"`
 	// Map names the segment map, e.g. "PID[Patient]".
 	Map string `yaml:"map"`
 	// Events limits the rule to these trigger events.

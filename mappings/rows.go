@@ -53,6 +53,9 @@ func (c *dtContext) at(sp sourcePath) posKey {
 // or absolute (in the group instance first, then the message).
 func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKey, bool) {
 	seg, idx := ctx.seg, ctx.idx
+	if !sp.absolute && ctx.rep > 0 && sp.field == ctx.repField && sp.rep == 0 {
+		sp.rep = ctx.rep // a context made per repetition reads its own
+	}
 	if sp.absolute && sp.segment != seg.Name() { // an absolute path to the context's own segment reads this occurrence
 		seg = nil
 		inGroup := false
@@ -129,11 +132,11 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 				return nil
 			}
 		}
-		segIdx := -1
+		segKey := -1
 		if seg != nil {
-			segIdx = seg.idx
+			segKey = seg.key()
 		}
-		st.current.refs = append(st.current.refs, pendingRef{row: r, obj: obj, seg: segIdx})
+		st.current.refs = append(st.current.refs, pendingRef{row: r, obj: obj, seg: segKey})
 		st.hits[r.id] = true
 		return nil
 	}
@@ -173,14 +176,16 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			at = dt.at(*r.from)
 		}
 		appendAll := r.to[len(r.to)-1].index == indexAppend
-		if seg != nil && r.from.whole() && f.RepetitionCount() > 1 && appendAll {
+		// A context made per repetition has already chosen the repetition.
+		whole := r.from.whole() && !(seg != nil && seg.rep > 0 && !r.from.absolute && r.from.field == seg.repField)
+		if seg != nil && whole && f.RepetitionCount() > 1 && appendAll {
 			for i, rep := range f.Repetitions() {
 				k := at
 				k.rep = i + 1
 				values, positions = append(values, rep), append(positions, k)
 			}
 		} else {
-			if seg != nil && r.from.whole() {
+			if seg != nil && whole {
 				f = f.Repetition(1)
 				at.rep = 1
 			}
@@ -369,17 +374,20 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 	var occ []*segContext
 	inGroup := false
 	if seg != nil && len(seg.group) > 0 {
-		if g := st.groupOf(seg); g != nil && (g.Start == r.row.Each || slices.Contains(g.Members, r.row.Each)) {
+		if g := st.groupOf(seg); g != nil && (g.Start == r.eachSeg || slices.Contains(g.Members, r.eachSeg)) {
 			inGroup = true // a group's segments are read only within this instance
 			for i, s := range seg.group {
-				if s.Name() == r.row.Each {
+				if s.Name() == r.eachSeg {
 					occ = append(occ, &segContext{seg: s, idx: seg.groupI[i], group: seg.group, groupI: seg.groupI})
 				}
 			}
 		}
 	}
 	if !inGroup {
-		occ = st.occurrences(r.row.Each)
+		occ = st.occurrences(r.eachSeg)
+	}
+	if r.eachField > 0 {
+		occ = perRepetition(occ, r.eachField)
 	}
 	for _, c := range occ {
 		cvv := *vars
