@@ -175,7 +175,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			f = r.from.narrow(dt.val)
 			at = dt.at(*r.from)
 		}
-		appendAll := r.to[len(r.to)-1].index == indexAppend
+		appendAll := len(r.to) > 0 && r.to[len(r.to)-1].index == indexAppend
 		// A context made per repetition has already chosen the repetition.
 		whole := r.from.whole() && !(seg != nil && seg.rep > 0 && !r.from.absolute && r.from.field == seg.repField)
 		if seg != nil && whole && f.RepetitionCount() > 1 && appendAll {
@@ -241,7 +241,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			case r.value != nil && r.value.constant != nil:
 				// A structural companion (an extension's url): the row that
 				// carries the value records the clear.
-			default:
+			case len(r.to) > 0:
 				st.current.clears = append(st.current.clears, r.to.clearPath())
 			}
 			continue

@@ -27,6 +27,12 @@ type sourcePath struct {
 // a component).
 func parseSource(s string, inSegment bool) (sourcePath, error) {
 	sp := sourcePath{text: s}
+	if s == "." {
+		if inSegment {
+			return sp, fmt.Errorf(`source ".": the whole value is only a source in a datatype map (in a segment map name a field)`)
+		}
+		return sp, nil // the value being mapped, whole
+	}
 	if strings.Contains(s, "-") {
 		p, err := hl7.CompilePath(s)
 		if err != nil {

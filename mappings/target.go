@@ -26,6 +26,9 @@ func parseTarget(s string) (targetPath, error) {
 	if s == "" {
 		return nil, fmt.Errorf("empty target")
 	}
+	if s == "." {
+		return targetPath{}, nil // the object being built itself
+	}
 	var out targetPath
 	for _, part := range strings.Split(s, ".") {
 		step := targetStep{name: part, index: indexNone}
@@ -97,6 +100,12 @@ func (p targetPath) clearPath() string {
 // set stores v at p in obj. Maps met on the way are created; a map value
 // stored where a map already is is merged into it.
 func (p targetPath) set(obj map[string]any, v any) {
+	if len(p) == 0 { // "." : merge an object into the one being built
+		if m, ok := v.(map[string]any); ok {
+			merge(obj, m)
+		}
+		return
+	}
 	cur := obj
 	for i, step := range p {
 		last := i == len(p)-1
