@@ -30,10 +30,7 @@ var _ Processor = (*Mapper)(nil)
 
 // NewMapper returns a Mapper using set for the listeners in cfg.
 func NewMapper(cfg *config.Config, set *mappings.Set, m *Metrics, log *slog.Logger) *Mapper {
-	mp := &Mapper{charsets: map[string]string{}, metrics: m, log: log}
-	for _, l := range cfg.MLLP {
-		mp.charsets[l.Name] = l.Charset
-	}
+	mp := &Mapper{charsets: listenerCharsets(cfg), metrics: m, log: log}
 	mp.set.Store(set)
 	m.mappingSet(set.Hash())
 	return mp

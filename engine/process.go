@@ -54,11 +54,17 @@ type Validator struct {
 
 // NewValidator returns a Validator for the listeners in cfg.
 func NewValidator(cfg *config.Config) *Validator {
-	v := &Validator{charsets: map[string]string{}}
+	return &Validator{charsets: listenerCharsets(cfg)}
+}
+
+// listenerCharsets maps each listener to the charset assumed when a message
+// has no MSH-18: processing parses with the same fallback as receiving.
+func listenerCharsets(cfg *config.Config) map[string]string {
+	m := make(map[string]string, len(cfg.MLLP))
 	for _, l := range cfg.MLLP {
-		v.charsets[l.Name] = l.Charset
+		m[l.Name] = l.Charset
 	}
-	return v
+	return m
 }
 
 // Process parses and validates e.

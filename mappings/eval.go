@@ -198,7 +198,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 		return nil, err
 	}
 	st := &mapState{set: s, msg: msg, mm: mm, profile: p, event: event,
-		segIndex: map[*hl7.Segment]int{}, used: make(map[uint64]struct{}, 64), ids: map[string]any{}, idsBySeg: map[string]map[int]any{}, hits: make([]bool, s.rowCount),
+		segIndex: map[*hl7.Segment]int{}, used: make(map[uint64]struct{}, 64), ids: map[string]any{}, idsBySeg: map[string]map[int]any{}, hits: make([]bool, len(s.rows)),
 		senderV: map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")},
 	}
 	for i, seg := range msg.Segments() {

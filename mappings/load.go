@@ -30,7 +30,6 @@ type Set struct {
 	hash      string
 	files     []string
 	rows      []*compiledRow
-	rowCount  int
 	sources   sync.Map // sourceKey → cachedSource, for v[...] in expressions
 	paths     sync.Map // string → cachedTerser, for m[...] in expressions
 }
@@ -240,7 +239,6 @@ func Load(fsys fs.FS) (*Set, error) {
 		}
 	}
 	l.resolve()
-	l.set.rowCount = len(l.rows)
 	l.set.rows = l.rows
 	if len(l.errs.List) > 0 {
 		l.errs.Sort()

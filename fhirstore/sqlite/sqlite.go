@@ -87,8 +87,9 @@ type Store struct {
 var _ fhirstore.Journal = (*Store)(nil)
 
 // writeReq is one unit of work for the writer goroutine. fn runs inside the
-// shared transaction, within its own savepoint, so that one failing request
-// does not fail the others in its batch.
+// transaction the batch shares; when one request fails, the batch is rolled
+// back and each request runs again alone (see runBatch), so that one failing
+// request does not fail the others. fn must therefore be repeatable.
 type writeReq struct {
 	fn   func(tx *sql.Tx) error
 	err  error // the request's own failure, or the batch's
