@@ -84,8 +84,7 @@ type mapState struct {
 	mm       *messageMap
 	profile  *profile
 	event    string
-	segIndex map[*hl7.Segment]int
-	used     map[uint64]struct{}
+	used     posSet
 	warnings []Warning
 	ids      map[string]any         // rule name → id (first resource)
 	idsBySeg map[string]map[int]any // rule name → occurrence key (segContext.key) → id
@@ -197,13 +196,11 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &mapState{set: s, msg: msg, mm: mm, profile: p, event: event,
-		segIndex: map[*hl7.Segment]int{}, used: make(map[uint64]struct{}, 64), ids: map[string]any{}, idsBySeg: map[string]map[int]any{}, hits: make([]bool, len(s.rows)),
-		senderV: map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")},
-	}
-	for i, seg := range msg.Segments() {
-		st.segIndex[seg] = i
-	}
+	st := s.newState()
+	defer s.releaseState(st)
+	st.msg, st.mm, st.profile, st.event = msg, mm, p, event
+	st.hits = make([]bool, len(s.rows))
+	st.senderV = map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")}
 	vars := st.baseVars(structure)
 	var all []*built
 	for _, cr := range mm.resources {
@@ -263,14 +260,13 @@ func (st *mapState) messageValue(path string) string {
 	if err != nil {
 		return ""
 	}
-	occ := max(p.Occurrence, 1)
-	seg := st.msg.Segment(p.Segment, occ)
+	seg, idx := segmentAt(st.msg, p.Segment, p.Occurrence)
 	if seg == nil {
 		return ""
 	}
 	sp := sourcePath{field: p.Field, rep: p.Repetition, comp: p.Component, sub: p.SubComponent}
 	f := sp.narrow(seg.Field(p.Field))
-	st.mark(posKey{seg: st.segIndex[seg], field: p.Field, rep: max(p.Repetition, 1), comp: p.Component})
+	st.mark(posKey{seg: idx, field: p.Field, rep: max(p.Repetition, 1), comp: p.Component})
 	return fieldText(f)
 }
 
@@ -393,12 +389,29 @@ func StableID(resourceType, key string) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-func (st *mapState) mark(k posKey) { st.used[k.pack()] = struct{}{} }
+func (st *mapState) mark(k posKey) { st.used.add(k) }
 
 // isUsed reports whether k was read.
-func (st *mapState) isUsed(k posKey) bool {
-	_, ok := st.used[k.pack()]
-	return ok
+func (st *mapState) isUsed(k posKey) bool { return st.used.has(k) }
+
+// newState takes a mapState from the pool (its maps and position set
+// emptied), or makes one. Nothing a Result keeps comes from the pool.
+func (s *Set) newState() *mapState {
+	if st, ok := s.states.Get().(*mapState); ok {
+		return st
+	}
+	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]any{}}
+}
+
+// releaseState empties st and puts it back in the pool.
+func (s *Set) releaseState(st *mapState) {
+	st.used.reset()
+	clear(st.ids)
+	clear(st.idsBySeg)
+	clear(st.occ)
+	ids, idsBySeg, occ, used := st.ids, st.idsBySeg, st.occ, st.used
+	*st = mapState{set: s, ids: ids, idsBySeg: idsBySeg, occ: occ, used: used}
+	s.states.Put(st)
 }
 
 // pack makes a compact map key of k.

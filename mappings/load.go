@@ -32,6 +32,7 @@ type Set struct {
 	rows      []*compiledRow
 	sources   sync.Map // sourceKey → cachedSource, for v[...] in expressions
 	paths     sync.Map // string → cachedTerser, for m[...] in expressions
+	states    sync.Pool // *mapState, reused across Map calls
 }
 
 // Hash identifies the mapping set's content (a hash of every file): each

@@ -68,7 +68,6 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 		st.keepUnmapped(all, res.Unused)
 	}
 	all = dedupe(all)
-	entries := make([]any, 0, len(all)+1)
 	var targets []any
 	for _, b := range all {
 		if len(b.clears) > 0 {
@@ -85,19 +84,11 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 			meta["extension"] = append(asList(meta["extension"]), exts...)
 		}
 		res.Resources = append(res.Resources, Resource{Type: b.resource, ID: b.id, Body: b.obj})
-		entries = append(entries, entry(b.resource, b.id, b.obj))
 		targets = append(targets, map[string]any{"reference": b.resource + "/" + b.id})
 	}
 	prov := st.provenance(targets, opts, structure)
 	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})
-	entries = append(entries, entry("Provenance", prov["id"].(string), prov))
-	bundle := map[string]any{
-		"resourceType": "Bundle",
-		"id":           StableID("Bundle", st.messageKey()),
-		"type":         "transaction",
-		"entry":        entries,
-	}
-	b, err := appendJSON(make([]byte, 0, 16384), bundle)
+	b, err := appendBundle(make([]byte, 0, 16384), StableID("Bundle", st.messageKey()), res.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
@@ -168,12 +159,32 @@ func asList(v any) []any {
 	return l
 }
 
-func entry(typ, id string, body map[string]any) map[string]any {
-	return map[string]any{
-		"fullUrl":  "urn:uuid:" + id,
-		"resource": body,
-		"request":  map[string]any{"method": "PUT", "url": typ + "/" + id},
+// appendBundle encodes the transaction Bundle of resources as appendJSON
+// would encode its map form (keys sorted), without building that map:
+// {"entry":[{"fullUrl","request":{"method","url"},"resource"}...],"id",
+// "resourceType","type"}.
+func appendBundle(b []byte, id string, resources []Resource) ([]byte, error) {
+	b = append(b, `{"entry":[`...)
+	for i, r := range resources {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"fullUrl":"urn:uuid:`...)
+		b = appendStringBody(b, r.ID)
+		b = append(b, `","request":{"method":"PUT","url":"`...)
+		b = appendStringBody(b, r.Type)
+		b = append(b, '/')
+		b = appendStringBody(b, r.ID)
+		b = append(b, `"},"resource":`...)
+		var err error
+		if b, err = appendJSON(b, r.Body); err != nil {
+			return nil, err
+		}
+		b = append(b, '}')
 	}
+	b = append(b, `],"id":`...)
+	b = appendString(b, id)
+	return append(b, `,"resourceType":"Bundle","type":"transaction"}`...), nil
 }
 
 // messageKey identifies the message: sender and control ID.

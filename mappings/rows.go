@@ -74,11 +74,9 @@ func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKe
 			return hl7.Field{}, posKey{}, false
 		}
 		if seg == nil {
-			seg = st.msg.Segment(sp.segment, 1)
-			if seg == nil {
+			if seg, idx = segmentAt(st.msg, sp.segment, 1); seg == nil {
 				return hl7.Field{}, posKey{}, false
 			}
-			idx = st.segIndex[seg]
 		}
 	}
 	return sp.narrow(seg.Field(sp.field)), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true

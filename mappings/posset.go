@@ -1,0 +1,93 @@
+package mappings
+
+import "github.com/carebridge/carebridge/engine/hl7"
+
+// posSet is the set of message positions rows read (for the unused-field
+// report): an open-addressing hash set of packed positions, cheaper than a
+// Go map for the few hundred marks of a message and reusable across
+// messages (reset keeps its memory).
+type posSet struct {
+	slots []uint64 // packed position + 1; 0 is a free slot
+	n     int
+}
+
+const posSetMinSlots = 256 // a power of two
+
+func (s *posSet) hash(k uint64) int {
+	return int((k * 0x9E3779B97F4A7C15) >> 32 & uint64(len(s.slots)-1))
+}
+
+// add marks position k.
+func (s *posSet) add(k posKey) {
+	if s.slots == nil {
+		s.slots = make([]uint64, posSetMinSlots)
+	}
+	if 2*(s.n+1) > len(s.slots) {
+		s.grow()
+	}
+	s.insert(k.pack() + 1)
+}
+
+func (s *posSet) insert(key uint64) {
+	mask := len(s.slots) - 1
+	for i := s.hash(key); ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case key:
+			return
+		case 0:
+			s.slots[i] = key
+			s.n++
+			return
+		}
+	}
+}
+
+func (s *posSet) grow() {
+	old := s.slots
+	s.slots, s.n = make([]uint64, 2*len(old)), 0
+	for _, k := range old {
+		if k != 0 {
+			s.insert(k)
+		}
+	}
+}
+
+// has reports whether position k was marked.
+func (s *posSet) has(k posKey) bool {
+	if s.n == 0 {
+		return false
+	}
+	key := k.pack() + 1
+	mask := len(s.slots) - 1
+	for i := s.hash(key); ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case key:
+			return true
+		case 0:
+			return false
+		}
+	}
+}
+
+// reset empties the set, keeping its memory.
+func (s *posSet) reset() {
+	if s.n > 0 {
+		clear(s.slots)
+		s.n = 0
+	}
+}
+
+// segmentAt finds the n-th (1-based) segment named name and its index in
+// the message, or nil.
+func segmentAt(msg *hl7.Message, name string, n int) (*hl7.Segment, int) {
+	n = max(n, 1)
+	for i, s := range msg.Segments() {
+		if s.Name() == name {
+			n--
+			if n == 0 {
+				return s, i
+			}
+		}
+	}
+	return nil, -1
+}
