@@ -43,6 +43,78 @@ var migrations = []string{
 	`ALTER TABLE journal_body ADD COLUMN result BLOB;`,
 	// 3: processing's warnings (unused fields, unmapped codes), as JSON.
 	`ALTER TABLE journal_body ADD COLUMN notes BLOB;`,
+	// 4: FHIR resources with every version, their search index and the
+	// change feed. Times are Unix nanoseconds, except search_date's bounds
+	// (Unix milliseconds: dates reach from year 1 to 9999). The search_*
+	// tables are clustered on what a search looks up (WITHOUT ROWID) and
+	// indexed by rid to be replaced on update; param is a search_param code.
+	`CREATE TABLE resource (
+		rid          INTEGER PRIMARY KEY,
+		type         TEXT    NOT NULL,
+		id           TEXT    NOT NULL,
+		version      INTEGER NOT NULL,
+		last_updated INTEGER NOT NULL,
+		deleted      INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE UNIQUE INDEX resource_type_id ON resource (type, id);
+	CREATE INDEX resource_updated ON resource (type, last_updated);
+	CREATE TABLE resource_version (
+		rid          INTEGER NOT NULL REFERENCES resource (rid),
+		version      INTEGER NOT NULL,
+		last_updated INTEGER NOT NULL,
+		deleted      INTEGER NOT NULL DEFAULT 0,
+		journal_id   INTEGER NOT NULL DEFAULT 0,
+		body         BLOB,
+		PRIMARY KEY (rid, version)
+	);
+	CREATE TABLE search_param (
+		code INTEGER PRIMARY KEY,
+		type TEXT NOT NULL,
+		name TEXT NOT NULL,
+		UNIQUE (type, name)
+	);
+	CREATE TABLE search_token (
+		param  INTEGER NOT NULL,
+		value  TEXT    NOT NULL,
+		system TEXT    NOT NULL,
+		rid    INTEGER NOT NULL,
+		PRIMARY KEY (param, value, system, rid)
+	) WITHOUT ROWID;
+	CREATE INDEX search_token_rid ON search_token (rid);
+	CREATE TABLE search_string (
+		param INTEGER NOT NULL,
+		value TEXT    NOT NULL, -- normalized
+		raw   TEXT    NOT NULL, -- as written, for :exact
+		rid   INTEGER NOT NULL,
+		PRIMARY KEY (param, value, raw, rid)
+	) WITHOUT ROWID;
+	CREATE INDEX search_string_rid ON search_string (rid);
+	CREATE TABLE search_date (
+		param INTEGER NOT NULL,
+		low   INTEGER NOT NULL,
+		high  INTEGER NOT NULL, -- exclusive
+		rid   INTEGER NOT NULL,
+		PRIMARY KEY (param, low, high, rid)
+	) WITHOUT ROWID;
+	CREATE INDEX search_date_rid ON search_date (rid);
+	CREATE INDEX search_date_high ON search_date (param, high);
+	CREATE TABLE search_ref (
+		param    INTEGER NOT NULL,
+		ref_id   TEXT    NOT NULL,
+		ref_type TEXT    NOT NULL,
+		rid      INTEGER NOT NULL,
+		PRIMARY KEY (param, ref_id, ref_type, rid)
+	) WITHOUT ROWID;
+	CREATE INDEX search_ref_rid ON search_ref (rid);
+	CREATE TABLE change (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		type        TEXT    NOT NULL,
+		id          TEXT    NOT NULL,
+		version     INTEGER NOT NULL,
+		interaction TEXT    NOT NULL,
+		at          INTEGER NOT NULL,
+		journal_id  INTEGER NOT NULL DEFAULT 0
+	);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -1,6 +1,6 @@
 // Package sqlite is Carebridge's embedded storage backend: one SQLite file in
-// WAL mode holding the message journal (and, in later steps, the FHIR
-// resources). All writes go through a single writer goroutine that batches
+// WAL mode holding the message journal and the FHIR resources with their
+// history, search index and change feed. All writes go through a single writer goroutine that batches
 // concurrent requests into one transaction, so that concurrent senders share
 // one fsync (group commit).
 package sqlite
@@ -19,6 +19,7 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirvalid"
 )
 
 // Durability says how hard a commit tries to reach stable storage.
@@ -54,13 +55,31 @@ type Options struct {
 	// OnCommit, if set, is called after each group commit with the number of
 	// requests it carried and how long the commit took.
 	OnCommit func(requests int, d time.Duration)
+	// Validator checks every resource Apply writes. Nil means FHIR R4
+	// validation with fhirvalid; NoValidation turns it off (for bulk loads
+	// and benchmarks of data already known to be valid).
+	Validator Validator
 }
+
+// Validator checks a resource's FHIR JSON; a non-nil error says why it is
+// not valid. It must be safe for concurrent use. *fhirvalid.Validator is one.
+type Validator interface {
+	Resource(body []byte) error
+}
+
+// NoValidation, as Options.Validator, accepts every resource.
+var NoValidation Validator = noValidation{}
+
+type noValidation struct{}
+
+func (noValidation) Resource([]byte) error { return nil }
 
 // DefaultDuplicateWindow is the duplicate window when Options leaves it zero.
 const DefaultDuplicateWindow = 7 * 24 * time.Hour
 
-// Store is a SQLite-backed fhirstore.Journal. Open it with Open and Close it
-// when done; it is safe for concurrent use, also by several processes.
+// Store is the SQLite fhirstore.Store: the journal and the resources. Open
+// it with Open and Close it when done; it is safe for concurrent use, also
+// by several processes.
 type Store struct {
 	path string
 	opts Options
@@ -75,6 +94,10 @@ type Store struct {
 	stmtAck        *sql.Stmt
 	stmtBody       *sql.Stmt
 	stmtClaim      *sql.Stmt
+	res            resourceStmts
+
+	// params maps a search parameter (type, name) to its search_param code.
+	params map[paramKey]int64
 
 	reqs      chan *writeReq
 	closing   chan struct{}
@@ -84,12 +107,15 @@ type Store struct {
 	closed    bool
 }
 
-var _ fhirstore.Journal = (*Store)(nil)
+var (
+	_ fhirstore.Journal = (*Store)(nil)
+	_ fhirstore.Store   = (*Store)(nil)
+)
 
 // writeReq is one unit of work for the writer goroutine. fn runs inside the
-// transaction the batch shares; when one request fails, the batch is rolled
-// back and each request runs again alone (see runBatch), so that one failing
-// request does not fail the others. fn must therefore be repeatable.
+// transaction the batch shares, within a savepoint of its own: when it fails,
+// what it wrote is rolled back and the other requests of the batch go on
+// (see runBatch).
 type writeReq struct {
 	fn   func(tx *sql.Tx) error
 	err  error // the request's own failure, or the batch's
@@ -110,6 +136,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Validator == nil && !opts.ReadOnly {
+		v, err := fhirvalid.New()
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		opts.Validator = v
 	}
 	var sync string
 	switch opts.Durability {
@@ -156,6 +189,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			s.rdb.Close()
 			return nil, fmt.Errorf("open journal %s: %w", path, err)
 		}
+		if s.params, err = loadParams(ctx, s.rdb); err != nil {
+			s.rdb.Close()
+			return nil, fmt.Errorf("open journal %s: %w", path, err)
+		}
 		close(s.writerEnd)
 		return s, nil
 	}
@@ -169,6 +206,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.wdb.SetConnMaxLifetime(0)
 	s.wdb.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, s.wdb); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	if s.params, err = registerParams(ctx, s.wdb); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
@@ -212,7 +254,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return s.res.prepare(ctx, s.wdb)
 }
 
 // Path returns the database file's path.
@@ -313,51 +355,34 @@ func (s *Store) commit(batch []*writeReq) {
 	}
 }
 
-// runBatch runs the whole batch in one transaction. When a request fails,
-// the transaction is rolled back and every request is run again in a
-// transaction of its own, so that one bad request fails alone; requests are
-// therefore written to be repeatable (they reset their results on entry).
+// runBatch runs the whole batch in one transaction, each request within a
+// savepoint: a request that fails is rolled back to its savepoint and fails
+// alone, the others commit. Only a failure of the transaction itself (begin,
+// commit, or a rollback to a savepoint that SQLite no longer has, after an
+// error that aborted the whole transaction) fails every request.
 func (s *Store) runBatch(batch []*writeReq) error {
-	if len(batch) > 1 {
-		err := s.runTx(batch)
-		if err == nil {
-			return nil
-		}
-		var reqErr *requestError
-		if !errors.As(err, &reqErr) {
-			return err
-		}
-	}
-	for _, r := range batch {
-		if err := s.runTx([]*writeReq{r}); err != nil {
-			var reqErr *requestError
-			if !errors.As(err, &reqErr) {
-				r.err = err
-			}
-		}
-	}
-	return nil
-}
-
-// requestError marks the failure of one request (as opposed to the
-// transaction as a whole).
-type requestError struct{ err error }
-
-func (e *requestError) Error() string { return e.err.Error() }
-
-func (s *Store) runTx(batch []*writeReq) error {
 	tx, err := s.wdb.BeginTx(context.Background(), nil)
 	if err != nil {
-		return fmt.Errorf("begin journal transaction: %w", err)
+		return fmt.Errorf("begin transaction: %w", err)
 	}
 	for _, r := range batch {
-		if r.err = r.fn(tx); r.err != nil {
+		if _, err := tx.Exec("SAVEPOINT request"); err != nil {
 			_ = tx.Rollback()
-			return &requestError{r.err}
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		if r.err = r.fn(tx); r.err != nil {
+			if _, err := tx.Exec("ROLLBACK TO request"); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("roll back failed request (%v): %w", r.err, err)
+			}
+		}
+		if _, err := tx.Exec("RELEASE request"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("release savepoint: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit journal: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }

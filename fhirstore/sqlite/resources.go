@@ -1,0 +1,484 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// paramKey names a search parameter of a resource type.
+type paramKey struct{ typ, name string }
+
+// registerParams records every search parameter fhirstore defines in
+// search_param (codes are assigned once and never change) and returns the
+// codes.
+func registerParams(ctx context.Context, db *sql.DB) (map[paramKey]int64, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("register search parameters: %w", err)
+	}
+	defer tx.Rollback()
+	for _, p := range fhirstore.SearchParams() {
+		if p.Special() {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO search_param (type, name) VALUES (?, ?)`, p.Type, p.Name); err != nil {
+			return nil, fmt.Errorf("register search parameters: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("register search parameters: %w", err)
+	}
+	return loadParams(ctx, db)
+}
+
+// loadParams reads the search parameter codes. A database from before the
+// resource tables has none.
+func loadParams(ctx context.Context, db *sql.DB) (map[paramKey]int64, error) {
+	out := map[paramKey]int64{}
+	rows, err := db.QueryContext(ctx, `SELECT code, type, name FROM search_param`)
+	if err != nil {
+		var n int
+		if db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'search_param'`).Scan(&n) == nil && n == 0 {
+			return out, nil
+		}
+		return nil, fmt.Errorf("load search parameters: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var code int64
+		var k paramKey
+		if err := rows.Scan(&code, &k.typ, &k.name); err != nil {
+			return nil, fmt.Errorf("load search parameters: %w", err)
+		}
+		out[k] = code
+	}
+	return out, rows.Err()
+}
+
+// resourceStmts are the writer's prepared statements for resources.
+type resourceStmts struct {
+	lookup, insert, update, insertVersion, insertChange *sql.Stmt
+	delToken, delString, delDate, delRef                *sql.Stmt
+	addToken, addString, addDate, addRef                *sql.Stmt
+}
+
+func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&r.lookup, `SELECT rid, version, deleted FROM resource WHERE type = ? AND id = ?`},
+		{&r.insert, `INSERT INTO resource (type, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?)`},
+		{&r.update, `UPDATE resource SET version = ?, last_updated = ?, deleted = ? WHERE rid = ?`},
+		{&r.insertVersion, `INSERT INTO resource_version (rid, version, last_updated, deleted, journal_id, body) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&r.insertChange, `INSERT INTO change (type, id, version, interaction, at, journal_id) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&r.delToken, `DELETE FROM search_token WHERE rid = ?`},
+		{&r.delString, `DELETE FROM search_string WHERE rid = ?`},
+		{&r.delDate, `DELETE FROM search_date WHERE rid = ?`},
+		{&r.delRef, `DELETE FROM search_ref WHERE rid = ?`},
+		{&r.addToken, `INSERT OR IGNORE INTO search_token (param, value, system, rid) VALUES (?, ?, ?, ?)`},
+		{&r.addString, `INSERT OR IGNORE INTO search_string (param, value, raw, rid) VALUES (?, ?, ?, ?)`},
+		{&r.addDate, `INSERT OR IGNORE INTO search_date (param, low, high, rid) VALUES (?, ?, ?, ?)`},
+		{&r.addRef, `INSERT OR IGNORE INTO search_ref (param, ref_id, ref_type, rid) VALUES (?, ?, ?, ?)`},
+	} {
+		var err error
+		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// versionMark stands for meta.versionId in a body prepared outside the
+// writer; the writer puts the version number in its place. Validated FHIR
+// cannot contain it (control characters are refused in strings).
+const versionMark = "\u0000cb-version\u0000"
+
+// preparedWrite is a Write with everything computed that does not depend on
+// the stored state: done in the caller's goroutine, not in the writer.
+type preparedWrite struct {
+	w             fhirstore.Write
+	before, after []byte // the body around the version number
+	entries       []indexRow
+	lastUpdated   time.Time
+}
+
+// indexRow is an IndexEntry with its parameter code, ready to insert.
+type indexRow struct {
+	e    fhirstore.IndexEntry
+	code int64
+}
+
+// prepareWrite validates w, sets meta and extracts its index rows.
+func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, error) {
+	pw := preparedWrite{w: w, lastUpdated: now}
+	ref := w.Type + "/" + w.ID
+	if !fhirstore.ValidID(w.ID) || w.Type == "" {
+		return pw, fmt.Errorf("%s: %w: not a resource type and id", ref, fhirstore.ErrInvalid)
+	}
+	if w.IfVersion < fhirstore.Unconditional {
+		return pw, fmt.Errorf("%s: IfVersion %d is not a version", ref, w.IfVersion)
+	}
+	if w.Delete {
+		if w.Body != nil {
+			return pw, fmt.Errorf("%s: a delete has no body", ref)
+		}
+		return pw, nil
+	}
+	if err := s.opts.Validator.Resource(w.Body); err != nil {
+		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(w.Body))
+	dec.UseNumber() // keep decimals as written
+	var body map[string]any
+	if err := dec.Decode(&body); err != nil {
+		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
+	}
+	if body == nil {
+		return pw, fmt.Errorf("%s: %w: not a JSON object", ref, fhirstore.ErrInvalid)
+	}
+	if rt, _ := body["resourceType"].(string); rt != w.Type {
+		return pw, fmt.Errorf("%s: %w: resourceType is %q", ref, fhirstore.ErrInvalid, rt)
+	}
+	switch id, ok := body["id"]; {
+	case !ok:
+		body["id"] = w.ID
+	case id != w.ID:
+		return pw, fmt.Errorf("%s: %w: body has id %v", ref, fhirstore.ErrInvalid, id)
+	}
+	meta, _ := body["meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+		body["meta"] = meta
+	}
+	meta["versionId"] = versionMark
+	meta["lastUpdated"] = now.UTC().Format(time.RFC3339Nano)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		return pw, fmt.Errorf("%s: encode: %w", ref, err)
+	}
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	mark, _ := json.Marshal(versionMark)
+	i := bytes.Index(out, mark)
+	if i < 0 || bytes.Count(out, mark) != 1 {
+		return pw, fmt.Errorf("%s: %w: the body must not contain the store's version marker", ref, fhirstore.ErrInvalid)
+	}
+	pw.before = append([]byte(nil), out[:i+1]...) // up to the opening quote
+	pw.after = append([]byte(nil), out[i+len(mark)-1:]...)
+	entries, err := fhirstore.IndexEntries(body)
+	if err != nil {
+		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
+	}
+	pw.entries = make([]indexRow, 0, len(entries))
+	for _, e := range entries {
+		if code, ok := s.params[paramKey{w.Type, e.Param}]; ok {
+			pw.entries = append(pw.entries, indexRow{e: e, code: code})
+		}
+	}
+	return pw, nil
+}
+
+// Apply writes cs in one transaction (see fhirstore.Applier). Validation,
+// JSON handling and index extraction happen here, in the caller's
+// goroutine; the writer only checks versions and inserts rows, sharing its
+// transaction (and fsync) with concurrent change sets.
+func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore.Resource, error) {
+	if c := cs.Completion; c != nil {
+		switch c.Status {
+		case fhirstore.StatusProcessed, fhirstore.StatusFailed, fhirstore.StatusFiltered:
+		default:
+			return nil, fmt.Errorf("apply change set: completion status %q is not a final status", c.Status)
+		}
+	}
+	now := s.opts.Now().UTC().Truncate(time.Microsecond)
+	pws := make([]preparedWrite, len(cs.Writes))
+	for i, w := range cs.Writes {
+		var err error
+		if pws[i], err = s.prepareWrite(w, now); err != nil {
+			return nil, fmt.Errorf("apply change set: %w", err)
+		}
+	}
+	out := make([]*fhirstore.Resource, len(pws))
+	err := s.submit(ctx, func(tx *sql.Tx) error {
+		for i := range pws {
+			r, err := s.writeResource(tx, &pws[i], cs.JournalID)
+			if err != nil {
+				return err
+			}
+			out[i] = r
+		}
+		if c := cs.Completion; c != nil {
+			return s.completeIn(tx, *c, now.UnixNano())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply change set: %w", err)
+	}
+	return out, nil
+}
+
+// completeIn records c within tx, or fails with ErrNotClaimed.
+func (s *Store) completeIn(tx *sql.Tx, c fhirstore.Completion, now int64) error {
+	r, err := tx.Stmt(s.stmtComplete).Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID, c.Owner)
+	if err != nil {
+		return fmt.Errorf("complete journal entry %d: %w", c.ID, err)
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("complete journal entry %d: %w", c.ID, fhirstore.ErrNotClaimed)
+	}
+	if _, err := tx.Stmt(s.stmtSetAck).Exec(nullBytes(c.Ack), nullBytes(c.Result), nullBytes(c.Notes), c.ID); err != nil {
+		return fmt.Errorf("complete journal entry %d: %w", c.ID, err)
+	}
+	return nil
+}
+
+// writeResource checks pw's version against the stored one and writes the
+// new version, its index rows and its change-feed row. It runs in the writer.
+func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*fhirstore.Resource, error) {
+	w := pw.w
+	st := &s.res
+	var rid, version int64
+	var deleted bool
+	err := tx.Stmt(st.lookup).QueryRow(w.Type, w.ID).Scan(&rid, &version, &deleted)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s/%s: look up: %w", w.Type, w.ID, err)
+	}
+	switch {
+	case w.IfVersion == fhirstore.Unconditional:
+	case w.IfVersion == 0 && exists:
+		return nil, fmt.Errorf("%s/%s exists (version %d): %w", w.Type, w.ID, version, fhirstore.ErrConflict)
+	case w.IfVersion > 0 && !exists:
+		return nil, fmt.Errorf("%s/%s does not exist, expected version %d: %w", w.Type, w.ID, w.IfVersion, fhirstore.ErrConflict)
+	case w.IfVersion > 0 && version != w.IfVersion:
+		return nil, fmt.Errorf("%s/%s is at version %d, expected %d: %w", w.Type, w.ID, version, w.IfVersion, fhirstore.ErrConflict)
+	}
+	if w.Delete {
+		if !exists {
+			return nil, fmt.Errorf("delete %s/%s: %w", w.Type, w.ID, fhirstore.ErrNotFound)
+		}
+		if deleted {
+			return s.readVersionTx(tx, rid, w.Type, w.ID, version)
+		}
+	}
+	res := &fhirstore.Resource{Type: w.Type, ID: w.ID, Version: version + 1, LastUpdated: pw.lastUpdated,
+		Deleted: w.Delete, JournalID: journalID}
+	interaction := fhirstore.InteractionUpdate
+	switch {
+	case w.Delete:
+		interaction = fhirstore.InteractionDelete
+	case !exists:
+		interaction = fhirstore.InteractionCreate
+	}
+	if !w.Delete {
+		v := strconv.AppendInt(nil, res.Version, 10)
+		res.Body = make([]byte, 0, len(pw.before)+len(v)+len(pw.after))
+		res.Body = append(append(append(res.Body, pw.before...), v...), pw.after...)
+	}
+	at := pw.lastUpdated.UnixNano()
+	if exists {
+		if _, err := tx.Stmt(st.update).Exec(res.Version, at, w.Delete, rid); err != nil {
+			return nil, fmt.Errorf("%s/%s: update: %w", w.Type, w.ID, err)
+		}
+		if !deleted {
+			for _, del := range []*sql.Stmt{st.delToken, st.delString, st.delDate, st.delRef} {
+				if _, err := tx.Stmt(del).Exec(rid); err != nil {
+					return nil, fmt.Errorf("%s/%s: drop index rows: %w", w.Type, w.ID, err)
+				}
+			}
+		}
+	} else {
+		r, err := tx.Stmt(st.insert).Exec(w.Type, w.ID, res.Version, at, w.Delete)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: insert: %w", w.Type, w.ID, err)
+		}
+		if rid, err = r.LastInsertId(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.Stmt(st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
+		return nil, fmt.Errorf("%s/%s: insert version: %w", w.Type, w.ID, err)
+	}
+	if len(pw.entries) > 0 {
+		if err := s.insertIndexRows(tx, rid, pw.entries); err != nil {
+			return nil, fmt.Errorf("%s/%s: index: %w", w.Type, w.ID, err)
+		}
+	}
+	if _, err := tx.Stmt(st.insertChange).Exec(w.Type, w.ID, res.Version, string(interaction), at, journalID); err != nil {
+		return nil, fmt.Errorf("%s/%s: change feed: %w", w.Type, w.ID, err)
+	}
+	return res, nil
+}
+
+func (s *Store) insertIndexRows(tx *sql.Tx, rid int64, rows []indexRow) error {
+	var token, str, date, ref *sql.Stmt
+	for _, r := range rows {
+		var err error
+		e := r.e
+		switch e.Kind {
+		case fhirstore.KindToken:
+			if token == nil {
+				token = tx.Stmt(s.res.addToken)
+			}
+			_, err = token.Exec(r.code, e.Value, e.System, rid)
+		case fhirstore.KindString:
+			if str == nil {
+				str = tx.Stmt(s.res.addString)
+			}
+			_, err = str.Exec(r.code, e.Value, e.Raw, rid)
+		case fhirstore.KindDate:
+			if date == nil {
+				date = tx.Stmt(s.res.addDate)
+			}
+			_, err = date.Exec(r.code, lowMillis(e.Low), highMillis(e.High), rid)
+		case fhirstore.KindReference:
+			if ref == nil {
+				ref = tx.Stmt(s.res.addRef)
+			}
+			typ, id, _ := cutRef(e.Value)
+			_, err = ref.Exec(r.code, id, typ, rid)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cutRef splits "Type/id".
+func cutRef(s string) (typ, id string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", s, false
+}
+
+// lowMillis and highMillis turn a range's bounds into Unix milliseconds,
+// widening it to whole milliseconds.
+func lowMillis(t time.Time) int64 {
+	return t.Unix()*1000 + int64(t.Nanosecond()/1e6)
+}
+
+func highMillis(t time.Time) int64 {
+	ms := t.Unix()*1000 + int64(t.Nanosecond()/1e6)
+	if t.Nanosecond()%1e6 != 0 {
+		ms++
+	}
+	return ms
+}
+
+const versionColumns = `v.version, v.deleted, v.last_updated, v.journal_id, v.body`
+
+func scanVersion(sc scanner, typ, id string) (*fhirstore.Resource, error) {
+	r := &fhirstore.Resource{Type: typ, ID: id}
+	var at int64
+	if err := sc.Scan(&r.Version, &r.Deleted, &at, &r.JournalID, &r.Body); err != nil {
+		return nil, err
+	}
+	r.LastUpdated = time.Unix(0, at).UTC()
+	return r, nil
+}
+
+func (s *Store) readVersionTx(tx *sql.Tx, rid int64, typ, id string, version int64) (*fhirstore.Resource, error) {
+	return scanVersion(tx.QueryRow(`SELECT `+versionColumns+` FROM resource_version v WHERE v.rid = ? AND v.version = ?`, rid, version), typ, id)
+}
+
+// Read returns the current version of typ/id.
+func (s *Store) Read(ctx context.Context, typ, id string) (*fhirstore.Resource, error) {
+	r, err := scanVersion(s.rdb.QueryRowContext(ctx, `SELECT `+versionColumns+`
+		FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version = r.version
+		WHERE r.type = ? AND r.id = ?`, typ, id), typ, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("read %s/%s: %w", typ, id, fhirstore.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("read %s/%s: %w", typ, id, err)
+	case r.Deleted:
+		return nil, fmt.Errorf("read %s/%s: %w", typ, id, fhirstore.ErrGone)
+	}
+	return r, nil
+}
+
+// VRead returns one version of typ/id.
+func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (*fhirstore.Resource, error) {
+	r, err := scanVersion(s.rdb.QueryRowContext(ctx, `SELECT `+versionColumns+`
+		FROM resource r JOIN resource_version v ON v.rid = r.rid
+		WHERE r.type = ? AND r.id = ? AND v.version = ?`, typ, id, version), typ, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("read %s/%s version %d: %w", typ, id, version, fhirstore.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("read %s/%s version %d: %w", typ, id, version, err)
+	}
+	return r, nil
+}
+
+// History returns every version of typ/id, newest first.
+func (s *Store) History(ctx context.Context, typ, id string) ([]*fhirstore.Resource, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+versionColumns+`
+		FROM resource r JOIN resource_version v ON v.rid = r.rid
+		WHERE r.type = ? AND r.id = ? ORDER BY v.version DESC`, typ, id)
+	if err != nil {
+		return nil, fmt.Errorf("history of %s/%s: %w", typ, id, err)
+	}
+	defer rows.Close()
+	var out []*fhirstore.Resource
+	for rows.Next() {
+		r, err := scanVersion(rows, typ, id)
+		if err != nil {
+			return nil, fmt.Errorf("history of %s/%s: %w", typ, id, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history of %s/%s: %w", typ, id, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("history of %s/%s: %w", typ, id, fhirstore.ErrNotFound)
+	}
+	return out, nil
+}
+
+// Changes returns up to limit change-feed rows after seq after, in order.
+// A limit of 0 or less means 100.
+func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.Change, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, type, id, version, interaction, at, journal_id
+		FROM change WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read change feed: %w", err)
+	}
+	defer rows.Close()
+	var out []fhirstore.Change
+	for rows.Next() {
+		var c fhirstore.Change
+		var at int64
+		var interaction string
+		if err := rows.Scan(&c.Seq, &c.Type, &c.ID, &c.Version, &interaction, &at, &c.JournalID); err != nil {
+			return nil, fmt.Errorf("read change feed: %w", err)
+		}
+		c.Interaction, c.At = fhirstore.Interaction(interaction), time.Unix(0, at).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read change feed: %w", err)
+	}
+	return out, nil
+}
