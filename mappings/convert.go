@@ -227,12 +227,17 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 	if sys := f.Component(3).String(); sys != "" && !strings.HasPrefix(strings.ToUpper(sys), "HL7") {
 		origSystem = sys
 	}
-	original := map[string]any{"code": code}
-	if origSystem != "" {
-		original["system"] = origSystem
-	}
-	if text != "" {
-		original["display"] = text
+	// The original coding: kept when the code is unmapped, or next to the
+	// mapped one in a CodeableConcept when they differ.
+	original := func() map[string]any {
+		o := map[string]any{"code": code}
+		if origSystem != "" {
+			o["system"] = origSystem
+		}
+		if text != "" {
+			o["display"] = text
+		}
+		return o
 	}
 	t, ok := st.lookupCode(cm, code)
 	if !ok {
@@ -242,15 +247,18 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 		st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: kept as the original coding", code, cm.name))
 		switch as {
 		case "coding":
-			return original, true, nil
+			return original(), true, nil
 		case "codeableConcept":
-			cc := map[string]any{"coding": []any{original}}
+			cc := map[string]any{"coding": []any{original()}}
 			if text != "" {
 				cc["text"] = text
 			}
 			return cc, true, nil
 		}
 		return nil, false, nil // a bare code cannot keep an unmapped value
+	}
+	if as != "coding" && as != "codeableConcept" {
+		return t.Code, true, nil
 	}
 	system := t.System
 	if system == "" {
@@ -266,7 +274,7 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 	case "codeableConcept":
 		codings := []any{mapped}
 		if origSystem != system || code != t.Code {
-			codings = append(codings, original)
+			codings = append(codings, original())
 		}
 		cc := map[string]any{"coding": codings}
 		if text != "" {

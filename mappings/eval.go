@@ -87,7 +87,7 @@ type mapState struct {
 	used     posSet
 	warnings []Warning
 	ids      map[string]any         // rule name → id (first resource)
-	idsBySeg map[string]map[int]any // rule name → occurrence key (segContext.key) → id
+	idsBySeg map[string]map[int]string // rule name → occurrence key (segContext.key) → id
 	hits     []bool                 // rows applied, for coverage
 	senderV  map[string]string
 	current  *built
@@ -95,6 +95,8 @@ type mapState struct {
 	curObj   map[string]any           // the object a conversion's row writes to
 	pos      posKey                   // the position being mapped, for warnings
 	hasPos   bool
+	dtStack  []*dtContext // reused datatype contexts (pushDT)
+	dtDepth  int
 }
 
 // built is one resource being built.
@@ -123,13 +125,15 @@ type segContext struct {
 	rep      int
 	group    []*hl7.Segment
 	groupI   []int
-	acc      *accessor // v[...] for this context, made once
+	acc      *accessor // v[...] for this context, made once (&accv)
+	accv     accessor
 }
 
 // dtContext is a data type value rows read from.
 type dtContext struct {
 	val  hl7.Field
-	base posKey // where val sits (comp 0: a whole repetition)
+	base posKey   // where val sits (comp 0: a whole repetition)
+	acc  accessor // v[...] for this value
 }
 
 // warnAt records a warning about a message position no row is behind.
@@ -248,8 +252,8 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 func (st *mapState) baseVars(structure string) *activation {
 	return &activation{
 		event: st.event, structure: structure, sender: st.senderV,
-		m:        &accessor{get: st.messageValue},
-		v:        &accessor{get: func(string) string { return "" }},
+		m:        &accessor{st: st, msg: true},
+		v:        &accessor{},
 		resource: map[string]any{}, ids: st.ids,
 	}
 }
@@ -366,14 +370,17 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key %q is empty", cr.rule.Name, cr.resource, cr.key.src)}
 	}
 	b.id = StableID(cr.resource, key)
-	b.obj["id"] = b.id
+	id := any(b.id) // boxed once for both maps
+	b.obj["id"] = id
 	if _, seen := st.ids[cr.rule.Name]; !seen {
-		st.ids[cr.rule.Name] = b.id
+		st.ids[cr.rule.Name] = id
 	}
-	if st.idsBySeg[cr.rule.Name] == nil {
-		st.idsBySeg[cr.rule.Name] = map[int]any{}
+	bySeg := st.idsBySeg[cr.rule.Name]
+	if bySeg == nil {
+		bySeg = map[int]string{}
+		st.idsBySeg[cr.rule.Name] = bySeg
 	}
-	st.idsBySeg[cr.rule.Name][ctx.key()] = b.id
+	bySeg[ctx.key()] = b.id
 	return b, nil
 }
 
@@ -400,17 +407,19 @@ func (s *Set) newState() *mapState {
 	if st, ok := s.states.Get().(*mapState); ok {
 		return st
 	}
-	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]any{}}
+	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}}
 }
 
 // releaseState empties st and puts it back in the pool.
 func (s *Set) releaseState(st *mapState) {
 	st.used.reset()
 	clear(st.ids)
-	clear(st.idsBySeg)
+	for _, m := range st.idsBySeg {
+		clear(m) // an empty map finds nothing, as a missing one
+	}
 	clear(st.occ)
-	ids, idsBySeg, occ, used := st.ids, st.idsBySeg, st.occ, st.used
-	*st = mapState{set: s, ids: ids, idsBySeg: idsBySeg, occ: occ, used: used}
+	ids, idsBySeg, occ, used, dtStack := st.ids, st.idsBySeg, st.occ, st.used, st.dtStack
+	*st = mapState{set: s, ids: ids, idsBySeg: idsBySeg, occ: occ, used: used, dtStack: dtStack}
 	s.states.Put(st)
 }
 

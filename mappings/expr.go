@@ -228,9 +228,26 @@ func compileExpr(env *cel.Env, src string, want *cel.Type) (cel.Program, error) 
 }
 
 // accessor exposes HL7 values to CEL by index (v["3.1"], m["PID-3"]) and
-// records what was read, so that unused fields can be reported.
+// records what was read, so that unused fields can be reported. It reads
+// the message (msg), a segment context (seg) or a data type value (dt);
+// with none of them every value is empty.
 type accessor struct {
-	get func(path string) string
+	st  *mapState
+	msg bool
+	seg *segContext
+	dt  *dtContext
+}
+
+func (a *accessor) get(path string) string {
+	switch {
+	case a.msg:
+		return a.st.messageValue(path)
+	case a.seg != nil:
+		return a.st.segValue(a.seg, path)
+	case a.dt != nil:
+		return a.st.dtValue(a.dt, path)
+	}
+	return ""
 }
 
 var accessorType = types.NewOpaqueType("carebridge.HL7Values")

@@ -33,6 +33,10 @@ type Set struct {
 	sources   sync.Map // sourceKey → cachedSource, for v[...] in expressions
 	paths     sync.Map // string → cachedTerser, for m[...] in expressions
 	states    sync.Pool // *mapState, reused across Map calls
+	// The literal paths of the set's expressions, parsed at load and only
+	// read afterwards (see notePaths).
+	segPaths, dtPaths map[string]cachedSource
+	msgPaths          map[string]cachedTerser
 }
 
 // Hash identifies the mapping set's content (a hash of every file): each
@@ -142,6 +146,7 @@ func Load(fsys fs.FS) (*Set, error) {
 	l := &loader{env: env, errs: &strictyaml.Errors{}, set: &Set{
 		messages: map[string]*messageMap{}, segments: map[string]*segmentMap{},
 		datatypes: map[string]*datatypeMap{}, codes: map[string]*codeMap{},
+		segPaths: map[string]cachedSource{}, dtPaths: map[string]cachedSource{}, msgPaths: map[string]cachedTerser{},
 	}}
 	var names []string
 	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -463,6 +468,7 @@ func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *p
 	}
 	p := &program{prg: prg, src: src, at: at(pos)}
 	p.foldConstant()
+	l.set.notePaths(src)
 	return p
 }
 

@@ -10,35 +10,55 @@ import (
 // Applying rows: reading sources, converting values, writing targets.
 
 func (st *mapState) segAccessor(ctx *segContext) *accessor {
-	if ctx.acc != nil {
-		return ctx.acc
+	if ctx.acc == nil {
+		ctx.accv = accessor{st: st, seg: ctx}
+		ctx.acc = &ctx.accv
 	}
-	ctx.acc = &accessor{get: func(path string) string {
-		sp, err := st.set.cachedSource(path, true)
-		if err != nil {
-			return ""
-		}
-		f, at, ok := st.resolveSeg(ctx, sp)
-		if !ok {
-			return ""
-		}
-		st.mark(at)
-		return fieldText(f)
-	}}
 	return ctx.acc
 }
 
-func (st *mapState) dtAccessor(ctx *dtContext) *accessor {
-	return &accessor{get: func(path string) string {
-		sp, err := st.set.cachedSource(path, false)
-		if err != nil {
-			return ""
-		}
-		f := sp.narrow(ctx.val)
-		st.mark(ctx.at(sp))
-		return fieldText(f)
-	}}
+// segValue reads a path relative to a segment context (v[...] in a segment
+// map), marking it used.
+func (st *mapState) segValue(ctx *segContext, path string) string {
+	sp, err := st.set.cachedSource(path, true)
+	if err != nil {
+		return ""
+	}
+	f, at, ok := st.resolveSeg(ctx, sp)
+	if !ok {
+		return ""
+	}
+	st.mark(at)
+	return fieldText(f)
 }
+
+// dtValue reads a path relative to a data type value (v[...] in a datatype
+// map), marking it used.
+func (st *mapState) dtValue(ctx *dtContext, path string) string {
+	sp, err := st.set.cachedSource(path, false)
+	if err != nil {
+		return ""
+	}
+	f := sp.narrow(ctx.val)
+	st.mark(ctx.at(sp))
+	return fieldText(f)
+}
+
+// pushDT makes the context of a datatype map applied to val at base, reusing
+// the state's stack of contexts (popDT releases it): nothing of it outlives
+// the rows it is made for.
+func (st *mapState) pushDT(val hl7.Field, base posKey) *dtContext {
+	if st.dtDepth == len(st.dtStack) {
+		st.dtStack = append(st.dtStack, &dtContext{})
+	}
+	c := st.dtStack[st.dtDepth]
+	st.dtDepth++
+	*c = dtContext{val: val, base: base}
+	c.acc = accessor{st: st, dt: c}
+	return c
+}
+
+func (st *mapState) popDT() { st.dtDepth-- }
 
 // at is the position a datatype-relative source reads.
 func (c *dtContext) at(sp sourcePath) posKey {
@@ -105,7 +125,7 @@ func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContex
 	if seg != nil {
 		vars.v = st.segAccessor(seg)
 	} else {
-		vars.v = st.dtAccessor(dt)
+		vars.v = &dt.acc
 	}
 	for _, r := range rows {
 		if err := st.applyRow(r, seg, dt, obj, vars); err != nil {
@@ -273,7 +293,10 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			if base.rep == 0 {
 				base.rep = 1
 			}
-			if err := st.applyRows(r.viaDT.rows, nil, &dtContext{val: f, base: base}, child, vars); err != nil {
+			dc := st.pushDT(f, base)
+			err := st.applyRows(r.viaDT.rows, nil, dc, child, vars)
+			st.popDT()
+			if err != nil {
 				return err
 			}
 			pv, keep := prune(child)
@@ -326,7 +349,9 @@ func (st *mapState) applyRef(p pendingRef) error {
 	r := p.row
 	id, ok := st.idsBySeg[r.row.Ref][p.seg] // the resource made from the same segment occurrence
 	if !ok {
-		id, ok = st.ids[r.row.Ref]
+		var v any
+		v, ok = st.ids[r.row.Ref]
+		id, _ = v.(string)
 	}
 	if !ok {
 		return nil // the referenced resource was not produced by this message
@@ -340,7 +365,7 @@ func (st *mapState) applyRef(p pendingRef) error {
 	if target == "" {
 		return &MapError{At: r.at, Err: fmt.Errorf("ref %q names no resource", r.row.Ref)}
 	}
-	r.to.set(p.obj, map[string]any{"reference": target + "/" + id.(string)})
+	r.to.set(p.obj, map[string]any{"reference": target + "/" + id})
 	return nil
 }
 

@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -117,8 +118,17 @@ type cachedSource struct {
 	err error
 }
 
-// cachedSource parses a path read through v[...] in an expression once per set.
+// cachedSource parses a path read through v[...] in an expression once per
+// set: the literal paths of the set's expressions at load (read without a
+// lock), any other the first time it is read.
 func (s *Set) cachedSource(path string, inSegment bool) (sourcePath, error) {
+	known := s.dtPaths
+	if inSegment {
+		known = s.segPaths
+	}
+	if c, ok := known[path]; ok {
+		return c.sp, c.err
+	}
 	k := sourceKey{path, inSegment}
 	if c, ok := s.sources.Load(k); ok {
 		cs := c.(cachedSource)
@@ -134,8 +144,12 @@ type cachedTerser struct {
 	err error
 }
 
-// cachedPath compiles a terser path read through m[...] once per set.
+// cachedPath compiles a terser path read through m[...] once per set (the
+// literal ones at load).
 func (s *Set) cachedPath(path string) (hl7.Path, error) {
+	if c, ok := s.msgPaths[path]; ok {
+		return c.p, c.err
+	}
 	if c, ok := s.paths.Load(path); ok {
 		ct := c.(cachedTerser)
 		return ct.p, ct.err
@@ -143,4 +157,29 @@ func (s *Set) cachedPath(path string) (hl7.Path, error) {
 	p, err := hl7.CompilePath(path)
 	s.paths.Store(path, cachedTerser{p, err})
 	return p, err
+}
+
+// literalIndex finds the constant paths an expression reads: v["3.1"],
+// m['PID-3'].
+var literalIndex = regexp.MustCompile(`\b([vm])\[\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\]`)
+
+// notePaths parses the literal v[...] and m[...] paths of an expression
+// ahead of the first message.
+func (s *Set) notePaths(src string) {
+	for _, m := range literalIndex.FindAllStringSubmatch(src, -1) {
+		path := m[2] + m[3]
+		if m[1] == "m" {
+			if _, ok := s.msgPaths[path]; !ok {
+				p, err := hl7.CompilePath(path)
+				s.msgPaths[path] = cachedTerser{p, err}
+			}
+			continue
+		}
+		if _, ok := s.segPaths[path]; !ok {
+			sp, err := parseSource(path, true)
+			s.segPaths[path] = cachedSource{sp, err}
+			sp, err = parseSource(path, false)
+			s.dtPaths[path] = cachedSource{sp, err}
+		}
+	}
 }

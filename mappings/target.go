@@ -133,19 +133,23 @@ func (p targetPath) set(obj map[string]any, v any) {
 		if idx == indexAppend {
 			idx = len(list)
 		}
+		grown := len(list) <= idx
 		for len(list) <= idx {
 			list = append(list, nil)
+		}
+		if grown {
+			// A list in an interface is a copy of its header: store it
+			// again only when its length changed.
+			cur[step.name] = list
 		}
 		if last {
 			if old, ok := list[idx].(map[string]any); ok {
 				if nv, ok := v.(map[string]any); ok {
 					merge(old, nv)
-					cur[step.name] = list
 					return
 				}
 			}
 			list[idx] = v
-			cur[step.name] = list
 			return
 		}
 		next, ok := list[idx].(map[string]any)
@@ -153,7 +157,6 @@ func (p targetPath) set(obj map[string]any, v any) {
 			next = map[string]any{}
 			list[idx] = next
 		}
-		cur[step.name] = list
 		cur = next
 	}
 }
