@@ -96,3 +96,9 @@ func BenchmarkAppendParallel(b *testing.B) {
 		})
 	}
 }
+
+func TestStoreConformance(t *testing.T) {
+	storetest.RunStore(t, func(t *testing.T, now func() time.Time) fhirstore.Store {
+		return open(t, filepath.Join(t.TempDir(), "carebridge.db"), now)
+	})
+}
