@@ -23,6 +23,7 @@ import (
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
 )
 
 // Deps are what an Engine is built from besides its configuration.
@@ -42,6 +43,10 @@ type Deps struct {
 	// Mappings is the mapping set messages are mapped with; with a mappings
 	// directory that reloads, Run keeps it up to date.
 	Mappings *mappings.Set
+	// Record, when set, applies every mapped message to the unified record
+	// (in the transaction that records the journal status); nil keeps the
+	// Bundle with the journal entry only.
+	Record *record.Recorder
 }
 
 // Engine is a running (or runnable) Carebridge node. Create it with New and
@@ -54,14 +59,18 @@ type Engine struct {
 	gatherer  prometheus.Gatherer
 	processor Processor
 	mapper    *Mapper // the processor, when it maps
+	recorder  *record.Recorder
+	charsets  map[string]string // listener name → fallback charset
 	listeners []*listener
 
-	wake chan struct{} // nudges idle workers when new work was appended
-	// hot hands messages journaled by this running node straight to the
-	// workers, already claimed, so that live traffic needs no claim write;
-	// hotSlots bounds it (a message that finds no slot is journaled as
-	// received and claimed from the journal instead).
-	hot      chan *fhirstore.Entry
+	wake chan struct{} // nudges the feeder when new work was journaled
+	// queues hand messages to the workers, one queue per worker, each
+	// message to the queue of its patient (see pipeline.go). Live messages
+	// journaled by this node go there already claimed, so that live traffic
+	// needs no claim write; hotSlots bounds what waits in all queues (a
+	// message that finds no slot is journaled as received and claimed from
+	// the journal by the feeder instead).
+	queues   []chan *fhirstore.Entry
 	hotSlots chan struct{}
 	running  atomic.Bool
 	ready    chan struct{} // closed once every listener is accepting
@@ -91,13 +100,19 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 		metrics:   deps.Metrics,
 		gatherer:  deps.Gatherer,
 		processor: deps.Processor,
+		recorder:  deps.Record,
+		charsets:  listenerCharsets(cfg),
 		wake:      make(chan struct{}, 1),
-		hot:       make(chan *fhirstore.Entry, hotCapacity),
 		hotSlots:  make(chan struct{}, hotCapacity),
 		ready:     make(chan struct{}),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
+	}
+	for range max(cfg.Processing.Workers, 1) {
+		// Each queue can hold every slot: a send after a reserved slot
+		// never blocks.
+		e.queues = append(e.queues, make(chan *fhirstore.Entry, hotCapacity))
 	}
 	if e.metrics == nil {
 		e.metrics = NewMetrics(nil)
@@ -223,13 +238,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.running.Store(true)
 	defer e.running.Store(false)
 	var workers sync.WaitGroup
-	for i := range e.cfg.Processing.Workers {
+	for i := range e.queues {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			e.work(workCtx, i)
 		}()
 	}
+	workers.Go(func() { e.feed(workCtx) })
 	workers.Go(func() { e.releaseAbandonedEvery(workCtx, releaseInterval(e.cfg.Processing)) })
 	if e.mapper != nil && e.cfg.Mappings.ReloadEnabled() {
 		w := &mappings.Watcher{Dir: e.cfg.Mappings.Dir, OnLoad: e.mapper.reload, OnError: e.mapper.refused}

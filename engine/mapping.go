@@ -13,6 +13,7 @@ import (
 	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
 )
 
 // Mapper is the processor that maps each message to a FHIR R4 Bundle with
@@ -99,5 +100,6 @@ func (mp *Mapper) Process(_ context.Context, e *fhirstore.Entry) Outcome {
 	if len(res.Warnings) > 0 {
 		notes, _ = json.Marshal(res.Warnings) // positions and kinds, never message values
 	}
-	return Outcome{Status: fhirstore.StatusProcessed, Result: res.Bundle, Notes: notes, ResultHash: set.Hash()}
+	return Outcome{Status: fhirstore.StatusProcessed, Result: res.Bundle, Notes: notes, ResultHash: set.Hash(),
+		Record: record.FromMapping(msg, res, e.ID), Key: routeKey(msg)}
 }

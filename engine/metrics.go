@@ -26,6 +26,7 @@ type Metrics struct {
 	mappingReloads  *prometheus.CounterVec // result
 	mappingInfo     *prometheus.GaugeVec   // hash
 	unmapped        prometheus.Counter
+	recordLatency   prometheus.Histogram
 }
 
 // mappingSet records the hash of the mapping set in use.
@@ -83,12 +84,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		mappingInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "carebridge_mapping_set_info", Help: "The mapping set in use (its hash as a label, value 1).",
 		}, []string{"hash"}),
+		recordLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "carebridge_record_apply_seconds", Help: "Time to apply one mapped message to the unified record (identity, field-level update, commit).",
+			Buckets: latencyBuckets,
+		}),
 		unmapped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "carebridge_messages_unmapped_total", Help: "Messages that failed because no map handles their type or trigger event.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped)
+		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped, m.recordLatency)
 		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.rejected, m.connsOpen, m.connsRefused,
 			m.framing, m.commit, m.commitBatch, m.processed)
 	}

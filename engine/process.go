@@ -10,6 +10,7 @@ import (
 	"github.com/carebridge/carebridge/config"
 	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/record"
 )
 
 // Processor turns one journaled message into its effects. It is called
@@ -33,6 +34,12 @@ type Outcome struct {
 	Result []byte
 	// Notes are warnings about the result (a JSON list), kept with it.
 	Notes []byte
+	// Record, when set, is what the message changes in the unified record:
+	// applied in the same transaction as the journal status.
+	Record *record.Message
+	// Key orders the message: messages with the same key (one patient) are
+	// applied one after another in arrival order.
+	Key string
 }
 
 func (o Outcome) errText() string {
@@ -171,94 +178,6 @@ func (e *Engine) releaseAbandonedEvery(ctx context.Context, interval time.Durati
 	}
 }
 
-// work is one worker: it processes the messages handed over in memory and
-// claims the others (queued by a crash, an overflow or another process) from
-// the journal, until ctx ends. An idle worker waits for a hand-over, a
-// nudge or the poll interval. On shutdown it first finishes what was handed
-// over.
-func (e *Engine) work(ctx context.Context, n int) {
-	poll := time.NewTicker(e.cfg.Processing.PollInterval.D)
-	defer poll.Stop()
-	backoff := 100 * time.Millisecond
-	batch := make([]*fhirstore.Entry, 0, e.cfg.Processing.BatchSize)
-	for {
-		select {
-		case entry := <-e.hot:
-			e.processBatch(ctx, n, e.drainHot(append(batch[:0], entry)))
-			continue
-		default:
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		entries, err := e.journal.Claim(ctx, e.cfg.NodeID, e.cfg.Processing.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				continue // finish the hand-overs, then return
-			}
-			e.log.Error("claim journal entries", "worker", n, "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if len(entries) > 0 {
-			e.processBatch(ctx, n, entries)
-			if len(entries) == e.cfg.Processing.BatchSize {
-				e.nudge() // there may be more: let another idle worker help
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-		case entry := <-e.hot:
-			e.processBatch(ctx, n, e.drainHot(append(batch[:0], entry)))
-		case <-e.wake:
-			// Let a few more messages arrive so that one claim takes a
-			// batch: claims are writes that compete with appends.
-			linger := time.NewTimer(claimLinger)
-			select {
-			case <-ctx.Done():
-				linger.Stop()
-			case <-linger.C:
-			}
-		case <-poll.C:
-		}
-	}
-}
-
-// drainHot adds to batch what else was handed over, up to the batch size,
-// and frees their slots.
-func (e *Engine) drainHot(batch []*fhirstore.Entry) []*fhirstore.Entry {
-	for len(batch) < cap(batch) {
-		select {
-		case entry := <-e.hot:
-			batch = append(batch, entry)
-			continue
-		default:
-		}
-		break
-	}
-	e.releaseHot(len(batch))
-	return batch
-}
-
-// processBatch processes entries and records their outcomes in one write.
-// A batch once started is finished, also during shutdown.
-func (e *Engine) processBatch(ctx context.Context, n int, entries []*fhirstore.Entry) {
-	ctx = context.WithoutCancel(ctx)
-	cs := make([]fhirstore.Completion, 0, len(entries))
-	for _, entry := range entries {
-		cs = append(cs, e.process(ctx, entry).completion(entry, nil))
-	}
-	if err := e.complete(ctx, cs); err != nil {
-		e.log.Error("record processing results", "worker", n, "err", err)
-	}
-}
-
 // Tally counts processed entries by final status.
 type Tally map[fhirstore.Status]int
 
@@ -289,14 +208,8 @@ func (e *Engine) ProcessPending(ctx context.Context) (Tally, error) {
 		if len(entries) == 0 {
 			return t, nil
 		}
-		cs := make([]fhirstore.Completion, 0, len(entries))
-		for _, entry := range entries {
-			c := e.process(ctx, entry).completion(entry, nil)
-			cs = append(cs, c)
-			t[c.Status]++
-		}
-		if err := e.complete(context.WithoutCancel(ctx), cs); err != nil {
-			return t, err
+		for _, out := range e.processEntries(ctx, entries) {
+			t[out.Status]++
 		}
 	}
 }

@@ -121,13 +121,24 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 	}
 	switch {
 	case hot:
-		e.hot <- entry // never blocks: a slot was reserved
+		e.queueFor(routeKey(msg)) <- entry // never blocks: a slot was reserved
 		return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
 	case !onProcess:
 		e.nudge()
 		return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
 	}
 	out := e.process(ctx, entry)
+	if e.recorder != nil && out.Record != nil && out.Status == fhirstore.StatusProcessed {
+		// The record and the journal status (with the ACK) commit together.
+		c := out.completion(entry, ack)
+		_, err := e.recorder.Apply(context.WithoutCancel(ctx), out.Record, &c)
+		if err == nil || errors.Is(err, fhirstore.ErrNotClaimed) {
+			e.metrics.processed.WithLabelValues(string(c.Status)).Inc()
+			return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
+		}
+		e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", err)
+		out.Status, out.Err = fhirstore.StatusFailed, errors.Join(errors.New("apply to the record"), err)
+	}
 	success := out.Status != fhirstore.StatusFailed
 	if !success {
 		code = hl7.AckCodeFor(msg, hl7.Error)

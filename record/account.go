@@ -1,0 +1,154 @@
+package record
+
+import (
+	"encoding/json"
+	"math/big"
+	"slices"
+
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// maxItems bounds the charges and payments summed for one account.
+const maxItems = 100000
+
+// accountsOf lists the Accounts a resource changes the balance of.
+func accountsOf(typ string, body map[string]any) []string {
+	var out []string
+	switch typ {
+	case "Account":
+		out = append(out, "Account/"+str(body, "id"))
+	case "ChargeItem":
+		for _, a := range list(body, "account") {
+			out = append(out, str(a.(map[string]any), "reference"))
+		}
+	case "PaymentReconciliation":
+		for _, e := range list(body, "extension") {
+			x, _ := e.(map[string]any)
+			if str(x, "url") == AccountURL {
+				out = append(out, str(obj(x, "valueReference"), "reference"))
+			}
+		}
+	}
+	return slices.DeleteFunc(out, func(s string) bool {
+		k, ok := parseRef(s)
+		return !ok || k.typ != "Account"
+	})
+}
+
+// balance recomputes an Account's balance from its charges (credits and
+// adjustments are negative charges) minus its payments, exactly (decimal
+// arithmetic), and records it on the Account.
+func (p *plan) balance(ref string) error {
+	k, _ := parseRef(ref)
+	acc, err := p.get(k)
+	if err != nil || acc.current() == nil {
+		return err
+	}
+	total := new(big.Rat)
+	currency := ""
+	add := func(money map[string]any, sign int) {
+		v, ok := decimal(money["value"])
+		if !ok {
+			return
+		}
+		if sign < 0 {
+			v.Neg(v)
+		}
+		total.Add(total, v)
+		if c := str(money, "currency"); c != "" && currency == "" {
+			currency = c
+		}
+	}
+	charges, err := p.search(fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}, Count: maxItems})
+	if err != nil {
+		return err
+	}
+	payments, err := p.search(fhirstore.Query{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}, Count: maxItems})
+	if err != nil {
+		return err
+	}
+	// Items of this message are not committed yet: the plan's own states
+	// are counted too, once.
+	seen := map[key]bool{}
+	for _, s := range append(charges, payments...) {
+		seen[s.key] = true
+	}
+	for _, k := range p.order {
+		s := p.res[k]
+		if !seen[k] && s.body != nil && slices.Contains(accountsOf(k.typ, s.body), ref) {
+			if k.typ == "ChargeItem" {
+				charges = append(charges, s)
+			} else if k.typ == "PaymentReconciliation" {
+				payments = append(payments, s)
+			}
+		}
+	}
+	for _, c := range charges {
+		b := c.current()
+		if b == nil || str(b, "status") == "entered-in-error" || !slices.Contains(accountsOf("ChargeItem", b), ref) {
+			continue
+		}
+		if m := obj(b, "priceOverride"); m != nil {
+			add(m, 1)
+		}
+	}
+	for _, pay := range payments {
+		b := pay.current()
+		if b == nil || str(b, "status") == "entered-in-error" || str(b, "status") == "cancelled" || !slices.Contains(accountsOf("PaymentReconciliation", b), ref) {
+			continue
+		}
+		if m := obj(b, "paymentAmount"); m != nil {
+			add(m, -1)
+		}
+	}
+	body := cloneJSONMap(acc.current())
+	money := map[string]any{"value": json.Number(total.FloatString(2))}
+	if currency != "" {
+		money["currency"] = currency
+	}
+	exts := slices.DeleteFunc(slices.Clone(list(body, "extension")), func(e any) bool {
+		x, _ := e.(map[string]any)
+		return str(x, "url") == BalanceURL
+	})
+	body["extension"] = append(exts, map[string]any{"url": BalanceURL, "valueMoney": money})
+	if !Equal(acc.current(), body) {
+		p.set(acc, body)
+	}
+	return nil
+}
+
+// decimal reads a JSON number exactly.
+func decimal(v any) (*big.Rat, bool) {
+	var s string
+	switch x := v.(type) {
+	case json.Number:
+		s = string(x)
+	case float64:
+		return new(big.Rat).SetFloat64(x), true
+	case int:
+		return new(big.Rat).SetInt64(int64(x)), true
+	case int64:
+		return new(big.Rat).SetInt64(x), true
+	default:
+		return nil, false
+	}
+	r, ok := new(big.Rat).SetString(s)
+	return r, ok
+}
+
+// Balance returns an Account's recorded balance as a decimal string and
+// its currency ("", "" when none is recorded).
+func Balance(account map[string]any) (value, currency string) {
+	for _, e := range list(account, "extension") {
+		x, _ := e.(map[string]any)
+		if str(x, "url") == BalanceURL {
+			m := obj(x, "valueMoney")
+			v, _ := decimal(m["value"])
+			if v == nil {
+				return "", ""
+			}
+			return v.FloatString(2), str(m, "currency")
+		}
+	}
+	return "", ""
+}

@@ -1,0 +1,228 @@
+package record
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// mergeEvents are the ADT triggers that merge two patient records.
+var mergeEvents = map[string]bool{"A40": true, "A34": true, "A30": true}
+
+// message plans the changes of one mapped message.
+func (p *plan) message(m *Message) error {
+	in := make([]Incoming, len(m.Resources))
+	for i, r := range m.Resources {
+		body, err := normalize(r.Body)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", r.Type, r.ID, err)
+		}
+		in[i] = Incoming{Type: r.Type, ID: r.ID, Body: body}
+	}
+	if m.Code == "ADT" && m.Event == "A37" {
+		if err := p.unlinkMessage(in); err != nil {
+			return err
+		}
+	}
+	var merge *mergeRoles
+	if m.Code == "ADT" && mergeEvents[m.Event] {
+		merge = mergeRolesOf(in)
+	}
+	// Identity first: every reference to an incoming patient that turns out
+	// to be a known one is redirected to it.
+	for i := range in {
+		if in[i].Type != "Patient" || (merge != nil && merge.merged == in[i].ID) {
+			continue
+		}
+		if merge != nil && merge.survivor == in[i].ID {
+			// A known survivor is taken as sent: merge checks its chain
+			// (a circular merge is refused, a chained one resolved).
+			if s, err := p.get(key{"Patient", in[i].ID}); err != nil {
+				return err
+			} else if s.current() != nil {
+				continue
+			}
+		}
+		target, err := p.resolvePatient(in[i], m)
+		if err != nil {
+			return err
+		}
+		if target != in[i].ID {
+			from, to := "Patient/"+in[i].ID, "Patient/"+target
+			for j := range in {
+				rewriteRefs(in[j].Body, from, to)
+			}
+			if merge != nil && merge.survivor == in[i].ID {
+				merge.survivor = target
+			}
+			in[i].ID = target
+			in[i].Body["id"] = target
+		}
+	}
+	if merge != nil && merge.merged != "" {
+		if err := p.resolveMerged(merge, in); err != nil {
+			return err
+		}
+	}
+	var encounters []*state
+	accounts := map[string]bool{}
+	for _, r := range in {
+		s, err := p.get(key{r.Type, r.ID})
+		if err != nil {
+			return err
+		}
+		switch r.Type {
+		case "Encounter":
+			if err := p.encounter(s, r.Body, m); err != nil {
+				return err
+			}
+			encounters = append(encounters, s)
+		case "Patient":
+			if merge != nil && (r.ID == merge.merged || r.ID == merge.survivor) {
+				// Links come from the merge below; the rest is an update.
+				delete(r.Body, "link")
+				if r.ID == merge.merged {
+					delete(r.Body, "active")
+				}
+			}
+			if err := p.update(s, r.Body, m); err != nil {
+				return err
+			}
+		default:
+			if err := p.update(s, r.Body, m); err != nil {
+				return err
+			}
+		}
+		for _, a := range accountsOf(r.Type, s.current()) {
+			accounts[a] = true
+		}
+	}
+	if merge != nil && merge.merged != "" && merge.survivor != "" {
+		if err := p.merge(merge.survivor, merge.merged, m.Code+"^"+m.Event); err != nil {
+			return err
+		}
+	}
+	for _, s := range encounters {
+		if err := p.arrival(s, m); err != nil {
+			return err
+		}
+	}
+	for _, a := range sortedKeys(accounts) {
+		if err := p.balance(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normalize copies a mapped resource into the form stored resources are
+// read in (numbers as json.Number), so that comparing them compares values.
+func normalize(body map[string]any) (map[string]any, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return decode(b)
+}
+
+// update applies an incoming resource to s field by field. An event older
+// than the one that last changed the stored resource changes nothing and is
+// noted.
+func (p *plan) update(s *state, in map[string]any, m *Message) error {
+	cur := s.current()
+	if cur == nil {
+		body, err := MergeFields(s.typ, map[string]any{"resourceType": s.typ, "id": s.id}, in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.ref(), err)
+		}
+		stamp(body, m)
+		p.set(s, body)
+		return nil
+	}
+	if p.stale(s, m) {
+		return nil
+	}
+	merged, err := MergeFields(s.typ, cur, in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.ref(), err)
+	}
+	if Equal(cur, merged) {
+		return nil
+	}
+	stamp(merged, m)
+	p.set(s, merged)
+	return nil
+}
+
+// stale reports (and notes) that m is older than the event that last changed
+// s: it must not overwrite newer data.
+func (p *plan) stale(s *state, m *Message) bool {
+	if m.EventTime.IsZero() || s.typ == "Provenance" {
+		return false
+	}
+	last := eventTimeOf(s.current())
+	if last.IsZero() || !m.EventTime.Before(last) {
+		return false
+	}
+	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: not applied",
+		m.Event, m.EventTime.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339), s.ref())
+	return true
+}
+
+// stamp records on a resource's meta the event that changed it.
+func stamp(body map[string]any, m *Message) {
+	meta := obj(body, "meta")
+	if meta == nil {
+		meta = map[string]any{}
+		body["meta"] = meta
+	}
+	if !m.EventTime.IsZero() {
+		exts := slices.DeleteFunc(slices.Clone(list(meta, "extension")), func(e any) bool {
+			x, _ := e.(map[string]any)
+			return str(x, "url") == EventTimeURL
+		})
+		meta["extension"] = append(exts, map[string]any{"url": EventTimeURL, "valueDateTime": m.EventTime.UTC().Format(time.RFC3339Nano)})
+	}
+	if m.Event != "" {
+		tags := slices.DeleteFunc(slices.Clone(list(meta, "tag")), func(e any) bool {
+			x, _ := e.(map[string]any)
+			return str(x, "system") == EventSystem
+		})
+		meta["tag"] = append(tags, map[string]any{"system": EventSystem, "code": m.Code + "^" + m.Event})
+	}
+}
+
+// eventTimeOf is the event time stamped on a resource, zero when none.
+func eventTimeOf(body map[string]any) time.Time {
+	for _, e := range list(obj(body, "meta"), "extension") {
+		x, _ := e.(map[string]any)
+		if str(x, "url") == EventTimeURL {
+			t, err := time.Parse(time.RFC3339Nano, str(x, "valueDateTime"))
+			if err == nil {
+				return t
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// eventOf is the trigger event stamped on a resource ("ADT^A02"), "" when none.
+func eventOf(body map[string]any) string {
+	for _, e := range list(obj(body, "meta"), "tag") {
+		x, _ := e.(map[string]any)
+		if str(x, "system") == EventSystem {
+			return str(x, "code")
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

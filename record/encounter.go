@@ -1,0 +1,269 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// cancels maps a cancel trigger to the trigger whose effect it undoes.
+var cancels = map[string]string{"A12": "A02", "A13": "A03"}
+
+// encounter applies an incoming Encounter: field-level update plus the
+// state the record keeps across events — status history, class history,
+// location history with periods — and cancels that undo exactly the event
+// they cancel.
+func (p *plan) encounter(s *state, in map[string]any, m *Message) error {
+	cur := s.current()
+	if cur == nil {
+		if err := p.update(s, in, m); err != nil {
+			return err
+		}
+		if s.body != nil {
+			// The first locations start with the encounter when it says
+			// when it started (PV1-44), else at the event.
+			at := m.EventTime
+			if t, err := time.Parse(time.RFC3339, str(obj(s.body, "period"), "start")); err == nil {
+				at = t
+			}
+			stampLocations(nil, s.body, at)
+		}
+		return nil
+	}
+	if p.stale(s, m) {
+		return nil
+	}
+	base := cur
+	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
+		reverted, fields, err := p.undo(s, "ADT^"+undone, "ADT^"+m.Event)
+		if errors.Is(err, errCancelled) {
+			p.note("cancel", s.ref(), "%s: the last %s is already cancelled", m.Event, undone)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if reverted != nil {
+			base = reverted
+			in = cloneJSONMap(in)
+			for _, f := range fields {
+				delete(in, f) // the cancel's own copy of what it restores
+			}
+			p.note("cancel", s.ref(), "%s undid the last %s (%d elements restored)", m.Event, undone, len(fields))
+		} else {
+			p.note("cancel", s.ref(), "%s found no %s in the history of %s: applied as an update", m.Event, undone, s.ref())
+		}
+	}
+	merged, err := MergeFields(s.typ, base, in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.ref(), err)
+	}
+	history(cur, merged, m.EventTime)
+	if cancels[m.Event] == "" {
+		stampLocations(cur, merged, m.EventTime)
+	}
+	if Equal(cur, merged) {
+		return nil
+	}
+	stamp(merged, m)
+	p.set(s, merged)
+	return nil
+}
+
+// errCancelled says the event to undo was already cancelled.
+var errCancelled = errors.New("already cancelled")
+
+// undo returns the content of s with the fields the latest version written
+// by event changed set back to what they were before it (those not changed
+// since), and the names of those fields. It returns nil when no version in
+// the history was written by event, and errCancelled when a version written
+// by cancel comes after it (the cancel was applied already).
+func (p *plan) undo(s *state, event, cancel string) (map[string]any, []string, error) {
+	h, err := p.r.store.History(p.ctx, s.typ, s.id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
+	}
+	// h is newest first: find the newest version written by event, and the
+	// version before it.
+	for i, v := range h {
+		if v.Deleted {
+			continue
+		}
+		after, err := decode(v.Body)
+		if err != nil {
+			return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
+		}
+		switch eventOf(after) {
+		case cancel:
+			return nil, nil, errCancelled
+		case event:
+		default:
+			continue
+		}
+		var before map[string]any
+		if i+1 < len(h) && !h[i+1].Deleted {
+			if before, err = decode(h[i+1].Body); err != nil {
+				return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
+			}
+		}
+		out := cloneJSONMap(s.current())
+		var fields []string
+		for _, f := range changedFields(before, after) {
+			if !reflect.DeepEqual(out[f], after[f]) {
+				continue // changed again since: a later event's data stays
+			}
+			if v, ok := before[f]; ok {
+				out[f] = cloneJSON(v)
+			} else {
+				delete(out, f)
+			}
+			fields = append(fields, f)
+		}
+		return out, fields, nil
+	}
+	return nil, nil, nil
+}
+
+// changedFields lists the top-level elements that differ between two
+// versions, meta and the record's own histories aside.
+func changedFields(before, after map[string]any) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range []map[string]any{after, before} {
+		for k := range m {
+			if seen[k] || k == "meta" || k == "statusHistory" || k == "classHistory" || k == "id" || k == "resourceType" {
+				continue
+			}
+			seen[k] = true
+			if !reflect.DeepEqual(before[k], after[k]) {
+				out = append(out, k)
+			}
+		}
+	}
+	return sortedKeysOf(out)
+}
+
+func sortedKeysOf(l []string) []string {
+	m := make(map[string]bool, len(l))
+	for _, s := range l {
+		m[s] = true
+	}
+	return sortedKeys(m)
+}
+
+// history appends to merged's statusHistory and classHistory the status and
+// class that end at this event.
+func history(cur, merged map[string]any, at time.Time) {
+	if old, now := str(cur, "status"), str(merged, "status"); old != "" && old != now {
+		entry := map[string]any{"status": old, "period": sincePeriod(cur, "statusHistory", at)}
+		merged["statusHistory"] = append(list(merged, "statusHistory"), entry)
+	}
+	oldClass, newClass := obj(cur, "class"), obj(merged, "class")
+	if oldClass != nil && !reflect.DeepEqual(oldClass, newClass) {
+		entry := map[string]any{"class": cloneJSON(oldClass), "period": sincePeriod(cur, "classHistory", at)}
+		merged["classHistory"] = append(list(merged, "classHistory"), entry)
+	}
+}
+
+// sincePeriod is the period of the state that ends at this event: from the
+// end of the last history entry (else the encounter's start) to at.
+func sincePeriod(cur map[string]any, hist string, at time.Time) map[string]any {
+	p := map[string]any{}
+	if h := list(cur, hist); len(h) > 0 {
+		last, _ := h[len(h)-1].(map[string]any)
+		if end := str(obj(last, "period"), "end"); end != "" {
+			p["start"] = end
+		}
+	} else if start := str(obj(cur, "period"), "start"); start != "" {
+		p["start"] = start
+	}
+	if !at.IsZero() {
+		p["end"] = at.UTC().Format(time.RFC3339)
+	}
+	if len(p) == 0 {
+		p["end"] = time.Unix(0, 0).UTC().Format(time.RFC3339) // a Period needs content; never reached with an event time
+	}
+	return p
+}
+
+// stampLocations dates the location history: a location that becomes
+// active starts at the event, one that stops being active ends at it.
+func stampLocations(cur, merged map[string]any, at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	was := map[string]string{}
+	for _, l := range list(cur, "location") {
+		x, _ := l.(map[string]any)
+		was[str(obj(x, "location"), "reference")] = str(x, "status")
+	}
+	ts := at.UTC().Format(time.RFC3339)
+	for _, l := range list(merged, "location") {
+		x, _ := l.(map[string]any)
+		ref := str(obj(x, "location"), "reference")
+		status, before := str(x, "status"), was[ref]
+		period := obj(x, "period")
+		switch {
+		case status == "active" && before != "active":
+			if period == nil {
+				period = map[string]any{}
+			}
+			if str(period, "start") == "" {
+				period["start"] = ts
+			}
+			delete(period, "end")
+			x["period"] = period
+		case status != "active" && before == "active":
+			if period == nil {
+				period = map[string]any{}
+			}
+			if str(period, "end") == "" {
+				period["end"] = ts
+			}
+			x["period"] = period
+		}
+	}
+}
+
+// arrivalStatus is what an Encounter's event makes of its appointments.
+var arrivalStatus = map[string]string{"A01": "arrived", "A04": "arrived", "A03": "fulfilled"}
+
+// arrival marks the appointments an Encounter refers to as arrived (A01,
+// A04) or fulfilled (A03): the visit the appointment was booked for began
+// or ended.
+func (p *plan) arrival(enc *state, m *Message) error {
+	want := arrivalStatus[m.Event]
+	if m.Code != "ADT" || want == "" || enc.current() == nil {
+		return nil
+	}
+	for _, a := range list(enc.current(), "appointment") {
+		k, ok := parseRef(str(a.(map[string]any), "reference"))
+		if !ok || k.typ != "Appointment" {
+			continue
+		}
+		s, err := p.get(k)
+		if err != nil {
+			return err
+		}
+		cur := s.current()
+		if cur == nil {
+			continue
+		}
+		switch str(cur, "status") {
+		case "cancelled", "noshow", "entered-in-error", "fulfilled":
+			continue
+		case want:
+			continue
+		}
+		if want == "arrived" && str(cur, "status") == "arrived" {
+			continue
+		}
+		body := cloneJSONMap(cur)
+		body["status"] = want
+		stamp(body, m)
+		p.set(s, body)
+		p.note("appointment", k.ref(), "%s %s: appointment %s", m.Code, m.Event, want)
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package record
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/mappings"
+)
+
+// maxChain bounds how many replaced-by links are followed.
+const maxChain = 32
+
+// resolvePatient decides which stored patient an incoming Patient is, and
+// returns its id (the incoming id when it is a new patient):
+//
+//  1. the same id (its business identity was seen before), followed to the
+//     final survivor when that record was merged;
+//  2. else any of its identifiers (system + value, every repetition) on a
+//     stored patient;
+//  3. else the probabilistic score against the candidates the blocking
+//     searches find: above auto_link it is that patient; between review and
+//     auto_link a new patient is created and a review Task opened; below,
+//     a new patient.
+//
+// Every decision that is not the first is noted with its scores.
+func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
+	s, err := p.get(key{"Patient", in.ID})
+	if err != nil {
+		return "", err
+	}
+	if s.current() != nil {
+		return p.finalSurvivor(in.ID)
+	}
+	found := map[string]bool{}
+	var order []string
+	for _, id := range list(in.Body, "identifier") {
+		x, _ := id.(map[string]any)
+		sys, val := str(x, "system"), str(x, "value")
+		if sys == "" || val == "" {
+			continue
+		}
+		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10})
+		if err != nil {
+			return "", err
+		}
+		for _, h := range hits {
+			final, err := p.finalSurvivor(h.id)
+			if err != nil {
+				return "", err
+			}
+			if !found[final] {
+				found[final] = true
+				order = append(order, final)
+			}
+		}
+	}
+	switch len(order) {
+	case 0:
+	case 1:
+		p.note("identity", "Patient/"+in.ID, "matched Patient/%s by identifier", order[0])
+		return order[0], nil
+	default:
+		p.note("identity", "Patient/"+in.ID, "identifiers match %d patients (%s): updating Patient/%s and opening a review", len(order), refs(order), order[0])
+		for _, other := range order[1:] {
+			if err := p.openReview(order[0], other, Score{}, "their identifiers are on one incoming patient"); err != nil {
+				return "", err
+			}
+		}
+		return order[0], nil
+	}
+	return p.probabilistic(in)
+}
+
+func refs(ids []string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = "Patient/" + id
+	}
+	return strings.Join(out, ", ")
+}
+
+// probabilistic scores the candidates of the blocking searches.
+func (p *plan) probabilistic(in Incoming) (string, error) {
+	seen := map[string]bool{}
+	var best string
+	var bestScore Score
+	for _, q := range CandidateQueries(in.Body) {
+		hits, err := p.search(q)
+		if err != nil {
+			return "", err
+		}
+		for _, h := range hits {
+			final, err := p.finalSurvivor(h.id)
+			if err != nil {
+				return "", err
+			}
+			if seen[final] || final == in.ID {
+				continue
+			}
+			seen[final] = true
+			fs, err := p.get(key{"Patient", final})
+			if err != nil {
+				return "", err
+			}
+			if fs.current() == nil {
+				continue
+			}
+			sc := p.r.match.Score(in.Body, fs.current())
+			if best == "" || sc.Total > bestScore.Total || (sc.Total == bestScore.Total && final < best) {
+				best, bestScore = final, sc
+			}
+		}
+	}
+	if best == "" {
+		p.note("identity", "Patient/"+in.ID, "new patient: no candidate found")
+		return in.ID, nil
+	}
+	switch p.r.match.Decide(bestScore) {
+	case DecisionLink:
+		p.note("identity", "Patient/"+in.ID, "linked to Patient/%s: score %.1f ≥ auto_link %.1f (%s)", best, bestScore.Total, p.r.match.AutoLink, scoreText(bestScore))
+		return best, nil
+	case DecisionReview:
+		p.note("identity", "Patient/"+in.ID, "new patient, review opened: Patient/%s scores %.1f, between review %.1f and auto_link %.1f (%s)",
+			best, bestScore.Total, p.r.match.Review, p.r.match.AutoLink, scoreText(bestScore))
+		return in.ID, p.openReview(best, in.ID, bestScore, "")
+	default:
+		p.note("identity", "Patient/"+in.ID, "new patient: best candidate Patient/%s scores %.1f < review %.1f (%s)", best, bestScore.Total, p.r.match.Review, scoreText(bestScore))
+		return in.ID, nil
+	}
+}
+
+// scoreText lists the points of each field, e.g. "name agree +6.0, gender
+// disagree -2.0": no values, only outcomes.
+func scoreText(s Score) string {
+	var parts []string
+	for _, f := range s.Fields {
+		if f.Outcome == "missing" {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %+.1f", f.Field, f.Outcome, f.Points))
+	}
+	if len(parts) == 0 {
+		return "no field compared"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// finalSurvivor follows replaced-by links from a patient to the record that
+// survived its merges.
+func (p *plan) finalSurvivor(id string) (string, error) {
+	seen := map[string]bool{}
+	for range maxChain {
+		if seen[id] {
+			return "", fmt.Errorf("%w: replaced-by links of Patient/%s loop", ErrCircularMerge, id)
+		}
+		seen[id] = true
+		s, err := p.get(key{"Patient", id})
+		if err != nil {
+			return "", err
+		}
+		next := replacedBy(s.current())
+		if next == "" {
+			return id, nil
+		}
+		id = next
+	}
+	return "", fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
+}
+
+// replacedBy is the id of the patient that replaced this one, "" if none.
+func replacedBy(body map[string]any) string {
+	for _, l := range list(body, "link") {
+		x, _ := l.(map[string]any)
+		if str(x, "type") != "replaced-by" {
+			continue
+		}
+		if k, ok := parseRef(str(obj(x, "other"), "reference")); ok && k.typ == "Patient" {
+			return k.id
+		}
+	}
+	return ""
+}
+
+// ReviewCode is the Task code of identity reviews.
+const ReviewCode = "identity-review"
+
+// openReview opens a Task asking a person whether patient b is the same
+// person as a (a, the older record, would survive).
+func (p *plan) openReview(a, b string, sc Score, why string) error {
+	id := mappings.StableID("Task", ReviewCode+"|"+a+"|"+b)
+	s, err := p.get(key{"Task", id})
+	if err != nil {
+		return err
+	}
+	if s.current() != nil {
+		return nil // already asked; its answer stands
+	}
+	desc := fmt.Sprintf("Possible duplicate: is Patient/%s the same person as Patient/%s? Accept merges it into Patient/%s.", b, a, a)
+	if why != "" {
+		desc += " (" + why + ")"
+	}
+	inputs := []any{
+		map[string]any{"type": map[string]any{"text": "candidate"}, "valueReference": map[string]any{"reference": "Patient/" + a}},
+	}
+	if len(sc.Fields) > 0 {
+		inputs = append(inputs,
+			map[string]any{"type": map[string]any{"text": "score"}, "valueDecimal": round1(sc.Total)},
+			map[string]any{"type": map[string]any{"text": "field scores"}, "valueString": scoreText(sc)})
+	}
+	p.set(s, map[string]any{
+		"resourceType": "Task",
+		"id":           id,
+		"status":       "requested",
+		"intent":       "proposal",
+		"code":         map[string]any{"coding": []any{map[string]any{"system": TaskCodeSystem, "code": ReviewCode, "display": "Review a possible duplicate patient"}}},
+		"description":  desc,
+		"focus":        map[string]any{"reference": "Patient/" + b},
+		"for":          map[string]any{"reference": "Patient/" + b},
+		"authoredOn":   p.now.Format("2006-01-02T15:04:05Z"),
+		"input":        inputs,
+	})
+	return nil
+}
+
+func round1(f float64) float64 {
+	return float64(int64(f*10+sign(f)*0.5)) / 10
+}
+
+func sign(f float64) float64 {
+	if f < 0 {
+		return -1
+	}
+	return 1
+}
+
+// sameIDs reports whether two id lists hold the same ids.
+func sameIDs(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}

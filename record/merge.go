@@ -1,0 +1,427 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/mappings"
+)
+
+// repointed lists the resource types a merge moves from the merged patient
+// to the survivor, each found by its "patient" search parameter.
+// Provenance is history and stays as it was.
+var repointed = []string{
+	"Encounter", "Appointment", "ChargeItem", "Account", "Task", "Communication", "CommunicationRequest",
+	"Condition", "AllergyIntolerance", "Procedure", "Coverage", "RelatedPerson",
+}
+
+// maxRepoint bounds how many resources of one type one merge moves.
+const maxRepoint = 100000
+
+// mergeRoles are the two patients of a merge message.
+type mergeRoles struct{ survivor, merged string }
+
+// mergeRolesOf finds in a merge message's resources the survivor (the
+// Patient that "replaces") and the merged record (the one "replaced-by").
+func mergeRolesOf(in []Incoming) *mergeRoles {
+	m := &mergeRoles{}
+	for _, r := range in {
+		if r.Type != "Patient" {
+			continue
+		}
+		for _, l := range list(r.Body, "link") {
+			switch str(l.(map[string]any), "type") {
+			case "replaces":
+				m.survivor = r.ID
+			case "replaced-by":
+				m.merged = r.ID
+			}
+		}
+	}
+	if m.survivor == "" {
+		for _, r := range in {
+			if r.Type == "Patient" && r.ID != m.merged {
+				m.survivor = r.ID
+				break
+			}
+		}
+	}
+	return m
+}
+
+// resolveMerged finds the stored record of a merge message's merged patient:
+// by id, else by any of its identifiers. A record never seen is created
+// from the message (so that later messages with its identifiers reach the
+// survivor).
+func (p *plan) resolveMerged(mr *mergeRoles, in []Incoming) error {
+	s, err := p.get(key{"Patient", mr.merged})
+	if err != nil || s.current() != nil {
+		return err
+	}
+	var body map[string]any
+	for _, r := range in {
+		if r.Type == "Patient" && r.ID == mr.merged {
+			body = r.Body
+		}
+	}
+	for _, id := range list(body, "identifier") {
+		x, _ := id.(map[string]any)
+		sys, val := str(x, "system"), str(x, "value")
+		if sys == "" || val == "" {
+			continue
+		}
+		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 2})
+		if err != nil {
+			return err
+		}
+		if len(hits) == 0 || hits[0].id == mr.survivor {
+			continue
+		}
+		from, to := "Patient/"+mr.merged, "Patient/"+hits[0].id
+		for i := range in {
+			rewriteRefs(in[i].Body, from, to)
+			if in[i].Type == "Patient" && in[i].ID == mr.merged {
+				in[i].ID = hits[0].id
+				in[i].Body["id"] = hits[0].id
+			}
+		}
+		p.note("identity", from, "merged patient matched Patient/%s by identifier", hits[0].id)
+		mr.merged = hits[0].id
+		return nil
+	}
+	return nil
+}
+
+// merge merges patient merged into survivor: everything that refers to the
+// merged record moves to the survivor, the merged record is marked
+// replaced-by (inactive, its history kept), and a Provenance records
+// exactly what moved so that an unmerge can move it back.
+func (p *plan) merge(survivor, merged, why string) error {
+	if survivor == merged {
+		return fmt.Errorf("merge Patient/%s into itself: %w", survivor, ErrCircularMerge)
+	}
+	// The survivor's own chain must not pass through the merged record.
+	id := survivor
+	for range maxChain {
+		s, err := p.get(key{"Patient", id})
+		if err != nil {
+			return err
+		}
+		if s.current() == nil {
+			return fmt.Errorf("merge into Patient/%s: %w", id, fhirstore.ErrNotFound)
+		}
+		next := replacedBy(s.current())
+		if next == "" {
+			break
+		}
+		if next == merged {
+			return fmt.Errorf("%w: Patient/%s was merged into Patient/%s, which cannot now be merged into it", ErrCircularMerge, survivor, merged)
+		}
+		id = next
+	}
+	if id != survivor {
+		p.note("merge", "Patient/"+survivor, "Patient/%s was itself merged: merging into its final survivor Patient/%s", survivor, id)
+		survivor = id
+	}
+	ms, err := p.get(key{"Patient", merged})
+	if err != nil {
+		return err
+	}
+	if ms.current() == nil {
+		return fmt.Errorf("merge Patient/%s: %w", merged, fhirstore.ErrNotFound)
+	}
+	if next := replacedBy(ms.current()); next != "" {
+		final, err := p.finalSurvivor(merged)
+		if err != nil {
+			return err
+		}
+		if final == survivor {
+			p.note("merge", "Patient/"+merged, "already merged into Patient/%s: nothing to do", survivor)
+			return nil
+		}
+		if final == merged {
+			return fmt.Errorf("%w: Patient/%s", ErrCircularMerge, merged)
+		}
+		p.note("merge", "Patient/"+merged, "Patient/%s was already merged into Patient/%s: merging that record into Patient/%s", merged, final, survivor)
+		return p.merge(survivor, final, why)
+	}
+	from, to := "Patient/"+merged, "Patient/"+survivor
+	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
+	moved := 0
+	for _, typ := range repointed {
+		hits, err := p.search(fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}, Count: maxRepoint})
+		if err != nil {
+			return err
+		}
+		for _, h := range hits {
+			body := cloneJSONMap(h.current())
+			if !rewriteRefs(body, from, to) {
+				continue
+			}
+			p.set(h, body)
+			targets = append(targets, map[string]any{"reference": h.ref()})
+			moved++
+		}
+	}
+	// The merged record: inactive, replaced-by the survivor.
+	mb := cloneJSONMap(ms.current())
+	mb["active"] = false
+	mb["link"] = append(dropLinks(list(mb, "link"), to), map[string]any{"other": map[string]any{"reference": to}, "type": "replaced-by"})
+	p.set(ms, mb)
+	ss, err := p.get(key{"Patient", survivor})
+	if err != nil {
+		return err
+	}
+	sb := cloneJSONMap(ss.current())
+	sb["link"] = append(dropLinks(list(sb, "link"), from), map[string]any{"other": map[string]any{"reference": from}, "type": "replaces"})
+	p.set(ss, sb)
+
+	what := map[string]any{"reference": from}
+	if ms.version > 0 {
+		what["reference"] = from + "/_history/" + strconv.FormatInt(ms.version, 10)
+	}
+	p.provenance("merge", survivor+"|"+merged, targets, []any{map[string]any{"role": "removal", "what": what}}, why)
+	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
+	return nil
+}
+
+// dropLinks removes the links to ref.
+func dropLinks(links []any, ref string) []any {
+	return slices.DeleteFunc(slices.Clone(links), func(l any) bool {
+		x, _ := l.(map[string]any)
+		return str(obj(x, "other"), "reference") == ref
+	})
+}
+
+// provenance records a merge or unmerge.
+func (p *plan) provenance(activity, subject string, targets, entities []any, why string) {
+	recorded := p.now.Format(time.RFC3339Nano)
+	id := mappings.StableID("Provenance", activity+"|"+subject+"|"+recorded)
+	s, _ := p.get(key{"Provenance", id})
+	body := map[string]any{
+		"resourceType": "Provenance",
+		"id":           id,
+		"target":       targets,
+		"recorded":     recorded,
+		"activity":     map[string]any{"coding": []any{map[string]any{"system": LifecycleSystem, "code": activity}}},
+		"agent":        []any{map[string]any{"who": map[string]any{"display": "carebridge"}}},
+		"entity":       entities,
+	}
+	if why != "" {
+		body["reason"] = []any{map[string]any{"text": why}}
+	}
+	p.set(s, body)
+}
+
+// unmerge undoes the latest merge of patient merged: what that merge moved
+// and still refers to the survivor moves back, both records' links go, and
+// the merged record is active again as it was before.
+func (p *plan) unmerge(merged, why string) error {
+	ms, err := p.get(key{"Patient", merged})
+	if err != nil {
+		return err
+	}
+	if ms.current() == nil {
+		return fmt.Errorf("unmerge Patient/%s: %w", merged, fhirstore.ErrNotFound)
+	}
+	survivor := replacedBy(ms.current())
+	if survivor == "" {
+		return fmt.Errorf("unmerge Patient/%s: %w", merged, ErrNotMerged)
+	}
+	from, to := "Patient/"+survivor, "Patient/"+merged
+	prov, err := p.lastMerge(merged)
+	if err != nil {
+		return err
+	}
+	moved := 0
+	var prior map[string]any
+	if prov != nil {
+		for _, t := range list(prov, "target") {
+			k, ok := parseRef(str(t.(map[string]any), "reference"))
+			if !ok || k.typ == "Patient" {
+				continue
+			}
+			s, err := p.get(k)
+			if err != nil {
+				return err
+			}
+			if s.current() == nil {
+				continue
+			}
+			body := cloneJSONMap(s.current())
+			if rewriteRefs(body, from, to) {
+				p.set(s, body)
+				moved++
+			}
+		}
+		for _, e := range list(prov, "entity") {
+			x, _ := e.(map[string]any)
+			ref := str(obj(x, "what"), "reference")
+			if str(x, "role") != "removal" || !strings.HasPrefix(ref, to+"/_history/") {
+				continue
+			}
+			v, err := strconv.ParseInt(strings.TrimPrefix(ref, to+"/_history/"), 10, 64)
+			if err != nil {
+				continue
+			}
+			r, err := p.r.store.VRead(p.ctx, "Patient", merged, v)
+			if err == nil {
+				prior, _ = decode(r.Body)
+			}
+		}
+	}
+	mb := cloneJSONMap(ms.current())
+	mb["link"] = dropLinks(list(mb, "link"), from)
+	if len(list(mb, "link")) == 0 {
+		delete(mb, "link")
+	}
+	if a, ok := prior["active"]; ok {
+		mb["active"] = a
+	} else {
+		delete(mb, "active")
+	}
+	p.set(ms, mb)
+	ss, err := p.get(key{"Patient", survivor})
+	if err != nil {
+		return err
+	}
+	if ss.current() != nil {
+		sb := cloneJSONMap(ss.current())
+		sb["link"] = dropLinks(list(sb, "link"), to)
+		if len(list(sb, "link")) == 0 {
+			delete(sb, "link")
+		}
+		p.set(ss, sb)
+	}
+	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
+	var entities []any
+	if prov != nil {
+		entities = []any{map[string]any{"role": "revision", "what": map[string]any{"reference": "Provenance/" + str(prov, "id")}}}
+	}
+	p.provenance("unmerge", survivor+"|"+merged, targets, entities, why)
+	p.note("unmerge", to, "unmerged from %s (%d resources moved back, %s)", from, moved, why)
+	return nil
+}
+
+// lastMerge finds the Provenance of the latest merge of patient id.
+func (p *plan) lastMerge(id string) (map[string]any, error) {
+	hits, err := p.search(fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}, Count: 1000})
+	if err != nil {
+		return nil, err
+	}
+	var best map[string]any
+	var bestAt time.Time
+	for _, h := range hits {
+		b := h.current()
+		if !hasCoding(obj(b, "activity"), LifecycleSystem, "merge") {
+			continue
+		}
+		removes := false
+		for _, e := range list(b, "entity") {
+			x, _ := e.(map[string]any)
+			ref := str(obj(x, "what"), "reference")
+			if str(x, "role") == "removal" && (ref == "Patient/"+id || strings.HasPrefix(ref, "Patient/"+id+"/_history/")) {
+				removes = true
+			}
+		}
+		if !removes {
+			continue
+		}
+		at, _ := time.Parse(time.RFC3339Nano, str(b, "recorded"))
+		if best == nil || at.After(bestAt) {
+			best, bestAt = b, at
+		}
+	}
+	return best, nil
+}
+
+func hasCoding(cc map[string]any, system, code string) bool {
+	for _, c := range list(cc, "coding") {
+		x, _ := c.(map[string]any)
+		if str(x, "system") == system && str(x, "code") == code {
+			return true
+		}
+	}
+	return false
+}
+
+// unlinkMessage handles A37: each patient of the message that is merged is
+// unmerged. The message's "clear link" markers are then dropped, so that the
+// update does not remove links unrelated to this merge.
+func (p *plan) unlinkMessage(in []Incoming) error {
+	done := false
+	for _, r := range in {
+		if r.Type != "Patient" {
+			continue
+		}
+		s, err := p.get(key{"Patient", r.ID})
+		if err != nil {
+			return err
+		}
+		if s.current() == nil || replacedBy(s.current()) == "" {
+			continue
+		}
+		if err := p.unmerge(r.ID, "ADT^A37"); err != nil {
+			return err
+		}
+		done = true
+	}
+	if !done {
+		p.note("unmerge", "", "A37: no patient of the message is merged: nothing to unmerge")
+		return nil
+	}
+	for _, r := range in {
+		if r.Type == "Patient" {
+			dropClear(r.Body, "link")
+		}
+	}
+	return nil
+}
+
+// dropClear removes one clear-element marker from a resource's meta.
+func dropClear(body map[string]any, selector string) {
+	meta := obj(body, "meta")
+	if meta == nil {
+		return
+	}
+	exts := slices.DeleteFunc(list(meta, "extension"), func(e any) bool {
+		x, _ := e.(map[string]any)
+		return str(x, "url") == mappings.ClearExtensionURL && str(x, "valueString") == selector
+	})
+	if len(exts) == 0 {
+		delete(meta, "extension")
+	} else {
+		meta["extension"] = exts
+	}
+	if len(meta) == 0 {
+		delete(body, "meta")
+	}
+}
+
+// Merge merges patient merged into survivor by hand (a person decided).
+func (r *Recorder) Merge(ctx context.Context, survivor, merged string) (*Outcome, error) {
+	return r.run(ctx, nil, 0, func(p *plan) error {
+		return p.merge(survivor, merged, "manual merge")
+	})
+}
+
+// Unmerge undoes the latest merge of patient id by hand.
+func (r *Recorder) Unmerge(ctx context.Context, id string) (*Outcome, error) {
+	return r.run(ctx, nil, 0, func(p *plan) error {
+		return p.unmerge(id, "manual unmerge")
+	})
+}
+
+// IsContentError reports whether err comes from what a message or request
+// asks (a circular merge, an unknown patient, an invalid resource) rather
+// than from the store: retrying does not help.
+func IsContentError(err error) bool {
+	return errors.Is(err, ErrCircularMerge) || errors.Is(err, ErrNotMerged) ||
+		errors.Is(err, fhirstore.ErrInvalid) || errors.Is(err, fhirstore.ErrNotFound)
+}

@@ -1,0 +1,43 @@
+package record
+
+import (
+	"time"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/mappings"
+)
+
+// FromMapping turns a message and what the mappings made of it into what
+// the record applies.
+func FromMapping(msg *hl7.Message, res *mappings.Result, journalID int64) *Message {
+	m := &Message{JournalID: journalID, Code: msg.MessageCode(), Event: msg.Get("MSH-9.2")}
+	if m.Event == "" {
+		m.Event = msg.Get("EVN-1")
+	}
+	m.EventTime = eventTime(msg, res)
+	m.Resources = make([]Incoming, len(res.Resources))
+	for i, r := range res.Resources {
+		m.Resources[i] = Incoming{Type: r.Type, ID: r.ID, Body: r.Body}
+	}
+	return m
+}
+
+// eventTime is when the message's event happened: EVN-2 when it carries its
+// offset, else the Provenance's recorded time (MSH-7 placed in the sender's
+// time zone by the mapping, or the time of receipt).
+func eventTime(msg *hl7.Message, res *mappings.Result) time.Time {
+	if t, err := hl7.ParseTime(msg.Get("EVN-2"), nil); err == nil && !t.IsZero() && t.HasOffset {
+		return t.Time
+	}
+	for i := len(res.Resources) - 1; i >= 0; i-- {
+		if res.Resources[i].Type != "Provenance" {
+			continue
+		}
+		if s, ok := res.Resources[i].Body["recorded"].(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				return t
+			}
+		}
+	}
+	return time.Time{}
+}

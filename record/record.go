@@ -1,0 +1,394 @@
+package record
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// Store is what the record needs from a backend: reads, searches and
+// all-or-nothing change sets. fhirstore.Store satisfies it.
+type Store interface {
+	fhirstore.Resources
+	fhirstore.Searcher
+	fhirstore.Applier
+}
+
+// Extension and code system URLs the record puts on what it stores.
+const (
+	// EventTimeURL, on a resource's meta, is the time of the event (EVN-2,
+	// else MSH-7) that last changed it: an older event does not overwrite it.
+	EventTimeURL = "https://carebridge.dev/fhir/StructureDefinition/event-time"
+	// EventSystem tags (meta.tag) each version with the trigger event that
+	// wrote it, so that a cancel finds the version it undoes.
+	EventSystem = "https://carebridge.dev/fhir/CodeSystem/hl7v2-event"
+	// BalanceURL, on an Account, is its balance: charges minus credits,
+	// adjustments and payments.
+	BalanceURL = "https://carebridge.dev/fhir/StructureDefinition/account-balance"
+	// AccountURL, on a PaymentReconciliation, is the Account a payment is for.
+	AccountURL = "https://carebridge.dev/fhir/StructureDefinition/account"
+	// TaskCodeSystem holds the codes of the Tasks the record opens.
+	TaskCodeSystem = "https://carebridge.dev/fhir/CodeSystem/task-code"
+	// LifecycleSystem is ISO 21089's record lifecycle events (merge, unmerge),
+	// the activity of the Provenance a merge leaves.
+	LifecycleSystem = "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
+)
+
+// ErrCircularMerge is returned for a merge whose survivor was itself merged
+// into the record being merged (directly or through a chain).
+var ErrCircularMerge = errors.New("circular merge")
+
+// ErrNotMerged is returned by Unmerge for a patient that is not merged.
+var ErrNotMerged = errors.New("patient is not merged")
+
+// Options configures a Recorder.
+type Options struct {
+	// Match configures probabilistic identity matching; the zero value
+	// means DefaultMatchConfig.
+	Match *MatchConfig
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives decisions (ids and scores only, never patient data).
+	Log *slog.Logger
+	// MaxRetries bounds how often a change set is recomputed after a
+	// version conflict (another worker changed a shared resource). 0 means 8.
+	MaxRetries int
+}
+
+// Recorder applies mapped messages and manual operations to the unified
+// record. It is safe for concurrent use; the caller keeps the messages of
+// one patient in order (one at a time, in arrival order).
+type Recorder struct {
+	store Store
+	match MatchConfig
+	now   func() time.Time
+	log   *slog.Logger
+	tries int
+}
+
+// New returns a Recorder over store.
+func New(store Store, opts Options) (*Recorder, error) {
+	r := &Recorder{store: store, match: DefaultMatchConfig(), now: opts.Now, log: opts.Log, tries: opts.MaxRetries}
+	if opts.Match != nil {
+		r.match = *opts.Match
+	}
+	if err := r.match.Validate(); err != nil {
+		return nil, fmt.Errorf("identity matching: %w", err)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.tries <= 0 {
+		r.tries = 8
+	}
+	return r, nil
+}
+
+// Message is one mapped message to apply.
+type Message struct {
+	JournalID int64
+	Code      string    // MSH-9.1, e.g. "ADT"
+	Event     string    // the trigger event, e.g. "A01"
+	EventTime time.Time // EVN-2, else MSH-7; zero when unknown (never "older")
+	// Resources are the mapped resources (mappings.Result.Resources), the
+	// Provenance last.
+	Resources []Incoming
+}
+
+// Incoming is one resource of a mapped message.
+type Incoming struct {
+	Type string
+	ID   string
+	Body map[string]any
+}
+
+// Note is something the record decided or refused about a message, kept
+// with its journal entry (ids and scores, never patient data).
+type Note struct {
+	Kind    string `json:"kind"` // identity, out-of-order, merge, unmerge, appointment, balance
+	Where   string `json:"where"`
+	Message string `json:"message"`
+}
+
+// Outcome says what applying a message did.
+type Outcome struct {
+	Written []*fhirstore.Resource // the versions written (unchanged resources are not rewritten)
+	Notes   []Note
+}
+
+// Apply applies m to the record and, in the same transaction, records the
+// journal completion c (when not nil; its Notes gain the record's notes).
+// Errors from the message's content (a circular merge, an invalid
+// resource) are returned without anything written; the caller records the
+// message as failed.
+func (r *Recorder) Apply(ctx context.Context, m *Message, c *fhirstore.Completion) (*Outcome, error) {
+	return r.run(ctx, c, m.JournalID, func(p *plan) error { return p.message(m) })
+}
+
+// run computes a change set with fn and applies it, computing again after a
+// version conflict.
+func (r *Recorder) run(ctx context.Context, c *fhirstore.Completion, journalID int64, fn func(*plan) error) (*Outcome, error) {
+	var lastErr error
+	for attempt := 0; attempt < r.tries; attempt++ {
+		p := newPlan(ctx, r)
+		if err := fn(p); err != nil {
+			return nil, err
+		}
+		cs, err := p.changeSet(journalID)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			cc := *c
+			cc.Notes = appendNotes(c.Notes, p.notes)
+			cs.Completion = &cc
+		}
+		written, err := r.store.Apply(ctx, cs)
+		if err == nil {
+			return &Outcome{Written: written, Notes: p.notes}, nil
+		}
+		if !errors.Is(err, fhirstore.ErrConflict) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("gave up after %d version conflicts: %w", r.tries, lastErr)
+}
+
+// appendNotes adds notes to a JSON list of notes (the mapping's warnings).
+func appendNotes(list []byte, notes []Note) []byte {
+	if len(notes) == 0 {
+		return list
+	}
+	var all []any
+	if len(bytes.TrimSpace(list)) > 0 {
+		if err := json.Unmarshal(list, &all); err != nil {
+			all = nil
+		}
+	}
+	for _, n := range notes {
+		all = append(all, n)
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		return list
+	}
+	return b
+}
+
+// key names a resource.
+type key struct{ typ, id string }
+
+func (k key) ref() string { return k.typ + "/" + k.id }
+
+func parseRef(ref string) (key, bool) {
+	typ, id, ok := strings.Cut(ref, "/")
+	if !ok || typ == "" || id == "" || strings.Contains(id, "/") {
+		return key{}, false
+	}
+	return key{typ, id}, true
+}
+
+// state is a resource as the plan sees it: as stored, and as it will be.
+type state struct {
+	key
+	version int64          // the stored version, 0 when new
+	stored  map[string]any // nil when new
+	body    map[string]any // nil: unchanged
+	deleted bool           // stored as deleted
+}
+
+// current is the resource as it will be after the plan.
+func (s *state) current() map[string]any {
+	if s.body != nil {
+		return s.body
+	}
+	return s.stored
+}
+
+// plan computes one change set: every read goes through it, so that a
+// resource read twice is the same, and a change made earlier in the plan is
+// seen later in it.
+type plan struct {
+	ctx   context.Context
+	r     *Recorder
+	res   map[key]*state
+	order []key
+	notes []Note
+	now   time.Time
+}
+
+func newPlan(ctx context.Context, r *Recorder) *plan {
+	return &plan{ctx: ctx, r: r, res: map[key]*state{}, now: r.now().UTC()}
+}
+
+func (p *plan) note(kind, where, format string, args ...any) {
+	n := Note{Kind: kind, Where: where, Message: fmt.Sprintf(format, args...)}
+	p.notes = append(p.notes, n)
+	p.r.log.Info("record: "+n.Message, "kind", kind, "where", where)
+}
+
+// get returns the state of a resource, reading it once. A resource that does
+// not exist comes back with stored == nil.
+func (p *plan) get(k key) (*state, error) {
+	if s, ok := p.res[k]; ok {
+		return s, nil
+	}
+	s := &state{key: k}
+	r, err := p.r.store.Read(p.ctx, k.typ, k.id)
+	switch {
+	case err == nil:
+		s.version = r.Version
+		if s.stored, err = decode(r.Body); err != nil {
+			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
+		}
+	case errors.Is(err, fhirstore.ErrGone):
+		// Deleted: writing it again makes a new version. Its version is
+		// needed for the check, so read its history.
+		h, herr := p.r.store.History(p.ctx, k.typ, k.id)
+		if herr != nil || len(h) == 0 {
+			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
+		}
+		s.version, s.deleted = h[0].Version, true
+	case errors.Is(err, fhirstore.ErrNotFound):
+	default:
+		return nil, fmt.Errorf("read %s: %w", k.ref(), err)
+	}
+	p.res[k] = s
+	p.order = append(p.order, k)
+	return s, nil
+}
+
+// set replaces the planned content of s.
+func (p *plan) set(s *state, body map[string]any) { s.body = body }
+
+// search runs q and returns the states of the resources found (with this
+// plan's changes applied).
+func (p *plan) search(q fhirstore.Query) ([]*state, error) {
+	found, err := p.r.store.Search(p.ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+	}
+	out := make([]*state, 0, len(found))
+	for _, f := range found {
+		k := key{f.Type, f.ID}
+		if s, ok := p.res[k]; ok {
+			out = append(out, s)
+			continue
+		}
+		s := &state{key: k, version: f.Version}
+		if s.stored, err = decode(f.Body); err != nil {
+			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
+		}
+		p.res[k] = s
+		p.order = append(p.order, k)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// changeSet turns the plan into writes: only resources whose content
+// changes are written.
+func (p *plan) changeSet(journalID int64) (fhirstore.ChangeSet, error) {
+	cs := fhirstore.ChangeSet{JournalID: journalID}
+	for _, k := range p.order {
+		s := p.res[k]
+		if s.body == nil || (s.stored != nil && Equal(s.stored, s.body)) {
+			continue
+		}
+		b, err := json.Marshal(s.body)
+		if err != nil {
+			return cs, fmt.Errorf("encode %s: %w", k.ref(), err)
+		}
+		cs.Writes = append(cs.Writes, fhirstore.Write{Type: k.typ, ID: k.id, IfVersion: s.version, Body: b})
+	}
+	return cs, nil
+}
+
+func decode(b []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// rewriteRefs replaces every reference to from by to in v, and says whether
+// it changed anything.
+func rewriteRefs(v any, from, to string) bool {
+	changed := false
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "reference" {
+				if s, ok := e.(string); ok && s == from {
+					x[k] = to
+					changed = true
+				}
+				continue
+			}
+			if rewriteRefs(e, from, to) {
+				changed = true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if rewriteRefs(e, from, to) {
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// refersTo reports whether v holds a reference to ref.
+func refersTo(v any, ref string) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "reference" {
+				if s, ok := e.(string); ok && s == ref {
+					return true
+				}
+				continue
+			}
+			if refersTo(e, ref) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if refersTo(e, ref) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func obj(m map[string]any, k string) map[string]any {
+	o, _ := m[k].(map[string]any)
+	return o
+}
+
+func list(m map[string]any, k string) []any {
+	l, _ := m[k].([]any)
+	return l
+}

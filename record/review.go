@@ -1,0 +1,122 @@
+package record
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/carebridge/carebridge/fhirstore"
+)
+
+// Review is an open identity review: is Patient (the newer record) the same
+// person as Candidate?
+type Review struct {
+	TaskID      string
+	Patient     string // the record created when the score fell in the review band
+	Candidate   string // the stored record it may duplicate (it survives on accept)
+	Score       string // the score and its fields' points, as recorded
+	Description string
+	Status      string
+}
+
+// Reviews lists the identity reviews with the given Task status
+// ("requested" for the open ones; "" for all).
+func (r *Recorder) Reviews(ctx context.Context, status string) ([]Review, error) {
+	q := fhirstore.Query{Type: "Task", Params: []fhirstore.Param{{Name: "code", Values: []string{TaskCodeSystem + "|" + ReviewCode}}}, Count: 1000, Sort: "_lastUpdated"}
+	if status != "" {
+		q.Params = append(q.Params, fhirstore.Param{Name: "status", Values: []string{status}})
+	}
+	found, err := r.store.Search(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list reviews: %w", err)
+	}
+	out := make([]Review, 0, len(found))
+	for _, f := range found {
+		b, err := decode(f.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read Task/%s: %w", f.ID, err)
+		}
+		out = append(out, reviewOf(b))
+	}
+	return out, nil
+}
+
+func reviewOf(b map[string]any) Review {
+	rv := Review{TaskID: str(b, "id"), Description: str(b, "description"), Status: str(b, "status")}
+	if k, ok := parseRef(str(obj(b, "focus"), "reference")); ok {
+		rv.Patient = k.id
+	}
+	for _, in := range list(b, "input") {
+		x, _ := in.(map[string]any)
+		switch str(obj(x, "type"), "text") {
+		case "candidate":
+			if k, ok := parseRef(str(obj(x, "valueReference"), "reference")); ok {
+				rv.Candidate = k.id
+			}
+		case "score":
+			if v, ok := decimal(x["valueDecimal"]); ok {
+				rv.Score = v.FloatString(1) + rv.Score
+			}
+		case "field scores":
+			rv.Score += " (" + str(x, "valueString") + ")"
+		}
+	}
+	return rv
+}
+
+// ErrReviewClosed is returned when a review was already accepted or rejected.
+var ErrReviewClosed = fmt.Errorf("review is closed")
+
+// Accept closes an open review as "same person": the newer record is merged
+// into the candidate, in the same transaction as the Task's completion.
+func (r *Recorder) Accept(ctx context.Context, taskID string) (*Outcome, error) {
+	return r.run(ctx, nil, 0, func(p *plan) error {
+		t, rv, err := p.openTask(taskID)
+		if err != nil {
+			return err
+		}
+		if err := p.merge(rv.Candidate, rv.Patient, "identity review accepted"); err != nil {
+			return err
+		}
+		p.closeTask(t, "completed", "merged")
+		return nil
+	})
+}
+
+// Reject closes an open review as "different people": both records stay.
+func (r *Recorder) Reject(ctx context.Context, taskID string) (*Outcome, error) {
+	return r.run(ctx, nil, 0, func(p *plan) error {
+		t, _, err := p.openTask(taskID)
+		if err != nil {
+			return err
+		}
+		p.closeTask(t, "rejected", "not the same person")
+		return nil
+	})
+}
+
+func (p *plan) openTask(id string) (*state, Review, error) {
+	s, err := p.get(key{"Task", id})
+	if err != nil {
+		return nil, Review{}, err
+	}
+	if s.current() == nil || !hasCoding(obj(s.current(), "code"), TaskCodeSystem, ReviewCode) {
+		return nil, Review{}, fmt.Errorf("identity review Task/%s: %w", id, fhirstore.ErrNotFound)
+	}
+	rv := reviewOf(s.current())
+	if rv.Status != "requested" {
+		return nil, Review{}, fmt.Errorf("Task/%s is %s: %w", id, rv.Status, ErrReviewClosed)
+	}
+	if rv.Patient == "" || rv.Candidate == "" {
+		return nil, Review{}, fmt.Errorf("Task/%s names no patient or candidate", id)
+	}
+	return s, rv, nil
+}
+
+func (p *plan) closeTask(s *state, status, outcome string) {
+	b := cloneJSONMap(s.current())
+	b["status"] = status
+	b["businessStatus"] = map[string]any{"text": outcome}
+	b["lastModified"] = p.now.Format("2006-01-02T15:04:05Z")
+	p.set(s, b)
+	p.note("review", s.ref(), "review %s: %s", status, outcome)
+}

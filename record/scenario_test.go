@@ -1,0 +1,427 @@
+package record_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected records of the scenarios")
+
+// examples are the shipped mapping examples; testdata/hl7 the record's own.
+const examples = "../mappings/hl7v2/messages/examples/"
+
+// scenarios are HL7 message sequences applied to an empty record; each has
+// its expected record (every stored resource but Provenance and the
+// reference data, and every message's outcome) in testdata/scenarios.
+var scenarios = []struct {
+	name  string
+	steps []string
+	check func(t *testing.T, v *view)
+}{
+	{"admit-transfer-discharge", []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a02-transfer.hl7", examples + "ADT/a03-discharge.hl7"},
+		func(t *testing.T, v *view) {
+			enc := v.one(t, "Encounter")
+			v.want(t, enc, "status", "finished")
+			if h := v.statuses(enc); !slices.Equal(h, []string{"in-progress"}) {
+				t.Errorf("statusHistory = %v, want [in-progress]", h)
+			}
+			if locs := v.locations(enc); len(locs) != 2 || locs[0] != "completed 2026-11-03T09:00:00Z..2026-11-04T11:59:00Z" || !strings.HasPrefix(locs[1], "completed 2026-11-04T11:59:00Z..2026-11-08T") {
+				t.Errorf("location history = %q", locs)
+			}
+		}},
+	{"admit-cancel-admit", []string{"testdata/hl7/a01-lindqvist.hl7", examples + "ADT/a11-cancel-admit.hl7"},
+		func(t *testing.T, v *view) {
+			enc := v.one(t, "Encounter")
+			v.want(t, enc, "status", "cancelled")
+			if h := v.statuses(enc); !slices.Equal(h, []string{"in-progress"}) {
+				t.Errorf("statusHistory = %v", h)
+			}
+		}},
+	{"discharge-cancel-discharge", []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a03-discharge.hl7", examples + "ADT/a13-cancel-discharge.hl7"},
+		func(t *testing.T, v *view) {
+			enc := v.one(t, "Encounter")
+			v.want(t, enc, "status", "in-progress")
+			if _, ok := enc["hospitalization"].(map[string]any)["dischargeDisposition"]; ok {
+				t.Error("discharge disposition survived the cancel")
+			}
+			if end := enc["period"].(map[string]any)["end"]; end != nil {
+				t.Errorf("period.end = %v after the cancel", end)
+			}
+			if h := v.statuses(enc); !slices.Equal(h, []string{"in-progress", "finished"}) {
+				t.Errorf("statusHistory = %v, want [in-progress finished]", h)
+			}
+		}},
+	{"transfer-cancel-transfer", []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a02-transfer.hl7", examples + "ADT/a12-cancel-transfer.hl7"},
+		func(t *testing.T, v *view) {
+			enc := v.one(t, "Encounter")
+			if locs := v.locations(enc); len(locs) != 1 || locs[0] != "active 2026-11-03T09:00:00Z.." {
+				t.Errorf("location history after A12 = %q, want the admit's ward active again", locs)
+			}
+		}},
+	{"update-with-nulls", []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a08-update-nulls.hl7"},
+		func(t *testing.T, v *view) {
+			p := v.patient(t, "MRN200001")
+			if _, ok := p["address"]; ok {
+				t.Error(`PID-11 "" did not clear the address`)
+			}
+			if _, ok := p["maritalStatus"]; !ok {
+				t.Error("an absent field (PID-16) erased maritalStatus")
+			}
+			for _, tc := range p["telecom"].([]any) {
+				if tc.(map[string]any)["use"] == "home" {
+					t.Error(`PID-13 "" left a home telecom`)
+				}
+			}
+			if len(p["identifier"].([]any)) != 3 {
+				t.Errorf("identifiers = %d, want the admit's 3", len(p["identifier"].([]any)))
+			}
+		}},
+	{"out-of-order-update", []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a08-update-nulls.hl7", "testdata/hl7/a08-older.hl7"},
+		func(t *testing.T, v *view) {
+			p := v.patient(t, "MRN200001")
+			if _, ok := p["address"]; ok {
+				t.Error("an older A08 re-added the address a newer one cleared")
+			}
+			v.wantNote(t, "RC-A08-OLD", "out-of-order")
+		}},
+	{"two-systems-one-person", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-same-person.hl7", "testdata/hl7/a04-clinic-maybe.hl7", "testdata/hl7/a04-clinic-other.hl7"},
+		func(t *testing.T, v *view) {
+			p := v.patient(t, "MRN200001")
+			if !v.hasIdentifier(p, "CL-77001") {
+				t.Error("the clinic's record of the same person was not linked to the hospital's")
+			}
+			v.wantNote(t, "RC-A04-CL1", "identity")
+			if n := len(v.all("Patient")); n != 3 {
+				t.Errorf("patients = %d, want 3 (hospital+clinic linked, the uncertain one, the other person)", n)
+			}
+			if n := len(v.all("Task")); n != 1 {
+				t.Errorf("review tasks = %d, want 1 (for the uncertain record)", n)
+			}
+		}},
+	{"merge-then-unmerge", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-duplicate.hl7", examples + "ADT/a40-merge.hl7", "testdata/hl7/a37-unmerge.hl7"},
+		func(t *testing.T, v *view) {
+			dup := v.patient(t, "MRN299901")
+			if _, ok := dup["link"]; ok {
+				t.Errorf("links survived the unmerge: %v", dup["link"])
+			}
+			for _, e := range v.all("Encounter") {
+				if strings.Contains(fmt.Sprint(e["identifier"]), "VN899901") && e["subject"].(map[string]any)["reference"] != "Patient/"+dup["id"].(string) {
+					t.Error("the duplicate's visit was not moved back by the unmerge")
+				}
+			}
+		}},
+	{"merge-moves-history", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-duplicate.hl7", examples + "ADT/a40-merge.hl7"},
+		func(t *testing.T, v *view) {
+			surv, dup := v.patient(t, "MRN200001"), v.patient(t, "MRN299901")
+			if dup["active"] != false {
+				t.Error("the merged record is still active")
+			}
+			for _, e := range v.all("Encounter") {
+				if e["subject"].(map[string]any)["reference"] != "Patient/"+surv["id"].(string) {
+					t.Errorf("Encounter %v still on the merged record", e["identifier"])
+				}
+			}
+		}},
+	{"circular-merge", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-duplicate.hl7", examples + "ADT/a40-merge.hl7", "testdata/hl7/a40-reverse.hl7"},
+		func(t *testing.T, v *view) {
+			v.wantFailed(t, "RC-A40-REV", "circular merge")
+		}},
+	{"siu-book-reschedule-cancel", []string{examples + "SIU/s12-book.hl7", examples + "SIU/s13-reschedule.hl7", examples + "SIU/s15-cancel.hl7"},
+		func(t *testing.T, v *view) {
+			a := v.one(t, "Appointment")
+			v.want(t, a, "status", "cancelled")
+			v.want(t, a, "start", "2026-03-17T10:00:00Z")
+		}},
+	{"book-then-arrive", []string{examples + "SIU/s12-with-visit.hl7", "testdata/hl7/a04-arrive.hl7"},
+		func(t *testing.T, v *view) {
+			v.want(t, v.one(t, "Appointment"), "status", "arrived")
+			enc := v.one(t, "Encounter")
+			v.want(t, enc, "status", "in-progress")
+			if !strings.Contains(fmt.Sprint(enc["appointment"]), "Appointment/") {
+				t.Error("the visit lost its appointment")
+			}
+		}},
+	{"dft-charges-credits-payments", []string{examples + "DFT/p03-mixed.hl7"},
+		func(t *testing.T, v *view) {
+			value, cur := record.Balance(v.one(t, "Account"))
+			if value != "30.00" || cur != "GBP" {
+				t.Errorf("balance = %s %s, want 30.00 GBP (125 charge - 40 credit - 5 adjustment - 50 payment)", value, cur)
+			}
+		}},
+}
+
+func TestScenarios(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			v := run(t, set, sc.steps, 1)
+			golden := filepath.Join("testdata", "scenarios", sc.name+".json")
+			got := v.dump(t)
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run with -update to create it)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("record differs from %s (run with -update after checking):\n%s", golden, lineDiff(string(want), string(got)))
+				}
+			}
+			sc.check(t, v)
+			// Reprocessing: every message applied twice in a row leaves
+			// exactly the same record.
+			twice := run(t, set, sc.steps, 2)
+			if d := twice.dump(t); !bytes.Equal(d, got) {
+				if dir := os.Getenv("SCENARIO_DUMP"); dir != "" {
+					_ = os.WriteFile(filepath.Join(dir, sc.name+".once.json"), got, 0o644)
+					_ = os.WriteFile(filepath.Join(dir, sc.name+".twice.json"), d, 0o644)
+				}
+				t.Errorf("applying every message twice changed the record:\n%s", lineDiff(string(got), string(d)))
+			}
+		})
+	}
+}
+
+// view is the record after a scenario.
+type view struct {
+	res      map[string][]map[string]any // type → resources (current, sorted by id)
+	outcomes []outcome
+}
+
+type outcome struct {
+	Control string        `json:"control"`
+	Status  string        `json:"status"`
+	Error   string        `json:"error,omitempty"`
+	Notes   []record.Note `json:"notes,omitempty"`
+}
+
+// clock is the fixed time of the scenarios' store and record.
+var clock = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+func run(t *testing.T, set *mappings.Set, steps []string, times int) *view {
+	t.Helper()
+	ctx := context.Background()
+	now := func() time.Time { return clock }
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "carebridge.db"), sqlite.Options{Durability: sqlite.DurabilityOff, Now: now, DuplicateWindow: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rec, err := record.New(st, record.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &view{res: map[string][]map[string]any{}}
+	for _, step := range steps {
+		raw, err := os.ReadFile(step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := hl7.Parse(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		for range times {
+			res, err := set.Map(msg, mappings.Options{Sender: "genhosp-adt"})
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			e := &fhirstore.Entry{Listener: "test", SendingApp: msg.Get("MSH-3"), ControlID: msg.ControlID(), MessageType: msg.Type(),
+				Status: fhirstore.StatusProcessing, ClaimedBy: "test", Raw: raw}
+			if _, err := st.Append(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			c := fhirstore.Completion{ID: e.ID, Owner: "test", Status: fhirstore.StatusProcessed}
+			out := outcome{Control: msg.ControlID(), Status: "processed"}
+			o, err := rec.Apply(ctx, record.FromMapping(msg, res, e.ID), &c)
+			if err != nil {
+				if !record.IsContentError(err) {
+					t.Fatalf("%s: %v", step, err)
+				}
+				out.Status, out.Error = "failed", err.Error()
+				if err := st.Complete(ctx, []fhirstore.Completion{{ID: e.ID, Owner: "test", Status: fhirstore.StatusFailed, Error: err.Error()}}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				out.Notes = o.Notes
+			}
+			got, err := st.Get(ctx, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.Status) != out.Status {
+				t.Errorf("%s: journal status %s, want %s: the record and the journal disagree", step, got.Status, out.Status)
+			}
+			v.outcomes = append(v.outcomes, out)
+		}
+	}
+	if os.Getenv("SCENARIO_HISTORY") != "" {
+		h, _ := st.History(ctx, "Encounter", os.Getenv("SCENARIO_HISTORY"))
+		for _, r := range h {
+			t.Logf("v%d %s", r.Version, r.Body)
+		}
+	}
+	for _, typ := range []string{"Patient", "Encounter", "Appointment", "Account", "ChargeItem", "PaymentReconciliation", "Task", "RelatedPerson", "AllergyIntolerance", "Condition"} {
+		found, err := st.Search(ctx, fhirstore.Query{Type: typ, Count: 1000, Sort: "_id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range found {
+			var m map[string]any
+			if err := json.Unmarshal(f.Body, &m); err != nil {
+				t.Fatal(err)
+			}
+			v.res[typ] = append(v.res[typ], m)
+		}
+	}
+	if times == 2 {
+		// Keep only the first outcome of each message: the second is the
+		// reprocessing.
+		var firsts []outcome
+		for i := 0; i < len(v.outcomes); i += 2 {
+			firsts = append(firsts, v.outcomes[i])
+		}
+		v.outcomes = firsts
+	}
+	return v
+}
+
+func (v *view) dump(t *testing.T) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(map[string]any{"messages": v.outcomes, "resources": v.res}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+func (v *view) all(typ string) []map[string]any { return v.res[typ] }
+
+func (v *view) one(t *testing.T, typ string) map[string]any {
+	t.Helper()
+	if n := len(v.res[typ]); n != 1 {
+		t.Fatalf("%d %s resources, want 1", n, typ)
+	}
+	return v.res[typ][0]
+}
+
+func (v *view) patient(t *testing.T, mrn string) map[string]any {
+	t.Helper()
+	for _, p := range v.res["Patient"] {
+		if v.hasIdentifier(p, mrn) {
+			return p
+		}
+	}
+	t.Fatalf("no patient with identifier %s", mrn)
+	return nil
+}
+
+func (v *view) hasIdentifier(p map[string]any, value string) bool {
+	ids, _ := p["identifier"].([]any)
+	for _, id := range ids {
+		if id.(map[string]any)["value"] == value {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *view) want(t *testing.T, r map[string]any, field string, want any) {
+	t.Helper()
+	if got := r[field]; got != want {
+		t.Errorf("%s.%s = %v, want %v", r["resourceType"], field, got, want)
+	}
+}
+
+func (v *view) statuses(enc map[string]any) []string {
+	var out []string
+	h, _ := enc["statusHistory"].([]any)
+	for _, e := range h {
+		out = append(out, e.(map[string]any)["status"].(string))
+	}
+	return out
+}
+
+// locations lists an Encounter's location history as "status start..end".
+func (v *view) locations(enc map[string]any) []string {
+	var out []string
+	l, _ := enc["location"].([]any)
+	for _, e := range l {
+		x := e.(map[string]any)
+		p, _ := x["period"].(map[string]any)
+		start, _ := p["start"].(string)
+		end, _ := p["end"].(string)
+		out = append(out, fmt.Sprintf("%s %s..%s", x["status"], start, end))
+	}
+	return out
+}
+
+func (v *view) wantNote(t *testing.T, control, kind string) {
+	t.Helper()
+	for _, o := range v.outcomes {
+		if o.Control != control {
+			continue
+		}
+		for _, n := range o.Notes {
+			if n.Kind == kind {
+				return
+			}
+		}
+		t.Errorf("message %s has no %s note: %+v", control, kind, o.Notes)
+		return
+	}
+	t.Errorf("no message %s", control)
+}
+
+func (v *view) wantFailed(t *testing.T, control, reason string) {
+	t.Helper()
+	for _, o := range v.outcomes {
+		if o.Control == control {
+			if o.Status != "failed" || !strings.Contains(o.Error, reason) {
+				t.Errorf("message %s: %s %q, want failed with %q", control, o.Status, o.Error, reason)
+			}
+			return
+		}
+	}
+	t.Errorf("no message %s", control)
+}
+
+// lineDiff shows the lines that differ, with a little context.
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out []string
+	for i := 0; i < max(len(al), len(bl)) && len(out) < 40; i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			out = append(out, fmt.Sprintf("%d:\n  - %s\n  + %s", i+1, x, y))
+		}
+	}
+	return strings.Join(out, "\n")
+}
