@@ -123,7 +123,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, prof *cpuProfile) *cobra
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
 	root.SetHelpCommand(newHelpCmd())
-	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd(), newMapCmd(), newMappingCmd())
+	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd(), newMapCmd(), newMappingCmd(), newPatientsCmd())
 	return root
 }
 

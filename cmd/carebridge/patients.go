@@ -1,0 +1,681 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/record"
+)
+
+// Bounds of `patients search --count`.
+const (
+	defaultSearchCount = 50
+	maxSearchCount     = 1000
+)
+
+func newPatientsCmd() *cobra.Command {
+	c := group(&cobra.Command{
+		Use:   "patients",
+		Short: "Show, search, merge and unmerge patient records; settle possible duplicates (works while serve runs)",
+	})
+	c.AddCommand(newPatientsShowCmd(), newPatientsSearchCmd(), newPatientsMergeCmd(), newPatientsUnmergeCmd(), newPatientsReviewCmd())
+	return c
+}
+
+// openStore loads the configuration and opens the store of a patients
+// command.
+func openRecordStore(ctx context.Context, cf *configFlags, readOnly bool) (*sqlite.Store, error) {
+	cfg, err := cf.load()
+	if err != nil {
+		return nil, err
+	}
+	return openJournal(ctx, cfg, readOnly)
+}
+
+// openRecorder opens the store and a Recorder over it. The Recorder logs
+// nothing (its notes are printed instead).
+func openRecorder(ctx context.Context, cf *configFlags, readOnly bool) (*sqlite.Store, *record.Recorder, error) {
+	j, err := openRecordStore(ctx, cf, readOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := record.New(j, record.Options{})
+	if err != nil {
+		j.Close()
+		return nil, nil, err
+	}
+	return j, rec, nil
+}
+
+// failure is an error with the failure exit status.
+func failuref(format string, args ...any) error {
+	return &exitError{code: exitFailure, err: fmt.Errorf(format, args...)}
+}
+
+// usageError is an error with the usage exit status and the usual hint.
+func usageErrorf(c *cobra.Command, format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s\nrun '%s --help' for usage", c.CommandPath(), fmt.Sprintf(format, args...), c.CommandPath())}
+}
+
+func newPatientsShowCmd() *cobra.Command {
+	var cf configFlags
+	var identifier string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show ID | --identifier [SYSTEM|]VALUE",
+		Short: "Show one patient's record: demographics, identifiers, links and timeline",
+		Long: `Show one patient's record: demographics, identifiers, merge links, and a timeline of
+visits (with status and location history), appointments, charges and payments, follow-ups
+and messages, oldest first, then the patient's accounts with their balances.
+
+Name the patient by id, or by identifier with --identifier: SYSTEM|VALUE, or VALUE alone for
+any system. A merged record found by identifier is followed to the record that replaced it.
+When several patients have the identifier they are listed and nothing is shown: run again
+with one of their ids.`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (identifier != "") {
+				return usageErrorf(cmd, "give a patient ID or --identifier, one of them")
+			}
+			ctx := cmd.Context()
+			j, err := openRecordStore(ctx, &cf, true)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			out := cmd.OutOrStdout()
+			var id string
+			if len(args) == 1 {
+				id = args[0]
+			} else {
+				ids, err := record.FindByIdentifier(ctx, j, identifier)
+				if errors.Is(err, fhirstore.ErrBadQuery) {
+					return usageErrorf(cmd, "--identifier %q: want [SYSTEM|]VALUE", identifier)
+				}
+				if err != nil {
+					return err
+				}
+				switch len(ids) {
+				case 0:
+					return failuref("no patient has identifier %q", identifier)
+				case 1:
+					id = ids[0]
+				default:
+					if err := listMatches(ctx, out, j, ids, asJSON); err != nil {
+						return err
+					}
+					return failuref("%d patients have identifier %q: choose one and run `carebridge patients show ID`", len(ids), identifier)
+				}
+			}
+			v, err := record.Show(ctx, j, id)
+			if record.IsMissing(err) {
+				// The patient, or a record its merges lead to?
+				switch _, rerr := j.Read(ctx, "Patient", id); {
+				case errors.Is(rerr, fhirstore.ErrGone):
+					return failuref("patient %s was deleted", id)
+				case errors.Is(rerr, fhirstore.ErrNotFound):
+					return failuref("no patient %s", id)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(out).Encode(v)
+			}
+			writeView(out, v)
+			return nil
+		},
+	}
+	cf.register(c)
+	c.Flags().StringVar(&identifier, "identifier", "", "find the patient by identifier: SYSTEM|VALUE, or VALUE for any system")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the record as one JSON object")
+	return c
+}
+
+// matchJSON is one patient of an ambiguous identifier, as listed.
+type matchJSON struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	BirthDate string `json:"birth_date,omitempty"`
+}
+
+// listMatches prints the patients an identifier matched: id, name and
+// birth date only, enough to choose.
+func listMatches(ctx context.Context, w io.Writer, s record.ViewStore, ids []string, asJSON bool) error {
+	var rows []matchJSON
+	for _, id := range ids {
+		r, err := s.Read(ctx, "Patient", id)
+		if err != nil {
+			return fmt.Errorf("read Patient/%s: %w", id, err)
+		}
+		v, err := record.Describe(r)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, matchJSON{ID: id, Name: primaryName(v), BirthDate: v.BirthDate})
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, m := range rows {
+			if err := enc.Encode(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tBIRTH DATE")
+	for _, m := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.ID, orDash(m.Name), orDash(m.BirthDate))
+	}
+	return tw.Flush()
+}
+
+// primaryName is the name a list shows: the official (else usual, else
+// first) one.
+func primaryName(v *record.PatientView) string {
+	for _, use := range []string{"official", "usual"} {
+		for _, n := range v.Names {
+			if n.Use == use && n.Text != "" {
+				return n.Text
+			}
+		}
+	}
+	for _, n := range v.Names {
+		if n.Text != "" {
+			return n.Text
+		}
+	}
+	return ""
+}
+
+// writeView prints a patient's record in aligned sections.
+func writeView(w io.Writer, v *record.PatientView) {
+	fmt.Fprintf(w, "Patient %s (version %d, updated %s)\n", v.ID, v.Version, v.LastUpdated.Format("2006-01-02T15:04:05Z"))
+	if v.ReplacedBy != "" {
+		fmt.Fprintf(w, "MERGED: replaced by Patient/%s", v.ReplacedBy)
+		if v.FinalSurvivor != "" && v.FinalSurvivor != v.ReplacedBy {
+			fmt.Fprintf(w, ", which was merged into Patient/%s", v.FinalSurvivor)
+		}
+		fmt.Fprintf(w, "; its events are there: carebridge patients show %s\n", cmp.Or(v.FinalSurvivor, v.ReplacedBy))
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	field := func(label string, values []string) {
+		for i, val := range values {
+			if i == 0 {
+				fmt.Fprintf(tw, "  %s:\t%s\n", label, val)
+			} else {
+				fmt.Fprintf(tw, "  \t%s\n", val)
+			}
+		}
+	}
+	var names []string
+	for _, n := range v.Names {
+		names = append(names, withUse(n.Text, n.Use))
+	}
+	field("Name", names)
+	field("Gender", nonEmptyParts(v.Gender))
+	field("Birth date", nonEmptyParts(v.BirthDate))
+	if v.Deceased {
+		field("Deceased", []string{cmp.Or(v.DeceasedAt, "yes")})
+	}
+	if v.Active != nil {
+		field("Active", []string{yesNo(*v.Active)})
+	}
+	var telecom []string
+	for _, t := range v.Telecom {
+		telecom = append(telecom, withUse(strings.TrimSpace(t.System+" "+t.Value), t.Use))
+	}
+	field("Telecom", telecom)
+	var addrs []string
+	for _, a := range v.Addresses {
+		addrs = append(addrs, withUse(a.Text, a.Use))
+	}
+	field("Address", addrs)
+	var ids []string
+	for _, id := range v.Identifiers {
+		ids = append(ids, identifierText(id))
+	}
+	field("Identifiers", ids)
+	var links []string
+	for _, l := range v.Links {
+		links = append(links, l.Type+" Patient/"+l.Patient)
+	}
+	field("Links", links)
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nTimeline:")
+	if len(v.Timeline) == 0 {
+		fmt.Fprintln(w, "  (nothing recorded)")
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, e := range v.Timeline {
+		line, more := eventText(e)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", orDash(e.Time), e.Kind, e.Ref, line)
+		for _, m := range more {
+			fmt.Fprintf(tw, "  \t\t\t  %s\n", m)
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nAccounts:")
+	if len(v.Accounts) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, a := range v.Accounts {
+		var ids []string
+		for _, id := range a.Identifiers {
+			ids = append(ids, id.Value)
+		}
+		balance := "no balance recorded"
+		if a.Balance != "" {
+			balance = "balance " + strings.TrimSpace(a.Balance+" "+a.Currency)
+		}
+		fmt.Fprintf(tw, "  Account/%s\t%s\t%s\t%s\t%d charge(s), %d payment(s)\n", a.ID, orDash(strings.Join(ids, ",")), orDash(a.Status), balance, a.Charges, a.Payments)
+	}
+	tw.Flush()
+	if len(v.Truncated) > 0 {
+		fmt.Fprintf(w, "\nOnly the first %d of each shown: %s\n", record.MaxViewItems, strings.Join(v.Truncated, ", "))
+	}
+}
+
+// eventText describes a timeline event: one line, and the lines under it
+// (a visit's status, class and location history).
+func eventText(e record.Event) (string, []string) {
+	switch {
+	case e.Visit != nil:
+		x := e.Visit
+		line := strings.TrimSpace(x.Class + " " + x.Status)
+		if x.Period.End != "" {
+			line += ", until " + x.Period.End
+		}
+		var more []string
+		for _, h := range x.StatusHistory {
+			more = append(more, "was "+h.Status+" "+periodText(h.Period))
+		}
+		for _, h := range x.ClassHistory {
+			more = append(more, "was class "+h.Class+" "+periodText(h.Period))
+		}
+		for _, l := range x.Locations {
+			more = append(more, "at "+l.Location+" ("+orDash(l.Status)+") "+periodText(l.Period))
+		}
+		for _, a := range x.Appointments {
+			more = append(more, "for Appointment/"+a)
+		}
+		return line, more
+	case e.Appointment != nil:
+		x := e.Appointment
+		line := x.Status
+		if x.Type != "" {
+			line += " " + x.Type
+		}
+		if x.End != "" {
+			line += ", until " + x.End
+		}
+		return line, nil
+	case e.Charge != nil:
+		x := e.Charge
+		return strings.Join(nonEmptyParts(moneyText(x.Amount, x.Currency), x.Code, accountText(x.Account), x.Status), "  "), nil
+	case e.Payment != nil:
+		x := e.Payment
+		return strings.Join(nonEmptyParts(moneyText(x.Amount, x.Currency), accountText(x.Account), x.Status), "  "), nil
+	case e.FollowUp != nil:
+		x := e.FollowUp
+		line := strings.Join(nonEmptyParts(x.Status, x.Code, truncate(x.Description, 60)), "  ")
+		if x.Due.Start != "" || x.Due.End != "" {
+			line += "  due " + periodText(x.Due)
+		}
+		return line, nil
+	case e.Message != nil:
+		x := e.Message
+		return strings.Join(nonEmptyParts(x.Status, x.Category, truncate(x.Text, 60)), "  "), nil
+	}
+	return "", nil
+}
+
+func periodText(p record.Period) string {
+	switch {
+	case p.Start == "" && p.End == "":
+		return ""
+	case p.End == "":
+		return p.Start + " →"
+	}
+	return orDash(p.Start) + " → " + p.End
+}
+
+func moneyText(amount, currency string) string {
+	return strings.TrimSpace(amount + " " + currency)
+}
+
+func accountText(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "Account/" + id
+}
+
+func identifierText(id record.Identifier) string {
+	s := id.Value
+	if id.System != "" {
+		s = id.System + "|" + id.Value
+	}
+	if id.Type != "" {
+		s += " (" + id.Type + ")"
+	}
+	return s
+}
+
+func withUse(s, use string) string {
+	if use == "" {
+		return s
+	}
+	return s + " (" + use + ")"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func nonEmptyParts(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// summaryJSON is one patient of a search result: what the table shows.
+type summaryJSON struct {
+	ID          string              `json:"id"`
+	Name        string              `json:"name,omitempty"`
+	BirthDate   string              `json:"birth_date,omitempty"`
+	Gender      string              `json:"gender,omitempty"`
+	Identifiers []record.Identifier `json:"identifiers,omitempty"`
+	ReplacedBy  string              `json:"replaced_by,omitempty"`
+}
+
+func newPatientsSearchCmd() *cobra.Command {
+	var cf configFlags
+	var name, birthdate, identifier, phone string
+	var count int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "search [--name S] [--birthdate D] [--identifier T] [--phone P] [--count N] [--json]",
+		Short: "Find patients by name, birth date, identifier or phone",
+		Long: `Find patients: every criterion given must match (at least one is required).
+--name matches the start of any given or family name, ignoring case and accents; --birthdate
+takes a date (1980-02-14, 1980-02, 1980) with an optional prefix (ge1980, lt1990-06);
+--identifier is SYSTEM|VALUE or VALUE for any system; --phone matches a phone number.
+Merged records are listed too, with the record that replaced them.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := fhirstore.Query{Type: "Patient", Count: count}
+			for _, p := range []struct{ name, value string }{{"name", name}, {"birthdate", birthdate}, {"identifier", identifier}, {"phone", phone}} {
+				if p.value != "" {
+					q.Params = append(q.Params, fhirstore.Param{Name: p.name, Values: []string{p.value}})
+				}
+			}
+			if len(q.Params) == 0 {
+				return usageErrorf(cmd, "say whom to look for: --name, --birthdate, --identifier or --phone")
+			}
+			if count < 1 || count > maxSearchCount {
+				return usageErrorf(cmd, "--count must be between 1 and %d", maxSearchCount)
+			}
+			ctx := cmd.Context()
+			j, err := openRecordStore(ctx, &cf, true)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			found, err := j.Search(ctx, q)
+			if errors.Is(err, fhirstore.ErrBadQuery) {
+				return usageErrorf(cmd, "%v", err)
+			}
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			enc := json.NewEncoder(out)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			if !asJSON {
+				fmt.Fprintln(tw, "ID\tNAME\tBIRTH DATE\tGENDER\tIDENTIFIERS\tMERGED INTO")
+			}
+			for _, r := range found {
+				v, err := record.Describe(r)
+				if err != nil {
+					return err
+				}
+				s := summaryJSON{ID: v.ID, Name: primaryName(v), BirthDate: v.BirthDate, Gender: v.Gender, Identifiers: v.Identifiers, ReplacedBy: v.ReplacedBy}
+				if asJSON {
+					if err := enc.Encode(s); err != nil {
+						return err
+					}
+					continue
+				}
+				var ids []string
+				for _, id := range s.Identifiers {
+					ids = append(ids, identifierText(record.Identifier{System: id.System, Value: id.Value}))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), orDash(s.ReplacedBy))
+			}
+			if asJSON {
+				return nil
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(found) == 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "no patient matches")
+			} else if len(found) == count {
+				fmt.Fprintf(cmd.ErrOrStderr(), "showing the first %d: there may be more (narrow the search or raise --count)\n", count)
+			}
+			return nil
+		},
+	}
+	cf.register(c)
+	c.Flags().StringVar(&name, "name", "", "a given or family name (its start; case and accents ignored)")
+	c.Flags().StringVar(&birthdate, "birthdate", "", "birth date: 1980-02-14, 1980-02 or 1980, optionally prefixed ge, le, gt, lt")
+	c.Flags().StringVar(&identifier, "identifier", "", "identifier: SYSTEM|VALUE, or VALUE for any system")
+	c.Flags().StringVar(&phone, "phone", "", "phone number")
+	c.Flags().IntVar(&count, "count", defaultSearchCount, fmt.Sprintf("at most N patients (1 to %d)", maxSearchCount))
+	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per patient and line")
+	return c
+}
+
+// writeOutcome prints what a merge, unmerge or review decision did.
+func writeOutcome(w io.Writer, o *record.Outcome) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, n := range o.Notes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Kind, orDash(n.Where), n.Message)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "wrote %d resource version(s)\n", len(o.Written))
+}
+
+// recordError turns the record's refusals into failures with their reason.
+func recordError(what string, err error) error {
+	switch {
+	case errors.Is(err, record.ErrCircularMerge), errors.Is(err, record.ErrNotMerged),
+		errors.Is(err, record.ErrReviewClosed), errors.Is(err, fhirstore.ErrNotFound):
+		return failuref("cannot %s: %w", what, err)
+	case errors.Is(err, fhirstore.ErrConflict):
+		return failuref("cannot %s: the record kept changing under us (is serve busy with this patient?), try again: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func newPatientsMergeCmd() *cobra.Command {
+	var cf configFlags
+	c := &cobra.Command{
+		Use:   "merge SURVIVOR MERGED",
+		Short: "Merge patient MERGED into patient SURVIVOR",
+		Long: `Merge patient MERGED into patient SURVIVOR, as a person who decided they are the same:
+everything that refers to MERGED (visits, appointments, charges, accounts, follow-ups,
+messages) moves to SURVIVOR, and MERGED is kept, inactive, with a replaced-by link to
+SURVIVOR. Prints what moved. A merge that would make a loop (SURVIVOR was itself merged
+into MERGED) is refused. Undo with 'carebridge patients unmerge MERGED'.`,
+		Args: usageArgs(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			j, rec, err := openRecorder(ctx, &cf, false)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			o, err := rec.Merge(ctx, args[0], args[1])
+			if err != nil {
+				return recordError("merge", err)
+			}
+			writeOutcome(cmd.OutOrStdout(), o)
+			return nil
+		},
+	}
+	cf.register(c)
+	return c
+}
+
+func newPatientsUnmergeCmd() *cobra.Command {
+	var cf configFlags
+	c := &cobra.Command{
+		Use:   "unmerge ID",
+		Short: "Undo the latest merge of patient ID",
+		Long: `Undo the latest merge of patient ID: what that merge moved to the survivor (and still
+refers to it) moves back, both records' links are removed and ID is active again as before.
+Prints what moved back. A patient that is not merged is refused.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			j, rec, err := openRecorder(ctx, &cf, false)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			o, err := rec.Unmerge(ctx, args[0])
+			if err != nil {
+				return recordError("unmerge", err)
+			}
+			writeOutcome(cmd.OutOrStdout(), o)
+			return nil
+		},
+	}
+	cf.register(c)
+	return c
+}
+
+// reviewJSON is one identity review as `patients review --json` prints it.
+type reviewJSON struct {
+	Task        string `json:"task"`
+	Patient     string `json:"patient"`
+	Candidate   string `json:"candidate"`
+	Score       string `json:"score,omitempty"`
+	Status      string `json:"status"`
+	Description string `json:"description,omitempty"`
+}
+
+func newPatientsReviewCmd() *cobra.Command {
+	var cf configFlags
+	var all, asJSON bool
+	c := &cobra.Command{
+		Use:   "review [--all] [--json] | review accept TASK | review reject TASK",
+		Short: "List identity reviews (possible duplicate patients); accept or reject one",
+		Long: `Without a subcommand, list the open identity reviews: a patient whose match score fell
+between the review and auto-link thresholds was kept as a new record, and a review asks
+whether it is the same person as the candidate. 'review accept TASK' merges the patient
+into the candidate; 'review reject TASK' keeps both records. Either closes the review.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("unknown command %q for %q\nrun '%s --help' for usage", args[0], c.CommandPath(), c.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			j, rec, err := openRecorder(ctx, &cf, true)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			status := "requested"
+			if all {
+				status = ""
+			}
+			reviews, err := rec.Reviews(ctx, status)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				for _, r := range reviews {
+					if err := enc.Encode(reviewJSON{Task: r.TaskID, Patient: r.Patient, Candidate: r.Candidate, Score: r.Score, Status: r.Status, Description: r.Description}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if len(reviews) == 0 {
+				if all {
+					fmt.Fprintln(out, "no identity reviews")
+				} else {
+					fmt.Fprintln(out, "no open identity reviews")
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TASK\tPATIENT\tCANDIDATE\tSCORE\tSTATUS")
+			for _, r := range reviews {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, orDash(r.Patient), orDash(r.Candidate), orDash(r.Score), r.Status)
+			}
+			return tw.Flush()
+		},
+	}
+	cf.register(c)
+	c.Flags().BoolVar(&all, "all", false, "list closed reviews too")
+	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per review and line")
+	c.AddCommand(
+		newReviewDecisionCmd("accept", "Accept a review: the patient is the candidate; merge it into the candidate", (*record.Recorder).Accept),
+		newReviewDecisionCmd("reject", "Reject a review: different people; keep both records", (*record.Recorder).Reject))
+	return c
+}
+
+func newReviewDecisionCmd(verb, short string, decide func(*record.Recorder, context.Context, string) (*record.Outcome, error)) *cobra.Command {
+	var cf configFlags
+	c := &cobra.Command{
+		Use:   verb + " TASK",
+		Short: short,
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			j, rec, err := openRecorder(ctx, &cf, false)
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			o, err := decide(rec, ctx, args[0])
+			if err != nil {
+				return recordError(verb+" review "+args[0], err)
+			}
+			writeOutcome(cmd.OutOrStdout(), o)
+			return nil
+		},
+	}
+	cf.register(c)
+	return c
+}
