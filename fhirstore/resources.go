@@ -59,7 +59,10 @@ type Write struct {
 	// Body is the new content (FHIR JSON with resourceType and id). The
 	// store sets meta.versionId and meta.lastUpdated and keeps the rest of
 	// meta. Nil with Delete.
-	Body   []byte
+	Body []byte
+	// Delete writes a deletion version. Deleting a resource that never
+	// existed fails with ErrNotFound; deleting one already deleted writes
+	// nothing and returns its deletion version.
 	Delete bool
 }
 
@@ -76,7 +79,9 @@ type ChangeSet struct {
 	Completion *Completion
 }
 
-// Change is one row of the change feed.
+// Change is one row of the change feed. Interaction is create for a
+// resource's first version, delete for a deletion and update otherwise (also
+// for a write after a deletion).
 type Change struct {
 	Seq         int64 // monotonic, gap-free is not promised; increasing in commit order
 	Type        string

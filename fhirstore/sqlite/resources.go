@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/carebridge/carebridge/fhirstore"
@@ -67,7 +68,35 @@ func loadParams(ctx context.Context, db *sql.DB) (map[paramKey]int64, error) {
 type resourceStmts struct {
 	lookup, insert, update, insertVersion, insertChange *sql.Stmt
 	delToken, delString, delDate, delRef                *sql.Stmt
-	addToken, addString, addDate, addRef                *sql.Stmt
+	// add[t][k] inserts k rows into indexTables[t].
+	add [len(indexTables)][maxRowsPerInsert + 1]*sql.Stmt
+}
+
+// maxRowsPerInsert is how many index rows one INSERT carries: fewer
+// statements (and cgo calls) per resource.
+const maxRowsPerInsert = 16
+
+// indexTables are the search_* tables, in kindTable order, with the columns
+// an insert fills.
+var indexTables = [...]struct{ name, cols string }{
+	{"search_token", "param, value, system, rid"},
+	{"search_string", "param, value, raw, rid"},
+	{"search_date", "param, low, high, rid"},
+	{"search_ref", "param, ref_id, ref_type, rid"},
+}
+
+// kindTable is the index of a parameter kind's table in indexTables.
+func kindTable(k fhirstore.ParamKind) int {
+	switch k {
+	case fhirstore.KindToken:
+		return 0
+	case fhirstore.KindString:
+		return 1
+	case fhirstore.KindDate:
+		return 2
+	default:
+		return 3
+	}
 }
 
 func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -84,14 +113,19 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.delString, `DELETE FROM search_string WHERE rid = ?`},
 		{&r.delDate, `DELETE FROM search_date WHERE rid = ?`},
 		{&r.delRef, `DELETE FROM search_ref WHERE rid = ?`},
-		{&r.addToken, `INSERT OR IGNORE INTO search_token (param, value, system, rid) VALUES (?, ?, ?, ?)`},
-		{&r.addString, `INSERT OR IGNORE INTO search_string (param, value, raw, rid) VALUES (?, ?, ?, ?)`},
-		{&r.addDate, `INSERT OR IGNORE INTO search_date (param, low, high, rid) VALUES (?, ?, ?, ?)`},
-		{&r.addRef, `INSERT OR IGNORE INTO search_ref (param, ref_id, ref_type, rid) VALUES (?, ?, ?, ?)`},
 	} {
 		var err error
 		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
 			return err
+		}
+	}
+	for t, tab := range indexTables {
+		for k := 1; k <= maxRowsPerInsert; k++ {
+			q := "INSERT OR IGNORE INTO " + tab.name + " (" + tab.cols + ") VALUES (?, ?, ?, ?)" + strings.Repeat(", (?, ?, ?, ?)", k-1)
+			var err error
+			if r.add[t][k], err = db.PrepareContext(ctx, q); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -324,35 +358,29 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 }
 
 func (s *Store) insertIndexRows(tx *sql.Tx, rid int64, rows []indexRow) error {
-	var token, str, date, ref *sql.Stmt
+	var args [len(indexTables)][]any
 	for _, r := range rows {
-		var err error
 		e := r.e
+		t := kindTable(e.Kind)
 		switch e.Kind {
 		case fhirstore.KindToken:
-			if token == nil {
-				token = tx.Stmt(s.res.addToken)
-			}
-			_, err = token.Exec(r.code, e.Value, e.System, rid)
+			args[t] = append(args[t], r.code, e.Value, e.System, rid)
 		case fhirstore.KindString:
-			if str == nil {
-				str = tx.Stmt(s.res.addString)
-			}
-			_, err = str.Exec(r.code, e.Value, e.Raw, rid)
+			args[t] = append(args[t], r.code, e.Value, e.Raw, rid)
 		case fhirstore.KindDate:
-			if date == nil {
-				date = tx.Stmt(s.res.addDate)
-			}
-			_, err = date.Exec(r.code, lowMillis(e.Low), highMillis(e.High), rid)
+			args[t] = append(args[t], r.code, lowMillis(e.Low), highMillis(e.High), rid)
 		case fhirstore.KindReference:
-			if ref == nil {
-				ref = tx.Stmt(s.res.addRef)
-			}
 			typ, id, _ := cutRef(e.Value)
-			_, err = ref.Exec(r.code, id, typ, rid)
+			args[t] = append(args[t], r.code, id, typ, rid)
 		}
-		if err != nil {
-			return err
+	}
+	for t, a := range args {
+		for len(a) > 0 {
+			k := min(len(a)/4, maxRowsPerInsert)
+			if _, err := tx.Stmt(s.res.add[t][k]).Exec(a[:4*k]...); err != nil {
+				return err
+			}
+			a = a[4*k:]
 		}
 	}
 	return nil
