@@ -7,6 +7,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/carebridge/carebridge/record"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,7 +30,10 @@ type Config struct {
 	HTTP       HTTP           `yaml:"http"`
 	Processing Processing     `yaml:"processing"`
 	Mappings   Mappings       `yaml:"mappings"`
-	Log        Log            `yaml:"log"`
+	// Identity configures how patients of different systems are matched
+	// (see docs/configuration.md and record.DefaultMatchConfig).
+	Identity record.MatchConfig `yaml:"identity"`
+	Log      Log                `yaml:"log"`
 
 	// File is the file the configuration was read from ("" for the embedded default).
 	File string `yaml:"-"`
@@ -191,6 +195,13 @@ func (c *Config) Defaults() {
 	if c.Processing.ClaimTimeout.D == 0 {
 		c.Processing.ClaimTimeout.D = 5 * time.Minute
 	}
+	def := record.DefaultMatchConfig()
+	if c.Identity.AutoLink == 0 {
+		c.Identity.AutoLink = def.AutoLink
+	}
+	if c.Identity.Review == 0 {
+		c.Identity.Review = def.Review
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -295,6 +306,9 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 	}
 	bad := func(path, format string, args ...any) {
 		errs.Add(at(path), path+": "+fmt.Sprintf(format, args...))
+	}
+	if err := c.Identity.Validate(); err != nil {
+		bad("identity", "%v", err)
 	}
 	oneOf := func(path, v string, allowed ...string) {
 		if !slices.Contains(allowed, v) {

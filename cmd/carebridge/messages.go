@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/carebridge/carebridge/record"
 	"io"
 	"strconv"
 	"strings"
@@ -369,7 +370,12 @@ process only).`,
 			if queueOnly || n == 0 {
 				return nil
 			}
-			eng, err := engine.New(cfg, engine.Deps{Journal: j, Logger: newLogger(cfg, cmd.ErrOrStderr()), Mappings: set})
+			log := newLogger(cfg, cmd.ErrOrStderr())
+			rec, err := record.New(j, record.Options{Match: &cfg.Identity, Log: log})
+			if err != nil {
+				return err
+			}
+			eng, err := engine.New(cfg, engine.Deps{Journal: j, Logger: log, Mappings: set, Record: rec})
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/carebridge/carebridge/record"
 	"os"
 	"time"
 
@@ -75,7 +76,11 @@ func serve(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	defer store.Close()
-	eng, err := engine.New(cfg, engine.Deps{Journal: store, Logger: log, Metrics: metrics, Gatherer: reg, Mappings: set})
+	rec, err := record.New(store, record.Options{Match: &cfg.Identity, Log: log})
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(cfg, engine.Deps{Journal: store, Logger: log, Metrics: metrics, Gatherer: reg, Mappings: set, Record: rec})
 	if err != nil {
 		return err
 	}
