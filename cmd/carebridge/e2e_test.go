@@ -20,6 +20,7 @@ import (
 
 	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/engine/mllp"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
 )
 
 // binary is the carebridge binary built once for these tests.
@@ -295,7 +296,53 @@ func TestKillMidStreamLosesNothingAcked(t *testing.T) {
 			t.Errorf("message %s journaled %d times", ctrl, n)
 		}
 	}
+	checkAppliedOnce(t, data, listMessages(t, data))
 	t.Logf("%d messages ACKed before the kill, %d journaled", len(acked), len(seen))
+}
+
+// checkAppliedOnce proves exactly-once application to the record: every
+// processed message's changes are in the change feed under its journal ID,
+// in one Provenance created once, and no resource was written twice by the
+// same message.
+func checkAppliedOnce(t *testing.T, data string, entries []listed) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(data, "carebridge.db"), sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	provenances := map[int64]int{}
+	writes := map[string]int{}
+	for after := int64(0); ; {
+		cs, err := st.Changes(ctx, after, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) == 0 {
+			break
+		}
+		for _, c := range cs {
+			after = c.Seq
+			if c.Type == "Provenance" {
+				provenances[c.JournalID]++
+			}
+			writes[fmt.Sprintf("%d %s/%s", c.JournalID, c.Type, c.ID)]++
+		}
+	}
+	for _, e := range entries {
+		if e.Status == "processed" && provenances[e.ID] != 1 {
+			t.Errorf("processed message %d (%s) has %d Provenance writes in the change feed, want 1", e.ID, e.ControlID, provenances[e.ID])
+		}
+		if e.Status != "processed" && provenances[e.ID] != 0 {
+			t.Errorf("message %d (%s) is %s but changed the record", e.ID, e.ControlID, e.Status)
+		}
+	}
+	for k, n := range writes {
+		if n != 1 {
+			t.Errorf("%s written %d times by one message", k, n)
+		}
+	}
 }
 
 func TestGracefulShutdownAndCLI(t *testing.T) {
