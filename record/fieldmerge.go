@@ -307,7 +307,7 @@ var backboneListKeys = map[string]listKeyFunc{
 	"Encounter.diagnosis":          keyByPaths("condition.reference"),
 	"Encounter.statusHistory":      keyByPaths("status", "period.start"),
 	"Encounter.classHistory":       keyByPaths("class.system", "class.code", "period.start"),
-	"Appointment.participant":      keyByPaths("actor.reference", "type.coding.code"),
+	"Appointment.participant":      keyByPaths("actor.reference"),
 	"Patient.link":                 keyByPaths("other.reference"),
 	"Patient.communication":        keyByPaths("language.coding.code"),
 	"RelatedPerson.communication":  keyByPaths("language.coding.code"),

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -679,4 +680,29 @@ func BenchmarkMergeFields(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// An A08 that carries a new home phone and an empty address (HL7 "",
+// mapped to a clear marker) updates the stored patient: the work phone and
+// the birth date it does not carry stay.
+func ExampleMergeFields() {
+	var stored, incoming map[string]any
+	_ = json.Unmarshal([]byte(`{"resourceType":"Patient","id":"p1","birthDate":"1980-05-01",
+		"telecom":[{"system":"phone","value":"111","use":"home"},{"system":"phone","value":"222","use":"work"}],
+		"address":[{"use":"home","city":"Berlin"}]}`), &stored)
+	_ = json.Unmarshal([]byte(`{"resourceType":"Patient","id":"p1",
+		"meta":{"extension":[{"url":"https://carebridge.dev/fhir/StructureDefinition/clear-element","valueString":"address"}]},
+		"telecom":[{"system":"phone","value":"333","use":"home"}]}`), &incoming)
+	merged, err := MergeFields("Patient", stored, incoming)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, _ := json.Marshal(merged)
+	fmt.Println(string(out))
+	again, _ := MergeFields("Patient", merged, incoming)
+	fmt.Println("reprocessing changes something:", !Equal(merged, again))
+	// Output:
+	// {"birthDate":"1980-05-01","id":"p1","resourceType":"Patient","telecom":[{"system":"phone","use":"home","value":"333"},{"system":"phone","use":"work","value":"222"}]}
+	// reprocessing changes something: false
 }

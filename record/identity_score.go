@@ -372,8 +372,8 @@ func normalizePersonName(n personName) normalizedName {
 }
 
 // compareNames compares every name of one patient with every name of the
-// other and keeps the best outcome. Han-script names compare only with
-// Han-script names, by their exact normalised text.
+// other and keeps the best outcome. Names in CJK scripts compare only with
+// names in CJK scripts, by their exact normalised text.
 func compareNames(a, b map[string]any) string {
 	best := OutcomeMissing
 	for _, x := range patientNames(a) {
@@ -455,7 +455,12 @@ func normalizeText(s string) string {
 	return b.String()
 }
 
-func isHan(r rune) bool { return unicode.Is(unicode.Han, r) }
+// isHan reports whether r is written in a CJK script (Han, kana or
+// Hangul): names in these scripts are compared by exact normalised text,
+// since one character more or less is another name.
+func isHan(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
 
 func containsHan(s string) bool {
 	return strings.IndexFunc(s, isHan) >= 0

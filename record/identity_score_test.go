@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -451,4 +452,30 @@ func BenchmarkScore(b *testing.B) {
 	for b.Loop() {
 		c.Score(x, y)
 	}
+}
+
+// Two hospitals' records of one patient, the second with a typo in the
+// given name: the score links them.
+func ExampleMatchConfig_Score() {
+	var incoming, candidate map[string]any
+	_ = json.Unmarshal([]byte(`{"resourceType":"Patient","name":[{"family":"Meyer","given":["Ana"]}],
+		"birthDate":"1980-05-01","gender":"female","telecom":[{"system":"phone","value":"030 12345678"}],
+		"address":[{"line":["Hauptstrasse 1"],"postalCode":"10115"}]}`), &incoming)
+	_ = json.Unmarshal([]byte(`{"resourceType":"Patient","name":[{"family":"Meyer","given":["Anna"]}],
+		"birthDate":"1980-05-01","gender":"female","telecom":[{"system":"phone","value":"+49 30 1234 5678"}],
+		"address":[{"line":["Hauptstraße 1"],"postalCode":"10115"}]}`), &candidate)
+	c := DefaultMatchConfig()
+	s := c.Score(incoming, candidate)
+	for _, f := range s.Fields {
+		fmt.Printf("%-11s %-8s %+g\n", f.Field, f.Outcome, f.Points)
+	}
+	fmt.Println("total", s.Total, "→", c.Decide(s))
+	// Output:
+	// name        partial  +4
+	// birth_date  agree    +6
+	// gender      agree    +1
+	// phone       agree    +4
+	// national_id missing  +0
+	// address     agree    +3
+	// total 18 → link
 }
