@@ -38,9 +38,23 @@ var ErrUnknownResourceType = errors.New("unknown FHIR R4 resource type")
 //     Reference, ...) is a value that the incoming one replaces whole.
 //   - Setting one variant of a choice element (deceasedDateTime) removes the
 //     other variants (deceasedBoolean).
-//   - Lists merge by key where one makes sense (see mergeListElement); otherwise the
-//     incoming list replaces the stored one. Stored order is kept and new
-//     entries are appended in incoming order.
+//   - Lists merge by key where one makes sense; otherwise the incoming list
+//     replaces the stored one. Stored order is kept and new entries are
+//     appended in incoming order. Identifier: by system (without one: type
+//     codes and value). ContactPoint: an entry with the same system and
+//     value (phone digits, e-mail case-insensitive) is replaced in place;
+//     other incoming entries replace the stored entries of their (system,
+//     use), so a new home phone replaces the old one. HumanName by use,
+//     Address by use and type, Extension by url, Reference by reference:
+//     the incoming entries of a key replace the stored ones of that key.
+//     Some BackboneElement lists are keyed and their entries merged element
+//     by element: Encounter.location (location), participant (individual
+//     and type), diagnosis (condition), statusHistory and classHistory
+//     (status or class, and period.start), Appointment.participant (actor),
+//     Patient.link (other), Account.coverage and guarantor, ChargeItem and
+//     Procedure performer, Provenance.agent, Coverage.class (type),
+//     PaymentReconciliation.detail (identifier). Incoming entries without a
+//     key are appended unless already present.
 //   - id and resourceType come from stored; so does meta (the store sets
 //     versionId and lastUpdated), except that clear markers never persist.
 //   - An empty incoming list or object counts as absent; an incoming JSON
