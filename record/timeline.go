@@ -21,6 +21,8 @@ type ViewStore interface {
 	Search(ctx context.Context, q fhirstore.Query) ([]*fhirstore.Resource, error)
 }
 
+var _ ViewStore = fhirstore.Store(nil)
+
 // MaxViewItems bounds how many resources of one type Show reads for one
 // patient (and how many patients FindByIdentifier returns). A type that
 // reaches it is listed in PatientView.Truncated.

@@ -314,3 +314,31 @@ func TestPatientsNoDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteView covers what the seeded database does not: a deceased
+// patient, a chain of merges, follow-ups, messages, a truncated timeline.
+func TestWriteView(t *testing.T) {
+	no := false
+	v := &record.PatientView{ID: "x", Version: 3, Active: &no, ReplacedBy: "y", FinalSurvivor: "z",
+		Deceased: true, DeceasedAt: "2026-01-02",
+		Timeline: []record.Event{
+			{Time: "2026-01-01", Kind: record.KindFollowUp, Ref: "Task/t1", FollowUp: &record.FollowUp{Status: "requested", Code: "Call back", Due: record.Period{Start: "2026-01-05"}}},
+			{Kind: record.KindMessage, Ref: "Communication/m1", Message: &record.SentMessage{Status: "completed", Text: strings.Repeat("a", 80)}},
+		},
+		Truncated: []string{"Encounter", "Task"}}
+	var b strings.Builder
+	writeView(&b, v)
+	for _, want := range []string{
+		"MERGED: replaced by Patient/y, which was merged into Patient/z; its events are there: carebridge patients show z\n",
+		"  Deceased:  2026-01-02\n",
+		"  Active:    no\n",
+		"  2026-01-01  follow-up  Task/t1           requested  Call back  due 2026-01-05 →\n",
+		"  -           message    Communication/m1  completed  " + strings.Repeat("a", 59) + "…\n",
+		"Accounts:\n  (none)\n",
+		"\nOnly the first 1000 of each shown: Encounter, Task\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
