@@ -706,3 +706,47 @@ func ExampleMergeFields() {
 	// {"birthDate":"1980-05-01","id":"p1","resourceType":"Patient","telecom":[{"system":"phone","use":"home","value":"333"},{"system":"phone","use":"work","value":"222"}]}
 	// reprocessing changes something: false
 }
+
+// FuzzMergeFields checks, for any pair of JSON objects, that MergeFields
+// neither panics nor modifies its arguments, and that it is idempotent.
+func FuzzMergeFields(f *testing.F) {
+	f.Add(true, `{"resourceType":"Patient","id":"p1","telecom":[{"system":"phone","value":"111","use":"home"},{"system":"phone","value":"222","use":"work"}],"deceasedBoolean":true}`,
+		`{"resourceType":"Patient","id":"p1",`+fmClear(`telecom.where(use = 'home')`)+`,"telecom":[{"system":"phone","value":"333","use":"home"}],"deceasedDateTime":"2024"}`)
+	f.Add(true, `{"resourceType":"Patient","identifier":[{"system":"a","value":"1"},{"value":"2"}],"name":[{"use":"official","family":"A"},{"family":"B"}],"link":[{"other":{"reference":"Patient/x"},"type":"seealso"}]}`,
+		`{"resourceType":"Patient","identifier":[{"system":"a","value":"3"},{"value":"2"}],"name":[{"family":"C"}],"link":[{"other":{"reference":"Patient/x"},"type":"replaced-by"}],"address":[{"use":"home","line":["x"]}]}`)
+	f.Add(false, `{"resourceType":"Encounter","status":"in-progress","location":[{"location":{"reference":"Location/a"},"status":"active","period":{"start":"1"}}],"hospitalization":{"admitSource":{"text":"x"}}}`,
+		`{"resourceType":"Encounter",`+fmClear("hospitalization.dischargeDisposition", "location.where(status='planned')")+`,"location":[{"location":{"reference":"Location/a"},"status":"completed","period":{"end":"2"}}],"statusHistory":[{"status":"arrived","period":{"start":"1"}}]}`)
+	f.Fuzz(func(t *testing.T, patient bool, storedJSON, incomingJSON string) {
+		typ := "Encounter"
+		if patient {
+			typ = "Patient"
+		}
+		var stored, incoming map[string]any
+		if json.Unmarshal([]byte(storedJSON), &stored) != nil || json.Unmarshal([]byte(incomingJSON), &incoming) != nil {
+			return
+		}
+		for _, m := range []map[string]any{stored, incoming} {
+			if m != nil {
+				m["resourceType"] = typ
+			}
+		}
+		storedBefore, incomingBefore := fmShow(stored), fmShow(incoming)
+		got, err := MergeFields(typ, stored, incoming)
+		if fmShow(stored) != storedBefore || fmShow(incoming) != incomingBefore {
+			t.Fatal("MergeFields modified its arguments")
+		}
+		if err != nil {
+			return
+		}
+		if len(ClearSelectors(got)) != 0 {
+			t.Fatalf("clear markers persist: %s", fmShow(got))
+		}
+		again, err := MergeFields(typ, got, incoming)
+		if err != nil {
+			t.Fatalf("second merge: %v", err)
+		}
+		if !Equal(got, again) {
+			t.Fatalf("not idempotent:\n%s\nthen\n%s", fmShow(got), fmShow(again))
+		}
+	})
+}
