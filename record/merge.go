@@ -160,6 +160,9 @@ func (p *plan) merge(survivor, merged, why string) error {
 			return err
 		}
 		for _, h := range hits {
+			if typ == "Task" && hasCoding(obj(h.current(), "code"), TaskCodeSystem, ReviewCode) {
+				continue // an identity review names both records as they were
+			}
 			body := cloneJSONMap(h.current())
 			if !rewriteRefs(body, from, to) {
 				continue

@@ -23,7 +23,7 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	c := group(&cobra.Command{Use: "bench", Short: "Measure a running Carebridge"})
-	c.AddCommand(newBenchIngestCmd(), newBenchArchiveCmd())
+	c.AddCommand(newBenchIngestCmd(), newBenchArchiveCmd(), newBenchPipelineCmd())
 	return c
 }
 
@@ -148,7 +148,7 @@ measured from each message's scheduled send time, so a stalled server cannot hid
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			res, err := benchIngest(cmd.Context(), to, mllp.ClientOptions{TLSConfig: tcfg, Reconnect: true}, conns, total, rate, cmd.ErrOrStderr())
+			res, err := benchIngest(cmd.Context(), to, mllp.ClientOptions{TLSConfig: tcfg, Reconnect: true}, conns, total, rate, adtA01Message, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -176,7 +176,12 @@ measured from each message's scheduled send time, so a stalled server cannot hid
 	return c
 }
 
-func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns, total int, rate float64, progress io.Writer) (benchResult, error) {
+// adtA01Message is the i-th message of bench ingest: a synthetic ADT^A01.
+func adtA01Message(run int64, i int64, ts string) []byte {
+	return fmt.Appendf(nil, benchADT, ts, fmt.Sprintf("B%x-%d", run, i), fmt.Sprintf("BM%08d", i%1000000), fmt.Sprintf("BV%08d", i))
+}
+
+func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns, total int, rate float64, gen func(run, i int64, ts string) []byte, progress io.Writer) (benchResult, error) {
 	clients := make([]*mllp.Client, conns)
 	for i := range clients {
 		c, err := mllp.Dial(ctx, to, opts)
@@ -208,7 +213,7 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 					return
 				}
 				ts := time.Now().Format("20060102150405.0000-0700")
-				msg := fmt.Appendf(nil, benchADT, ts, fmt.Sprintf("B%x-%d", run, i), fmt.Sprintf("BM%08d", i%1000000), fmt.Sprintf("BV%08d", i))
+				msg := gen(run, i, ts)
 				sendAt := time.Now()
 				if rate > 0 {
 					sendAt = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))

@@ -291,9 +291,8 @@ func TestPatientsReview(t *testing.T) {
 	if out, _, code := cli("review"); code != 0 || out != "no open identity reviews\n" {
 		t.Errorf("open reviews after accept: exit %d %q", code, out)
 	}
-	// The patient column is not checked: the merge repoints the review
-	// Task's focus to the survivor too (record's behaviour, reported).
-	if out, _, _ := cli("review", "--all"); !regexp.MustCompile(`(?m)^rev1\s+p\d\s+p1\s+9.5\s+completed$`).MatchString(out) {
+	// The closed review still names both records as they were.
+	if out, _, _ := cli("review", "--all"); !regexp.MustCompile(`(?m)^rev1\s+p3\s+p1\s+9.5\s+completed$`).MatchString(out) {
 		t.Errorf("review --all:\n%s", out)
 	}
 	_, errOut, code = cli("review", "reject", "rev1")
