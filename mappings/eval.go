@@ -86,16 +86,18 @@ type mapState struct {
 	event    string
 	used     posSet
 	warnings []Warning
-	ids      map[string]any         // rule name → id (first resource)
+	ids      map[string]any            // rule name → id (first resource)
 	idsBySeg map[string]map[int]string // rule name → occurrence key (segContext.key) → id
-	hits     []bool                 // rows applied, for coverage
+	hits     []bool                    // rows applied, for coverage
 	senderV  map[string]string
 	current  *built
 	occ      map[string][]*segContext // occurrences by segment name (see occurrences)
 	curObj   map[string]any           // the object a conversion's row writes to
 	pos      posKey                   // the position being mapped, for warnings
 	hasPos   bool
-	dtStack  []*dtContext // reused datatype contexts (pushDT)
+	fields   [][]fieldSlot // fields read, by segment index (see field)
+	buf      []byte        // scratch for the Bundle's JSON
+	dtStack  []*dtContext  // reused datatype contexts (pushDT)
 	dtDepth  int
 }
 
@@ -203,6 +205,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	st := s.newState()
 	defer s.releaseState(st)
 	st.msg, st.mm, st.profile, st.event = msg, mm, p, event
+	st.resetFields(msg)
 	st.hits = make([]bool, len(s.rows))
 	st.senderV = map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")}
 	vars := st.baseVars(structure)
@@ -213,15 +216,16 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 		}
 		ctxs := st.contexts(cr)
 		if cr.rule.Repeat > 0 {
-			ctxs = perRepetition(ctxs, cr.rule.Repeat)
+			ctxs = st.perRepetition(ctxs, cr.rule.Repeat)
 		}
 		for _, ctx := range ctxs {
 			if cr.when != nil {
 				// Evaluated per occurrence (or group instance), with v
 				// bound to it: a false condition skips just this one.
-				wv := *vars
-				wv.v = st.segAccessor(ctx)
-				ok, err := st.evalBool(cr.when, &wv)
+				savedV := vars.v
+				vars.v = st.segAccessor(ctx)
+				ok, err := st.evalBool(cr.when, vars)
+				vars.v = savedV
 				if err != nil {
 					return nil, &MapError{At: cr.at, Where: ctx.seg.Name(), Err: err}
 				}
@@ -251,7 +255,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 
 func (st *mapState) baseVars(structure string) *activation {
 	return &activation{
-		event: st.event, structure: structure, sender: st.senderV,
+		event: celString(st.event), structure: celString(structure), sender: st.senderV,
 		m:        &accessor{st: st, msg: true},
 		v:        &accessor{},
 		resource: map[string]any{}, ids: st.ids,
@@ -269,7 +273,7 @@ func (st *mapState) messageValue(path string) string {
 		return ""
 	}
 	sp := sourcePath{field: p.Field, rep: p.Repetition, comp: p.Component, sub: p.SubComponent}
-	f := sp.narrow(seg.Field(p.Field))
+	f := sp.narrow(st.field(idx, seg, p.Field))
 	st.mark(posKey{seg: idx, field: p.Field, rep: max(p.Repetition, 1), comp: p.Component})
 	return fieldText(f)
 }
@@ -308,10 +312,10 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 }
 
 // perRepetition expands contexts into one per repetition of field f.
-func perRepetition(ctxs []*segContext, f int) []*segContext {
+func (st *mapState) perRepetition(ctxs []*segContext, f int) []*segContext {
 	var out []*segContext
 	for _, c := range ctxs {
-		field := c.seg.Field(f)
+		field := st.field(c.idx, c.seg, f)
 		for r := 1; r <= field.RepetitionCount(); r++ {
 			if field.Repetition(r).IsEmpty() {
 				continue
@@ -330,7 +334,9 @@ func (c *segContext) key() int { return c.idx<<12 | c.rep&0xfff }
 
 // build makes one resource from one context.
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
-	b := &built{rule: cr, obj: map[string]any{"resourceType": cr.resource}, ctx: ctx, resource: cr.resource}
+	obj := cr.size.newObject()
+	obj["resourceType"] = cr.resource
+	b := &built{rule: cr, obj: obj, ctx: ctx, resource: cr.resource}
 	st.current = b
 	// Rows may read the resource built so far (the segment map's rows run
 	// first, then the rule's): e.g. a status that depends on whether a
@@ -347,14 +353,18 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	pruned, _ := prune(b.obj)
 	b.obj = pruned.(map[string]any)
 	b.obj["resourceType"] = cr.resource
-	kv := *vars
+	// The key and requirements read the resource and the context (switched
+	// in place, as applyRows does, and restored on return).
+	savedV := vars.v
+	defer func() { vars.v = savedV }()
+	kv := vars
 	kv.resource = b.obj
 	kv.v = st.segAccessor(ctx)
 	for i, q := range cr.require {
 		if q == nil {
 			continue
 		}
-		ok, err := st.evalBool(q, &kv)
+		ok, err := st.evalBool(q, kv)
 		if err != nil {
 			return nil, &MapError{At: q.at, Where: ctx.seg.Name(), Err: err}
 		}
@@ -362,7 +372,7 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 			return nil, &MapError{At: q.at, Where: ctx.seg.Name(), Err: fmt.Errorf("%s %s: %s", cr.resource, cr.rule.Name, cr.rule.Require[i].Message)}
 		}
 	}
-	key, err := st.evalString(cr.key, &kv)
+	key, err := st.evalString(cr.key, kv)
 	if err != nil {
 		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key failed: %w", cr.rule.Name, cr.resource, err)}
 	}
@@ -418,8 +428,14 @@ func (s *Set) releaseState(st *mapState) {
 		clear(m) // an empty map finds nothing, as a missing one
 	}
 	clear(st.occ)
-	ids, idsBySeg, occ, used, dtStack := st.ids, st.idsBySeg, st.occ, st.used, st.dtStack
-	*st = mapState{set: s, ids: ids, idsBySeg: idsBySeg, occ: occ, used: used, dtStack: dtStack}
+	for i := range st.fields {
+		clear(st.fields[i]) // keep no message text in the pool
+	}
+	for _, c := range st.dtStack {
+		*c = dtContext{}
+	}
+	ids, idsBySeg, occ, used, dtStack, fields, buf := st.ids, st.idsBySeg, st.occ, st.used, st.dtStack, st.fields, st.buf
+	*st = mapState{set: s, ids: ids, idsBySeg: idsBySeg, occ: occ, used: used, dtStack: dtStack, fields: fields, buf: buf}
 	s.states.Put(st)
 }
 

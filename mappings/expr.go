@@ -286,9 +286,11 @@ func fieldText(f hl7.Field) string {
 }
 
 // activation holds the variables of one evaluation; it is a struct (not a
-// map) so that switching context costs no allocation.
+// map) so that switching context costs no allocation. The string variables
+// are held as CEL values (types.String), converted once when set rather
+// than at every read.
 type activation struct {
-	it, event, structure string
+	it, event, structure ref.Val
 	v, m                 *accessor
 	sender               map[string]string
 	resource             map[string]any
@@ -301,15 +303,15 @@ var _ interpreter.Activation = (*activation)(nil)
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "it":
-		return a.it, true
+		return orEmpty(a.it), true
 	case "v":
 		return a.v, true
 	case "m":
 		return a.m, true
 	case "event":
-		return a.event, true
+		return orEmpty(a.event), true
 	case "structure":
-		return a.structure, true
+		return orEmpty(a.structure), true
 	case "sender":
 		return a.sender, true
 	case "resource":
@@ -318,6 +320,24 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return a.ids, true
 	}
 	return nil, false
+}
+
+var emptyString ref.Val = types.String("")
+
+// orEmpty is v, or the empty string when v is unset.
+func orEmpty(v ref.Val) ref.Val {
+	if v == nil {
+		return emptyString
+	}
+	return v
+}
+
+// celString converts s to a CEL value once.
+func celString(s string) ref.Val {
+	if s == "" {
+		return emptyString
+	}
+	return types.String(s)
 }
 
 // Parent returns nil: there is no enclosing activation.

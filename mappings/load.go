@@ -30,8 +30,8 @@ type Set struct {
 	hash      string
 	files     []string
 	rows      []*compiledRow
-	sources   sync.Map // sourceKey → cachedSource, for v[...] in expressions
-	paths     sync.Map // string → cachedTerser, for m[...] in expressions
+	sources   sync.Map  // sourceKey → cachedSource, for v[...] in expressions
+	paths     sync.Map  // string → cachedTerser, for m[...] in expressions
 	states    sync.Pool // *mapState, reused across Map calls
 	// The literal paths of the set's expressions, parsed at load and only
 	// read afterwards (see notePaths).
@@ -70,6 +70,7 @@ type compiledResource struct {
 	require  []*program
 	rows     []*compiledRow
 	resource string // resourceType
+	size     sizeHint
 }
 
 type segmentMap struct {
@@ -115,8 +116,9 @@ type compiledRow struct {
 	id     int          // index in the set, for coverage
 	plain  *compiledRow // for an Each row: the row as applied to one occurrence
 
-	eachSeg   string // Each's segment
-	eachField int    // Each's field (SEG-N), 0 for none
+	eachSeg   string    // Each's segment
+	eachField int       // Each's field (SEG-N), 0 for none
+	size      *sizeHint // of the objects Via or Map build
 }
 
 // loader collects every error while compiling.
@@ -478,7 +480,7 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 	var out []*compiledRow
 	for i := range rows {
 		r := &rows[i]
-		cr := &compiledRow{row: r, at: at(r.Pos), as: r.As, via: r.Via, id: len(l.rows)}
+		cr := &compiledRow{row: r, at: at(r.Pos), as: r.As, via: r.Via, id: len(l.rows), size: &sizeHint{}}
 		l.rows = append(l.rows, cr)
 		out = append(out, cr)
 		if r.To == "" {

@@ -1,6 +1,10 @@
 package mappings
 
-import "github.com/carebridge/carebridge/engine/hl7"
+import (
+	"sync/atomic"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+)
 
 // posSet is the set of message positions rows read (for the unused-field
 // report): an open-addressing hash set of packed positions, cheaper than a
@@ -90,4 +94,68 @@ func segmentAt(msg *hl7.Message, name string, n int) (*hl7.Segment, int) {
 		}
 	}
 	return nil, -1
+}
+
+// fieldSlot is a field of a segment read once per message (see field).
+type fieldSlot struct {
+	f  hl7.Field
+	ok bool
+}
+
+// field returns field n of seg, the idx-th segment of the message, reading
+// the segment's text once per field and message: rows read the same fields
+// many times (every component, every datatype row).
+func (st *mapState) field(idx int, seg *hl7.Segment, n int) hl7.Field {
+	if idx < 0 || idx >= len(st.fields) || n < 1 {
+		return seg.Field(n)
+	}
+	slots := st.fields[idx]
+	if len(slots) == 0 {
+		count := seg.FieldCount()
+		if cap(slots) > count {
+			slots = slots[:count+1]
+		} else {
+			slots = make([]fieldSlot, count+1)
+		}
+		st.fields[idx] = slots
+	}
+	if n >= len(slots) {
+		return seg.Field(n)
+	}
+	if !slots[n].ok {
+		slots[n] = fieldSlot{f: seg.Field(n), ok: true}
+	}
+	return slots[n].f
+}
+
+// resetFields sizes the field cache for msg (emptied, memory kept).
+func (st *mapState) resetFields(msg *hl7.Message) {
+	n := len(msg.Segments())
+	for i := range st.fields {
+		clear(st.fields[i])
+		st.fields[i] = st.fields[i][:0]
+	}
+	for len(st.fields) < n {
+		st.fields = append(st.fields, nil)
+	}
+}
+
+// sizeHint remembers how many members the last object built by a rule or
+// row had, so that the next one is made at that size instead of growing
+// through every size on the way (a Patient has twenty-odd elements).
+type sizeHint struct{ n atomic.Int32 }
+
+// newObject makes an object sized for what the last one held.
+func (h *sizeHint) newObject() map[string]any {
+	if n := int(h.n.Load()); n > 8 {
+		return make(map[string]any, n)
+	}
+	return map[string]any{}
+}
+
+// note records the size of an object just built.
+func (h *sizeHint) note(obj map[string]any) {
+	if n := int32(len(obj)); n != h.n.Load() {
+		h.n.Store(n)
+	}
 }

@@ -83,19 +83,27 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 			}
 			meta["extension"] = append(asList(meta["extension"]), exts...)
 		}
+		b.rule.size.note(b.obj)
 		res.Resources = append(res.Resources, Resource{Type: b.resource, ID: b.id, Body: b.obj})
 		targets = append(targets, map[string]any{"reference": b.resource + "/" + b.id})
 	}
 	prov := st.provenance(targets, opts, structure)
 	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})
-	b, err := appendBundle(make([]byte, 0, 16384), StableID("Bundle", st.messageKey()), res.Resources)
+	// Encoded in the state's scratch buffer, then copied at its size.
+	b, err := appendBundle(st.buf[:0], StableID("Bundle", st.messageKey()), res.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
-	res.Bundle = b
+	res.Bundle = slices.Clone(b)
+	if cap(b) <= maxScratch {
+		st.buf = b
+	}
 	res.Warnings = st.warnings
 	return res, nil
 }
+
+// maxScratch bounds the Bundle buffer a pooled state keeps.
+const maxScratch = 1 << 20
 
 // dedupe merges resources with the same type and id (the same insurer in two
 // IN1 groups, the same practitioner in two roles) into the first: a Bundle

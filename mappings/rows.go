@@ -99,7 +99,7 @@ func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKe
 			}
 		}
 	}
-	return sp.narrow(seg.Field(sp.field)), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true
+	return sp.narrow(st.field(idx, seg, sp.field)), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true
 }
 
 // groupOf finds the group a context is an instance of.
@@ -271,9 +271,9 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			continue
 		}
 		if r.when != nil {
-			vars.it = fieldText(f)
+			vars.it = celString(fieldText(f))
 			ok, err := st.evalBool(r.when, vars)
-			vars.it = ""
+			vars.it = nil
 			if err != nil {
 				return &MapError{At: r.at, Where: r.from.text, Err: err}
 			}
@@ -288,7 +288,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		var err error
 		switch {
 		case r.viaDT != nil:
-			child := map[string]any{}
+			child := r.size.newObject()
 			base := positions[i]
 			if base.rep == 0 {
 				base.rep = 1
@@ -299,6 +299,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			if err != nil {
 				return err
 			}
+			r.size.note(child)
 			pv, keep := prune(child)
 			v, ok = pv, keep
 			if keep && base.comp != 0 {
@@ -309,9 +310,9 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			v, ok, err = st.convertCode(f, r.code, r.as, r)
 		case r.value != nil:
 			st.mark(positions[i])
-			vars.it = fieldText(f)
+			vars.it = celString(fieldText(f))
 			v, err = st.evalValue(r.value, vars)
-			vars.it = ""
+			vars.it = nil
 			ok = v != nil
 			if str, isStr := v.(string); err == nil && isStr && r.as != "" {
 				v, ok, err = st.convert(hl7.NewField(str, st.msg.Delimiters()), r.as, r)
@@ -410,12 +411,13 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 		occ = st.occurrences(r.eachSeg)
 	}
 	if r.eachField > 0 {
-		occ = perRepetition(occ, r.eachField)
+		occ = st.perRepetition(occ, r.eachField)
 	}
+	savedV := vars.v
+	defer func() { vars.v = savedV }()
 	for _, c := range occ {
-		cvv := *vars
-		cvv.v = st.segAccessor(c)
-		cv := &cvv
+		vars.v = st.segAccessor(c) // switched in place, restored on return
+		cv := vars
 		if r.when != nil {
 			ok, err := st.evalBool(r.when, cv)
 			if err != nil {
@@ -427,10 +429,11 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 		}
 		st.hits[r.id] = true
 		if r.segMap != nil {
-			child := map[string]any{}
+			child := r.size.newObject()
 			if err := st.applyRows(r.segMap.rows, c, nil, child, vars); err != nil {
 				return err
 			}
+			r.size.note(child)
 			if pv, ok := prune(child); ok {
 				r.to.set(obj, pv)
 			}
