@@ -89,6 +89,13 @@ func (p *plan) message(m *Message) error {
 			if err := p.update(s, r.Body, m); err != nil {
 				return err
 			}
+		case "ChargeItem", "PaymentReconciliation":
+			if err := p.visitAccount(r); err != nil {
+				return err
+			}
+			if err := p.update(s, r.Body, m); err != nil {
+				return err
+			}
 		default:
 			if err := p.update(s, r.Body, m); err != nil {
 				return err
@@ -112,6 +119,33 @@ func (p *plan) message(m *Message) error {
 		if err := p.balance(a); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// visitAccount puts a charge or payment that names no Account on the
+// Account of its visit (a DFT without PID-18 bills the visit the ADT
+// opened the account for).
+func (p *plan) visitAccount(r Incoming) error {
+	if len(accountsOf(r.Type, r.Body)) > 0 {
+		return nil
+	}
+	k, ok := parseRef(str(obj(r.Body, "context"), "reference"))
+	if !ok || k.typ != "Encounter" || r.Type != "ChargeItem" {
+		return nil
+	}
+	enc, err := p.get(k)
+	if err != nil || enc.current() == nil {
+		return err
+	}
+	var accounts []any
+	for _, a := range list(enc.current(), "account") {
+		if ref := str(a.(map[string]any), "reference"); ref != "" {
+			accounts = append(accounts, map[string]any{"reference": ref})
+		}
+	}
+	if len(accounts) > 0 {
+		r.Body["account"] = accounts
 	}
 	return nil
 }

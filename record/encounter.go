@@ -34,6 +34,11 @@ func (p *plan) encounter(s *state, in map[string]any, m *Message) error {
 	if p.stale(s, m) {
 		return nil
 	}
+	in = cloneJSONMap(in)
+	if str(in, "status") == "unknown" && str(cur, "status") != "" {
+		// "unknown" (an update that does not say) is no news.
+		delete(in, "status")
+	}
 	base := cur
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
 		reverted, fields, err := p.undo(s, "ADT^"+undone, "ADT^"+m.Event)
@@ -59,6 +64,7 @@ func (p *plan) encounter(s *state, in map[string]any, m *Message) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.ref(), err)
 	}
+	closeMovedFrom(merged, in)
 	history(cur, merged, m.EventTime)
 	if cancels[m.Event] == "" {
 		stampLocations(cur, merged, m.EventTime)
@@ -150,6 +156,28 @@ func sortedKeysOf(l []string) []string {
 		m[s] = true
 	}
 	return sortedKeys(m)
+}
+
+// closeMovedFrom ends the stay in every location that is still active but
+// not among the active locations the message reports: the patient is where
+// the message says (an A08 may report a new bed without an A02).
+func closeMovedFrom(merged, in map[string]any) {
+	now := map[string]bool{}
+	for _, l := range list(in, "location") {
+		x, _ := l.(map[string]any)
+		if str(x, "status") == "active" {
+			now[str(obj(x, "location"), "reference")] = true
+		}
+	}
+	if len(now) == 0 {
+		return
+	}
+	for _, l := range list(merged, "location") {
+		x, _ := l.(map[string]any)
+		if str(x, "status") == "active" && !now[str(obj(x, "location"), "reference")] {
+			x["status"] = "completed"
+		}
+	}
 }
 
 // history appends to merged's statusHistory and classHistory the status and
