@@ -163,6 +163,21 @@ var scenarios = []struct {
 				t.Errorf("balance = %s %s, want 30.00 GBP (125 charge - 40 credit - 5 adjustment - 50 payment)", value, cur)
 			}
 		}},
+	{"update-reports-new-bed-and-visit-charges", []string{"../testdata/hl7/adt_a01.hl7", "../testdata/hl7/adt_a08.hl7", "../testdata/hl7/dft_p03.hl7"},
+		func(t *testing.T, v *view) {
+			enc := v.one(t, "Encounter")
+			v.want(t, enc, "status", "in-progress")
+			if h := v.statuses(enc); len(h) != 0 {
+				t.Errorf("statusHistory = %v: an update that does not give the status changed it", h)
+			}
+			locs := v.locations(enc)
+			if len(locs) != 2 || !strings.HasPrefix(locs[0], "completed ") || !strings.HasPrefix(locs[1], "active ") {
+				t.Errorf("location history = %q, want the admit's bed completed and the A08's bed active", locs)
+			}
+			if value, _ := record.Balance(v.one(t, "Account")); value != "100.00" {
+				t.Errorf("balance = %s, want 100.00: the DFT names no account, its charges go to the visit's", value)
+			}
+		}},
 }
 
 func TestScenarios(t *testing.T) {
