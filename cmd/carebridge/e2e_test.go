@@ -422,6 +422,44 @@ func TestGracefulShutdownAndCLI(t *testing.T) {
 	if got := listMessages(t, data, "--status", "processed"); len(got) != 4 {
 		t.Fatalf("processed after reprocess: %+v", got)
 	}
+	// Reprocessing every message changes nothing in the record: the same
+	// content writes no version, older events do not overwrite newer ones.
+	before := changeCount(t, data)
+	for range 2 {
+		if out, errOut, code := run(t, nil, "messages", "reprocess", "--data", data, "--status", "processed"); code != 0 || !strings.Contains(out, "processed here: 4") {
+			t.Fatalf("reprocess all: exit %d: %s %s", code, out, errOut)
+		}
+		if after := changeCount(t, data); after != before {
+			t.Fatalf("reprocessing changed the record: %d changes before, %d after", before, after)
+		}
+	}
+	// The record those messages made.
+	out, errOut, code = run(t, nil, "patients", "show", "--identifier", "MRN100001", "--data", data)
+	if code != 0 || !strings.Contains(out, "Alice Marie Testperson") || !strings.Contains(out, "balance 100.00") {
+		t.Fatalf("patients show: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// changeCount is the number of rows in the record's change feed.
+func changeCount(t *testing.T, data string) int {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "carebridge.db"), sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := 0
+	for after := int64(0); ; {
+		cs, err := st.Changes(context.Background(), after, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) == 0 {
+			return n
+		}
+		n += len(cs)
+		after = cs[len(cs)-1].Seq
+	}
 }
 
 func TestConfigCheckReportsEveryError(t *testing.T) {
