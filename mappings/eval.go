@@ -97,6 +97,7 @@ type mapState struct {
 	hasPos   bool
 	fields   [][]fieldSlot // fields read, by segment index (see field)
 	buf      []byte        // scratch for the Bundle's JSON
+	raw      []string      // scratch for rawFields
 	dtStack  []*dtContext  // reused datatype contexts (pushDT)
 	dtDepth  int
 }
@@ -434,8 +435,9 @@ func (s *Set) releaseState(st *mapState) {
 	for _, c := range st.dtStack {
 		*c = dtContext{}
 	}
-	ids, idsBySeg, occ, used, dtStack, fields, buf := st.ids, st.idsBySeg, st.occ, st.used, st.dtStack, st.fields, st.buf
-	*st = mapState{set: s, ids: ids, idsBySeg: idsBySeg, occ: occ, used: used, dtStack: dtStack, fields: fields, buf: buf}
+	clear(st.raw)
+	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, occ: st.occ, used: st.used,
+		dtStack: st.dtStack, fields: st.fields, buf: st.buf, raw: st.raw[:0]}
 	s.states.Put(st)
 }
 

@@ -254,10 +254,9 @@ func (st *mapState) recorded(opts Options) string {
 func (st *mapState) unused() []Unused {
 	var out []Unused
 	comp := string(st.msg.Delimiters().Component)
-	occ := map[string]int{}
+	var occ []int // occurrence of each segment by name, counted when first needed
 	for i, seg := range st.msg.Segments() {
 		name := seg.Name()
-		occ[name]++
 		if st.ignored(name, 0) {
 			continue
 		}
@@ -265,8 +264,13 @@ func (st *mapState) unused() []Unused {
 		if name == "MSH" {
 			first = 3
 		}
-		for f := first; f <= seg.FieldCount(); f++ {
-			field := seg.Field(f)
+		count := seg.FieldCount()
+		raw := st.rawFields(seg, count)
+		for f := first; f <= count; f++ {
+			if raw != nil && raw[f] == "" {
+				continue // empty: no need to look closer
+			}
+			field := st.field(i, seg, f)
 			if field.IsEmpty() || st.ignored(name, f) || st.isUsed(posKey{seg: i, field: f}) {
 				continue
 			}
@@ -285,12 +289,52 @@ func (st *mapState) unused() []Unused {
 					if cv.IsEmpty() || st.isUsed(posKey{seg: i, field: f, rep: r, comp: c}) || (r == 1 && st.isUsed(posKey{seg: i, field: f, rep: 0, comp: c})) {
 						continue
 					}
-					out = append(out, Unused{Position: position(name, occ[name], f, r, reps, c, comps), Value: cv.Raw()})
+					if occ == nil {
+						occ = occurrences(st.msg.Segments())
+					}
+					out = append(out, Unused{Position: position(name, occ[i], f, r, reps, c, comps), Value: cv.Raw()})
 				}
 			}
 		}
 	}
 	return out
+}
+
+// occurrences numbers each segment among those of its name (1-based).
+func occurrences(segs []*hl7.Segment) []int {
+	out := make([]int, len(segs))
+	seen := make(map[string]int, 8)
+	for i, s := range segs {
+		seen[s.Name()]++
+		out[i] = seen[s.Name()]
+	}
+	return out
+}
+
+// rawFields splits a segment's wire text so that raw[f] is field f's text
+// (fields 0..count), for the unused scan to pass over empty fields without
+// reading them; nil when the split does not match the segment's fields.
+func (st *mapState) rawFields(seg *hl7.Segment, count int) []string {
+	line := seg.String()
+	sep := st.msg.Delimiters().Field
+	raw := st.raw[:0]
+	if seg.Name() == "MSH" {
+		raw = append(raw, "") // MSH-1 is the separator itself
+	}
+	for {
+		i := strings.IndexByte(line, sep)
+		if i < 0 {
+			raw = append(raw, line)
+			break
+		}
+		raw = append(raw, line[:i])
+		line = line[i+1:]
+	}
+	st.raw = raw
+	if len(raw) != count+1 {
+		return nil
+	}
+	return raw
 }
 
 // position renders SEG(occ)-field(rep).comp, leaving out what is implied.
