@@ -89,6 +89,16 @@ func (p *plan) message(m *Message) error {
 			if err := p.update(s, r.Body, m); err != nil {
 				return err
 			}
+		case "Provenance":
+			// A message's own record of itself: replaced, never merged
+			// (its targets are this message's, not a union over resends).
+			if cur := s.current(); cur == nil || !Equal(cur, r.Body) {
+				body := cloneJSONMap(r.Body)
+				if cur != nil {
+					body["meta"] = cloneJSON(cur["meta"])
+				}
+				p.set(s, body)
+			}
 		case "ChargeItem", "PaymentReconciliation":
 			if err := p.visitAccount(r); err != nil {
 				return err

@@ -101,9 +101,13 @@ func (s *Store) canDrive(c *fhirstore.Clause) bool {
 // searchSQL renders the whole query, with clause driver (or none, -1)
 // producing the candidates.
 func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int) sqlPart {
+	// The inner query sorts and limits the matching rows by their keys
+	// alone; only the rows kept are joined with their bodies, so that a
+	// value many resources share (a common birth date) does not copy every
+	// body through the sorter.
 	var b strings.Builder
 	var args []any
-	b.WriteString(`SELECT r.id, v.version, v.deleted, v.last_updated, v.journal_id, v.body FROM `)
+	b.WriteString(`SELECT r.rid FROM `)
 	if driver >= 0 {
 		sub := s.driverSQL(pq.Type, &pq.Clauses[driver])
 		// CROSS JOIN keeps this order: candidates first, then their rows.
@@ -129,7 +133,9 @@ func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int) sqlPart {
 	args = append(args, order.args...)
 	b.WriteString(" LIMIT ?")
 	args = append(args, pq.Count)
-	return sqlPart{b.String(), args}
+	outer := `SELECT r.id, v.version, v.deleted, v.last_updated, v.journal_id, v.body FROM (` + b.String() +
+		`) t CROSS JOIN resource r ON r.rid = t.rid JOIN resource_version v ON v.rid = r.rid AND v.version = r.version ORDER BY ` + order.sql
+	return sqlPart{outer, append(args, order.args...)}
 }
 
 // indexTable is the search_* table of a parameter kind.
