@@ -285,6 +285,12 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 	segs := st.msg.Segments()
 	var out []*segContext
 	if cr.rule.Group != "" {
+		// Made once per message, shared by the rules of the group.
+		key := "\x00" + cr.rule.Group
+		if out, ok := st.occ[key]; ok {
+			return out
+		}
+		defer func() { st.cacheOcc(key, out) }()
 		g := st.mm.groups[cr.rule.Group]
 		var cur *segContext
 		for i, seg := range segs {
@@ -301,15 +307,13 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 		}
 		return out
 	}
-	for i, seg := range segs {
-		if seg.Name() == cr.rule.Segment {
-			out = append(out, &segContext{seg: seg, idx: i})
-			if !cr.rule.Each {
-				break
-			}
-		}
+	// The contexts of a segment's occurrences are made once per message and
+	// shared by the rules (and each rows) reading them.
+	occ := st.occurrences(cr.rule.Segment)
+	if !cr.rule.Each && len(occ) > 1 {
+		return occ[:1:1]
 	}
-	return out
+	return occ
 }
 
 // perRepetition expands contexts into one per repetition of field f.

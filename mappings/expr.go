@@ -273,7 +273,7 @@ func (a *accessor) Get(index ref.Val) ref.Val {
 	if !ok {
 		return types.NewErr("index HL7 values with a path string, e.g. v[\"3.1\"]")
 	}
-	return types.String(a.get(string(p)))
+	return celString(a.get(string(p)))
 }
 
 // fieldText is the text of a value for CEL and plain rows: the leaf text,

@@ -458,9 +458,15 @@ func (st *mapState) occurrences(name string) []*segContext {
 			occ = append(occ, &segContext{seg: s, idx: i})
 		}
 	}
+	st.cacheOcc(name, occ)
+	return occ
+}
+
+// cacheOcc keeps the contexts of a segment (or, keyed "\x00GROUP", of a
+// group's instances) for the rest of the message.
+func (st *mapState) cacheOcc(key string, occ []*segContext) {
 	if st.occ == nil {
 		st.occ = map[string][]*segContext{}
 	}
-	st.occ[name] = occ
-	return occ
+	st.occ[key] = occ
 }
