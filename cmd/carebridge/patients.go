@@ -32,8 +32,8 @@ func newPatientsCmd() *cobra.Command {
 	return c
 }
 
-// openStore loads the configuration and opens the store of a patients
-// command.
+// openRecordStore loads the configuration and opens the store of a
+// patients command.
 func openRecordStore(ctx context.Context, cf *configFlags, readOnly bool) (*sqlite.Store, error) {
 	cfg, err := cf.load()
 	if err != nil {
@@ -42,14 +42,19 @@ func openRecordStore(ctx context.Context, cf *configFlags, readOnly bool) (*sqli
 	return openJournal(ctx, cfg, readOnly)
 }
 
-// openRecorder opens the store and a Recorder over it. The Recorder logs
-// nothing (its notes are printed instead).
+// openRecorder opens the store and a Recorder over it, with the
+// configuration's identity settings. The Recorder logs nothing (its notes
+// are printed instead).
 func openRecorder(ctx context.Context, cf *configFlags, readOnly bool) (*sqlite.Store, *record.Recorder, error) {
-	j, err := openRecordStore(ctx, cf, readOnly)
+	cfg, err := cf.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	rec, err := record.New(j, record.Options{})
+	j, err := openJournal(ctx, cfg, readOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := record.New(j, record.Options{Match: &cfg.Identity})
 	if err != nil {
 		j.Close()
 		return nil, nil, err
@@ -500,6 +505,23 @@ Merged records are listed too, with the record that replaced them.`,
 }
 
 // writeOutcome prints what a merge, unmerge or review decision did.
+// changeRecord runs one change of the record (a merge, an unmerge, a review
+// decision) and prints what it did.
+func changeRecord(cmd *cobra.Command, cf *configFlags, what string, change func(context.Context, *record.Recorder) (*record.Outcome, error)) error {
+	ctx := cmd.Context()
+	j, rec, err := openRecorder(ctx, cf, false)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	o, err := change(ctx, rec)
+	if err != nil {
+		return recordError(what, err)
+	}
+	writeOutcome(cmd.OutOrStdout(), o)
+	return nil
+}
+
 func writeOutcome(w io.Writer, o *record.Outcome) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, n := range o.Notes {
@@ -533,18 +555,9 @@ SURVIVOR. Prints what moved. A merge that would make a loop (SURVIVOR was itself
 into MERGED) is refused. Undo with 'carebridge patients unmerge MERGED'.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			j, rec, err := openRecorder(ctx, &cf, false)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			o, err := rec.Merge(ctx, args[0], args[1])
-			if err != nil {
-				return recordError("merge", err)
-			}
-			writeOutcome(cmd.OutOrStdout(), o)
-			return nil
+			return changeRecord(cmd, &cf, "merge", func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
+				return rec.Merge(ctx, args[0], args[1])
+			})
 		},
 	}
 	cf.register(c)
@@ -561,18 +574,9 @@ refers to it) moves back, both records' links are removed and ID is active again
 Prints what moved back. A patient that is not merged is refused.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			j, rec, err := openRecorder(ctx, &cf, false)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			o, err := rec.Unmerge(ctx, args[0])
-			if err != nil {
-				return recordError("unmerge", err)
-			}
-			writeOutcome(cmd.OutOrStdout(), o)
-			return nil
+			return changeRecord(cmd, &cf, "unmerge", func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
+				return rec.Unmerge(ctx, args[0])
+			})
 		},
 	}
 	cf.register(c)
@@ -662,18 +666,9 @@ func newReviewDecisionCmd(verb, short string, decide func(*record.Recorder, cont
 		Short: short,
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			j, rec, err := openRecorder(ctx, &cf, false)
-			if err != nil {
-				return err
-			}
-			defer j.Close()
-			o, err := decide(rec, ctx, args[0])
-			if err != nil {
-				return recordError(verb+" review "+args[0], err)
-			}
-			writeOutcome(cmd.OutOrStdout(), o)
-			return nil
+			return changeRecord(cmd, &cf, verb+" review "+args[0], func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
+				return decide(rec, ctx, args[0])
+			})
 		},
 	}
 	cf.register(c)
