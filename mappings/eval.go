@@ -98,8 +98,11 @@ type mapState struct {
 	fields   [][]fieldSlot // fields read, by segment index (see field)
 	buf      []byte        // scratch for the Bundle's JSON
 	raw      []string      // scratch for rawFields
-	dtStack  []*dtContext  // reused datatype contexts (pushDT)
-	dtDepth  int
+	// dirty says whether the object being built may hold what prune
+	// removes (see targetPath.set); nested objects save and restore it.
+	dirty   bool
+	dtStack []*dtContext // reused datatype contexts (pushDT)
+	dtDepth int
 }
 
 // built is one resource being built.
@@ -349,14 +352,17 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	saved := vars.resource
 	vars.resource = b.obj
 	defer func() { vars.resource = saved }()
+	st.dirty = false
 	if err := st.applyRows(cr.seg.rows, ctx, nil, b.obj, vars); err != nil {
 		return nil, err
 	}
 	if err := st.applyRows(cr.rows, ctx, nil, b.obj, vars); err != nil {
 		return nil, err
 	}
-	pruned, _ := prune(b.obj)
-	b.obj = pruned.(map[string]any)
+	if st.dirty { // else every value written was already pruned
+		pruned, _ := prune(b.obj)
+		b.obj = pruned.(map[string]any)
+	}
 	b.obj["resourceType"] = cr.resource
 	// The key and requirements read the resource and the context (switched
 	// in place, as applyRows does, and restored on return).

@@ -227,7 +227,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 				return &MapError{At: r.at, Err: err}
 			}
 			if ok {
-				r.to.set(obj, v)
+				st.put(r, obj, v)
 			}
 			return nil
 		}
@@ -236,7 +236,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			sys := st.identifierSystem(hl7.Field{}, r)
 			st.curObj = nil
 			if sys != "" {
-				r.to.set(obj, sys)
+				st.put(r, obj, sys)
 			}
 			return nil
 		}
@@ -245,7 +245,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			return &MapError{At: r.at, Err: err}
 		}
 		if v != nil {
-			r.to.set(obj, v)
+			st.put(r, obj, v)
 		}
 		return nil
 	}
@@ -289,6 +289,8 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		switch {
 		case r.viaDT != nil:
 			child := r.size.newObject()
+			dirty := st.dirty
+			st.dirty = false
 			base := positions[i]
 			if base.rep == 0 {
 				base.rep = 1
@@ -300,7 +302,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 				return err
 			}
 			r.size.note(child)
-			pv, keep := prune(child)
+			pv, keep := st.pruneChild(child, dirty)
 			v, ok = pv, keep
 			if keep && base.comp != 0 {
 				st.mark(base)
@@ -339,11 +341,30 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			return &MapError{At: r.at, Where: st.where(positions[i]), Err: err}
 		}
 		if ok {
-			r.to.set(obj, v)
+			st.put(r, obj, v)
 		}
 		st.pos, st.hasPos = positions[i], true // restore after a nested datatype map moved it
 	}
 	return nil
+}
+
+// put writes a row's value, noting whether the object now needs pruning.
+func (st *mapState) put(r *compiledRow, obj map[string]any, v any) {
+	if r.to.set(obj, v) {
+		st.dirty = true
+	}
+}
+
+// pruneChild prunes an object built by a nested map (via, or map with each)
+// when its rows left anything to prune, and restores the outer object's
+// dirty flag saved before it was built.
+func (st *mapState) pruneChild(child map[string]any, outerDirty bool) (any, bool) {
+	dirty := st.dirty
+	st.dirty = outerDirty
+	if dirty {
+		return prune(child)
+	}
+	return child, len(child) > 0
 }
 
 func (st *mapState) applyRef(p pendingRef) error {
@@ -430,12 +451,14 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 		st.hits[r.id] = true
 		if r.segMap != nil {
 			child := r.size.newObject()
+			dirty := st.dirty
+			st.dirty = false
 			if err := st.applyRows(r.segMap.rows, c, nil, child, vars); err != nil {
 				return err
 			}
 			r.size.note(child)
-			if pv, ok := prune(child); ok {
-				r.to.set(obj, pv)
+			if pv, ok := st.pruneChild(child, dirty); ok {
+				st.put(r, obj, pv)
 			}
 			continue
 		}

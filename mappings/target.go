@@ -98,13 +98,16 @@ func (p targetPath) clearPath() string {
 }
 
 // set stores v at p in obj. Maps met on the way are created; a map value
-// stored where a map already is is merged into it.
-func (p targetPath) set(obj map[string]any, v any) {
+// stored where a map already is is merged into it. It reports whether it
+// may have left something prune removes (a list slot skipped by an index,
+// an empty value); the values rows write are otherwise already pruned.
+func (p targetPath) set(obj map[string]any, v any) (dirty bool) {
+	dirty = prunable(v)
 	if len(p) == 0 { // "." : merge an object into the one being built
 		if m, ok := v.(map[string]any); ok {
 			merge(obj, m)
 		}
-		return
+		return dirty
 	}
 	cur := obj
 	for i, step := range p {
@@ -114,11 +117,11 @@ func (p targetPath) set(obj map[string]any, v any) {
 				if old, ok := cur[step.name].(map[string]any); ok {
 					if nv, ok := v.(map[string]any); ok {
 						merge(old, nv)
-						return
+						return dirty
 					}
 				}
 				cur[step.name] = v
-				return
+				return dirty
 			}
 			next, ok := cur[step.name].(map[string]any)
 			if !ok {
@@ -134,6 +137,9 @@ func (p targetPath) set(obj map[string]any, v any) {
 			idx = len(list)
 		}
 		grown := len(list) <= idx
+		if idx > len(list) {
+			dirty = true // slots before idx stay nil
+		}
 		for len(list) <= idx {
 			list = append(list, nil)
 		}
@@ -146,11 +152,11 @@ func (p targetPath) set(obj map[string]any, v any) {
 			if old, ok := list[idx].(map[string]any); ok {
 				if nv, ok := v.(map[string]any); ok {
 					merge(old, nv)
-					return
+					return dirty
 				}
 			}
 			list[idx] = v
-			return
+			return dirty
 		}
 		next, ok := list[idx].(map[string]any)
 		if !ok {
@@ -159,6 +165,22 @@ func (p targetPath) set(obj map[string]any, v any) {
 		}
 		cur = next
 	}
+	return dirty
+}
+
+// prunable reports whether v itself is something prune removes.
+func prunable(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // merge copies src into dst, merging nested maps and appending lists.
