@@ -409,12 +409,22 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 // identity always gets the same id, so a resend or replay updates instead of
 // duplicating. The id is a name-based UUID (version 5 layout).
 func StableID(resourceType, key string) string {
-	sum := sha256.Sum256([]byte("carebridge\x00" + resourceType + "\x00" + key))
+	var in [256]byte
+	sum := sha256.Sum256(append(append(append(append(in[:0], "carebridge\x00"...), resourceType...), 0), key...))
 	u := sum[:16]
 	u[6] = (u[6] & 0x0f) | 0x50
 	u[8] = (u[8] & 0x3f) | 0x80
-	h := hex.EncodeToString(u)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	var out [36]byte
+	hex.Encode(out[0:8], u[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], u[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], u[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], u[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], u[10:16])
+	return string(out[:])
 }
 
 func (st *mapState) mark(k posKey) { st.used.add(k) }
