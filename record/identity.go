@@ -87,7 +87,17 @@ func (p *plan) probabilistic(in Incoming) (string, error) {
 	var best string
 	var bestScore Score
 	for _, q := range CandidateQueries(in.Body) {
-		hits, err := p.search(q)
+		// A blocking key shared by more records than a page (a clinic's
+		// switchboard number, a placeholder phone) narrows nothing: its
+		// candidates are left to the other keys.
+		found, err := p.r.store.Search(p.ctx, fhirstore.Query{Type: q.Type, Params: q.Params, Count: q.Count + 1, Sort: "_id"})
+		if err != nil {
+			return "", fmt.Errorf("search %s: %w", q.Type, err)
+		}
+		if len(found) > q.Count {
+			continue
+		}
+		hits, err := p.states(found)
 		if err != nil {
 			return "", err
 		}

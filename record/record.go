@@ -279,6 +279,12 @@ func (p *plan) search(q fhirstore.Query) ([]*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", q.Type, err)
 	}
+	return p.states(found)
+}
+
+// states returns the states of resources found by a search (with this
+// plan's changes applied), decoding those the plan has not seen yet.
+func (p *plan) states(found []*fhirstore.Resource) ([]*state, error) {
 	out := make([]*state, 0, len(found))
 	for _, f := range found {
 		k := key{f.Type, f.ID}
@@ -287,6 +293,7 @@ func (p *plan) search(q fhirstore.Query) ([]*state, error) {
 			continue
 		}
 		s := &state{key: k, version: f.Version}
+		var err error
 		if s.stored, err = decode(f.Body); err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
 		}
