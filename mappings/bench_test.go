@@ -19,12 +19,21 @@ func BenchmarkLoadShipped(b *testing.B) {
 
 // BenchmarkMapADTA01 maps the synthetic ADT^A01 to a Bundle on one core
 // (goal: ≤ 50 µs per message).
-func BenchmarkMapADTA01(b *testing.B) {
+func BenchmarkMapADTA01(b *testing.B) { benchmarkMap(b, "../testdata/hl7/adt_a01.hl7") }
+
+// BenchmarkMapSIUS12 maps the synthetic SIU^S12 (a booked appointment).
+func BenchmarkMapSIUS12(b *testing.B) { benchmarkMap(b, "../testdata/hl7/siu_s12.hl7") }
+
+// BenchmarkMapDFTP03 maps the synthetic DFT^P03 (charges).
+func BenchmarkMapDFTP03(b *testing.B) { benchmarkMap(b, "../testdata/hl7/dft_p03.hl7") }
+
+// benchmarkMap parses and maps one message file per iteration.
+func benchmarkMap(b *testing.B, file string) {
 	set, err := mappings.Load(mappings.Shipped())
 	if err != nil {
 		b.Fatal(err)
 	}
-	raw, err := os.ReadFile("../testdata/hl7/adt_a01.hl7")
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		b.Fatal(err)
 	}
