@@ -109,16 +109,31 @@ const maxScratch = 1 << 20
 // IN1 groups, the same practitioner in two roles) into the first: a Bundle
 // must not hold one resource twice.
 func dedupe(all []*built) []*built {
-	seen := make(map[string]*built, len(all))
+	var seen map[string]*built // for many resources; a few are compared in turn
+	if len(all) > 32 {
+		seen = make(map[string]*built, len(all))
+	}
 	out := all[:0]
 	for _, b := range all {
-		k := b.resource + "/" + b.id
-		if first, ok := seen[k]; ok {
+		var first *built
+		if seen != nil {
+			k := b.resource + "/" + b.id
+			if first = seen[k]; first == nil {
+				seen[k] = b
+			}
+		} else {
+			for _, o := range out {
+				if o.id == b.id && o.resource == b.resource {
+					first = o
+					break
+				}
+			}
+		}
+		if first != nil {
 			mergeResource(first.obj, b.obj)
 			first.clears = append(first.clears, b.clears...)
 			continue
 		}
-		seen[k] = b
 		out = append(out, b)
 	}
 	return out
@@ -153,8 +168,9 @@ func mergeResource(dst, src map[string]any) {
 
 func containsJSON(list []any, e any) bool {
 	eb, _ := appendJSON(nil, e)
+	var xb []byte // reused for every element
 	for _, x := range list {
-		xb, _ := appendJSON(nil, x)
+		xb, _ = appendJSON(xb[:0], x)
 		if string(xb) == string(eb) {
 			return true
 		}
