@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -176,9 +177,27 @@ measured from each message's scheduled send time, so a stalled server cannot hid
 	return c
 }
 
-// adtA01Message is the i-th message of bench ingest: a synthetic ADT^A01.
+// adtA01Message is the i-th message of bench ingest: a synthetic ADT^A01
+// of one of a million distinct synthetic people.
 func adtA01Message(run int64, i int64, ts string) []byte {
-	return fmt.Appendf(nil, benchADT, ts, fmt.Sprintf("B%x-%d", run, i), fmt.Sprintf("BM%08d", i%1000000), fmt.Sprintf("BV%08d", i))
+	p := i % 1000000
+	return withPerson(fmt.Appendf(nil, benchADT, ts, fmt.Sprintf("B%x-%d", run, i), fmt.Sprintf("BM%08d", p), fmt.Sprintf("BV%08d", i)), p)
+}
+
+// withPerson gives a benchADT message the name, birth date and phone of
+// synthetic person p, so that identity matching sees distinct people (as
+// many share a birth date as in a real population).
+func withPerson(msg []byte, p int64) []byte {
+	name, birth := benchPerson(p)
+	msg = bytes.Replace(msg, []byte("|Benchmark^Patient^Q^^Mx||19800214|"), []byte("|"+name+"||"+birth+"|"), 1)
+	return bytes.Replace(msg, []byte("+44-1632-960001"), fmt.Appendf(nil, "+44-1632-%06d", p%1000000), 1)
+}
+
+// benchPerson is the name (XPN) and birth date of synthetic person p.
+func benchPerson(p int64) (string, string) {
+	name := fmt.Sprintf("Bench%s^Pat%s", letters(p), letters(p/7+3))
+	birth := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(p*7919%21900)).Format("20060102")
+	return name, birth
 }
 
 func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns, total int, rate float64, gen func(run, i int64, ts string) []byte, progress io.Writer) (benchResult, error) {

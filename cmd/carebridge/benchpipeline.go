@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,11 +50,10 @@ func pipelineMessage(run, i int64, ts string) []byte {
 	// Distinct synthetic people: names from the patient number, birth
 	// dates spread over 60 years (as many patients share a birth date as
 	// in a real population, so identity matching does real work).
-	name := fmt.Sprintf("Bench%s^Pat%s", letters(p), letters(p/7+3))
-	birth := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(p*7919%21900)).Format("20060102")
+	name, birth := benchPerson(p)
 	switch i % 5 {
 	case 0:
-		return bytes.Replace(fmt.Appendf(nil, benchADT, ts, ctrl, mrn, visit), []byte("|Benchmark^Patient^Q^^Mx||19800214|"), []byte("|"+name+"||"+birth+"|"), 1)
+		return withPerson(fmt.Appendf(nil, benchADT, ts, ctrl, mrn, visit), p)
 	case 1:
 		return fmt.Appendf(nil, benchS12, ts, ctrl, mrn, name, birth)
 	case 2:

@@ -243,7 +243,7 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 		}
 	}
 	out := make([]*fhirstore.Resource, len(pws))
-	err := s.submit(ctx, func(tx *sql.Tx) error {
+	err := s.submitHeavy(ctx, func(tx *sql.Tx) error {
 		for i := range pws {
 			r, err := s.writeResource(tx, &pws[i], cs.JournalID)
 			if err != nil {

@@ -117,10 +117,16 @@ var (
 // what it wrote is rolled back and the other requests of the batch go on
 // (see runBatch).
 type writeReq struct {
-	fn   func(tx *sql.Tx) error
-	err  error // the request's own failure, or the batch's
-	done chan struct{}
+	fn    func(tx *sql.Tx) error
+	heavy bool  // a change set of resources (many rows), as opposed to a journal write
+	err   error // the request's own failure, or the batch's
+	done  chan struct{}
 }
+
+// heavyPerCommit bounds how many change sets share one commit, so that
+// journal writes (appends, on which ACKs wait) queued behind them wait for
+// a short transaction, not a long one.
+const heavyPerCommit = 8
 
 // Open opens (creating if needed) the SQLite database at path, applies the
 // schema and starts the writer. The directory is created when missing.
@@ -283,10 +289,18 @@ func (s *Store) Close() error {
 
 // submit hands fn to the writer and waits until its transaction committed.
 func (s *Store) submit(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.submitReq(ctx, &writeReq{fn: fn, done: make(chan struct{})})
+}
+
+// submitHeavy is submit for a change set of resources.
+func (s *Store) submitHeavy(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.submitReq(ctx, &writeReq{fn: fn, heavy: true, done: make(chan struct{})})
+}
+
+func (s *Store) submitReq(ctx context.Context, r *writeReq) error {
 	if s.opts.ReadOnly {
 		return errors.New("journal opened read-only")
 	}
-	r := &writeReq{fn: fn, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -311,6 +325,7 @@ func (s *Store) submit(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *Store) writer() {
 	defer close(s.writerEnd)
 	batch := make([]*writeReq, 0, s.opts.MaxBatch)
+	var light, heavy []*writeReq
 	for {
 		var first *writeReq
 		select {
@@ -327,17 +342,39 @@ func (s *Store) writer() {
 				}
 			}
 		}
-		batch = append(batch[:0], first)
-	gather:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break gather
+		// Journal writes go first, in a commit of their own; change sets
+		// follow in commits of at most heavyPerCommit, and journal writes
+		// that arrive meanwhile go ahead of the remaining change sets.
+		light, heavy = light[:0], heavy[:0]
+		take := func(r *writeReq) {
+			if r.heavy {
+				heavy = append(heavy, r)
+			} else {
+				light = append(light, r)
 			}
 		}
-		s.commit(batch)
+		take(first)
+		for {
+		gather:
+			for len(light)+len(heavy) < s.opts.MaxBatch {
+				select {
+				case r := <-s.reqs:
+					take(r)
+				default:
+					break gather
+				}
+			}
+			if len(light) > 0 {
+				s.commit(light)
+				light = light[:0]
+			}
+			if len(heavy) == 0 {
+				break
+			}
+			n := min(len(heavy), heavyPerCommit)
+			s.commit(heavy[:n])
+			heavy = append(heavy[:0], heavy[n:]...)
+		}
 	}
 }
 
