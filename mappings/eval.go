@@ -343,7 +343,7 @@ func (c *segContext) key() int { return c.idx<<12 | c.rep&0xfff }
 // build makes one resource from one context.
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
 	obj := cr.size.newObject()
-	obj["resourceType"] = cr.resource
+	obj["resourceType"] = cr.typeVal
 	b := &built{rule: cr, obj: obj, ctx: ctx, resource: cr.resource}
 	st.current = b
 	// Rows may read the resource built so far (the segment map's rows run
@@ -363,7 +363,7 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 		pruned, _ := prune(b.obj)
 		b.obj = pruned.(map[string]any)
 	}
-	b.obj["resourceType"] = cr.resource
+	b.obj["resourceType"] = cr.typeVal
 	// The key and requirements read the resource and the context (switched
 	// in place, as applyRows does, and restored on return).
 	savedV := vars.v

@@ -70,6 +70,7 @@ type compiledResource struct {
 	require  []*program
 	rows     []*compiledRow
 	resource string // resourceType
+	typeVal  any    // resource, boxed once for every object it is written to
 	size     sizeHint
 }
 
@@ -397,7 +398,7 @@ func (l *loader) addMessage(f *messageFile, file string) {
 		case !ok:
 			l.errorf(r.Pos, "segment maps are named SEG[Resource]; see `carebridge mapping check` for the list", "resource %s: no segment map %q", r.Name, r.Map)
 		default:
-			cr.seg, cr.resource = seg, seg.resource
+			cr.seg, cr.resource, cr.typeVal = seg, seg.resource, seg.resource
 			if segName, _, _ := strings.Cut(r.Map, "["); segName != r.Segment {
 				l.errorf(r.Pos, "", "resource %s: map %s is for segment %s, not %s", r.Name, r.Map, segName, r.Segment)
 			}

@@ -132,8 +132,7 @@ func (st *mapState) field(idx int, seg *hl7.Segment, n int) hl7.Field {
 func (st *mapState) resetFields(msg *hl7.Message) {
 	n := len(msg.Segments())
 	for i := range st.fields {
-		clear(st.fields[i])
-		st.fields[i] = st.fields[i][:0]
+		st.fields[i] = st.fields[i][:0] // cleared when the state was released
 	}
 	for len(st.fields) < n {
 		st.fields = append(st.fields, nil)
