@@ -184,12 +184,19 @@ type program struct {
 	// constant holds the value of an expression that reads no variable
 	// (e.g. a URL literal), computed once at load.
 	constant ref.Val
+	// direct evaluates the few simplest forms of condition (see
+	// directForm) without the interpreter, with the same result and the
+	// same reads; nil for any other expression.
+	direct func(a *activation) ref.Val
 }
 
 // eval evaluates the program (or returns its constant).
 func (p *program) eval(a *activation) (ref.Val, error) {
 	if p.constant != nil {
 		return p.constant, nil
+	}
+	if p.direct != nil {
+		return p.direct(a), nil
 	}
 	out, _, err := p.prg.Eval(a)
 	return out, err

@@ -469,7 +469,7 @@ func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *p
 		l.errorf(pos, "a CEL expression over it, v[...], m[...], event, structure, sender, resource, ids; see docs/mappings.md, Expressions", "expression %q: %v", src, err)
 		return nil
 	}
-	p := &program{prg: prg, src: src, at: at(pos)}
+	p := &program{prg: prg, src: src, at: at(pos), direct: directForm(src)}
 	p.foldConstant()
 	l.set.notePaths(src)
 	return p
