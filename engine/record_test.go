@@ -1,0 +1,173 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/carebridge/carebridge/config"
+	"github.com/carebridge/carebridge/engine"
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
+)
+
+// startRecording starts an engine that maps every message and applies it
+// to the unified record.
+func startRecording(t *testing.T, cfg *config.Config) (*node, *sqlite.Store) {
+	t.Helper()
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{Durability: sqlite.DurabilityNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := record.New(store, record.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(cfg, engine.Deps{Journal: store, Mappings: set, Record: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{eng: eng, store: store, cancel: cancel, stopped: make(chan error, 1)}
+	go func() { n.stopped <- eng.Run(ctx) }()
+	select {
+	case <-eng.Ready():
+	case err := <-n.stopped:
+		t.Fatalf("engine stopped: %v", err)
+	}
+	n.addr = eng.MLLPAddr(cfg.MLLP[0].Name).String()
+	t.Cleanup(func() { n.stop(t) })
+	return n, store
+}
+
+func example(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../mappings/hl7v2/messages/examples/ADT/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// forPatient makes an example message about patient i: its identifiers
+// (MRN, NHS number, passport), visit and control ID.
+func forPatient(msg []byte, i int) []byte {
+	msg = bytes.ReplaceAll(msg, []byte("943 476 5919"), fmt.Appendf(nil, "900 000 %04d", i))
+	msg = bytes.ReplaceAll(msg, []byte("P1234567"), fmt.Appendf(nil, "P77%05d", i))
+	// Distinct people: otherwise their demographics match and the record
+	// rightly takes them for one.
+	msg = bytes.ReplaceAll(msg, []byte("Okafor^Chiamaka"), fmt.Appendf(nil, "Okafor%c^Chiamaka", 'a'+i))
+	msg = bytes.ReplaceAll(msg, []byte("|19850412"), fmt.Appendf(nil, "|1985%02d12", i+1))
+	msg = bytes.ReplaceAll(msg, []byte("Eze^Chiamaka"), fmt.Appendf(nil, "Eze%c^Chiamaka", 'a'+i))
+	msg = bytes.ReplaceAll(msg, []byte("01632 9601"), fmt.Appendf(nil, "01632 97%02d", i))
+	msg = bytes.ReplaceAll(msg, []byte("01632 9602"), fmt.Appendf(nil, "01632 98%02d", i))
+	msg = bytes.ReplaceAll(msg, []byte("7 Lantern Row"), fmt.Appendf(nil, "%d Lantern Row", 10+i))
+	msg = bytes.ReplaceAll(msg, []byte("MRN200001"), fmt.Appendf(nil, "MRN7%05d", i))
+	msg = bytes.ReplaceAll(msg, []byte("VN800001"), fmt.Appendf(nil, "VN7%05d", i))
+	return bytes.Replace(msg, []byte("|EX-"), fmt.Appendf(nil, "|P%d-", i), 1)
+}
+
+// TestRecordAppliesEachPatientsMessagesInOrder sends, for several patients
+// at once, admit → transfer → discharge on one connection each: every
+// visit must end finished with its whole history, which it only does when
+// each patient's messages are applied in order. A message the record
+// refuses fails alone.
+func TestRecordAppliesEachPatientsMessagesInOrder(t *testing.T) {
+	n, store := startRecording(t, testConfig(t, nil))
+	steps := [][]byte{example(t, "a01-admit.hl7"), example(t, "a02-transfer.hl7"), example(t, "a03-discharge.hl7")}
+	const patients = 6
+	var wg sync.WaitGroup
+	for i := range patients {
+		wg.Go(func() {
+			c := dial(t, n.addr)
+			for _, s := range steps {
+				ack, err := c.Send(context.Background(), forPatient(s, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if code := parseAck(t, ack).Get("MSA-1"); code != "AA" {
+					t.Errorf("patient %d: ACK %s", i, code)
+				}
+			}
+		})
+	}
+	// A merge of a patient into itself: refused by the record.
+	self := []byte("MSH|^~\\&|ADTSYS|GENHOSP|CAREBRIDGE|CB|20261109100000+0000||ADT^A40^ADT_A39|SELF-1|P|2.5.1\rEVN|A40|20261109100000+0000\rPID|1||MRN799999^^^GENHOSP^MR||Self^Merge||19700101|F\rMRG|MRN799999^^^GENHOSP^MR\r")
+	if _, err := dial(t, n.addr).Send(context.Background(), self); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for _, e := range entries(t, store, fhirstore.Filter{}) {
+		final := waitFinal(t, store, e.ID)
+		switch {
+		case e.ControlID == "SELF-1":
+			if final.Status != fhirstore.StatusFailed {
+				t.Errorf("self-merge ended %s (%s), want failed", final.Status, final.Error)
+			}
+		case final.Status != fhirstore.StatusProcessed:
+			t.Errorf("%s ended %s: %s", e.ControlID, final.Status, final.Error)
+		case bytes.Contains(final.Notes, []byte("out-of-order")):
+			// Applied after a later message of the same patient.
+			t.Errorf("%s was applied out of order: %s", e.ControlID, final.Notes)
+		}
+	}
+	encs, err := store.Search(context.Background(), fhirstore.Query{Type: "Encounter", Count: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(encs) != patients {
+		t.Fatalf("%d encounters, want %d", len(encs), patients)
+	}
+	for _, r := range encs {
+		var enc struct {
+			Status        string `json:"status"`
+			StatusHistory []struct {
+				Status string `json:"status"`
+			} `json:"statusHistory"`
+			Location []struct {
+				Status string `json:"status"`
+			} `json:"location"`
+		}
+		if err := json.Unmarshal(r.Body, &enc); err != nil {
+			t.Fatal(err)
+		}
+		if enc.Status != "finished" || len(enc.StatusHistory) != 1 || enc.StatusHistory[0].Status != "in-progress" || len(enc.Location) != 2 {
+			t.Errorf("Encounter/%s v%d: %+v, want finished after in-progress, two locations", r.ID, r.Version, enc)
+		}
+	}
+}
+
+// TestOnProcessAcksAfterTheRecordCommitted: with ack_policy on-process the
+// ACK comes only once the record holds the message's resources.
+func TestOnProcessAcksAfterTheRecordCommitted(t *testing.T) {
+	n, store := startRecording(t, testConfig(t, func(c *config.Config) { c.MLLP[0].AckPolicy = config.AckOnProcess }))
+	ack, err := dial(t, n.addr).Send(context.Background(), example(t, "a01-admit.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := parseAck(t, ack).Get("MSA-1"); code != "AA" {
+		t.Fatalf("ACK %s", code)
+	}
+	found, err := store.Search(context.Background(), fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{"https://genhosp.example.org/fhir/sid/mrn|MRN200001"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 {
+		t.Fatalf("right after the ACK, %d patients with the admitted MRN, want 1", len(found))
+	}
+	es := entries(t, store, fhirstore.Filter{})
+	if len(es) != 1 || es[0].Status != fhirstore.StatusProcessed {
+		t.Fatalf("journal after the ACK: %+v", es)
+	}
+}
