@@ -31,6 +31,7 @@ func (p *plan) message(m *Message) error {
 	}
 	// Identity first: every reference to an incoming patient that turns out
 	// to be a known one is redirected to it.
+	redirected := map[string]bool{}
 	for i := range in {
 		if in[i].Type != "Patient" || (merge != nil && merge.merged == in[i].ID) {
 			continue
@@ -58,6 +59,7 @@ func (p *plan) message(m *Message) error {
 			}
 			in[i].ID = target
 			in[i].Body["id"] = target
+			redirected[target] = true
 		}
 	}
 	if merge != nil && merge.merged != "" {
@@ -86,8 +88,18 @@ func (p *plan) message(m *Message) error {
 					delete(r.Body, "active")
 				}
 			}
+			var ids []any
+			if redirected[r.ID] {
+				// Another record's identifiers join this one's: added,
+				// never replacing one of the same system.
+				ids = list(r.Body, "identifier")
+				delete(r.Body, "identifier")
+			}
 			if err := p.update(s, r.Body, m); err != nil {
 				return err
+			}
+			if len(ids) > 0 {
+				p.addIdentifiers(s, ids, m)
 			}
 		case "Provenance":
 			// A message's own record of itself: replaced, never merged
@@ -160,6 +172,37 @@ func (p *plan) visitAccount(r Incoming) error {
 	return nil
 }
 
+// addIdentifiers adds to a patient the identifiers it lacks (same system
+// and value), keeping every one it has.
+func (p *plan) addIdentifiers(s *state, ids []any, m *Message) {
+	cur := s.current()
+	if cur == nil || p.staleQuiet(s, m) {
+		return
+	}
+	have := map[string]bool{}
+	for _, id := range list(cur, "identifier") {
+		x, _ := id.(map[string]any)
+		have[str(x, "system")+"|"+str(x, "value")] = true
+	}
+	var add []any
+	for _, id := range ids {
+		x, _ := id.(map[string]any)
+		k := str(x, "system") + "|" + str(x, "value")
+		if str(x, "value") == "" || have[k] {
+			continue
+		}
+		have[k] = true
+		add = append(add, cloneJSON(x))
+	}
+	if len(add) == 0 {
+		return
+	}
+	body := cloneJSONMap(cur)
+	body["identifier"] = append(list(body, "identifier"), add...)
+	stamp(body, m)
+	p.set(s, body)
+}
+
 // normalize copies a mapped resource into the form stored resources are
 // read in (numbers as json.Number), so that comparing them compares values.
 func normalize(body map[string]any) (map[string]any, error) {
@@ -212,6 +255,16 @@ func (p *plan) stale(s *state, m *Message) bool {
 	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: not applied",
 		m.Event, m.EventTime.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339), s.ref())
 	return true
+}
+
+// staleQuiet is stale without the note (for a second look at the same
+// resource in one message).
+func (p *plan) staleQuiet(s *state, m *Message) bool {
+	if m.EventTime.IsZero() {
+		return false
+	}
+	last := eventTimeOf(s.stored)
+	return !last.IsZero() && m.EventTime.Before(last)
 }
 
 // stamp records on a resource's meta the event that changed it.

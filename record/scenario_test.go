@@ -178,6 +178,50 @@ var scenarios = []struct {
 				t.Errorf("balance = %s, want 100.00: the DFT names no account, its charges go to the visit's", value)
 			}
 		}},
+	{"class-change-same-visit", []string{examples + "ADT/a04-register-zsegment.hl7", "testdata/hl7/a06-same-visit.hl7", "testdata/hl7/a07-same-visit.hl7"},
+		func(t *testing.T, v *view) {
+			enc := v.one(t, "Encounter")
+			if c := enc["class"].(map[string]any)["code"]; c != "AMB" {
+				t.Errorf("class = %v after A07, want AMB", c)
+			}
+			h, _ := enc["classHistory"].([]any)
+			var codes []string
+			for _, e := range h {
+				codes = append(codes, e.(map[string]any)["class"].(map[string]any)["code"].(string))
+			}
+			if !slices.Equal(codes, []string{"AMB", "IMP"}) {
+				t.Errorf("classHistory = %v, want [AMB IMP]", codes)
+			}
+		}},
+	{"merge-patient-id-a34", []string{examples + "ADT/a04-register-zsegment.hl7", examples + "ADT/a34-merge-patient-id.hl7"},
+		func(t *testing.T, v *view) {
+			surv, old := v.patient(t, "MRN200002"), v.patient(t, "MRN299902")
+			if old["active"] != false || !strings.Contains(fmt.Sprint(old["link"]), "replaced-by") || !strings.Contains(fmt.Sprint(surv["link"]), "replaces") {
+				t.Errorf("A34 did not link the records: survivor %v, merged %v", surv["link"], old["link"])
+			}
+		}},
+	{"chained-merge", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-duplicate.hl7", examples + "ADT/a40-merge.hl7",
+		"testdata/hl7/a04-third-record.hl7", "testdata/hl7/a40-chain.hl7", "testdata/hl7/a08-old-identifier.hl7"},
+		func(t *testing.T, v *view) {
+			final := v.patient(t, "MRN200009")
+			ref := "Patient/" + final["id"].(string)
+			for _, e := range v.all("Encounter") {
+				if e["subject"].(map[string]any)["reference"] != ref {
+					t.Errorf("Encounter %v is not on the final survivor", e["identifier"])
+				}
+			}
+			if !strings.Contains(fmt.Sprint(final["address"]), "21 New Road") {
+				t.Errorf("an update for the first merged record's identifier did not reach the final survivor: %v", final["address"])
+			}
+			for _, p := range v.all("Patient") {
+				if p["active"] == false && strings.Contains(fmt.Sprint(p["address"]), "21 New Road") {
+					t.Error("the update was written to a merged record")
+				}
+			}
+			if ids := fmt.Sprint(final["identifier"]); !strings.Contains(ids, "MRN200009") || !strings.Contains(ids, "MRN299901") {
+				t.Errorf("the final survivor's identifiers = %s, want its own MRN kept and the old one added", ids)
+			}
+		}},
 }
 
 func TestScenarios(t *testing.T) {
