@@ -24,7 +24,7 @@ func (st *mapState) segValue(ctx *segContext, path string) string {
 	if err != nil {
 		return ""
 	}
-	f, at, ok := st.resolveSeg(ctx, sp)
+	f, at, ok := st.resolveSeg(ctx, &sp)
 	if !ok {
 		return ""
 	}
@@ -40,7 +40,7 @@ func (st *mapState) dtValue(ctx *dtContext, path string) string {
 		return ""
 	}
 	f := sp.narrow(ctx.val)
-	st.mark(ctx.at(sp))
+	st.mark(ctx.at(&sp))
 	return fieldText(f)
 }
 
@@ -61,7 +61,7 @@ func (st *mapState) pushDT(val hl7.Field, base posKey) *dtContext {
 func (st *mapState) popDT() { st.dtDepth-- }
 
 // at is the position a datatype-relative source reads.
-func (c *dtContext) at(sp sourcePath) posKey {
+func (c *dtContext) at(sp *sourcePath) posKey {
 	k := c.base
 	if k.comp == 0 {
 		k.comp = sp.comp
@@ -71,10 +71,12 @@ func (c *dtContext) at(sp sourcePath) posKey {
 
 // resolveSeg finds a source in a segment context: relative to the segment,
 // or absolute (in the group instance first, then the message).
-func (st *mapState) resolveSeg(ctx *segContext, sp sourcePath) (hl7.Field, posKey, bool) {
+func (st *mapState) resolveSeg(ctx *segContext, sp *sourcePath) (hl7.Field, posKey, bool) {
 	seg, idx := ctx.seg, ctx.idx
 	if !sp.absolute && ctx.rep > 0 && sp.field == ctx.repField && sp.rep == 0 {
-		sp.rep = ctx.rep // a context made per repetition reads its own
+		own := *sp
+		own.rep = ctx.rep // a context made per repetition reads its own
+		sp = &own
 	}
 	if sp.absolute && sp.segment != seg.Name() { // an absolute path to the context's own segment reads this occurrence
 		seg = nil
@@ -172,17 +174,12 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 		st.current.clears = append(st.current.clears, r.to.clearPath())
 		return nil
 	}
-	// Values to map: the source's repetitions (or one value), or none.
-	var valuesBuf [1]hl7.Field
-	var positionsBuf [1]posKey
-	values, positions := valuesBuf[:0], positionsBuf[:0]
-	hasSource := r.from != nil
-	if hasSource {
+	if r.from != nil {
 		var f hl7.Field
 		var at posKey
 		if seg != nil {
 			var ok bool
-			f, at, ok = st.resolveSeg(seg, *r.from)
+			f, at, ok = st.resolveSeg(seg, r.from)
 			if !ok {
 				if r.row.Required {
 					return &MapError{At: r.at, Where: r.from.text, Err: fmt.Errorf("required segment %s is missing", r.from.segment)}
@@ -191,160 +188,164 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 			}
 		} else {
 			f = r.from.narrow(dt.val)
-			at = dt.at(*r.from)
+			at = dt.at(r.from)
 		}
-		appendAll := len(r.to) > 0 && r.to[len(r.to)-1].index == indexAppend
 		// A context made per repetition has already chosen the repetition.
 		whole := r.from.whole() && !(seg != nil && seg.rep > 0 && !r.from.absolute && r.from.field == seg.repField)
-		if seg != nil && whole && f.RepetitionCount() > 1 && appendAll {
+		if seg == nil || !whole {
+			return st.applyValue(r, f, at, obj, vars)
+		}
+		appendAll := len(r.to) > 0 && r.to[len(r.to)-1].index == indexAppend
+		if appendAll && f.RepetitionCount() > 1 {
+			// Every repetition of the source becomes one element.
 			for i, rep := range f.Repetitions() {
 				k := at
 				k.rep = i + 1
-				values, positions = append(values, rep), append(positions, k)
+				if err := st.applyValue(r, rep, k, obj, vars); err != nil {
+					return err
+				}
 			}
-		} else {
-			if seg != nil && whole {
-				f = f.Repetition(1)
-				at.rep = 1
-			}
-			values, positions = append(values, f), append(positions, at)
+			return nil
 		}
+		at.rep = 1
+		return st.applyValue(r, f.Repetition(1), at, obj, vars)
 	}
-	if !hasSource {
-		if r.when != nil {
-			ok, err := st.evalBool(r.when, vars)
-			if err != nil {
-				return &MapError{At: r.at, Err: err}
-			}
-			if !ok {
-				return nil
-			}
-		}
-		st.hits[r.id] = true
-		if r.row.Const != "" {
-			v, ok, err := st.convert(hl7.NewField(r.row.Const, hl7.Delimiters{}), r.as, r)
-			if err != nil {
-				return &MapError{At: r.at, Err: err}
-			}
-			if ok {
-				st.put(r, obj, v)
-			}
-			return nil
-		}
-		if r.as == "identifierSystem" {
-			st.curObj = obj
-			sys := st.identifierSystem(hl7.Field{}, r)
-			st.curObj = nil
-			if sys != "" {
-				st.put(r, obj, sys)
-			}
-			return nil
-		}
-		v, err := st.evalValue(r.value, vars)
+	if r.when != nil {
+		ok, err := st.evalBool(r.when, vars)
 		if err != nil {
 			return &MapError{At: r.at, Err: err}
 		}
-		if v != nil {
-			st.put(r, obj, v)
+		if !ok {
+			return nil
 		}
-		return nil
 	}
-	for i, f := range values {
-		if f.IsNull() {
-			st.mark(positions[i])
-			st.hits[r.id] = true
-			switch {
-			case r.row.Clears != "":
-				st.current.clears = append(st.current.clears, r.row.Clears)
-			case r.value != nil && r.value.constant != nil:
-				// A structural companion (an extension's url): the row that
-				// carries the value records the clear.
-			case len(r.to) > 0:
-				st.current.clears = append(st.current.clears, r.to.clearPath())
-			}
-			continue
-		}
-		if f.IsEmpty() && r.as != "identifierSystem" {
-			if r.row.Required {
-				return &MapError{At: r.at, Where: st.where(positions[i]), Err: fmt.Errorf("required value %s is missing", r.from.text)}
-			}
-			continue
-		}
-		if r.when != nil {
-			vars.it = celString(fieldText(f))
-			ok, err := st.evalBool(r.when, vars)
-			vars.it = nil
-			if err != nil {
-				return &MapError{At: r.at, Where: r.from.text, Err: err}
-			}
-			if !ok {
-				continue
-			}
-		}
-		st.hits[r.id] = true
-		st.pos, st.hasPos = positions[i], true
-		var v any
-		var ok bool
-		var err error
-		switch {
-		case r.viaDT != nil:
-			child := r.size.newObject()
-			dirty := st.dirty
-			st.dirty = false
-			base := positions[i]
-			if base.rep == 0 {
-				base.rep = 1
-			}
-			dc := st.pushDT(f, base)
-			err := st.applyRows(r.viaDT.rows, nil, dc, child, vars)
-			st.popDT()
-			if err != nil {
-				return err
-			}
-			r.size.note(child)
-			pv, keep := st.pruneChild(child, dirty)
-			v, ok = pv, keep
-			if keep && base.comp != 0 {
-				st.mark(base)
-			}
-		case r.code != nil:
-			st.mark(positions[i])
-			v, ok, err = st.convertCode(f, r.code, r.as, r)
-		case r.value != nil:
-			st.mark(positions[i])
-			vars.it = celString(fieldText(f))
-			v, err = st.evalValue(r.value, vars)
-			vars.it = nil
-			ok = v != nil
-			if str, isStr := v.(string); err == nil && isStr && r.as != "" {
-				v, ok, err = st.convert(hl7.NewField(str, st.msg.Delimiters()), r.as, r)
-				if err != nil {
-					st.pos, st.hasPos = positions[i], true
-					st.warn("invalid-value", r, invalidValueText(r.as))
-					continue
-				}
-			}
-		default:
-			st.mark(positions[i])
-			st.curObj = obj
-			v, ok, err = st.convert(f, r.as, r)
-			st.curObj = nil
-			if err != nil && !r.row.Required {
-				// A malformed value (a date that is no date, "abc" for a
-				// number) is left out with a warning; the message still maps.
-				st.pos, st.hasPos = positions[i], true
-				st.warn("invalid-value", r, invalidValueText(r.as))
-				continue
-			}
-		}
+	st.hits[r.id] = true
+	if r.row.Const != "" {
+		v, ok, err := st.convert(hl7.NewField(r.row.Const, hl7.Delimiters{}), r.as, r)
 		if err != nil {
-			return &MapError{At: r.at, Where: st.where(positions[i]), Err: err}
+			return &MapError{At: r.at, Err: err}
 		}
 		if ok {
 			st.put(r, obj, v)
 		}
-		st.pos, st.hasPos = positions[i], true // restore after a nested datatype map moved it
+		return nil
 	}
+	if r.as == "identifierSystem" {
+		st.curObj = obj
+		sys := st.identifierSystem(hl7.Field{}, r)
+		st.curObj = nil
+		if sys != "" {
+			st.put(r, obj, sys)
+		}
+		return nil
+	}
+	v, err := st.evalValue(r.value, vars)
+	if err != nil {
+		return &MapError{At: r.at, Err: err}
+	}
+	if v != nil {
+		st.put(r, obj, v)
+	}
+	return nil
+}
+
+// applyValue maps one value of a row's source (one repetition when each
+// becomes an element) read at position at.
+func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[string]any, vars *activation) error {
+	if f.IsNull() {
+		st.mark(at)
+		st.hits[r.id] = true
+		switch {
+		case r.row.Clears != "":
+			st.current.clears = append(st.current.clears, r.row.Clears)
+		case r.value != nil && r.value.constant != nil:
+			// A structural companion (an extension's url): the row that
+			// carries the value records the clear.
+		case len(r.to) > 0:
+			st.current.clears = append(st.current.clears, r.to.clearPath())
+		}
+		return nil
+	}
+	if f.IsEmpty() && r.as != "identifierSystem" {
+		if r.row.Required {
+			return &MapError{At: r.at, Where: st.where(at), Err: fmt.Errorf("required value %s is missing", r.from.text)}
+		}
+		return nil
+	}
+	if r.when != nil {
+		vars.it = celString(fieldText(f))
+		ok, err := st.evalBool(r.when, vars)
+		vars.it = nil
+		if err != nil {
+			return &MapError{At: r.at, Where: r.from.text, Err: err}
+		}
+		if !ok {
+			return nil
+		}
+	}
+	st.hits[r.id] = true
+	st.pos, st.hasPos = at, true
+	var v any
+	var ok bool
+	var err error
+	switch {
+	case r.viaDT != nil:
+		child := r.size.newObject()
+		dirty := st.dirty
+		st.dirty = false
+		base := at
+		if base.rep == 0 {
+			base.rep = 1
+		}
+		dc := st.pushDT(f, base)
+		err := st.applyRows(r.viaDT.rows, nil, dc, child, vars)
+		st.popDT()
+		if err != nil {
+			return err
+		}
+		r.size.note(child)
+		pv, keep := st.pruneChild(child, dirty)
+		v, ok = pv, keep
+		if keep && base.comp != 0 {
+			st.mark(base)
+		}
+	case r.code != nil:
+		st.mark(at)
+		v, ok, err = st.convertCode(f, r.code, r.as, r)
+	case r.value != nil:
+		st.mark(at)
+		vars.it = celString(fieldText(f))
+		v, err = st.evalValue(r.value, vars)
+		vars.it = nil
+		ok = v != nil
+		if str, isStr := v.(string); err == nil && isStr && r.as != "" {
+			v, ok, err = st.convert(hl7.NewField(str, st.msg.Delimiters()), r.as, r)
+			if err != nil {
+				st.pos, st.hasPos = at, true
+				st.warn("invalid-value", r, invalidValueText(r.as))
+				return nil
+			}
+		}
+	default:
+		st.mark(at)
+		st.curObj = obj
+		v, ok, err = st.convert(f, r.as, r)
+		st.curObj = nil
+		if err != nil && !r.row.Required {
+			// A malformed value (a date that is no date, "abc" for a
+			// number) is left out with a warning; the message still maps.
+			st.pos, st.hasPos = at, true
+			st.warn("invalid-value", r, invalidValueText(r.as))
+			return nil
+		}
+	}
+	if err != nil {
+		return &MapError{At: r.at, Where: st.where(at), Err: err}
+	}
+	if ok {
+		st.put(r, obj, v)
+	}
+	st.pos, st.hasPos = at, true // restore after a nested datatype map moved it
 	return nil
 }
 

@@ -92,7 +92,7 @@ func parseSource(s string, inSegment bool) (sourcePath, error) {
 
 // narrow applies the repetition, component and sub-component parts to a
 // whole field (or, in a datatype context, to the value itself).
-func (sp sourcePath) narrow(f hl7.Field) hl7.Field {
+func (sp *sourcePath) narrow(f hl7.Field) hl7.Field {
 	if sp.rep > 0 {
 		f = f.Repetition(sp.rep)
 	}
@@ -106,7 +106,7 @@ func (sp sourcePath) narrow(f hl7.Field) hl7.Field {
 }
 
 // whole reports whether the path selects a whole field (all repetitions).
-func (sp sourcePath) whole() bool { return sp.rep == 0 && sp.comp == 0 }
+func (sp *sourcePath) whole() bool { return sp.rep == 0 && sp.comp == 0 }
 
 type sourceKey struct {
 	path      string
