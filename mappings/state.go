@@ -1,5 +1,8 @@
 package mappings
 
+// Per-message state kept between messages by the pool: the positions rows
+// read, the fields read, and the sizes objects grow to.
+
 import (
 	"sync/atomic"
 
