@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -127,6 +130,7 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 			return fmt.Errorf("complete journal entry %d: status %q is not a final status", c.ID, c.Status)
 		}
 	}
+	cs = packResults(cs)
 	now := s.opts.Now().UnixNano()
 	var lost []int64
 	err := s.submit(ctx, func(tx *sql.Tx) error {
@@ -251,6 +255,12 @@ func scanEntry(r scanner, full bool) (*fhirstore.Entry, error) {
 	}
 	e.Status = fhirstore.Status(status)
 	e.ReceivedAt = time.Unix(0, received)
+	if full {
+		var err error
+		if e.Result, err = unpackResult(e.Result); err != nil {
+			return nil, fmt.Errorf("result of entry %d: %w", e.ID, err)
+		}
+	}
 	if processed != 0 {
 		e.ProcessedAt = time.Unix(0, processed)
 	}
@@ -393,4 +403,51 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Results (FHIR Bundles, ~10 KB of JSON that compresses about eightfold)
+// are kept gzip-compressed when larger than packMin; entries written before
+// are plain JSON, which never starts with gzip's magic bytes.
+const packMin = 1024
+
+// packResults returns cs with large results compressed (a copy when any is).
+func packResults(cs []fhirstore.Completion) []fhirstore.Completion {
+	var out []fhirstore.Completion
+	for i := range cs {
+		if len(cs[i].Result) < packMin {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(cs)
+		}
+		out[i].Result = packResult(cs[i].Result)
+	}
+	if out == nil {
+		return cs
+	}
+	return out
+}
+
+func packResult(b []byte) []byte {
+	if len(b) < packMin {
+		return b
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(b)
+	if zw.Close() != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+func unpackResult(b []byte) ([]byte, error) {
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return b, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(zr, 256<<20))
 }

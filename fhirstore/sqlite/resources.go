@@ -234,6 +234,11 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 			return nil, fmt.Errorf("apply change set: completion status %q is not a final status", c.Status)
 		}
 	}
+	if cs.Completion != nil && len(cs.Completion.Result) >= packMin {
+		c := *cs.Completion
+		c.Result = packResult(c.Result)
+		cs.Completion = &c
+	}
 	now := s.opts.Now().UTC().Truncate(time.Microsecond)
 	pws := make([]preparedWrite, len(cs.Writes))
 	for i, w := range cs.Writes {

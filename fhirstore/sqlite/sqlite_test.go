@@ -1,9 +1,12 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +104,59 @@ func TestStoreConformance(t *testing.T) {
 	storetest.RunStore(t, func(t *testing.T, now func() time.Time) fhirstore.Store {
 		return open(t, filepath.Join(t.TempDir(), "carebridge.db"), now)
 	})
+}
+
+// TestLargeResultsAreCompressed: a Bundle is kept compressed and read back
+// byte for byte, through Complete and through Apply; a result stored plain
+// (by an earlier version) still reads.
+func TestLargeResultsAreCompressed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "j.db")
+	s := open(t, path, time.Now)
+	bundle := []byte(`{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Repeat(`{"request":{"method":"PUT","url":"Patient/x"}},`, 400) + `{}]}`)
+	var ids []int64
+	for i, viaApply := range []bool{false, true} {
+		e := &fhirstore.Entry{Listener: "t", ControlID: fmt.Sprint("C", i), Status: fhirstore.StatusProcessing, ClaimedBy: "me", Raw: []byte("MSH|^~\\&|A|B\r")}
+		if _, err := s.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		c := fhirstore.Completion{ID: e.ID, Owner: "me", Status: fhirstore.StatusProcessed, Result: bundle}
+		var err error
+		if viaApply {
+			_, err = s.Apply(ctx, fhirstore.ChangeSet{Completion: &c})
+		} else {
+			err = s.Complete(ctx, []fhirstore.Completion{c})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, id := range ids {
+		got, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Result, bundle) {
+			t.Fatalf("entry %d: result not read back as written", id)
+		}
+		var stored int
+		if err := db.QueryRow(`SELECT length(result) FROM journal_body WHERE id = ?`, id).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored >= len(bundle)/4 {
+			t.Errorf("entry %d: %d bytes stored for a %d-byte result", id, stored, len(bundle))
+		}
+	}
+	if _, err := db.Exec(`UPDATE journal_body SET result = ? WHERE id = ?`, bundle, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, ids[0]); err != nil || !bytes.Equal(got.Result, bundle) {
+		t.Fatalf("a plain result: %v", err)
+	}
 }
