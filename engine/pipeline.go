@@ -9,6 +9,7 @@ import (
 
 	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/record"
 )
 
 // The pipeline keeps the messages of one patient in order and processes
@@ -187,6 +188,13 @@ func (e *Engine) record(ctx context.Context, entry *fhirstore.Entry, out Outcome
 	c := out.completion(entry, nil)
 	start := time.Now()
 	_, err := e.recorder.Apply(ctx, out.Record, &c)
+	// A store failure (not the message's content) is tried again a few
+	// times before the message is marked failed.
+	for wait := 100 * time.Millisecond; err != nil && !record.IsContentError(err) && !errors.Is(err, fhirstore.ErrNotClaimed) && wait <= 2*time.Second; wait *= 4 {
+		e.log.Warn("applying to the record failed; trying again", "id", entry.ID, "err", err)
+		time.Sleep(wait) // backing off from a failing store
+		_, err = e.recorder.Apply(ctx, out.Record, &c)
+	}
 	e.metrics.recordLatency.Observe(time.Since(start).Seconds())
 	if err == nil {
 		e.metrics.processed.WithLabelValues(string(c.Status)).Inc()
