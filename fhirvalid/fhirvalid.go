@@ -36,7 +36,9 @@
 //   - Bundle invariants bdl-1, bdl-2, bdl-3, bdl-4, bdl-7 (duplicate
 //     fullUrl), bdl-8, bdl-9, bdl-10, bdl-11 and bdl-12;
 //   - Appointment invariants app-2 and app-3 (invariants.go), on the
-//     resource and on every Bundle entry.
+//     resource and on every Bundle entry;
+//   - the Period invariant per-1 (start not after end, compared at the
+//     end's precision) on every Period, including contained resources'.
 //
 // Not checked: other FHIRPath invariants (e.g. pat-1, per-resource
 // constraints), terminology bindings other than the enum-modelled required

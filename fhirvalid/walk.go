@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -21,6 +22,7 @@ var (
 	oidRE  = regexp.MustCompile(`^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$`)
 
 	referenceName = (&d4pb.Reference{}).ProtoReflect().Descriptor().FullName()
+	periodName    = (&d4pb.Period{}).ProtoReflect().Descriptor().FullName()
 	anyName       = (&anypb.Any{}).ProtoReflect().Descriptor().FullName()
 )
 
@@ -59,6 +61,10 @@ func (w *walker) walk(m protoreflect.Message, path string, depth int) {
 		if ref, ok := m.Interface().(*d4pb.Reference); ok {
 			w.checkReference(ref, path)
 		}
+	case periodName:
+		if p, ok := m.Interface().(*d4pb.Period); ok && !periodInOrder(p) {
+			w.c.add(path, CodeInvalid, "per-1: start SHALL have a lower value than or equal to end")
+		}
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		md := fd.Message()
@@ -94,6 +100,34 @@ func (w *walker) walkField(md protoreflect.MessageDescriptor, m protoreflect.Mes
 		return
 	}
 	w.walk(m, path, depth+1)
+}
+
+// periodInOrder is invariant per-1: a Period's start is not after its end.
+// Values of different precision compare as FHIRPath does only when the
+// answer is certain: the start must not begin after the whole of the end
+// (2026-03-05 is not after 2026-03, which runs to the end of March).
+func periodInOrder(p *d4pb.Period) bool {
+	start, end := p.GetStart(), p.GetEnd()
+	if start == nil || end == nil {
+		return true
+	}
+	var span int64 // microseconds the end covers at its precision
+	endAt := time.UnixMicro(end.GetValueUs()).UTC()
+	switch end.GetPrecision() {
+	case d4pb.DateTime_YEAR:
+		span = endAt.AddDate(1, 0, 0).Sub(endAt).Microseconds()
+	case d4pb.DateTime_MONTH:
+		span = endAt.AddDate(0, 1, 0).Sub(endAt).Microseconds()
+	case d4pb.DateTime_DAY:
+		span = endAt.AddDate(0, 0, 1).Sub(endAt).Microseconds()
+	case d4pb.DateTime_SECOND:
+		span = 1e6
+	case d4pb.DateTime_MILLISECOND:
+		span = 1e3
+	default:
+		span = 1
+	}
+	return start.GetValueUs() < end.GetValueUs()+span
 }
 
 func isChoice(md protoreflect.MessageDescriptor) bool {
