@@ -207,12 +207,27 @@ func sincePeriod(cur map[string]any, hist string, at time.Time) map[string]any {
 		p["start"] = start
 	}
 	if !at.IsZero() {
-		p["end"] = at.UTC().Format(time.RFC3339)
+		p["end"] = notBefore(str(p, "start"), at)
 	}
 	if len(p) == 0 {
 		p["end"] = time.Unix(0, 0).UTC().Format(time.RFC3339) // a Period needs content; never reached with an event time
 	}
 	return p
+}
+
+// notBefore is at as a FHIR dateTime, or start when at is before it (an
+// event dated before the state it ends began: a Period must not end before
+// it starts, per-1).
+func notBefore(start string, at time.Time) string {
+	if t, err := time.Parse(time.RFC3339, start); err == nil && at.Before(t) {
+		return start
+	}
+	if len(start) == 10 { // a date: compare at day precision
+		if d, err := time.Parse("2006-01-02", start); err == nil && at.Before(d) {
+			return start
+		}
+	}
+	return at.UTC().Format(time.RFC3339)
 }
 
 // stampLocations dates the location history: a location that becomes
@@ -247,7 +262,7 @@ func stampLocations(cur, merged map[string]any, at time.Time) {
 				period = map[string]any{}
 			}
 			if str(period, "end") == "" {
-				period["end"] = ts
+				period["end"] = notBefore(str(period, "start"), at)
 			}
 			x["period"] = period
 		}
