@@ -114,16 +114,18 @@ func (st *mapState) field(idx int, seg *hl7.Segment, n int) hl7.Field {
 	}
 	slots := st.fields[idx]
 	if len(slots) == 0 {
+		// Fields 0..count, and one slot for every field past the last
+		// (all empty alike).
 		count := seg.FieldCount()
-		if cap(slots) > count {
-			slots = slots[:count+1]
+		if cap(slots) >= count+2 {
+			slots = slots[:count+2]
 		} else {
-			slots = make([]fieldSlot, count+1)
+			slots = make([]fieldSlot, count+2)
 		}
 		st.fields[idx] = slots
 	}
 	if n >= len(slots) {
-		return seg.Field(n)
+		n = len(slots) - 1
 	}
 	if !slots[n].ok {
 		slots[n] = fieldSlot{f: seg.Field(n), ok: true}
