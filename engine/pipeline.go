@@ -135,6 +135,9 @@ func (e *Engine) drain(q chan *fhirstore.Entry, batch []*fhirstore.Entry) []*fhi
 	return batch
 }
 
+// applyConcurrency is how many patients one worker applies at once.
+const applyConcurrency = 2
+
 // processBatch processes entries and records their outcomes. Messages that
 // change the record are applied per patient, one after another in batch
 // order, different patients concurrently (they share the store's commits);
@@ -164,8 +167,13 @@ func (e *Engine) processEntries(ctx context.Context, entries []*fhirstore.Entry)
 		groups[k] = append(groups[k], i)
 	}
 	var wg sync.WaitGroup
+	// A few patients at a time: enough to overlap their commits, few
+	// enough that the CPU they need does not starve the listeners (ACKs).
+	sem := make(chan struct{}, applyConcurrency)
 	for _, k := range order {
+		sem <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			for _, i := range groups[k] {
 				outs[i] = e.record(ctx, entries[i], outs[i])
 			}

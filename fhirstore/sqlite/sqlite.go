@@ -123,9 +123,10 @@ type writeReq struct {
 	done  chan struct{}
 }
 
-// heavyPerCommit bounds how many change sets share one commit, so that
-// journal writes (appends, on which ACKs wait) queued behind them wait for
-// a short transaction, not a long one.
+// heavyPerCommit bounds how many change sets share one commit when no
+// other request waits; while one does, change sets commit one at a time, so
+// that journal writes (appends, on which ACKs wait) queued behind them wait
+// for a short transaction, not a long one.
 const heavyPerCommit = 8
 
 // Open opens (creating if needed) the SQLite database at path, applies the
@@ -372,6 +373,11 @@ func (s *Store) writer() {
 				break
 			}
 			n := min(len(heavy), heavyPerCommit)
+			if len(s.reqs) > 0 {
+				// Others are waiting (journal appends, on which ACKs
+				// wait, among them): keep this transaction short.
+				n = 1
+			}
 			s.commit(heavy[:n])
 			heavy = append(heavy[:0], heavy[n:]...)
 		}
