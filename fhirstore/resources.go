@@ -102,6 +102,14 @@ type Query struct {
 	// Sort is a search parameter name ("_lastUpdated", "birthdate"), "-"
 	// in front for descending; empty sorts by _lastUpdated descending then id.
 	Sort string
+	// After, when set, returns only resources whose id sorts after it, in
+	// id order (Sort must be "" or "_id"): the next page of a walk through
+	// every match, page by page (the first page with Sort "_id"), that stays
+	// correct while matches change.
+	After string
+	// Unordered returns any Count matches, in no particular order: a
+	// backend may stop at the first Count (Sort must be empty).
+	Unordered bool
 }
 
 // DefaultCount is the page size when a Query leaves Count zero.

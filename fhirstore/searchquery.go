@@ -36,6 +36,10 @@ type PreparedQuery struct {
 	Count   int          // 1..MaxCount
 	Sort    *SearchParam // _lastUpdated when the query did not say
 	Desc    bool         // descending order
+	// After: only ids after this one, in id order (keyset paging).
+	After string
+	// Unordered: any Count matches, in no order (Sort is nil).
+	Unordered bool
 }
 
 // PrepareQuery checks q and parses its values. Errors wrap ErrBadQuery and
@@ -53,8 +57,18 @@ func PrepareQuery(q Query) (*PreparedQuery, error) {
 	case q.Count > MaxCount:
 		pq.Count = MaxCount
 	}
+	if q.Unordered && (q.Sort != "" || q.After != "") {
+		return nil, fmt.Errorf("%w: an unordered search has no _sort and no page after an id", ErrBadQuery)
+	}
+	if q.After != "" && q.Sort != "" && q.Sort != ParamID {
+		return nil, fmt.Errorf("%w: a page after an id is in id order (_sort %q)", ErrBadQuery, q.Sort)
+	}
+	pq.After, pq.Unordered = q.After, q.Unordered
 	sortName := q.Sort
-	if sortName == "" {
+	switch {
+	case q.After != "":
+		sortName = ParamID
+	case sortName == "":
 		sortName = "-" + ParamLastUpdated
 	}
 	desc := strings.HasPrefix(sortName, "-")

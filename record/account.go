@@ -8,9 +8,6 @@ import (
 	"github.com/carebridge/carebridge/fhirstore"
 )
 
-// maxItems bounds the charges and payments summed for one account.
-const maxItems = 100000
-
 // accountsOf lists the Accounts a resource changes the balance of.
 func accountsOf(typ string, body map[string]any) []string {
 	var out []string
@@ -59,11 +56,11 @@ func (p *plan) balance(ref string) error {
 			currency = c
 		}
 	}
-	charges, err := p.search(fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}, Count: maxItems})
+	charges, err := p.searchAll(fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}})
 	if err != nil {
 		return err
 	}
-	payments, err := p.search(fhirstore.Query{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}, Count: maxItems})
+	payments, err := p.searchAll(fhirstore.Query{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}})
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (p *plan) probabilistic(in Incoming) (string, error) {
 		// A blocking key shared by more records than a page (a clinic's
 		// switchboard number, a placeholder phone) narrows nothing: its
 		// candidates are left to the other keys.
-		found, err := p.r.store.Search(p.ctx, fhirstore.Query{Type: q.Type, Params: q.Params, Count: q.Count + 1, Sort: "_id"})
+		found, err := p.r.store.Search(p.ctx, fhirstore.Query{Type: q.Type, Params: q.Params, Count: q.Count + 1, Unordered: true})
 		if err != nil {
 			return "", fmt.Errorf("search %s: %w", q.Type, err)
 		}

@@ -21,9 +21,6 @@ var repointed = []string{
 	"Condition", "AllergyIntolerance", "Procedure", "Coverage", "RelatedPerson",
 }
 
-// maxRepoint bounds how many resources of one type one merge moves.
-const maxRepoint = 100000
-
 // mergeRoles are the two patients of a merge message.
 type mergeRoles struct{ survivor, merged string }
 
@@ -155,7 +152,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
 	moved := 0
 	for _, typ := range repointed {
-		hits, err := p.search(fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}, Count: maxRepoint})
+		hits, err := p.searchAll(fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}})
 		if err != nil {
 			return err
 		}
@@ -314,7 +311,7 @@ func (p *plan) unmerge(merged, why string) error {
 
 // lastMerge finds the Provenance of the latest merge of patient id.
 func (p *plan) lastMerge(id string) (map[string]any, error) {
-	hits, err := p.search(fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}, Count: 1000})
+	hits, err := p.searchAll(fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}})
 	if err != nil {
 		return nil, err
 	}

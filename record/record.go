@@ -282,6 +282,27 @@ func (p *plan) search(q fhirstore.Query) ([]*state, error) {
 	return p.states(found)
 }
 
+// searchAll runs q page by page (in id order) and returns every match.
+func (p *plan) searchAll(q fhirstore.Query) ([]*state, error) {
+	q.Count, q.Sort = fhirstore.MaxCount, "_id"
+	var all []*state
+	for {
+		found, err := p.r.store.Search(p.ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("search %s: %w", q.Type, err)
+		}
+		page, err := p.states(found)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(found) < q.Count {
+			return all, nil
+		}
+		q.After = found[len(found)-1].ID
+	}
+}
+
 // states returns the states of resources found by a search (with this
 // plan's changes applied), decoding those the plan has not seen yet.
 func (p *plan) states(found []*fhirstore.Resource) ([]*state, error) {

@@ -127,10 +127,18 @@ func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int) sqlPart {
 		b.WriteString(p.sql)
 		args = append(args, p.args...)
 	}
+	if pq.After != "" {
+		b.WriteString(" AND r.id > ?")
+		args = append(args, pq.After)
+	}
 	order := s.orderSQL(pq)
-	b.WriteString(" ORDER BY ")
-	b.WriteString(order.sql)
-	args = append(args, order.args...)
+	if pq.Unordered {
+		order = sqlPart{sql: "t.rid"}
+	} else {
+		b.WriteString(" ORDER BY ")
+		b.WriteString(order.sql)
+		args = append(args, order.args...)
+	}
 	b.WriteString(" LIMIT ?")
 	args = append(args, pq.Count)
 	outer := `SELECT r.id, v.version, v.deleted, v.last_updated, v.journal_id, v.body FROM (` + b.String() +

@@ -215,7 +215,36 @@ func testSearch(t *testing.T, newStore NewStore) {
 		})
 	}
 
+	// Paging by id walks every match exactly once, in id order.
+	var walked []string
+	for after := ""; ; {
+		rs, err := s.Search(context.Background(), fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "gender", Values: []string{"female"}}}, Count: 2, Sort: "_id", After: after})
+		if err != nil {
+			t.Fatalf("page after %q: %v", after, err)
+		}
+		if len(rs) == 0 {
+			break
+		}
+		walked = append(walked, ids(rs)...)
+		after = rs[len(rs)-1].ID
+	}
+	if want := []string{"p-mueller", "p-wang", "p-zoe"}; !slices.Equal(walked, want) {
+		t.Errorf("paging by id = %v, want %v", walked, want)
+	}
+	// Unordered: Count of the matches, whichever they are.
+	rs, err := s.Search(context.Background(), fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "gender", Values: []string{"female"}}}, Count: 2, Unordered: true})
+	if err != nil || len(rs) != 2 {
+		t.Errorf("unordered search: %d results, %v", len(rs), err)
+	}
+	for _, r := range rs {
+		if !slices.Contains([]string{"p-mueller", "p-wang", "p-zoe"}, r.ID) {
+			t.Errorf("unordered search found %s", r.ID)
+		}
+	}
+
 	bad := []fhirstore.Query{
+		{Type: "Patient", Sort: "birthdate", After: "p-a"},
+		{Type: "Patient", Sort: "birthdate", Unordered: true},
 		{Type: "Patient", Params: []fhirstore.Param{{Name: "colour", Values: []string{"red"}}}},
 		{Type: "Patient", Params: []fhirstore.Param{{Name: "birthdate", Values: []string{"yesterday"}}}},
 		{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{"a|b|c"}}}},
