@@ -282,11 +282,7 @@ func stamp(body map[string]any, m *Message) {
 		meta["extension"] = append(exts, map[string]any{"url": EventTimeURL, "valueDateTime": m.EventTime.UTC().Format(time.RFC3339Nano)})
 	}
 	if m.Event != "" {
-		tags := slices.DeleteFunc(slices.Clone(list(meta, "tag")), func(e any) bool {
-			x, _ := e.(map[string]any)
-			return str(x, "system") == EventSystem
-		})
-		meta["tag"] = append(tags, map[string]any{"system": EventSystem, "code": m.Code + "^" + m.Event})
+		tagEvent(body, m.Code+"^"+m.Event)
 	}
 }
 

@@ -164,6 +164,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 			if !rewriteRefs(body, from, to) {
 				continue
 			}
+			tagEvent(body, lifecycleEvent("merge", why))
 			p.set(h, body)
 			targets = append(targets, map[string]any{"reference": h.ref()})
 			moved++
@@ -173,6 +174,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 	mb := cloneJSONMap(ms.current())
 	mb["active"] = false
 	mb["link"] = append(dropLinks(list(mb, "link"), to), map[string]any{"other": map[string]any{"reference": to}, "type": "replaced-by"})
+	tagEvent(mb, lifecycleEvent("merge", why))
 	p.set(ms, mb)
 	ss, err := p.get(key{"Patient", survivor})
 	if err != nil {
@@ -180,6 +182,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 	}
 	sb := cloneJSONMap(ss.current())
 	sb["link"] = append(dropLinks(list(sb, "link"), from), map[string]any{"other": map[string]any{"reference": from}, "type": "replaces"})
+	tagEvent(sb, lifecycleEvent("merge", why))
 	p.set(ss, sb)
 
 	what := map[string]any{"reference": from}
@@ -189,6 +192,31 @@ func (p *plan) merge(survivor, merged, why string) error {
 	p.provenance("merge", survivor+"|"+merged, targets, []any{map[string]any{"role": "removal", "what": what}}, why)
 	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
 	return nil
+}
+
+// lifecycleEvent is the event tag of a version a merge or unmerge wrote:
+// the message's trigger ("ADT^A40") or the lifecycle activity of a manual
+// change ("merge", "unmerge"), so that a later cancel never takes such a
+// version for the event it cancels.
+func lifecycleEvent(activity, why string) string {
+	if strings.HasPrefix(why, "ADT^") {
+		return why
+	}
+	return activity
+}
+
+// tagEvent sets the event tag of a version without changing its event time.
+func tagEvent(body map[string]any, code string) {
+	meta := obj(body, "meta")
+	if meta == nil {
+		meta = map[string]any{}
+		body["meta"] = meta
+	}
+	tags := slices.DeleteFunc(slices.Clone(list(meta, "tag")), func(e any) bool {
+		x, _ := e.(map[string]any)
+		return str(x, "system") == EventSystem
+	})
+	meta["tag"] = append(tags, map[string]any{"system": EventSystem, "code": code})
 }
 
 // dropLinks removes the links to ref.
@@ -256,6 +284,7 @@ func (p *plan) unmerge(merged, why string) error {
 			}
 			body := cloneJSONMap(s.current())
 			if rewriteRefs(body, from, to) {
+				tagEvent(body, lifecycleEvent("unmerge", why))
 				p.set(s, body)
 				moved++
 			}
@@ -286,6 +315,7 @@ func (p *plan) unmerge(merged, why string) error {
 	} else {
 		delete(mb, "active")
 	}
+	tagEvent(mb, lifecycleEvent("unmerge", why))
 	p.set(ms, mb)
 	ss, err := p.get(key{"Patient", survivor})
 	if err != nil {
@@ -297,6 +327,7 @@ func (p *plan) unmerge(merged, why string) error {
 		if len(list(sb, "link")) == 0 {
 			delete(sb, "link")
 		}
+		tagEvent(sb, lifecycleEvent("unmerge", why))
 		p.set(ss, sb)
 	}
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}

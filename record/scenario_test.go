@@ -222,6 +222,22 @@ var scenarios = []struct {
 				t.Errorf("the final survivor's identifiers = %s, want its own MRN kept and the old one added", ids)
 			}
 		}},
+	{"merge-then-cancel-transfer", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-duplicate.hl7", "testdata/hl7/a02-duplicate.hl7",
+		examples + "ADT/a40-merge.hl7", "testdata/hl7/a12-duplicate.hl7"},
+		func(t *testing.T, v *view) {
+			surv := v.patient(t, "MRN200001")
+			for _, e := range v.all("Encounter") {
+				if !strings.Contains(fmt.Sprint(e["identifier"]), "VN899901") {
+					continue
+				}
+				if e["subject"].(map[string]any)["reference"] != "Patient/"+surv["id"].(string) {
+					t.Errorf("the cancel put the visit back on the merged record: %v", e["subject"])
+				}
+				if locs := v.locations(e); len(locs) != 1 || !strings.HasPrefix(locs[0], "active ") || !strings.HasSuffix(locs[0], "..") {
+					t.Errorf("location history after A12 = %q, want the room before the transfer, active again", locs)
+				}
+			}
+		}},
 }
 
 func TestScenarios(t *testing.T) {
