@@ -72,8 +72,15 @@ type Engine struct {
 	// the journal by the feeder instead).
 	queues   []chan *fhirstore.Entry
 	hotSlots chan struct{}
-	running  atomic.Bool
-	ready    chan struct{} // closed once every listener is accepting
+	// backlog is true while the journal may hold received messages older
+	// than live ones: live messages then go through the journal too (and
+	// the feeder), in order. backlogGen counts the messages journaled so,
+	// so that the feeder clears backlog only when nothing arrived meanwhile.
+	backlog    atomic.Bool
+	backlogMu  sync.Mutex
+	backlogGen uint64 // guarded by backlogMu
+	running    atomic.Bool
+	ready      chan struct{} // closed once every listener is accepting
 
 	mu       sync.Mutex
 	httpAddr net.Addr
@@ -229,6 +236,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	if released > 0 {
 		e.log.Info("recovered messages left unprocessed by a previous run", "count", released)
 	}
+	if counts, err := e.journal.Counts(ctx); err == nil && counts[fhirstore.StatusReceived] > 0 {
+		e.markBacklog() // queued before this start: live messages wait behind them
+	}
 
 	// Workers get their own context: they stop only after the listeners
 	// have finished, so that on-commit messages received during shutdown
@@ -363,6 +373,32 @@ func (e *Engine) releaseHot(n int) {
 	for range n {
 		<-e.hotSlots
 	}
+}
+
+// markBacklog records that a message went to the journal as received: live
+// messages follow it there until the feeder has claimed everything.
+func (e *Engine) markBacklog() {
+	e.backlogMu.Lock()
+	e.backlogGen++
+	e.backlog.Store(true)
+	e.backlogMu.Unlock()
+}
+
+// backlogMark returns the current backlog generation.
+func (e *Engine) backlogMark() uint64 {
+	e.backlogMu.Lock()
+	defer e.backlogMu.Unlock()
+	return e.backlogGen
+}
+
+// clearBacklog ends the backlog if no message went to the journal since
+// mark was taken.
+func (e *Engine) clearBacklog(mark uint64) {
+	e.backlogMu.Lock()
+	if e.backlogGen == mark {
+		e.backlog.Store(false)
+	}
+	e.backlogMu.Unlock()
 }
 
 // nudge wakes an idle worker.

@@ -53,6 +53,7 @@ func (e *Engine) feed(ctx context.Context) {
 	defer poll.Stop()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		mark := e.backlogMark()
 		entries, err := e.journal.Claim(ctx, e.cfg.NodeID, e.cfg.Processing.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -67,6 +68,11 @@ func (e *Engine) feed(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if len(entries) == 0 {
+			// Everything queued in the journal is in the workers' queues:
+			// live messages may go straight there again.
+			e.clearBacklog(mark)
+		}
 		for _, entry := range entries {
 			// A slot per entry bounds what waits in memory; claimed
 			// entries not handed over stay claimed and are released by

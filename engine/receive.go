@@ -75,7 +75,13 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 	onProcess := in.AckPolicy == config.AckOnProcess
 	code := hl7.AckCodeFor(msg, hl7.Accepted)
 	ack := hl7.Ack(msg, code, "")
-	hot := !onProcess && e.reserveHot()
+	// While older messages wait in the journal (a restart, an overflow),
+	// new ones queue behind them there, so that no patient's later message
+	// overtakes an earlier one.
+	hot := !onProcess && !e.backlog.Load() && e.reserveHot()
+	if !onProcess && !hot {
+		e.markBacklog()
+	}
 	if onProcess || hot {
 		// Claimed by this node on arrival, so that no other worker or
 		// process takes it: the handler processes it (on-process) or hands

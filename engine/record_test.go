@@ -72,6 +72,7 @@ func forPatient(msg []byte, i int) []byte {
 	msg = bytes.ReplaceAll(msg, []byte("01632 9601"), fmt.Appendf(nil, "01632 97%02d", i))
 	msg = bytes.ReplaceAll(msg, []byte("01632 9602"), fmt.Appendf(nil, "01632 98%02d", i))
 	msg = bytes.ReplaceAll(msg, []byte("7 Lantern Row"), fmt.Appendf(nil, "%d Lantern Row", 10+i))
+	msg = bytes.ReplaceAll(msg, []byte("ACC300001"), fmt.Appendf(nil, "ACC7%05d", i))
 	msg = bytes.ReplaceAll(msg, []byte("MRN200001"), fmt.Appendf(nil, "MRN7%05d", i))
 	msg = bytes.ReplaceAll(msg, []byte("VN800001"), fmt.Appendf(nil, "VN7%05d", i))
 	return bytes.Replace(msg, []byte("|EX-"), fmt.Appendf(nil, "|P%d-", i), 1)
@@ -169,5 +170,46 @@ func TestOnProcessAcksAfterTheRecordCommitted(t *testing.T) {
 	es := entries(t, store, fhirstore.Filter{})
 	if len(es) != 1 || es[0].Status != fhirstore.StatusProcessed {
 		t.Fatalf("journal after the ACK: %+v", es)
+	}
+}
+
+// TestLiveMessagesWaitBehindTheJournalBacklog: messages queued in the
+// journal before a start (a crash, an overflow) are applied before a live
+// message of the same patient that arrives meanwhile.
+func TestLiveMessagesWaitBehindTheJournalBacklog(t *testing.T) {
+	cfg := testConfig(t, nil)
+	st, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{Durability: sqlite.DurabilityNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := func(raw []byte, ctrl string) {
+		e := &fhirstore.Entry{Listener: "test", SendingApp: "ADTSYS", SendingFacility: "GENHOSP", ControlID: ctrl, MessageType: "ADT^A01", Status: fhirstore.StatusReceived, Raw: raw}
+		if _, err := st.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Other patients' messages first, so that the backlog takes a while.
+	for i := range 300 {
+		queue(forPatient(example(t, "a01-admit.hl7"), 100+i), fmt.Sprintf("P%d-A01", 100+i))
+	}
+	queue(forPatient(example(t, "a01-admit.hl7"), 1), "P1-A01")
+	st.Close()
+
+	n, store := startRecording(t, cfg)
+	ack, err := dial(t, n.addr).Send(context.Background(), forPatient(example(t, "a02-transfer.hl7"), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := parseAck(t, ack).Get("MSA-1"); code != "AA" {
+		t.Fatalf("ACK %s", code)
+	}
+	for _, e := range entries(t, store, fhirstore.Filter{}) {
+		final := waitFinal(t, store, e.ID)
+		if final.Status != fhirstore.StatusProcessed {
+			t.Fatalf("%s ended %s: %q", e.ControlID, final.Status, final.Error)
+		}
+		if bytes.Contains(final.Notes, []byte("out-of-order")) {
+			t.Fatalf("%s was applied after the live message that came later: %s", e.ControlID, final.Notes)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -58,7 +59,7 @@ type Options struct {
 	// Log receives decisions (ids and scores only, never patient data).
 	Log *slog.Logger
 	// MaxRetries bounds how often a change set is recomputed after a
-	// version conflict (another worker changed a shared resource). 0 means 8.
+	// version conflict (another worker changed a shared resource). 0 means 16.
 	MaxRetries int
 }
 
@@ -89,7 +90,7 @@ func New(store Store, opts Options) (*Recorder, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	if r.tries <= 0 {
-		r.tries = 8
+		r.tries = 16
 	}
 	return r, nil
 }
@@ -161,6 +162,15 @@ func (r *Recorder) run(ctx context.Context, c *fhirstore.Completion, journalID i
 			return nil, err
 		}
 		lastErr = err
+		// Another plan wrote a resource this one read (a shared Account,
+		// Location or Practitioner): back off a little, at random, so that
+		// the plans competing for it do not collide again in step.
+		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
 	}
 	return nil, fmt.Errorf("gave up after %d version conflicts: %w", r.tries, lastErr)
 }

@@ -1,0 +1,87 @@
+package record_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
+)
+
+// TestConcurrentPatientsSharingAnAccount: many patients' messages applied
+// at once all update one shared Account (a family account): every one
+// lands, none is lost to a version conflict.
+func TestConcurrentPatientsSharingAnAccount(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{Durability: sqlite.DurabilityOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := record.New(st, record.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../testdata/hl7/adt_a01.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		m := bytes.ReplaceAll(raw, []byte("MRN100001"), fmt.Appendf(nil, "MRN9%05d", i))
+		m = bytes.ReplaceAll(m, []byte("AB123456C"), fmt.Appendf(nil, "NH9%05d", i))
+		m = bytes.ReplaceAll(m, []byte("VN500001"), fmt.Appendf(nil, "VN9%05d", i))
+		m = bytes.ReplaceAll(m, []byte("Testperson"), fmt.Appendf(nil, "Shared%c%c", 'a'+i%26, 'a'+i/26))
+		// Distinct people (or the record rightly links them).
+		m = bytes.ReplaceAll(m, []byte("19800214"), fmt.Appendf(nil, "19%02d0214", 40+i))
+		m = bytes.ReplaceAll(m, []byte("1632-96000"), fmt.Appendf(nil, "1632-97%02d", i))
+		m = bytes.ReplaceAll(m, []byte("12 Synthetic Street"), fmt.Appendf(nil, "%d Synthetic Street", 100+i))
+		msg, err := hl7.Parse(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := set.Map(msg, mappings.Options{ReceivedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if _, err := rec.Apply(ctx, record.FromMapping(msg, res, 0), nil); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	accs, err := st.Search(ctx, fhirstore.Query{Type: "Account"})
+	if err != nil || len(accs) != 1 {
+		t.Fatalf("accounts: %d, %v", len(accs), err)
+	}
+	var acc struct {
+		Subject []any `json:"subject"`
+	}
+	if err := json.Unmarshal(accs[0].Body, &acc); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Subject) != n {
+		t.Fatalf("the shared account has %d subjects, want %d: an update was lost", len(acc.Subject), n)
+	}
+}
