@@ -31,17 +31,22 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 		return "", err
 	}
 	if s.current() != nil {
-		return p.finalSurvivor(in.ID)
+		final, err := p.finalSurvivor(in.ID)
+		if err != nil {
+			return "", err
+		}
+		return final, p.keepOthersIdentifiers(in, final)
 	}
 	found := map[string]bool{}
 	var order []string
-	for _, id := range list(in.Body, "identifier") {
+	matchedBy := map[int]string{} // identifier index → the patient it matched
+	for i, id := range list(in.Body, "identifier") {
 		x, _ := id.(map[string]any)
 		sys, val := str(x, "system"), str(x, "value")
 		if sys == "" || val == "" {
 			continue
 		}
-		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10})
+		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
 		if err != nil {
 			return "", err
 		}
@@ -49,6 +54,9 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 			final, err := p.finalSurvivor(h.id)
 			if err != nil {
 				return "", err
+			}
+			if _, ok := matchedBy[i]; !ok {
+				matchedBy[i] = final
 			}
 			if !found[final] {
 				found[final] = true
@@ -59,6 +67,18 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 	switch len(order) {
 	case 0:
 	case 1:
+		// The identifier says it is this patient; a birth date that says
+		// otherwise (a newborn under the mother's number, a recycled or
+		// placeholder identifier) is not overwritten: a person decides.
+		cand, err := p.get(key{"Patient", order[0]})
+		if err != nil {
+			return "", err
+		}
+		if birthDatesDiffer(in.Body, cand.current()) {
+			p.note("identity", "Patient/"+in.ID, "an identifier matches Patient/%s but the birth dates differ: new patient, review opened", order[0])
+			dropIdentifiers(in.Body, matchedBy, "")
+			return in.ID, p.openReview(order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
+		}
 		p.note("identity", "Patient/"+in.ID, "matched Patient/%s by identifier", order[0])
 		return order[0], nil
 	default:
@@ -68,9 +88,84 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 				return "", err
 			}
 		}
+		// The identifiers that belong to the other records stay theirs.
+		dropIdentifiers(in.Body, matchedBy, order[0])
 		return order[0], nil
 	}
 	return p.probabilistic(in)
+}
+
+// keepOthersIdentifiers drops from an incoming patient (known as target)
+// the identifiers it does not have yet that belong to another patient: an
+// update never moves one person's identifier onto another's record.
+func (p *plan) keepOthersIdentifiers(in Incoming, target string) error {
+	t, err := p.get(key{"Patient", target})
+	if err != nil || t.current() == nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, id := range list(t.current(), "identifier") {
+		x, _ := id.(map[string]any)
+		have[str(x, "system")+"|"+str(x, "value")] = true
+	}
+	matchedBy := map[int]string{}
+	for i, id := range list(in.Body, "identifier") {
+		x, _ := id.(map[string]any)
+		sys, val := str(x, "system"), str(x, "value")
+		if sys == "" || val == "" || have[sys+"|"+val] {
+			continue
+		}
+		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
+		if err != nil {
+			return err
+		}
+		for _, h := range hits {
+			final, err := p.finalSurvivor(h.id)
+			if err != nil {
+				return err
+			}
+			if final != target {
+				matchedBy[i] = final
+				break
+			}
+		}
+	}
+	if len(matchedBy) > 0 {
+		for _, who := range matchedBy {
+			p.note("identity", "Patient/"+target, "an identifier of this message belongs to Patient/%s: not added", who)
+		}
+		dropIdentifiers(in.Body, matchedBy, target)
+	}
+	return nil
+}
+
+// birthDatesDiffer reports whether two patients both have a birth date and
+// they disagree (at the precision both have).
+func birthDatesDiffer(a, b map[string]any) bool {
+	x, y := str(a, "birthDate"), str(b, "birthDate")
+	if x == "" || y == "" {
+		return false
+	}
+	n := min(len(x), len(y))
+	return x[:n] != y[:n]
+}
+
+// dropIdentifiers removes from an incoming patient the identifiers that
+// matched a stored patient other than keep ("" drops every matched one).
+func dropIdentifiers(body map[string]any, matchedBy map[int]string, keep string) {
+	ids := list(body, "identifier")
+	out := make([]any, 0, len(ids))
+	for i, id := range ids {
+		if who, ok := matchedBy[i]; ok && who != keep {
+			continue
+		}
+		out = append(out, id)
+	}
+	if len(out) == 0 {
+		delete(body, "identifier")
+		return
+	}
+	body["identifier"] = out
 }
 
 func refs(ids []string) string {

@@ -238,6 +238,19 @@ var scenarios = []struct {
 				}
 			}
 		}},
+	{"shared-identifier-other-birth-date", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-newborn-mothers-number.hl7"},
+		func(t *testing.T, v *view) {
+			mother, baby := v.patient(t, "MRN200001"), v.patient(t, "CL-77009")
+			if mother["id"] == baby["id"] {
+				t.Fatal("a newborn under the mother's NHS number was merged into the mother")
+			}
+			if mother["birthDate"] != "1985-04-12" || len(v.all("Task")) != 1 {
+				t.Errorf("mother's birth date %v, review tasks %d (want 1)", mother["birthDate"], len(v.all("Task")))
+			}
+			if strings.Contains(fmt.Sprint(baby["identifier"]), "943 476 5919") {
+				t.Error("the newborn's record holds the mother's NHS number")
+			}
+		}},
 }
 
 func TestScenarios(t *testing.T) {
