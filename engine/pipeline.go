@@ -194,22 +194,28 @@ func (e *Engine) processEntries(ctx context.Context, entries []*fhirstore.Entry)
 	return outs
 }
 
+// applyRecord applies a mapped message with its journal completion. A store
+// failure (not the message's content) is tried again a few times, backing
+// off, before it is returned.
+func (e *Engine) applyRecord(ctx context.Context, entry *fhirstore.Entry, m *record.Message, c *fhirstore.Completion) error {
+	start := time.Now()
+	defer func() { e.metrics.recordLatency.Observe(time.Since(start).Seconds()) }()
+	_, err := e.recorder.Apply(ctx, m, c)
+	for wait := 100 * time.Millisecond; err != nil && !record.IsContentError(err) && !errors.Is(err, fhirstore.ErrNotClaimed) && wait <= 2*time.Second; wait *= 4 {
+		e.log.Warn("applying to the record failed; trying again", "id", entry.ID, "err", err)
+		time.Sleep(wait) // backing off from a failing store
+		_, err = e.recorder.Apply(ctx, m, c)
+	}
+	return err
+}
+
 // record applies a mapped message to the unified record, with its journal
 // completion in the same transaction. A message the record refuses (a
 // circular merge, an invalid resource) is completed as failed with the
 // reason; a store failure too (it is retried by reprocessing).
 func (e *Engine) record(ctx context.Context, entry *fhirstore.Entry, out Outcome) Outcome {
 	c := out.completion(entry, nil)
-	start := time.Now()
-	_, err := e.recorder.Apply(ctx, out.Record, &c)
-	// A store failure (not the message's content) is tried again a few
-	// times before the message is marked failed.
-	for wait := 100 * time.Millisecond; err != nil && !record.IsContentError(err) && !errors.Is(err, fhirstore.ErrNotClaimed) && wait <= 2*time.Second; wait *= 4 {
-		e.log.Warn("applying to the record failed; trying again", "id", entry.ID, "err", err)
-		time.Sleep(wait) // backing off from a failing store
-		_, err = e.recorder.Apply(ctx, out.Record, &c)
-	}
-	e.metrics.recordLatency.Observe(time.Since(start).Seconds())
+	err := e.applyRecord(ctx, entry, out.Record, &c)
 	if err == nil {
 		e.metrics.processed.WithLabelValues(string(c.Status)).Inc()
 		return out

@@ -37,12 +37,21 @@ func (p *plan) message(m *Message) error {
 			continue
 		}
 		if merge != nil && merge.survivor == in[i].ID {
-			// A known survivor is taken as sent: merge checks its chain
-			// (a circular merge is refused, a chained one resolved).
-			if s, err := p.get(key{"Patient", in[i].ID}); err != nil {
+			// A known survivor that was itself merged is updated on its
+			// final survivor, unless that is the record being merged
+			// (merge then refuses the circular merge).
+			s, err := p.get(key{"Patient", in[i].ID})
+			if err != nil {
 				return err
-			} else if s.current() != nil {
-				continue
+			}
+			if s.current() != nil {
+				final, err := p.finalSurvivor(in[i].ID)
+				if err != nil {
+					return err
+				}
+				if final == in[i].ID || final == merge.merged {
+					continue
+				}
 			}
 		}
 		target, err := p.resolvePatient(in[i], m)
