@@ -105,7 +105,10 @@ func (p *plan) merge(survivor, merged, why string) error {
 	}
 	// The survivor's own chain must not pass through the merged record.
 	id := survivor
-	for range maxChain {
+	for hop := 0; ; hop++ {
+		if hop == maxChain {
+			return fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, survivor)
+		}
 		s, err := p.get(key{"Patient", id})
 		if err != nil {
 			return err
@@ -263,6 +266,11 @@ func (p *plan) unmerge(merged, why string) error {
 		return fmt.Errorf("unmerge Patient/%s: %w", merged, ErrNotMerged)
 	}
 	from, to := "Patient/"+survivor, "Patient/"+merged
+	final, err := p.finalSurvivor(survivor)
+	if err != nil {
+		return err
+	}
+	finalRef := "Patient/" + final
 	prov, err := p.lastMerge(merged)
 	if err != nil {
 		return err
@@ -283,7 +291,13 @@ func (p *plan) unmerge(merged, why string) error {
 				continue
 			}
 			body := cloneJSONMap(s.current())
-			if rewriteRefs(body, from, to) {
+			// What moved went to the survivor; if that was merged in turn,
+			// it is on the final survivor now.
+			changed := rewriteRefs(body, from, to)
+			if finalRef != from && rewriteRefs(body, finalRef, to) {
+				changed = true
+			}
+			if changed {
 				tagEvent(body, lifecycleEvent("unmerge", why))
 				p.set(s, body)
 				moved++

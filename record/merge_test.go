@@ -2,6 +2,7 @@ package record_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -63,5 +64,57 @@ func TestMergeMovesMoreThanAPage(t *testing.T) {
 	}
 	if got, left := count("dup"), count("keep"); got != n || left != 0 {
 		t.Fatalf("after the unmerge: %d encounters back, %d left on the survivor; want %d and 0", got, left, n)
+	}
+}
+
+// TestUnmergeAfterAChainedMerge: A merged into B, B merged into C; undoing
+// A's merge brings A's visit back from C, where the second merge took it.
+func TestUnmergeAfterAChainedMerge(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "m.db"), sqlite.Options{Durability: sqlite.DurabilityOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var writes []fhirstore.Write
+	for _, id := range []string{"a", "b", "c"} {
+		writes = append(writes,
+			fhirstore.Write{Type: "Patient", ID: id, Body: fmt.Appendf(nil, `{"resourceType":"Patient","id":%q}`, id)},
+			fhirstore.Write{Type: "Encounter", ID: "e" + id, Body: fmt.Appendf(nil, `{"resourceType":"Encounter","id":"e%s","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/%s"}}`, id, id)})
+	}
+	if _, err := st.Apply(ctx, fhirstore.ChangeSet{Writes: writes}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := record.New(st, record.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Merge(ctx, "b", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Merge(ctx, "c", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Unmerge(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	subject := func(enc string) string {
+		r, err := st.Read(ctx, "Encounter", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Subject struct{ Reference string } `json:"subject"`
+		}
+		if err := json.Unmarshal(r.Body, &e); err != nil {
+			t.Fatal(err)
+		}
+		return e.Subject.Reference
+	}
+	if got := subject("ea"); got != "Patient/a" {
+		t.Errorf("A's visit is on %s after the unmerge, want Patient/a", got)
+	}
+	if got := subject("eb"); got != "Patient/c" {
+		t.Errorf("B's visit is on %s, want Patient/c (B stays merged into C)", got)
 	}
 }

@@ -449,5 +449,12 @@ func unpackResult(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return io.ReadAll(io.LimitReader(zr, 256<<20))
+	out, err := io.ReadAll(io.LimitReader(zr, maxResult+1))
+	if err == nil && len(out) > maxResult {
+		err = fmt.Errorf("result larger than %d bytes", maxResult)
+	}
+	return out, err
 }
+
+// maxResult bounds a decompressed result.
+const maxResult = 256 << 20
