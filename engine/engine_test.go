@@ -56,11 +56,17 @@ processing:
 
 func start(t testing.TB, cfg *config.Config, p engine.Processor) *node {
 	t.Helper()
+	return startWith(t, cfg, func(store *sqlite.Store) engine.Deps { return engine.Deps{Journal: store, Processor: p} })
+}
+
+// startWith runs an engine over a fresh store with the deps made for it.
+func startWith(t testing.TB, cfg *config.Config, deps func(*sqlite.Store) engine.Deps) *node {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{Durability: sqlite.Durability(cfg.Journal.Durability)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(cfg, engine.Deps{Journal: store, Processor: p})
+	eng, err := engine.New(cfg, deps(store))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,29 +25,14 @@ func startRecording(t *testing.T, cfg *config.Config) (*node, *sqlite.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlite.Open(context.Background(), cfg.DatabasePath(), sqlite.Options{Durability: sqlite.DurabilityNormal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := record.New(store, record.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(cfg, engine.Deps{Journal: store, Mappings: set, Record: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{eng: eng, store: store, cancel: cancel, stopped: make(chan error, 1)}
-	go func() { n.stopped <- eng.Run(ctx) }()
-	select {
-	case <-eng.Ready():
-	case err := <-n.stopped:
-		t.Fatalf("engine stopped: %v", err)
-	}
-	n.addr = eng.MLLPAddr(cfg.MLLP[0].Name).String()
-	t.Cleanup(func() { n.stop(t) })
-	return n, store
+	n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps {
+		rec, err := record.New(store, record.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return engine.Deps{Journal: store, Mappings: set, Record: rec}
+	})
+	return n, n.store
 }
 
 func example(t *testing.T, name string) []byte {
