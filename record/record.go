@@ -165,7 +165,7 @@ func (r *Recorder) run(ctx context.Context, c *fhirstore.Completion, journalID i
 		// Another plan wrote a resource this one read (a shared Account,
 		// Location or Practitioner): back off a little, at random, so that
 		// the plans competing for it do not collide again in step.
-		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 8)))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
