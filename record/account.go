@@ -41,8 +41,10 @@ func (p *plan) balance(ref string) error {
 	if err != nil || acc.current() == nil {
 		return err
 	}
-	total := new(big.Rat)
-	currency := ""
+	// One balance per currency: amounts in different currencies are never
+	// added up (an amount without a currency counts in the account's only
+	// currency, if there is one).
+	totals := map[string]*big.Rat{}
 	add := func(money map[string]any, sign int) {
 		v, ok := decimal(money["value"])
 		if !ok {
@@ -51,10 +53,11 @@ func (p *plan) balance(ref string) error {
 		if sign < 0 {
 			v.Neg(v)
 		}
-		total.Add(total, v)
-		if c := str(money, "currency"); c != "" && currency == "" {
-			currency = c
+		c := str(money, "currency")
+		if totals[c] == nil {
+			totals[c] = new(big.Rat)
 		}
+		totals[c].Add(totals[c], v)
 	}
 	charges, err := p.searchAll(fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}})
 	if err != nil {
@@ -98,16 +101,35 @@ func (p *plan) balance(ref string) error {
 			add(m, -1)
 		}
 	}
-	body := cloneJSONMap(acc.current())
-	money := map[string]any{"value": json.Number(total.FloatString(2))}
-	if currency != "" {
-		money["currency"] = currency
+	if len(totals) == 2 && totals[""] != nil {
+		for c, v := range totals {
+			if c != "" {
+				v.Add(v, totals[""])
+			}
+		}
+		delete(totals, "")
 	}
+	if len(totals) == 0 {
+		totals[""] = new(big.Rat)
+	}
+	body := cloneJSONMap(acc.current())
 	exts := slices.DeleteFunc(slices.Clone(list(body, "extension")), func(e any) bool {
 		x, _ := e.(map[string]any)
 		return str(x, "url") == BalanceURL
 	})
-	body["extension"] = append(exts, map[string]any{"url": BalanceURL, "valueMoney": money})
+	currencies := make([]string, 0, len(totals))
+	for c := range totals {
+		currencies = append(currencies, c)
+	}
+	slices.Sort(currencies)
+	for _, c := range currencies {
+		money := map[string]any{"value": json.Number(totals[c].FloatString(2))}
+		if c != "" {
+			money["currency"] = c
+		}
+		exts = append(exts, map[string]any{"url": BalanceURL, "valueMoney": money})
+	}
+	body["extension"] = exts
 	if !Equal(acc.current(), body) {
 		p.set(acc, body)
 	}
@@ -134,7 +156,9 @@ func decimal(v any) (*big.Rat, bool) {
 }
 
 // Balance returns an Account's recorded balance as a decimal string and
-// its currency ("", "" when none is recorded).
+// its currency ("", "" when none is recorded); for an account with
+// amounts in several currencies, the first (by currency code) — see
+// Balances.
 func Balance(account map[string]any) (value, currency string) {
 	for _, e := range list(account, "extension") {
 		x, _ := e.(map[string]any)
@@ -148,4 +172,26 @@ func Balance(account map[string]any) (value, currency string) {
 		}
 	}
 	return "", ""
+}
+
+// Balances returns every balance recorded on an Account: one per currency.
+func Balances(account map[string]any) []Money {
+	var out []Money
+	for _, e := range list(account, "extension") {
+		x, _ := e.(map[string]any)
+		if str(x, "url") != BalanceURL {
+			continue
+		}
+		m := obj(x, "valueMoney")
+		if v, ok := decimal(m["value"]); ok {
+			out = append(out, Money{Value: v.FloatString(2), Currency: str(m, "currency")})
+		}
+	}
+	return out
+}
+
+// Money is an amount and its currency code ("" when unknown).
+type Money struct {
+	Value    string `json:"value"`
+	Currency string `json:"currency,omitempty"`
 }

@@ -251,6 +251,14 @@ var scenarios = []struct {
 				t.Error("the newborn's record holds the mother's NHS number")
 			}
 		}},
+	{"balances-per-currency", []string{examples + "DFT/p03-mixed.hl7", "testdata/hl7/p03-euro.hl7"},
+		func(t *testing.T, v *view) {
+			got := record.Balances(v.one(t, "Account"))
+			want := []record.Money{{Value: "10.00", Currency: "EUR"}, {Value: "30.00", Currency: "GBP"}}
+			if !slices.Equal(got, want) {
+				t.Errorf("balances = %v, want %v (currencies are never added up)", got, want)
+			}
+		}},
 }
 
 func TestScenarios(t *testing.T) {

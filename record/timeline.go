@@ -220,8 +220,11 @@ type AccountView struct {
 	Identifiers []Identifier `json:"identifiers,omitempty"`
 	Balance     string       `json:"balance,omitempty"` // as recorded, "" when none is
 	Currency    string       `json:"currency,omitempty"`
-	Charges     int          `json:"charges"`
-	Payments    int          `json:"payments"`
+	// Balances has one balance per currency when the account has amounts in
+	// several (Balance and Currency are then the first).
+	Balances []Money `json:"balances,omitempty"`
+	Charges  int     `json:"charges"`
+	Payments int     `json:"payments"`
 }
 
 // Show reads the record of patient id and everything that refers to it.
@@ -508,6 +511,9 @@ func (b *viewBuilder) accounts() error {
 		id := str(a, "id")
 		av := AccountView{ID: id, Status: str(a, "status"), Identifiers: identifiersOf(a)}
 		av.Balance, av.Currency = Balance(a)
+		if bs := Balances(a); len(bs) > 1 {
+			av.Balances = bs
+		}
 		b.v.Accounts = append(b.v.Accounts, av)
 		pays, err := b.search("PaymentReconciliation", "account", "Account/"+id)
 		if err != nil {

@@ -285,7 +285,14 @@ func writeView(w io.Writer, v *record.PatientView) {
 			ids = append(ids, id.Value)
 		}
 		balance := "no balance recorded"
-		if a.Balance != "" {
+		switch {
+		case len(a.Balances) > 1:
+			var parts []string
+			for _, b := range a.Balances {
+				parts = append(parts, strings.TrimSpace(b.Value+" "+b.Currency))
+			}
+			balance = "balances " + strings.Join(parts, ", ")
+		case a.Balance != "":
 			balance = "balance " + strings.TrimSpace(a.Balance+" "+a.Currency)
 		}
 		fmt.Fprintf(tw, "  Account/%s\t%s\t%s\t%s\t%d charge(s), %d payment(s)\n", a.ID, orDash(strings.Join(ids, ",")), orDash(a.Status), balance, a.Charges, a.Payments)
