@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -147,15 +148,8 @@ func changedFields(before, after map[string]any) []string {
 			}
 		}
 	}
-	return sortedKeysOf(out)
-}
-
-func sortedKeysOf(l []string) []string {
-	m := make(map[string]bool, len(l))
-	for _, s := range l {
-		m[s] = true
-	}
-	return sortedKeys(m)
+	slices.Sort(out)
+	return out
 }
 
 // closeMovedFrom ends the stay in every location that is still active but

@@ -2,7 +2,6 @@ package record
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/carebridge/carebridge/fhirstore"
@@ -338,12 +337,4 @@ func sign(f float64) float64 {
 		return -1
 	}
 	return 1
-}
-
-// sameIDs reports whether two id lists hold the same ids.
-func sameIDs(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
 }

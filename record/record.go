@@ -391,31 +391,6 @@ func rewriteRefs(v any, from, to string) bool {
 	return changed
 }
 
-// refersTo reports whether v holds a reference to ref.
-func refersTo(v any, ref string) bool {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if k == "reference" {
-				if s, ok := e.(string); ok && s == ref {
-					return true
-				}
-				continue
-			}
-			if refersTo(e, ref) {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if refersTo(e, ref) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func str(m map[string]any, k string) string {
 	s, _ := m[k].(string)
 	return s
