@@ -245,7 +245,7 @@ func newPlan(ctx context.Context, r *Recorder) *plan {
 func (p *plan) note(kind, where, format string, args ...any) {
 	n := Note{Kind: kind, Where: where, Message: fmt.Sprintf(format, args...)}
 	p.notes = append(p.notes, n)
-	p.r.log.Info("record: "+n.Message, "kind", kind, "where", where)
+	p.r.log.Debug("record: "+n.Message, "kind", kind, "where", where)
 }
 
 // get returns the state of a resource, reading it once. A resource that does
