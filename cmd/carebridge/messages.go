@@ -214,6 +214,11 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
+// recordKinds are the kinds of the notes the unified record adds (see
+// docs/record.md); the others are mapping warnings.
+var recordKinds = map[string]bool{"identity": true, "out-of-order": true, "merge": true, "unmerge": true,
+	"cancel": true, "appointment": true, "review": true}
+
 func newMessagesShowCmd() *cobra.Command {
 	var cf configFlags
 	var asJSON, withBundle bool
@@ -292,13 +297,28 @@ func writeEntry(w io.Writer, e *fhirstore.Entry) {
 	if len(e.Notes) > 0 {
 		var notes []struct{ Kind, At, Where, Message string }
 		if json.Unmarshal(e.Notes, &notes) == nil {
-			fmt.Fprintln(w, "\nMapping warnings:")
+			// The mapping's warnings (with the map row that raised them),
+			// then what the record decided.
+			var mapping, rec []string
 			for _, n := range notes {
 				line := "  " + n.Where + ": " + n.Kind + ": " + n.Message
 				if n.At != "" {
 					line += " (map " + n.At + ")"
 				}
-				fmt.Fprintln(w, line)
+				if recordKinds[n.Kind] {
+					rec = append(rec, line)
+				} else {
+					mapping = append(mapping, line)
+				}
+			}
+			for _, sec := range []struct {
+				title string
+				lines []string
+			}{{"Mapping warnings:", mapping}, {"Record:", rec}} {
+				if len(sec.lines) > 0 {
+					fmt.Fprintln(w, "\n"+sec.title)
+					fmt.Fprintln(w, strings.Join(sec.lines, "\n"))
+				}
 			}
 		}
 	}
