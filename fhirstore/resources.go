@@ -77,6 +77,18 @@ type ChangeSet struct {
 	// transaction: the message's status changes if and only if its
 	// resources are written.
 	Completion *Completion
+	// Checks are searches the change set was computed from, run again in
+	// the transaction: if one finds other resources now (another change
+	// set created a patient with the same identifier, or a visit for a
+	// patient being merged), nothing is written and Apply fails with
+	// ErrConflict, so that the caller computes again.
+	Checks []Check
+}
+
+// Check is a search and the ids it found (in any order).
+type Check struct {
+	Query Query
+	IDs   []string
 }
 
 // Change is one row of the change feed. Interaction is create for a

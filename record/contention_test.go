@@ -88,3 +88,58 @@ func TestConcurrentPatientsSharingAnAccount(t *testing.T) {
 		t.Fatalf("the shared account has %d subjects, want %d: an update was lost", len(acc.Subject), n)
 	}
 }
+
+// TestTwoSystemsFirstMessagesAtOnce: two systems' first messages about one
+// person (the same NHS number under different MRNs) applied at the same
+// moment make one patient, not two: the identifier search each was planned
+// from is checked again where it commits.
+func TestTwoSystemsFirstMessagesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapped := func(file string) *record.Message {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := hl7.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := set.Map(msg, mappings.Options{Sender: "genhosp-adt"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return record.FromMapping(msg, res, 0)
+	}
+	hospital, clinic := mapped(examples+"ADT/a01-admit.hl7"), mapped("testdata/hl7/a04-clinic-same-person.hl7")
+	for round := range 8 {
+		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), fmt.Sprint(round, ".db")), sqlite.Options{Durability: sqlite.DurabilityOff})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := record.New(st, record.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, m := range []*record.Message{hospital, clinic} {
+			wg.Go(func() {
+				if _, err := rec.Apply(ctx, m, nil); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		ps, err := st.Search(ctx, fhirstore.Query{Type: "Patient"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if len(ps) != 1 {
+			t.Fatalf("round %d: %d patients for one person", round, len(ps))
+		}
+	}
+}

@@ -45,7 +45,7 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 		if sys == "" || val == "" {
 			continue
 		}
-		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
+		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
 		if err != nil {
 			return "", err
 		}
@@ -114,7 +114,7 @@ func (p *plan) keepOthersIdentifiers(in Incoming, target string) error {
 		if sys == "" || val == "" || have[sys+"|"+val] {
 			continue
 		}
-		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
+		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
 		if err != nil {
 			return err
 		}

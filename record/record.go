@@ -232,10 +232,11 @@ func (s *state) current() map[string]any {
 type plan struct {
 	ctx   context.Context
 	r     *Recorder
-	res   map[key]*state
-	order []key
-	notes []Note
-	now   time.Time
+	res    map[key]*state
+	order  []key
+	notes  []Note
+	checks []fhirstore.Check
+	now    time.Time
 }
 
 func newPlan(ctx context.Context, r *Recorder) *plan {
@@ -292,24 +293,43 @@ func (p *plan) search(q fhirstore.Query) ([]*state, error) {
 	return p.states(found)
 }
 
-// searchAll runs q page by page (in id order) and returns every match.
+// searchChecked is search for a query the decision rests on (which patient
+// an identifier names, what a merge moves): it is run again where the
+// change set commits, and a different answer there makes the plan start
+// over (another worker changed what it found meanwhile).
+func (p *plan) searchChecked(q fhirstore.Query) ([]*state, error) {
+	if q.Sort == "" {
+		q.Sort = "_id" // the same page each time
+	}
+	found, err := p.search(q)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(found))
+	for i, s := range found {
+		ids[i] = s.id
+	}
+	p.checks = append(p.checks, fhirstore.Check{Query: q, IDs: ids})
+	return found, nil
+}
+
+// searchAll runs q page by page (in id order) and returns every match;
+// every page is checked (searchChecked), so that a match added or removed
+// meanwhile by another worker (a visit of a patient being merged, a charge
+// on an account being balanced) makes the plan start over.
 func (p *plan) searchAll(q fhirstore.Query) ([]*state, error) {
 	q.Count, q.Sort = fhirstore.MaxCount, "_id"
 	var all []*state
 	for {
-		found, err := p.r.store.Search(p.ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("search %s: %w", q.Type, err)
-		}
-		page, err := p.states(found)
+		page, err := p.searchChecked(q)
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, page...)
-		if len(found) < q.Count {
+		if len(page) < q.Count {
 			return all, nil
 		}
-		q.After = found[len(found)-1].ID
+		q.After = page[len(page)-1].id
 	}
 }
 
@@ -338,7 +358,7 @@ func (p *plan) states(found []*fhirstore.Resource) ([]*state, error) {
 // changeSet turns the plan into writes: only resources whose content
 // changes are written.
 func (p *plan) changeSet(journalID int64) (fhirstore.ChangeSet, error) {
-	cs := fhirstore.ChangeSet{JournalID: journalID}
+	cs := fhirstore.ChangeSet{JournalID: journalID, Checks: p.checks}
 	for _, k := range p.order {
 		s := p.res[k]
 		if s.body == nil || (s.stored != nil && Equal(s.stored, s.body)) {

@@ -248,7 +248,21 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 		}
 	}
 	out := make([]*fhirstore.Resource, len(pws))
+	for _, c := range cs.Checks {
+		if _, err := fhirstore.PrepareQuery(c.Query); err != nil {
+			return nil, fmt.Errorf("apply change set: check: %w", err)
+		}
+	}
 	err := s.submitHeavy(ctx, func(tx *sql.Tx) error {
+		for _, c := range cs.Checks {
+			found, err := s.search(ctx, tx, c.Query)
+			if err != nil {
+				return fmt.Errorf("check %s search: %w", c.Query.Type, err)
+			}
+			if !sameIDs(found, c.IDs) {
+				return fmt.Errorf("a %s search the change set was computed from finds other resources now: %w", c.Query.Type, fhirstore.ErrConflict)
+			}
+		}
 		for i := range pws {
 			r, err := s.writeResource(tx, &pws[i], cs.JournalID)
 			if err != nil {
@@ -265,6 +279,23 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 		return nil, fmt.Errorf("apply change set: %w", err)
 	}
 	return out, nil
+}
+
+// sameIDs reports whether found holds exactly the resources ids names.
+func sameIDs(found []*fhirstore.Resource, ids []string) bool {
+	if len(found) != len(ids) {
+		return false
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	for _, r := range found {
+		if !want[r.ID] {
+			return false
+		}
+	}
+	return true
 }
 
 // completeIn records c within tx, or fails with ErrNotClaimed.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"strings"
@@ -29,6 +30,17 @@ type sqlPart struct {
 // and lets the one with the fewest produce the candidates; the other
 // parameters are then checked per candidate through the rid indexes.
 func (s *Store) Search(ctx context.Context, q fhirstore.Query) ([]*fhirstore.Resource, error) {
+	return s.search(ctx, s.rdb, q)
+}
+
+// querier is what a search runs on: the readers, or the writer's
+// transaction (to re-check a change set's searches where it commits).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) search(ctx context.Context, db querier, q fhirstore.Query) ([]*fhirstore.Resource, error) {
 	pq, err := fhirstore.PrepareQuery(q)
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", q.Type, err)
@@ -49,7 +61,7 @@ func (s *Store) Search(ctx context.Context, q fhirstore.Query) ([]*fhirstore.Res
 		for _, i := range drivers {
 			sub := s.driverSQL(pq.Type, &pq.Clauses[i])
 			var n int
-			if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub.sql+` LIMIT `+fmt.Sprint(probeLimit)+`)`, sub.args...).Scan(&n); err != nil {
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub.sql+` LIMIT `+fmt.Sprint(probeLimit)+`)`, sub.args...).Scan(&n); err != nil {
 				return nil, fmt.Errorf("search %s: estimate %s: %w", q.Type, pq.Clauses[i].Param.Name, err)
 			}
 			if n < best {
@@ -58,7 +70,7 @@ func (s *Store) Search(ctx context.Context, q fhirstore.Query) ([]*fhirstore.Res
 		}
 	}
 	query := s.searchSQL(pq, driver)
-	rows, err := s.rdb.QueryContext(ctx, query.sql, query.args...)
+	rows, err := db.QueryContext(ctx, query.sql, query.args...)
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", q.Type, err)
 	}

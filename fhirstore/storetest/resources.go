@@ -23,6 +23,7 @@ type NewStore func(t *testing.T, now func() time.Time) fhirstore.Store
 func RunStore(t *testing.T, newStore NewStore) {
 	t.Run("CreateUpdateDelete", func(t *testing.T) { testCRUD(t, newStore) })
 	t.Run("VersionConflicts", func(t *testing.T) { testConflicts(t, newStore) })
+	t.Run("SearchChecks", func(t *testing.T) { testChecks(t, newStore) })
 	t.Run("InvalidResource", func(t *testing.T) { testInvalid(t, newStore) })
 	t.Run("CompletionInChangeSet", func(t *testing.T) { testCompletion(t, newStore) })
 	t.Run("ChangeFeed", func(t *testing.T) { testChangeFeed(t, newStore) })
@@ -410,5 +411,39 @@ func testConcurrentApply(t *testing.T, newStore NewStore) {
 				t.Fatalf("%s of a conflicting change set: Read error %v", id, err)
 			}
 		}
+	}
+}
+
+// testChecks: a change set's searches are run again where it commits; one
+// that finds other resources now fails the change set with ErrConflict and
+// writes nothing.
+func testChecks(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	s := newStore(t, time.Now)
+	byMRN := fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{"urn:mrn|M7"}}}}
+	// Computed when no patient had M7: holds while none has.
+	mustApply(t, s, fhirstore.ChangeSet{
+		Writes: []fhirstore.Write{put("Patient", "p1", 0, []byte(`{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:mrn","value":"M7"}]}`))},
+		Checks: []fhirstore.Check{{Query: byMRN}},
+	})
+	// Computed from the same empty search, after p1 was written: refused.
+	_, err := s.Apply(ctx, fhirstore.ChangeSet{
+		Writes: []fhirstore.Write{put("Patient", "p2", 0, []byte(`{"resourceType":"Patient","id":"p2","identifier":[{"system":"urn:mrn","value":"M7"}]}`))},
+		Checks: []fhirstore.Check{{Query: byMRN}},
+	})
+	if !errors.Is(err, fhirstore.ErrConflict) {
+		t.Fatalf("Apply with a stale search = %v, want ErrConflict", err)
+	}
+	if _, err := s.Read(ctx, "Patient", "p2"); !errors.Is(err, fhirstore.ErrNotFound) {
+		t.Fatalf("the refused change set wrote p2: %v", err)
+	}
+	// Computed from the search as it is now: accepted.
+	mustApply(t, s, fhirstore.ChangeSet{
+		Writes: []fhirstore.Write{put("Patient", "p1", 1, []byte(`{"resourceType":"Patient","id":"p1","active":true,"identifier":[{"system":"urn:mrn","value":"M7"}]}`))},
+		Checks: []fhirstore.Check{{Query: byMRN, IDs: []string{"p1"}}},
+	})
+	// A malformed check is refused before anything runs.
+	if _, err := s.Apply(ctx, fhirstore.ChangeSet{Checks: []fhirstore.Check{{Query: fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "colour"}}}}}}); !errors.Is(err, fhirstore.ErrBadQuery) {
+		t.Fatalf("a malformed check = %v, want ErrBadQuery", err)
 	}
 }
