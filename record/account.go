@@ -59,11 +59,14 @@ func (p *plan) balance(ref string) error {
 		}
 		totals[c].Add(totals[c], v)
 	}
-	charges, err := p.searchAll(fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}})
+	// Not checked searches: a charge another worker adds meanwhile also
+	// rewrites this Account's balance, and the Account's version check
+	// makes one of the two plans start over.
+	charges, err := p.searchAll(fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}}, false)
 	if err != nil {
 		return err
 	}
-	payments, err := p.searchAll(fhirstore.Query{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}})
+	payments, err := p.searchAll(fhirstore.Query{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}}, false)
 	if err != nil {
 		return err
 	}

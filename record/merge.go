@@ -155,7 +155,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
 	moved := 0
 	for _, typ := range repointed {
-		hits, err := p.searchAll(fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}})
+		hits, err := p.searchAll(fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}}, true)
 		if err != nil {
 			return err
 		}
@@ -356,7 +356,7 @@ func (p *plan) unmerge(merged, why string) error {
 
 // lastMerge finds the Provenance of the latest merge of patient id.
 func (p *plan) lastMerge(id string) (map[string]any, error) {
-	hits, err := p.searchAll(fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}})
+	hits, err := p.searchAll(fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}}, false)
 	if err != nil {
 		return nil, err
 	}

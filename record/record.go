@@ -313,15 +313,19 @@ func (p *plan) searchChecked(q fhirstore.Query) ([]*state, error) {
 	return found, nil
 }
 
-// searchAll runs q page by page (in id order) and returns every match;
-// every page is checked (searchChecked), so that a match added or removed
-// meanwhile by another worker (a visit of a patient being merged, a charge
-// on an account being balanced) makes the plan start over.
-func (p *plan) searchAll(q fhirstore.Query) ([]*state, error) {
+// searchAll runs q page by page (in id order) and returns every match.
+// With checked, every page is checked (searchChecked), so that a match
+// added or removed meanwhile by another worker (a visit of a patient being
+// merged) makes the plan start over.
+func (p *plan) searchAll(q fhirstore.Query, checked bool) ([]*state, error) {
 	q.Count, q.Sort = fhirstore.MaxCount, "_id"
+	search := p.search
+	if checked {
+		search = p.searchChecked
+	}
 	var all []*state
 	for {
-		page, err := p.searchChecked(q)
+		page, err := search(q)
 		if err != nil {
 			return nil, err
 		}
