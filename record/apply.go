@@ -251,6 +251,9 @@ func (p *plan) update(s *state, in map[string]any, m *Message) error {
 	return nil
 }
 
+// referenceData are the types shared by many patients' messages.
+var referenceData = map[string]bool{"Practitioner": true, "PractitionerRole": true, "Location": true, "Organization": true}
+
 // stale reports (and notes) that m is older than the event that last changed
 // s: it must not overwrite newer data.
 func (p *plan) stale(s *state, m *Message) bool {
@@ -260,6 +263,11 @@ func (p *plan) stale(s *state, m *Message) bool {
 	last := eventTimeOf(s.current())
 	if last.IsZero() || !m.EventTime.Before(last) {
 		return false
+	}
+	if referenceData[s.typ] {
+		// Shared by every patient's messages, which come in no order
+		// across patients: skipped as stale, not worth a note each time.
+		return true
 	}
 	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: not applied",
 		m.Event, m.EventTime.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339), s.ref())
