@@ -230,8 +230,8 @@ func (s *state) current() map[string]any {
 // resource read twice is the same, and a change made earlier in the plan is
 // seen later in it.
 type plan struct {
-	ctx   context.Context
-	r     *Recorder
+	ctx    context.Context
+	r      *Recorder
 	res    map[key]*state
 	order  []key
 	notes  []Note
