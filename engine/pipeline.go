@@ -111,12 +111,12 @@ func (e *Engine) work(ctx context.Context, n int) {
 	for {
 		select {
 		case entry := <-q:
-			e.processBatch(ctx, n, e.drain(q, append(batch[:0], entry)))
+			e.processEntries(ctx, e.drain(q, append(batch[:0], entry)))
 		case <-ctx.Done():
 			for {
 				select {
 				case entry := <-q:
-					e.processBatch(ctx, n, e.drain(q, append(batch[:0], entry)))
+					e.processEntries(ctx, e.drain(q, append(batch[:0], entry)))
 				default:
 					return
 				}
@@ -144,16 +144,11 @@ func (e *Engine) drain(q chan *fhirstore.Entry, batch []*fhirstore.Entry) []*fhi
 // applyConcurrency is how many patients one worker applies at once.
 const applyConcurrency = 2
 
-// processBatch processes entries and records their outcomes. Messages that
-// change the record are applied per patient, one after another in batch
-// order, different patients concurrently (they share the store's commits);
-// the others are completed in one write. A batch once started is finished,
-// also during shutdown.
-func (e *Engine) processBatch(ctx context.Context, n int, entries []*fhirstore.Entry) {
-	_ = e.processEntries(ctx, entries)
-}
-
-// processEntries is processBatch, returning how each entry ended.
+// processEntries processes entries, records their outcomes and returns
+// them. Messages that change the record are applied per patient, one after
+// another in batch order, different patients concurrently (they share the
+// store's commits); the others are completed in one write. A batch once
+// started is finished, also during shutdown.
 func (e *Engine) processEntries(ctx context.Context, entries []*fhirstore.Entry) []Outcome {
 	ctx = context.WithoutCancel(ctx)
 	var plain []fhirstore.Completion
