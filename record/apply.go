@@ -185,7 +185,7 @@ func (p *plan) visitAccount(r Incoming) error {
 // and value), keeping every one it has.
 func (p *plan) addIdentifiers(s *state, ids []any, m *Message) {
 	cur := s.current()
-	if cur == nil || p.staleQuiet(s, m) {
+	if cur == nil || staleQuiet(s, m) {
 		return
 	}
 	have := map[string]bool{}
@@ -257,11 +257,7 @@ var referenceData = map[string]bool{"Practitioner": true, "PractitionerRole": tr
 // stale reports (and notes) that m is older than the event that last changed
 // s: it must not overwrite newer data.
 func (p *plan) stale(s *state, m *Message) bool {
-	if m.EventTime.IsZero() || s.typ == "Provenance" {
-		return false
-	}
-	last := eventTimeOf(s.current())
-	if last.IsZero() || !m.EventTime.Before(last) {
+	if s.typ == "Provenance" || !staleQuiet(s, m) {
 		return false
 	}
 	if referenceData[s.typ] {
@@ -270,17 +266,17 @@ func (p *plan) stale(s *state, m *Message) bool {
 		return true
 	}
 	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: not applied",
-		m.Event, m.EventTime.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339), s.ref())
+		m.Event, m.EventTime.UTC().Format(time.RFC3339), eventTimeOf(s.current()).UTC().Format(time.RFC3339), s.ref())
 	return true
 }
 
-// staleQuiet is stale without the note (for a second look at the same
-// resource in one message).
-func (p *plan) staleQuiet(s *state, m *Message) bool {
+// staleQuiet is stale without the note (also for a second look at the
+// same resource in one message).
+func staleQuiet(s *state, m *Message) bool {
 	if m.EventTime.IsZero() {
 		return false
 	}
-	last := eventTimeOf(s.stored)
+	last := eventTimeOf(s.current())
 	return !last.IsZero() && m.EventTime.Before(last)
 }
 
