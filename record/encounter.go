@@ -288,12 +288,7 @@ func (p *plan) arrival(enc *state, m *Message) error {
 			continue
 		}
 		switch str(cur, "status") {
-		case "cancelled", "noshow", "entered-in-error", "fulfilled":
-			continue
-		case want:
-			continue
-		}
-		if want == "arrived" && str(cur, "status") == "arrived" {
+		case "cancelled", "noshow", "entered-in-error", "fulfilled", want:
 			continue
 		}
 		body := cloneJSONMap(cur)
