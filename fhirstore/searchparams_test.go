@@ -367,7 +367,31 @@ func FuzzParseToken(f *testing.F) {
 		if err == nil && v.Code == "" && v.System == "" {
 			t.Fatalf("ParseToken(%q) = empty token", s)
 		}
+		if err != nil {
+			return
+		}
+		// String is ParseToken's inverse: what it writes parses back.
+		if back, err := ParseToken(v.String()); err != nil || back != v {
+			t.Fatalf("ParseToken(%q) = %+v; its String %q parses to %+v, %v", s, v, v.String(), back, err)
+		}
 	})
+}
+
+// TestTokenValueString checks that identifier values holding the search
+// syntax's '|' and '\\' survive the trip through a query.
+func TestTokenValueString(t *testing.T) {
+	for _, v := range []TokenValue{
+		{System: "urn:mrn", Code: "A|B"},
+		{System: `urn:x\y`, Code: `C:\temp`},
+		{Code: "7|8", AnySystem: true},
+		{System: "", Code: "no-system"},
+		{System: "urn:mrn", Code: ""},
+	} {
+		back, err := ParseToken(v.String())
+		if err != nil || back != v {
+			t.Errorf("%+v → %q → %+v, %v", v, v.String(), back, err)
+		}
+	}
 }
 
 func FuzzParseQuery(f *testing.F) {

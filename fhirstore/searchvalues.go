@@ -160,6 +160,30 @@ type TokenValue struct {
 	AnySystem bool   // the value had no '|': any system matches
 }
 
+// String returns the search value ParseToken parses back into t: "code"
+// for any system, else "system|code", with '\\' and '|' in the system or
+// code escaped (an identifier value may hold either).
+func (t TokenValue) String() string {
+	if t.AnySystem {
+		return escapeToken(t.Code)
+	}
+	return escapeToken(t.System) + "|" + escapeToken(t.Code)
+}
+
+func escapeToken(s string) string {
+	if !strings.ContainsAny(s, `\|`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' || s[i] == '|' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 // ParseToken parses a token search value: "system|code", "|code" (the
 // code without a system), "code" (any system) or "system|" (any code in
 // the system). "\|" stands for a '|' inside the system or code.

@@ -94,7 +94,6 @@ func TestConcurrentPatientsSharingAnAccount(t *testing.T) {
 // moment make one patient, not two: the identifier search each was planned
 // from is checked again where it commits.
 func TestTwoSystemsFirstMessagesAtOnce(t *testing.T) {
-	ctx := context.Background()
 	set, err := mappings.Load(mappings.Shipped())
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +113,23 @@ func TestTwoSystemsFirstMessagesAtOnce(t *testing.T) {
 		}
 		return record.FromMapping(msg, res, 0)
 	}
-	hospital, clinic := mapped(examples+"ADT/a01-admit.hl7"), mapped("testdata/hl7/a04-clinic-same-person.hl7")
+	for _, tc := range []struct{ name, clinic string }{
+		{"shared NHS number", "testdata/hl7/a04-clinic-same-person.hl7"},
+		// No identifier in common: the clinic's record links by score
+		// (name, birth date, gender, phone, address), so the blocking
+		// searches are what must be checked again.
+		{"no shared identifier", "testdata/hl7/a04-clinic-no-shared-id.hl7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			appliedAtOnce(t, mapped(examples+"ADT/a01-admit.hl7"), mapped(tc.clinic))
+		})
+	}
+}
+
+// appliedAtOnce applies the two messages at the same moment, in eight
+// fresh stores, and fails unless each store ends with one patient.
+func appliedAtOnce(t *testing.T, hospital, clinic *record.Message) {
+	ctx := context.Background()
 	for round := range 8 {
 		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), fmt.Sprint(round, ".db")), sqlite.Options{Durability: sqlite.DurabilityOff})
 		if err != nil {

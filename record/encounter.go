@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"time"
+
+	"github.com/carebridge/carebridge/fhirstore"
 )
 
 // cancels maps a cancel trigger to the trigger whose effect it undoes.
@@ -268,11 +270,17 @@ var arrivalStatus = map[string]string{"A01": "arrived", "A04": "arrived", "A03":
 
 // arrival marks the appointments an Encounter refers to as arrived (A01,
 // A04) or fulfilled (A03): the visit the appointment was booked for began
-// or ended.
+// or ended. An appointment the Encounter does not refer to yet is found by
+// its id: a visit number equal to one of the appointment's identifiers
+// (SCH-1 placer or SCH-2 filler id, as senders that number the visit after
+// its appointment do), for the same patient, links the two first.
 func (p *plan) arrival(enc *state, m *Message) error {
 	want := arrivalStatus[m.Event]
 	if m.Code != "ADT" || want == "" || enc.current() == nil {
 		return nil
+	}
+	if err := p.linkAppointments(enc, m); err != nil {
+		return err
 	}
 	for _, a := range list(enc.current(), "appointment") {
 		k, ok := parseRef(str(a.(map[string]any), "reference"))
@@ -298,4 +306,72 @@ func (p *plan) arrival(enc *state, m *Message) error {
 		p.note("appointment", k.ref(), "%s %s: appointment %s", m.Code, m.Event, want)
 	}
 	return nil
+}
+
+// linkAppointments adds to an Encounter the appointments whose identifier
+// value is one of the Encounter's identifier values (any system: the
+// scheduling system and the ADT system name their authorities
+// differently) and whose patient is the Encounter's subject. The patient
+// guard keeps a number that two systems happen to share from linking
+// another patient's appointment.
+func (p *plan) linkAppointments(enc *state, m *Message) error {
+	subject, ok := parseRef(str(obj(enc.current(), "subject"), "reference"))
+	if !ok || subject.typ != "Patient" {
+		return nil
+	}
+	var values []string
+	for _, id := range objects(list(enc.current(), "identifier")) {
+		if v := str(id, "value"); v != "" && !slices.Contains(values, v) {
+			values = append(values, v)
+		}
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	linked := map[string]bool{}
+	for _, a := range objects(list(enc.current(), "appointment")) {
+		linked[str(a, "reference")] = true
+	}
+	for _, v := range values {
+		// A bare value: the token search matches it in any system.
+		found, err := p.search(fhirstore.Query{Type: "Appointment", Count: maxLinkedAppointments, Sort: "_id",
+			Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{Code: v, AnySystem: true}.String()}}}})
+		if err != nil {
+			return err
+		}
+		for _, s := range found {
+			ref := "Appointment/" + s.id
+			cur := s.current()
+			if cur == nil || linked[ref] || !p.appointmentOf(cur, subject.id) {
+				continue
+			}
+			body := cloneJSONMap(enc.current())
+			body["appointment"] = append(list(body, "appointment"), map[string]any{"reference": ref})
+			p.set(enc, body)
+			linked[ref] = true
+			p.note("appointment", ref, "%s %s: linked to Encounter/%s (the visit number is the appointment's id)", m.Code, m.Event, enc.id)
+		}
+	}
+	return nil
+}
+
+// maxLinkedAppointments bounds the appointments one visit number links.
+const maxLinkedAppointments = 10
+
+// appointmentOf reports whether an Appointment's patient participant is
+// the patient (or was merged into it).
+func (p *plan) appointmentOf(appt map[string]any, patient string) bool {
+	for _, part := range objects(list(appt, "participant")) {
+		k, ok := parseRef(str(obj(part, "actor"), "reference"))
+		if !ok || k.typ != "Patient" {
+			continue
+		}
+		if k.id == patient {
+			return true
+		}
+		if final, err := p.finalSurvivor(k.id); err == nil && final == patient {
+			return true
+		}
+	}
+	return false
 }

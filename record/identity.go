@@ -45,7 +45,7 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 		if sys == "" || val == "" {
 			continue
 		}
-		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
+		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
 			return "", err
 		}
@@ -114,7 +114,7 @@ func (p *plan) keepOthersIdentifiers(in Incoming, target string) error {
 		if sys == "" || val == "" || have[sys+"|"+val] {
 			continue
 		}
-		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 10, Sort: "_id"})
+		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
 			return err
 		}
@@ -180,15 +180,24 @@ func (p *plan) probabilistic(in Incoming) (string, error) {
 	seen := map[string]bool{}
 	var best string
 	var bestScore Score
-	for _, q := range CandidateQueries(in.Body) {
+	for _, block := range CandidateQueries(in.Body) {
 		// A blocking key shared by more records than a page (a clinic's
 		// switchboard number, a placeholder phone) narrows nothing: its
 		// candidates are left to the other keys.
-		found, err := p.r.store.Search(p.ctx, fhirstore.Query{Type: q.Type, Params: q.Params, Count: q.Count + 1, Unordered: true})
+		q := fhirstore.Query{Type: block.Type, Params: block.Params, Count: block.Count + 1, Unordered: true}
+		found, err := p.r.store.Search(p.ctx, q)
 		if err != nil {
 			return "", fmt.Errorf("search %s: %w", q.Type, err)
 		}
-		if len(found) > q.Count {
+		// Checked where the change set commits: a matching patient another
+		// worker created meanwhile (the same person's first message from
+		// another system) makes this plan start over and find it.
+		ids := make([]string, len(found))
+		for i, f := range found {
+			ids[i] = f.ID
+		}
+		p.checks = append(p.checks, fhirstore.Check{Query: q, IDs: ids})
+		if len(found) > block.Count {
 			continue
 		}
 		hits, err := p.states(found)

@@ -269,7 +269,7 @@ func CandidateQueries(incoming map[string]any) []fhirstore.Query {
 	for _, p := range telecomValues(incoming, "phone", "sms") {
 		for _, v := range []string{p, asciiDigits(p)} {
 			if len(asciiDigits(v)) >= 6 && !slices.Contains(phones, v) {
-				phones = append(phones, v)
+				phones = append(phones, fhirstore.TokenValue{Code: v, AnySystem: true}.String())
 			}
 		}
 	}
@@ -278,10 +278,7 @@ func CandidateQueries(incoming map[string]any) []fhirstore.Query {
 	}
 	var ids []string
 	for _, id := range nationalIDs(incoming, nil) {
-		v := id.raw
-		if id.system != "" {
-			v = id.system + "|" + id.raw
-		}
+		v := fhirstore.TokenValue{System: id.system, Code: id.raw, AnySystem: id.system == ""}.String()
 		if !slices.Contains(ids, v) {
 			ids = append(ids, v)
 		}

@@ -73,7 +73,7 @@ func (p *plan) resolveMerged(mr *mergeRoles, in []Incoming) error {
 		if sys == "" || val == "" {
 			continue
 		}
-		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{sys + "|" + val}}}, Count: 2})
+		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 2})
 		if err != nil {
 			return err
 		}

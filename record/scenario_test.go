@@ -156,6 +156,24 @@ var scenarios = []struct {
 				t.Error("the visit lost its appointment")
 			}
 		}},
+	// The visit number is the appointment's filler id (SCH-2): the A04
+	// finds the appointment by it, but only for its own patient.
+	{"book-then-arrive-by-appointment-id", []string{examples + "SIU/s12-book.hl7", "testdata/hl7/a04-other-patient-same-number.hl7",
+		"testdata/hl7/a04-arrive-appointment-id.hl7", "testdata/hl7/a03-appointment-id.hl7"},
+		func(t *testing.T, v *view) {
+			v.want(t, v.one(t, "Appointment"), "status", "fulfilled")
+			var linked []string
+			for _, enc := range v.all("Encounter") {
+				if strings.Contains(fmt.Sprint(enc["appointment"]), "Appointment/") {
+					linked = append(linked, fmt.Sprint(enc["subject"]))
+				}
+			}
+			okonkwo := "Patient/" + fmt.Sprint(v.patient(t, "700123")["id"])
+			if len(linked) != 1 || !strings.Contains(linked[0], okonkwo) {
+				t.Errorf("visits linked to the appointment: %v, want only Okonkwo's (%s)", linked, okonkwo)
+			}
+			v.wantNote(t, "RC-A04-APPTID", "appointment")
+		}},
 	{"dft-charges-credits-payments", []string{examples + "DFT/p03-mixed.hl7"},
 		func(t *testing.T, v *view) {
 			value, cur := record.Balance(v.one(t, "Account"))

@@ -255,7 +255,7 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 	}
 	err := s.submitHeavy(ctx, func(tx *sql.Tx) error {
 		for _, c := range cs.Checks {
-			found, err := s.search(ctx, tx, c.Query)
+			found, err := s.searchIDs(ctx, tx, c.Query)
 			if err != nil {
 				return fmt.Errorf("check %s search: %w", c.Query.Type, err)
 			}
@@ -281,17 +281,18 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 	return out, nil
 }
 
-// sameIDs reports whether found holds exactly the resources ids names.
-func sameIDs(found []*fhirstore.Resource, ids []string) bool {
-	if len(found) != len(ids) {
+// sameIDs reports whether found holds exactly the ids of want (in any
+// order).
+func sameIDs(found, want []string) bool {
+	if len(found) != len(want) {
 		return false
 	}
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
+	set := make(map[string]bool, len(want))
+	for _, id := range want {
+		set[id] = true
 	}
-	for _, r := range found {
-		if !want[r.ID] {
+	for _, id := range found {
+		if !set[id] {
 			return false
 		}
 	}

@@ -45,31 +45,11 @@ func (s *Store) search(ctx context.Context, db querier, q fhirstore.Query) ([]*f
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", q.Type, err)
 	}
-	var drivers []int // clauses that can produce candidates
-	for i, c := range pq.Clauses {
-		if s.canDrive(&c) {
-			drivers = append(drivers, i)
-		}
+	driver, err := s.chooseDriver(ctx, db, pq)
+	if err != nil {
+		return nil, err
 	}
-	driver := -1
-	switch len(drivers) {
-	case 0:
-	case 1:
-		driver = drivers[0]
-	default:
-		best := math.MaxInt
-		for _, i := range drivers {
-			sub := s.driverSQL(pq.Type, &pq.Clauses[i])
-			var n int
-			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub.sql+` LIMIT `+fmt.Sprint(probeLimit)+`)`, sub.args...).Scan(&n); err != nil {
-				return nil, fmt.Errorf("search %s: estimate %s: %w", q.Type, pq.Clauses[i].Param.Name, err)
-			}
-			if n < best {
-				best, driver = n, i
-			}
-		}
-	}
-	query := s.searchSQL(pq, driver)
+	query := s.searchSQL(pq, driver, false)
 	rows, err := db.QueryContext(ctx, query.sql, query.args...)
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", q.Type, err)
@@ -92,6 +72,68 @@ func (s *Store) search(ctx context.Context, db querier, q fhirstore.Query) ([]*f
 	return out, nil
 }
 
+// searchIDs is search returning only the ids found: what a change set's
+// Check compares, without reading a body.
+func (s *Store) searchIDs(ctx context.Context, db querier, q fhirstore.Query) ([]string, error) {
+	pq, err := fhirstore.PrepareQuery(q)
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+	}
+	driver, err := s.chooseDriver(ctx, db, pq)
+	if err != nil {
+		return nil, err
+	}
+	query := s.searchSQL(pq, driver, true)
+	rows, err := db.QueryContext(ctx, query.sql, query.args...)
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("search %s: %w", q.Type, err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+	}
+	return out, nil
+}
+
+// chooseDriver picks the clause that produces the candidates (-1: none
+// can): the only one that can, or the one whose index range probes
+// smallest.
+func (s *Store) chooseDriver(ctx context.Context, db querier, pq *fhirstore.PreparedQuery) (int, error) {
+	var drivers []int // clauses that can produce candidates
+	for i, c := range pq.Clauses {
+		if s.canDrive(&c) {
+			drivers = append(drivers, i)
+		}
+	}
+	driver := -1
+	switch len(drivers) {
+	case 0:
+	case 1:
+		driver = drivers[0]
+	default:
+		best := math.MaxInt
+		for _, i := range drivers {
+			sub := s.driverSQL(pq.Type, &pq.Clauses[i])
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub.sql+` LIMIT `+fmt.Sprint(probeLimit)+`)`, sub.args...).Scan(&n); err != nil {
+				return 0, fmt.Errorf("search %s: estimate %s: %w", pq.Type, pq.Clauses[i].Param.Name, err)
+			}
+			if n < best {
+				best, driver = n, i
+			}
+		}
+	}
+	return driver, nil
+}
+
 // canDrive reports whether c can produce the candidate set from an index
 // range: a positive clause over an index table.
 func (s *Store) canDrive(c *fhirstore.Clause) bool {
@@ -112,7 +154,7 @@ func (s *Store) canDrive(c *fhirstore.Clause) bool {
 
 // searchSQL renders the whole query, with clause driver (or none, -1)
 // producing the candidates.
-func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int) sqlPart {
+func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int, idsOnly bool) sqlPart {
 	// The inner query sorts and limits the matching rows by their keys
 	// alone; only the rows kept are joined with their bodies, so that a
 	// value many resources share (a common birth date) does not copy every
@@ -155,6 +197,10 @@ func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int) sqlPart {
 	args = append(args, pq.Count)
 	outer := `SELECT r.id, v.version, v.deleted, v.last_updated, v.journal_id, v.body FROM (` + b.String() +
 		`) t CROSS JOIN resource r ON r.rid = t.rid JOIN resource_version v ON v.rid = r.rid AND v.version = r.version ORDER BY ` + order.sql
+	if idsOnly {
+		outer = `SELECT r.id FROM (` + b.String() + `) t CROSS JOIN resource r ON r.rid = t.rid`
+		return sqlPart{outer, args}
+	}
 	return sqlPart{outer, append(args, order.args...)}
 }
 
