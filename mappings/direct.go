@@ -61,7 +61,7 @@ func directOperand(operand, path string) func(a *activation) string {
 	case operand == "event":
 		return func(a *activation) string { return celText(a.event) }
 	case operand == "it":
-		return func(a *activation) string { return celText(a.it) }
+		return func(a *activation) string { return a.itText() }
 	case strings.HasPrefix(operand, "v["):
 		return func(a *activation) string { return a.v.get(path) }
 	}

@@ -485,6 +485,11 @@ func (st *mapState) where(k posKey) string {
 }
 
 func (st *mapState) evalBool(p *program, vars *activation) (bool, error) {
+	if p.fastBool != nil {
+		if b, ok := p.fastBool(vars); ok {
+			return b, nil
+		}
+	}
 	out, err := p.eval(vars)
 	if err != nil {
 		return false, fmt.Errorf("%s: %s", p.src, redact(err))
@@ -497,6 +502,11 @@ func (st *mapState) evalBool(p *program, vars *activation) (bool, error) {
 }
 
 func (st *mapState) evalString(p *program, vars *activation) (string, error) {
+	if p.fastStr != nil {
+		if s, ok := p.fastStr(vars); ok {
+			return s, nil
+		}
+	}
 	out, err := p.eval(vars)
 	if err != nil {
 		return "", fmt.Errorf("%s: %s", p.src, redact(err))
@@ -511,6 +521,17 @@ func (st *mapState) evalString(p *program, vars *activation) (string, error) {
 // evalValue evaluates an expression into a JSON-ready value; an empty
 // string, list or map means no value.
 func (st *mapState) evalValue(p *program, vars *activation) (any, error) {
+	if p.constant != nil {
+		return cloneValue(p.constNative), nil
+	}
+	if p.fastAny != nil {
+		if v, ok := p.fastAny(vars); ok {
+			if pv, ok := prune(v); ok {
+				return pv, nil
+			}
+			return nil, nil
+		}
+	}
 	out, err := p.eval(vars)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", p.src, redact(err))
@@ -520,6 +541,26 @@ func (st *mapState) evalValue(p *program, vars *activation) (any, error) {
 		return pv, nil
 	}
 	return nil, nil
+}
+
+// cloneValue copies the maps and lists of a JSON-ready value: a constant
+// written to a resource must not be changed by the rows that follow.
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = cloneValue(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = cloneValue(e)
+		}
+		return l
+	}
+	return v
 }
 
 // native converts a CEL value to plain Go JSON values.

@@ -188,6 +188,35 @@ type program struct {
 	// directForm) without the interpreter, with the same result and the
 	// same reads; nil for any other expression.
 	direct func(a *activation) ref.Val
+	// constNative is constant as a plain Go value, pruned (nil when it
+	// prunes to nothing); copied when it is a map or list.
+	constNative any
+	// fastBool, fastStr and fastAny evaluate the expression without the
+	// interpreter when it is of the subset fastexpr.go compiles (by the
+	// type the expression is used as); nil otherwise.
+	fastBool fastBool
+	fastStr  fastStr
+	fastAny  fastAny
+}
+
+// compileFast prepares what evaluates p without the interpreter: its
+// constant as a Go value, or the closures of fastexpr.go.
+func (p *program) compileFast(checked *cel.Ast, want *cel.Type) {
+	if p.constant != nil {
+		if v, ok := prune(native(p.constant)); ok {
+			p.constNative = v
+		}
+		return
+	}
+	e := checked.NativeRep().Expr()
+	switch want {
+	case cel.BoolType:
+		p.fastBool = compileFastBool(e)
+	case cel.StringType:
+		p.fastStr = compileFastStr(e)
+	case nil:
+		p.fastAny = compileFastAny(e)
+	}
 }
 
 // eval evaluates the program (or returns its constant).
@@ -220,18 +249,24 @@ func (p *program) foldConstant() {
 
 // compileExpr compiles src, checking that it yields want (nil: any type).
 func compileExpr(env *cel.Env, src string, want *cel.Type) (cel.Program, error) {
+	prg, _, err := compileChecked(env, src, want)
+	return prg, err
+}
+
+// compileChecked is compileExpr, also returning the checked expression.
+func compileChecked(env *cel.Env, src string, want *cel.Type) (cel.Program, *cel.Ast, error) {
 	ast, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+		return nil, nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 	}
 	if want != nil && !ast.OutputType().IsAssignableType(want) && ast.OutputType() != cel.DynType {
-		return nil, fmt.Errorf("expression gives %s, want %s", ast.OutputType(), want)
+		return nil, nil, fmt.Errorf("expression gives %s, want %s", ast.OutputType(), want)
 	}
 	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return prg, nil
+	return prg, ast, nil
 }
 
 // accessor exposes HL7 values to CEL by index (v["3.1"], m["PID-3"]) and
@@ -297,7 +332,10 @@ func fieldText(f hl7.Field) string {
 // are held as CEL values (types.String), converted once when set rather
 // than at every read.
 type activation struct {
+	// it is the source's text as a CEL value, or nil: then itStr is the
+	// text, converted only when the interpreter reads it.
 	it, event, structure ref.Val
+	itStr                string
 	v, m                 *accessor
 	sender               map[string]string
 	resource             map[string]any
@@ -310,7 +348,10 @@ var _ interpreter.Activation = (*activation)(nil)
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "it":
-		return orEmpty(a.it), true
+		if a.it == nil {
+			return celString(a.itStr), true
+		}
+		return a.it, true
 	case "v":
 		return a.v, true
 	case "m":

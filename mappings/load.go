@@ -464,13 +464,14 @@ func (l *loader) addSender(f *senderFile) {
 }
 
 func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *program {
-	prg, err := compileExpr(l.env, src, want)
+	prg, checked, err := compileChecked(l.env, src, want)
 	if err != nil {
 		l.errorf(pos, "a CEL expression over it, v[...], m[...], event, structure, sender, resource, ids; see docs/mappings.md, Expressions", "expression %q: %v", src, err)
 		return nil
 	}
 	p := &program{prg: prg, src: src, at: at(pos), direct: directForm(src)}
 	p.foldConstant()
+	p.compileFast(checked, want)
 	l.set.notePaths(src)
 	return p
 }

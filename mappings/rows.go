@@ -122,8 +122,8 @@ func (st *mapState) groupOf(ctx *segContext) *groupSpec {
 func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
 	// The activation is switched in place and restored: one mapping runs on
 	// one goroutine, and this saves a copy per context.
-	saved, savedIt := vars.v, vars.it
-	defer func() { vars.v, vars.it = saved, savedIt }()
+	saved, savedIt, savedItStr := vars.v, vars.it, vars.itStr
+	defer func() { vars.v, vars.it, vars.itStr = saved, savedIt, savedItStr }()
 	if seg != nil {
 		vars.v = st.segAccessor(seg)
 	} else {
@@ -273,9 +273,9 @@ func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[s
 		return nil
 	}
 	if r.when != nil {
-		vars.it = celString(fieldText(f))
+		vars.it, vars.itStr = nil, fieldText(f)
 		ok, err := st.evalBool(r.when, vars)
-		vars.it = nil
+		vars.itStr = ""
 		if err != nil {
 			return &MapError{At: r.at, Where: r.from.text, Err: err}
 		}
@@ -314,9 +314,9 @@ func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[s
 		v, ok, err = st.convertCode(f, r.code, r.as, r)
 	case r.value != nil:
 		st.mark(at)
-		vars.it = celString(fieldText(f))
+		vars.it, vars.itStr = nil, fieldText(f)
 		v, err = st.evalValue(r.value, vars)
-		vars.it = nil
+		vars.itStr = ""
 		ok = v != nil
 		if str, isStr := v.(string); err == nil && isStr && r.as != "" {
 			v, ok, err = st.convert(hl7.NewField(str, st.msg.Delimiters()), r.as, r)
