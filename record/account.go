@@ -1,6 +1,7 @@
 package record
 
 import (
+	"context"
 	"encoding/json"
 	"math/big"
 	"slices"
@@ -35,9 +36,9 @@ func accountsOf(typ string, body map[string]any) []string {
 // balance recomputes an Account's balance from its charges (credits and
 // adjustments are negative charges) minus its payments, exactly (decimal
 // arithmetic), and records it on the Account.
-func (p *plan) balance(ref string) error {
+func (p *plan) balance(ctx context.Context, ref string) error {
 	k, _ := parseRef(ref)
-	acc, err := p.get(k)
+	acc, err := p.get(ctx, k)
 	if err != nil || acc.current() == nil {
 		return err
 	}
@@ -62,11 +63,11 @@ func (p *plan) balance(ref string) error {
 	// Not checked searches: a charge another worker adds meanwhile also
 	// rewrites this Account's balance, and the Account's version check
 	// makes one of the two plans start over.
-	charges, err := p.searchAll(fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}}, false)
+	charges, err := p.searchAll(ctx, fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}}, false)
 	if err != nil {
 		return err
 	}
-	payments, err := p.searchAll(fhirstore.Query{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}}, false)
+	payments, err := p.searchAll(ctx, fhirstore.Query{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "account", Values: []string{ref}}}}, false)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -11,7 +12,7 @@ import (
 var mergeEvents = map[string]bool{"A40": true, "A34": true, "A30": true}
 
 // message plans the changes of one mapped message.
-func (p *plan) message(m *Message) error {
+func (p *plan) message(ctx context.Context, m *Message) error {
 	in := make([]Incoming, len(m.Resources))
 	for i, r := range m.Resources {
 		body, err := normalize(r.Body)
@@ -21,7 +22,7 @@ func (p *plan) message(m *Message) error {
 		in[i] = Incoming{Type: r.Type, ID: r.ID, Body: body}
 	}
 	if m.Code == "ADT" && m.Event == "A37" {
-		if err := p.unlinkMessage(in); err != nil {
+		if err := p.unlinkMessage(ctx, in); err != nil {
 			return err
 		}
 	}
@@ -40,12 +41,12 @@ func (p *plan) message(m *Message) error {
 			// A known survivor that was itself merged is updated on its
 			// final survivor, unless that is the record being merged
 			// (merge then refuses the circular merge).
-			s, err := p.get(key{"Patient", in[i].ID})
+			s, err := p.get(ctx, key{"Patient", in[i].ID})
 			if err != nil {
 				return err
 			}
 			if s.current() != nil {
-				final, err := p.finalSurvivor(in[i].ID)
+				final, err := p.finalSurvivor(ctx, in[i].ID)
 				if err != nil {
 					return err
 				}
@@ -54,7 +55,7 @@ func (p *plan) message(m *Message) error {
 				}
 			}
 		}
-		target, err := p.resolvePatient(in[i], m)
+		target, err := p.resolvePatient(ctx, in[i], m)
 		if err != nil {
 			return err
 		}
@@ -72,20 +73,20 @@ func (p *plan) message(m *Message) error {
 		}
 	}
 	if merge != nil && merge.merged != "" {
-		if err := p.resolveMerged(merge, in); err != nil {
+		if err := p.resolveMerged(ctx, merge, in); err != nil {
 			return err
 		}
 	}
 	var encounters []*state
 	accounts := map[string]bool{}
 	for _, r := range in {
-		s, err := p.get(key{r.Type, r.ID})
+		s, err := p.get(ctx, key{r.Type, r.ID})
 		if err != nil {
 			return err
 		}
 		switch r.Type {
 		case "Encounter":
-			if err := p.encounter(s, r.Body, m); err != nil {
+			if err := p.encounter(ctx, s, r.Body, m); err != nil {
 				return err
 			}
 			encounters = append(encounters, s)
@@ -104,7 +105,7 @@ func (p *plan) message(m *Message) error {
 				ids = list(r.Body, "identifier")
 				delete(r.Body, "identifier")
 			}
-			if err := p.update(s, r.Body, m); err != nil {
+			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
 			}
 			if len(ids) > 0 {
@@ -121,14 +122,14 @@ func (p *plan) message(m *Message) error {
 				p.set(s, body)
 			}
 		case "ChargeItem", "PaymentReconciliation":
-			if err := p.visitAccount(r); err != nil {
+			if err := p.visitAccount(ctx, r); err != nil {
 				return err
 			}
-			if err := p.update(s, r.Body, m); err != nil {
+			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
 			}
 		default:
-			if err := p.update(s, r.Body, m); err != nil {
+			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
 			}
 		}
@@ -137,17 +138,17 @@ func (p *plan) message(m *Message) error {
 		}
 	}
 	if merge != nil && merge.merged != "" && merge.survivor != "" {
-		if err := p.merge(merge.survivor, merge.merged, m.Code+"^"+m.Event); err != nil {
+		if err := p.merge(ctx, merge.survivor, merge.merged, m.Code+"^"+m.Event); err != nil {
 			return err
 		}
 	}
 	for _, s := range encounters {
-		if err := p.arrival(s, m); err != nil {
+		if err := p.arrival(ctx, s, m); err != nil {
 			return err
 		}
 	}
 	for _, a := range sortedKeys(accounts) {
-		if err := p.balance(a); err != nil {
+		if err := p.balance(ctx, a); err != nil {
 			return err
 		}
 	}
@@ -157,7 +158,7 @@ func (p *plan) message(m *Message) error {
 // visitAccount puts a charge or payment that names no Account on the
 // Account of its visit (a DFT without PID-18 bills the visit the ADT
 // opened the account for).
-func (p *plan) visitAccount(r Incoming) error {
+func (p *plan) visitAccount(ctx context.Context, r Incoming) error {
 	if len(accountsOf(r.Type, r.Body)) > 0 {
 		return nil
 	}
@@ -165,7 +166,7 @@ func (p *plan) visitAccount(r Incoming) error {
 	if !ok || k.typ != "Encounter" || r.Type != "ChargeItem" {
 		return nil
 	}
-	enc, err := p.get(k)
+	enc, err := p.get(ctx, k)
 	if err != nil || enc.current() == nil {
 		return err
 	}
@@ -225,7 +226,7 @@ func normalize(body map[string]any) (map[string]any, error) {
 // update applies an incoming resource to s field by field. An event older
 // than the one that last changed the stored resource changes nothing and is
 // noted.
-func (p *plan) update(s *state, in map[string]any, m *Message) error {
+func (p *plan) update(ctx context.Context, s *state, in map[string]any, m *Message) error {
 	cur := s.current()
 	if cur == nil {
 		body, err := MergeFields(s.typ, map[string]any{"resourceType": s.typ, "id": s.id}, in)

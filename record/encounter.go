@@ -1,6 +1,7 @@
 package record
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -17,10 +18,10 @@ var cancels = map[string]string{"A12": "A02", "A13": "A03"}
 // state the record keeps across events — status history, class history,
 // location history with periods — and cancels that undo exactly the event
 // they cancel.
-func (p *plan) encounter(s *state, in map[string]any, m *Message) error {
+func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Message) error {
 	cur := s.current()
 	if cur == nil {
-		if err := p.update(s, in, m); err != nil {
+		if err := p.update(ctx, s, in, m); err != nil {
 			return err
 		}
 		if s.body != nil {
@@ -44,7 +45,7 @@ func (p *plan) encounter(s *state, in map[string]any, m *Message) error {
 	}
 	base := cur
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
-		reverted, fields, err := p.undo(s, "ADT^"+undone, "ADT^"+m.Event)
+		reverted, fields, err := p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event)
 		if errors.Is(err, errCancelled) {
 			p.note("cancel", s.ref(), "%s: the last %s is already cancelled", m.Event, undone)
 			return nil
@@ -88,8 +89,8 @@ var errCancelled = errors.New("already cancelled")
 // since), and the names of those fields. It returns nil when no version in
 // the history was written by event, and errCancelled when a version written
 // by cancel comes after it (the cancel was applied already).
-func (p *plan) undo(s *state, event, cancel string) (map[string]any, []string, error) {
-	h, err := p.r.store.History(p.ctx, s.typ, s.id)
+func (p *plan) undo(ctx context.Context, s *state, event, cancel string) (map[string]any, []string, error) {
+	h, err := p.r.store.History(ctx, s.typ, s.id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
 	}
@@ -274,12 +275,12 @@ var arrivalStatus = map[string]string{"A01": "arrived", "A04": "arrived", "A03":
 // its id: a visit number equal to one of the appointment's identifiers
 // (SCH-1 placer or SCH-2 filler id, as senders that number the visit after
 // its appointment do), for the same patient, links the two first.
-func (p *plan) arrival(enc *state, m *Message) error {
+func (p *plan) arrival(ctx context.Context, enc *state, m *Message) error {
 	want := arrivalStatus[m.Event]
 	if m.Code != "ADT" || want == "" || enc.current() == nil {
 		return nil
 	}
-	if err := p.linkAppointments(enc, m); err != nil {
+	if err := p.linkAppointments(ctx, enc, m); err != nil {
 		return err
 	}
 	for _, a := range list(enc.current(), "appointment") {
@@ -287,7 +288,7 @@ func (p *plan) arrival(enc *state, m *Message) error {
 		if !ok || k.typ != "Appointment" {
 			continue
 		}
-		s, err := p.get(k)
+		s, err := p.get(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -314,7 +315,7 @@ func (p *plan) arrival(enc *state, m *Message) error {
 // differently) and whose patient is the Encounter's subject. The patient
 // guard keeps a number that two systems happen to share from linking
 // another patient's appointment.
-func (p *plan) linkAppointments(enc *state, m *Message) error {
+func (p *plan) linkAppointments(ctx context.Context, enc *state, m *Message) error {
 	subject, ok := parseRef(str(obj(enc.current(), "subject"), "reference"))
 	if !ok || subject.typ != "Patient" {
 		return nil
@@ -334,7 +335,7 @@ func (p *plan) linkAppointments(enc *state, m *Message) error {
 	}
 	for _, v := range values {
 		// A bare value: the token search matches it in any system.
-		found, err := p.search(fhirstore.Query{Type: "Appointment", Count: maxLinkedAppointments, Sort: "_id",
+		found, err := p.search(ctx, fhirstore.Query{Type: "Appointment", Count: maxLinkedAppointments, Sort: "_id",
 			Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{Code: v, AnySystem: true}.String()}}}})
 		if err != nil {
 			return err
@@ -342,7 +343,7 @@ func (p *plan) linkAppointments(enc *state, m *Message) error {
 		for _, s := range found {
 			ref := "Appointment/" + s.id
 			cur := s.current()
-			if cur == nil || linked[ref] || !p.appointmentOf(cur, subject.id) {
+			if cur == nil || linked[ref] || !p.appointmentOf(ctx, cur, subject.id) {
 				continue
 			}
 			body := cloneJSONMap(enc.current())
@@ -360,7 +361,7 @@ const maxLinkedAppointments = 10
 
 // appointmentOf reports whether an Appointment's patient participant is
 // the patient (or was merged into it).
-func (p *plan) appointmentOf(appt map[string]any, patient string) bool {
+func (p *plan) appointmentOf(ctx context.Context, appt map[string]any, patient string) bool {
 	for _, part := range objects(list(appt, "participant")) {
 		k, ok := parseRef(str(obj(part, "actor"), "reference"))
 		if !ok || k.typ != "Patient" {
@@ -369,7 +370,7 @@ func (p *plan) appointmentOf(appt map[string]any, patient string) bool {
 		if k.id == patient {
 			return true
 		}
-		if final, err := p.finalSurvivor(k.id); err == nil && final == patient {
+		if final, err := p.finalSurvivor(ctx, k.id); err == nil && final == patient {
 			return true
 		}
 	}

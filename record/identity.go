@@ -1,6 +1,7 @@
 package record
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -24,17 +25,17 @@ const maxChain = 32
 //     a new patient.
 //
 // Every decision that is not the first is noted with its scores.
-func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
-	s, err := p.get(key{"Patient", in.ID})
+func (p *plan) resolvePatient(ctx context.Context, in Incoming, m *Message) (string, error) {
+	s, err := p.get(ctx, key{"Patient", in.ID})
 	if err != nil {
 		return "", err
 	}
 	if s.current() != nil {
-		final, err := p.finalSurvivor(in.ID)
+		final, err := p.finalSurvivor(ctx, in.ID)
 		if err != nil {
 			return "", err
 		}
-		return final, p.keepOthersIdentifiers(in, final)
+		return final, p.keepOthersIdentifiers(ctx, in, final)
 	}
 	found := map[string]bool{}
 	var order []string
@@ -45,12 +46,12 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 		if sys == "" || val == "" {
 			continue
 		}
-		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
+		hits, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
 			return "", err
 		}
 		for _, h := range hits {
-			final, err := p.finalSurvivor(h.id)
+			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
 				return "", err
 			}
@@ -69,21 +70,21 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 		// The identifier says it is this patient; a birth date that says
 		// otherwise (a newborn under the mother's number, a recycled or
 		// placeholder identifier) is not overwritten: a person decides.
-		cand, err := p.get(key{"Patient", order[0]})
+		cand, err := p.get(ctx, key{"Patient", order[0]})
 		if err != nil {
 			return "", err
 		}
 		if birthDatesDiffer(in.Body, cand.current()) {
 			p.note("identity", "Patient/"+in.ID, "an identifier matches Patient/%s but the birth dates differ: new patient, review opened", order[0])
 			dropIdentifiers(in.Body, matchedBy, "")
-			return in.ID, p.openReview(order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
+			return in.ID, p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
 		}
 		p.note("identity", "Patient/"+in.ID, "matched Patient/%s by identifier", order[0])
 		return order[0], nil
 	default:
 		p.note("identity", "Patient/"+in.ID, "identifiers match %d patients (%s): updating Patient/%s and opening a review", len(order), refs(order), order[0])
 		for _, other := range order[1:] {
-			if err := p.openReview(order[0], other, Score{}, "their identifiers are on one incoming patient"); err != nil {
+			if err := p.openReview(ctx, order[0], other, Score{}, "their identifiers are on one incoming patient"); err != nil {
 				return "", err
 			}
 		}
@@ -91,14 +92,14 @@ func (p *plan) resolvePatient(in Incoming, m *Message) (string, error) {
 		dropIdentifiers(in.Body, matchedBy, order[0])
 		return order[0], nil
 	}
-	return p.probabilistic(in)
+	return p.probabilistic(ctx, in)
 }
 
 // keepOthersIdentifiers drops from an incoming patient (known as target)
 // the identifiers it does not have yet that belong to another patient: an
 // update never moves one person's identifier onto another's record.
-func (p *plan) keepOthersIdentifiers(in Incoming, target string) error {
-	t, err := p.get(key{"Patient", target})
+func (p *plan) keepOthersIdentifiers(ctx context.Context, in Incoming, target string) error {
+	t, err := p.get(ctx, key{"Patient", target})
 	if err != nil || t.current() == nil {
 		return err
 	}
@@ -114,12 +115,12 @@ func (p *plan) keepOthersIdentifiers(in Incoming, target string) error {
 		if sys == "" || val == "" || have[sys+"|"+val] {
 			continue
 		}
-		hits, err := p.searchChecked(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
+		hits, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
 			return err
 		}
 		for _, h := range hits {
-			final, err := p.finalSurvivor(h.id)
+			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
 				return err
 			}
@@ -176,7 +177,7 @@ func refs(ids []string) string {
 }
 
 // probabilistic scores the candidates of the blocking searches.
-func (p *plan) probabilistic(in Incoming) (string, error) {
+func (p *plan) probabilistic(ctx context.Context, in Incoming) (string, error) {
 	seen := map[string]bool{}
 	var best string
 	var bestScore Score
@@ -185,7 +186,7 @@ func (p *plan) probabilistic(in Incoming) (string, error) {
 		// switchboard number, a placeholder phone) narrows nothing: its
 		// candidates are left to the other keys.
 		q := fhirstore.Query{Type: block.Type, Params: block.Params, Count: block.Count + 1, Unordered: true}
-		found, err := p.r.store.Search(p.ctx, q)
+		found, err := p.r.store.Search(ctx, q)
 		if err != nil {
 			return "", fmt.Errorf("search %s: %w", q.Type, err)
 		}
@@ -205,7 +206,7 @@ func (p *plan) probabilistic(in Incoming) (string, error) {
 			return "", err
 		}
 		for _, h := range hits {
-			final, err := p.finalSurvivor(h.id)
+			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
 				return "", err
 			}
@@ -213,7 +214,7 @@ func (p *plan) probabilistic(in Incoming) (string, error) {
 				continue
 			}
 			seen[final] = true
-			fs, err := p.get(key{"Patient", final})
+			fs, err := p.get(ctx, key{"Patient", final})
 			if err != nil {
 				return "", err
 			}
@@ -237,7 +238,7 @@ func (p *plan) probabilistic(in Incoming) (string, error) {
 	case DecisionReview:
 		p.note("identity", "Patient/"+in.ID, "new patient, review opened: Patient/%s scores %.1f, between review %.1f and auto_link %.1f (%s)",
 			best, bestScore.Total, p.r.match.Review, p.r.match.AutoLink, scoreText(bestScore))
-		return in.ID, p.openReview(best, in.ID, bestScore, "")
+		return in.ID, p.openReview(ctx, best, in.ID, bestScore, "")
 	default:
 		p.note("identity", "Patient/"+in.ID, "new patient: best candidate Patient/%s scores %.1f < review %.1f (%s)", best, bestScore.Total, p.r.match.Review, scoreText(bestScore))
 		return in.ID, nil
@@ -262,14 +263,14 @@ func scoreText(s Score) string {
 
 // finalSurvivor follows replaced-by links from a patient to the record that
 // survived its merges.
-func (p *plan) finalSurvivor(id string) (string, error) {
+func (p *plan) finalSurvivor(ctx context.Context, id string) (string, error) {
 	seen := map[string]bool{}
 	for range maxChain {
 		if seen[id] {
 			return "", fmt.Errorf("%w: replaced-by links of Patient/%s loop", ErrCircularMerge, id)
 		}
 		seen[id] = true
-		s, err := p.get(key{"Patient", id})
+		s, err := p.get(ctx, key{"Patient", id})
 		if err != nil {
 			return "", err
 		}
@@ -301,9 +302,9 @@ const ReviewCode = "identity-review"
 
 // openReview opens a Task asking a person whether patient b is the same
 // person as a (a, the older record, would survive).
-func (p *plan) openReview(a, b string, sc Score, why string) error {
+func (p *plan) openReview(ctx context.Context, a, b string, sc Score, why string) error {
 	id := mappings.StableID("Task", ReviewCode+"|"+a+"|"+b)
-	s, err := p.get(key{"Task", id})
+	s, err := p.get(ctx, key{"Task", id})
 	if err != nil {
 		return err
 	}

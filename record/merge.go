@@ -56,8 +56,8 @@ func mergeRolesOf(in []Incoming) *mergeRoles {
 // by id, else by any of its identifiers. A record never seen is created
 // from the message (so that later messages with its identifiers reach the
 // survivor).
-func (p *plan) resolveMerged(mr *mergeRoles, in []Incoming) error {
-	s, err := p.get(key{"Patient", mr.merged})
+func (p *plan) resolveMerged(ctx context.Context, mr *mergeRoles, in []Incoming) error {
+	s, err := p.get(ctx, key{"Patient", mr.merged})
 	if err != nil || s.current() != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (p *plan) resolveMerged(mr *mergeRoles, in []Incoming) error {
 		if sys == "" || val == "" {
 			continue
 		}
-		hits, err := p.search(fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 2})
+		hits, err := p.search(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 2})
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (p *plan) resolveMerged(mr *mergeRoles, in []Incoming) error {
 // merged record moves to the survivor, the merged record is marked
 // replaced-by (inactive, its history kept), and a Provenance records
 // exactly what moved so that an unmerge can move it back.
-func (p *plan) merge(survivor, merged, why string) error {
+func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if survivor == merged {
 		return fmt.Errorf("merge Patient/%s into itself: %w", survivor, ErrCircularMerge)
 	}
@@ -109,7 +109,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 		if hop == maxChain {
 			return fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, survivor)
 		}
-		s, err := p.get(key{"Patient", id})
+		s, err := p.get(ctx, key{"Patient", id})
 		if err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 		p.note("merge", "Patient/"+survivor, "Patient/%s was itself merged: merging into its final survivor Patient/%s", survivor, id)
 		survivor = id
 	}
-	ms, err := p.get(key{"Patient", merged})
+	ms, err := p.get(ctx, key{"Patient", merged})
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 		return fmt.Errorf("merge Patient/%s: %w", merged, fhirstore.ErrNotFound)
 	}
 	if next := replacedBy(ms.current()); next != "" {
-		final, err := p.finalSurvivor(merged)
+		final, err := p.finalSurvivor(ctx, merged)
 		if err != nil {
 			return err
 		}
@@ -149,13 +149,13 @@ func (p *plan) merge(survivor, merged, why string) error {
 			return fmt.Errorf("%w: Patient/%s", ErrCircularMerge, merged)
 		}
 		p.note("merge", "Patient/"+merged, "Patient/%s was already merged into Patient/%s: merging that record into Patient/%s", merged, final, survivor)
-		return p.merge(survivor, final, why)
+		return p.merge(ctx, survivor, final, why)
 	}
 	from, to := "Patient/"+merged, "Patient/"+survivor
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
 	moved := 0
 	for _, typ := range repointed {
-		hits, err := p.searchAll(fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}}, true)
+		hits, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}}, true)
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func (p *plan) merge(survivor, merged, why string) error {
 	mb["link"] = append(dropLinks(list(mb, "link"), to), map[string]any{"other": map[string]any{"reference": to}, "type": "replaced-by"})
 	tagEvent(mb, lifecycleEvent("merge", why))
 	p.set(ms, mb)
-	ss, err := p.get(key{"Patient", survivor})
+	ss, err := p.get(ctx, key{"Patient", survivor})
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,9 @@ func (p *plan) merge(survivor, merged, why string) error {
 	if ms.version > 0 {
 		what["reference"] = from + "/_history/" + strconv.FormatInt(ms.version, 10)
 	}
-	p.provenance("merge", survivor+"|"+merged, targets, []any{map[string]any{"role": "removal", "what": what}}, why)
+	if err := p.provenance(ctx, "merge", survivor+"|"+merged, targets, []any{map[string]any{"role": "removal", "what": what}}, why); err != nil {
+		return err
+	}
 	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
 	return nil
 }
@@ -231,10 +233,13 @@ func dropLinks(links []any, ref string) []any {
 }
 
 // provenance records a merge or unmerge.
-func (p *plan) provenance(activity, subject string, targets, entities []any, why string) {
+func (p *plan) provenance(ctx context.Context, activity, subject string, targets, entities []any, why string) error {
 	recorded := p.now.Format(time.RFC3339Nano)
 	id := mappings.StableID("Provenance", activity+"|"+subject+"|"+recorded)
-	s, _ := p.get(key{"Provenance", id})
+	s, err := p.get(ctx, key{"Provenance", id})
+	if err != nil {
+		return err
+	}
 	body := map[string]any{
 		"resourceType": "Provenance",
 		"id":           id,
@@ -248,13 +253,14 @@ func (p *plan) provenance(activity, subject string, targets, entities []any, why
 		body["reason"] = []any{map[string]any{"text": why}}
 	}
 	p.set(s, body)
+	return nil
 }
 
 // unmerge undoes the latest merge of patient merged: what that merge moved
 // and still refers to the survivor moves back, both records' links go, and
 // the merged record is active again as it was before.
-func (p *plan) unmerge(merged, why string) error {
-	ms, err := p.get(key{"Patient", merged})
+func (p *plan) unmerge(ctx context.Context, merged, why string) error {
+	ms, err := p.get(ctx, key{"Patient", merged})
 	if err != nil {
 		return err
 	}
@@ -266,12 +272,12 @@ func (p *plan) unmerge(merged, why string) error {
 		return fmt.Errorf("unmerge Patient/%s: %w", merged, ErrNotMerged)
 	}
 	from, to := "Patient/"+survivor, "Patient/"+merged
-	final, err := p.finalSurvivor(survivor)
+	final, err := p.finalSurvivor(ctx, survivor)
 	if err != nil {
 		return err
 	}
 	finalRef := "Patient/" + final
-	prov, err := p.lastMerge(merged)
+	prov, err := p.lastMerge(ctx, merged)
 	if err != nil {
 		return err
 	}
@@ -283,7 +289,7 @@ func (p *plan) unmerge(merged, why string) error {
 			if !ok || k.typ == "Patient" {
 				continue
 			}
-			s, err := p.get(k)
+			s, err := p.get(ctx, k)
 			if err != nil {
 				return err
 			}
@@ -313,7 +319,7 @@ func (p *plan) unmerge(merged, why string) error {
 			if err != nil {
 				continue
 			}
-			r, err := p.r.store.VRead(p.ctx, "Patient", merged, v)
+			r, err := p.r.store.VRead(ctx, "Patient", merged, v)
 			if err == nil {
 				prior, _ = decode(r.Body)
 			}
@@ -331,7 +337,7 @@ func (p *plan) unmerge(merged, why string) error {
 	}
 	tagEvent(mb, lifecycleEvent("unmerge", why))
 	p.set(ms, mb)
-	ss, err := p.get(key{"Patient", survivor})
+	ss, err := p.get(ctx, key{"Patient", survivor})
 	if err != nil {
 		return err
 	}
@@ -349,14 +355,16 @@ func (p *plan) unmerge(merged, why string) error {
 	if prov != nil {
 		entities = []any{map[string]any{"role": "revision", "what": map[string]any{"reference": "Provenance/" + str(prov, "id")}}}
 	}
-	p.provenance("unmerge", survivor+"|"+merged, targets, entities, why)
+	if err := p.provenance(ctx, "unmerge", survivor+"|"+merged, targets, entities, why); err != nil {
+		return err
+	}
 	p.note("unmerge", to, "unmerged from %s (%d resources moved back, %s)", from, moved, why)
 	return nil
 }
 
 // lastMerge finds the Provenance of the latest merge of patient id.
-func (p *plan) lastMerge(id string) (map[string]any, error) {
-	hits, err := p.searchAll(fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}}, false)
+func (p *plan) lastMerge(ctx context.Context, id string) (map[string]any, error) {
+	hits, err := p.searchAll(ctx, fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -399,20 +407,20 @@ func hasCoding(cc map[string]any, system, code string) bool {
 // unlinkMessage handles A37: each patient of the message that is merged is
 // unmerged. The message's "clear link" markers are then dropped, so that the
 // update does not remove links unrelated to this merge.
-func (p *plan) unlinkMessage(in []Incoming) error {
+func (p *plan) unlinkMessage(ctx context.Context, in []Incoming) error {
 	done := false
 	for _, r := range in {
 		if r.Type != "Patient" {
 			continue
 		}
-		s, err := p.get(key{"Patient", r.ID})
+		s, err := p.get(ctx, key{"Patient", r.ID})
 		if err != nil {
 			return err
 		}
 		if s.current() == nil || replacedBy(s.current()) == "" {
 			continue
 		}
-		if err := p.unmerge(r.ID, "ADT^A37"); err != nil {
+		if err := p.unmerge(ctx, r.ID, "ADT^A37"); err != nil {
 			return err
 		}
 		done = true
@@ -451,15 +459,15 @@ func dropClear(body map[string]any, selector string) {
 
 // Merge merges patient merged into survivor by hand (a person decided).
 func (r *Recorder) Merge(ctx context.Context, survivor, merged string) (*Outcome, error) {
-	return r.run(ctx, nil, 0, func(p *plan) error {
-		return p.merge(survivor, merged, "manual merge")
+	return r.run(ctx, nil, 0, func(ctx context.Context, p *plan) error {
+		return p.merge(ctx, survivor, merged, "manual merge")
 	})
 }
 
 // Unmerge undoes the latest merge of patient id by hand.
 func (r *Recorder) Unmerge(ctx context.Context, id string) (*Outcome, error) {
-	return r.run(ctx, nil, 0, func(p *plan) error {
-		return p.unmerge(id, "manual unmerge")
+	return r.run(ctx, nil, 0, func(ctx context.Context, p *plan) error {
+		return p.unmerge(ctx, id, "manual unmerge")
 	})
 }
 

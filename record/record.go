@@ -133,16 +133,16 @@ type Outcome struct {
 // resource) are returned without anything written; the caller records the
 // message as failed.
 func (r *Recorder) Apply(ctx context.Context, m *Message, c *fhirstore.Completion) (*Outcome, error) {
-	return r.run(ctx, c, m.JournalID, func(p *plan) error { return p.message(m) })
+	return r.run(ctx, c, m.JournalID, func(ctx context.Context, p *plan) error { return p.message(ctx, m) })
 }
 
 // run computes a change set with fn and applies it, computing again after a
 // version conflict.
-func (r *Recorder) run(ctx context.Context, c *fhirstore.Completion, journalID int64, fn func(*plan) error) (*Outcome, error) {
+func (r *Recorder) run(ctx context.Context, c *fhirstore.Completion, journalID int64, fn func(context.Context, *plan) error) (*Outcome, error) {
 	var lastErr error
 	for attempt := 0; attempt < r.tries; attempt++ {
-		p := newPlan(ctx, r)
-		if err := fn(p); err != nil {
+		p := newPlan(r)
+		if err := fn(ctx, p); err != nil {
 			return nil, err
 		}
 		cs, err := p.changeSet(journalID)
@@ -230,7 +230,6 @@ func (s *state) current() map[string]any {
 // resource read twice is the same, and a change made earlier in the plan is
 // seen later in it.
 type plan struct {
-	ctx    context.Context
 	r      *Recorder
 	res    map[key]*state
 	order  []key
@@ -239,8 +238,8 @@ type plan struct {
 	now    time.Time
 }
 
-func newPlan(ctx context.Context, r *Recorder) *plan {
-	return &plan{ctx: ctx, r: r, res: map[key]*state{}, now: r.now().UTC()}
+func newPlan(r *Recorder) *plan {
+	return &plan{r: r, res: map[key]*state{}, now: r.now().UTC()}
 }
 
 func (p *plan) note(kind, where, format string, args ...any) {
@@ -251,12 +250,12 @@ func (p *plan) note(kind, where, format string, args ...any) {
 
 // get returns the state of a resource, reading it once. A resource that does
 // not exist comes back with stored == nil.
-func (p *plan) get(k key) (*state, error) {
+func (p *plan) get(ctx context.Context, k key) (*state, error) {
 	if s, ok := p.res[k]; ok {
 		return s, nil
 	}
 	s := &state{key: k}
-	r, err := p.r.store.Read(p.ctx, k.typ, k.id)
+	r, err := p.r.store.Read(ctx, k.typ, k.id)
 	switch {
 	case err == nil:
 		s.version = r.Version
@@ -266,7 +265,7 @@ func (p *plan) get(k key) (*state, error) {
 	case errors.Is(err, fhirstore.ErrGone):
 		// Deleted: writing it again makes a new version. Its version is
 		// needed for the check, so read its history.
-		h, herr := p.r.store.History(p.ctx, k.typ, k.id)
+		h, herr := p.r.store.History(ctx, k.typ, k.id)
 		if herr != nil || len(h) == 0 {
 			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
 		}
@@ -285,8 +284,8 @@ func (p *plan) set(s *state, body map[string]any) { s.body = body }
 
 // search runs q and returns the states of the resources found (with this
 // plan's changes applied).
-func (p *plan) search(q fhirstore.Query) ([]*state, error) {
-	found, err := p.r.store.Search(p.ctx, q)
+func (p *plan) search(ctx context.Context, q fhirstore.Query) ([]*state, error) {
+	found, err := p.r.store.Search(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("search %s: %w", q.Type, err)
 	}
@@ -297,11 +296,11 @@ func (p *plan) search(q fhirstore.Query) ([]*state, error) {
 // an identifier names, what a merge moves): it is run again where the
 // change set commits, and a different answer there makes the plan start
 // over (another worker changed what it found meanwhile).
-func (p *plan) searchChecked(q fhirstore.Query) ([]*state, error) {
+func (p *plan) searchChecked(ctx context.Context, q fhirstore.Query) ([]*state, error) {
 	if q.Sort == "" {
 		q.Sort = "_id" // the same page each time
 	}
-	found, err := p.search(q)
+	found, err := p.search(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +316,7 @@ func (p *plan) searchChecked(q fhirstore.Query) ([]*state, error) {
 // With checked, every page is checked (searchChecked), so that a match
 // added or removed meanwhile by another worker (a visit of a patient being
 // merged) makes the plan start over.
-func (p *plan) searchAll(q fhirstore.Query, checked bool) ([]*state, error) {
+func (p *plan) searchAll(ctx context.Context, q fhirstore.Query, checked bool) ([]*state, error) {
 	q.Count, q.Sort = fhirstore.MaxCount, "_id"
 	search := p.search
 	if checked {
@@ -325,7 +324,7 @@ func (p *plan) searchAll(q fhirstore.Query, checked bool) ([]*state, error) {
 	}
 	var all []*state
 	for {
-		page, err := search(q)
+		page, err := search(ctx, q)
 		if err != nil {
 			return nil, err
 		}

@@ -69,12 +69,12 @@ var ErrReviewClosed = fmt.Errorf("review is closed")
 // Accept closes an open review as "same person": the newer record is merged
 // into the candidate, in the same transaction as the Task's completion.
 func (r *Recorder) Accept(ctx context.Context, taskID string) (*Outcome, error) {
-	return r.run(ctx, nil, 0, func(p *plan) error {
-		t, rv, err := p.openTask(taskID)
+	return r.run(ctx, nil, 0, func(ctx context.Context, p *plan) error {
+		t, rv, err := p.openTask(ctx, taskID)
 		if err != nil {
 			return err
 		}
-		if err := p.merge(rv.Candidate, rv.Patient, "identity review accepted"); err != nil {
+		if err := p.merge(ctx, rv.Candidate, rv.Patient, "identity review accepted"); err != nil {
 			return err
 		}
 		p.closeTask(t, "completed", "merged")
@@ -84,8 +84,8 @@ func (r *Recorder) Accept(ctx context.Context, taskID string) (*Outcome, error) 
 
 // Reject closes an open review as "different people": both records stay.
 func (r *Recorder) Reject(ctx context.Context, taskID string) (*Outcome, error) {
-	return r.run(ctx, nil, 0, func(p *plan) error {
-		t, _, err := p.openTask(taskID)
+	return r.run(ctx, nil, 0, func(ctx context.Context, p *plan) error {
+		t, _, err := p.openTask(ctx, taskID)
 		if err != nil {
 			return err
 		}
@@ -94,8 +94,8 @@ func (r *Recorder) Reject(ctx context.Context, taskID string) (*Outcome, error) 
 	})
 }
 
-func (p *plan) openTask(id string) (*state, Review, error) {
-	s, err := p.get(key{"Task", id})
+func (p *plan) openTask(ctx context.Context, id string) (*state, Review, error) {
+	s, err := p.get(ctx, key{"Task", id})
 	if err != nil {
 		return nil, Review{}, err
 	}
