@@ -66,7 +66,8 @@ const (
 
 // Validator checks FHIR R4 JSON resources. Safe for concurrent use.
 type Validator struct {
-	um *jsonformat.Unmarshaller
+	um     *jsonformat.Unmarshaller
+	schema *schema // the fast path's model
 }
 
 // New returns a Validator for FHIR R4. Date-only values carry no zone; the
@@ -79,7 +80,11 @@ func New() (*Validator, error) {
 	}
 	// Bound recursion on hostile input; real resources are far shallower.
 	um.MaxNestingDepth = maxDepth
-	return &Validator{um: um}, nil
+	sc, err := buildSchema()
+	if err != nil {
+		return nil, err
+	}
+	return &Validator{um: um, schema: sc}, nil
 }
 
 // maxDepth is the deepest element nesting (counted in path dots) accepted.
@@ -144,7 +149,18 @@ func (v *Validator) Bundle(b []byte) error {
 	return v.validate(b, true)
 }
 
+// validate runs the fast path and, unless it finds the resource certainly
+// valid, the full path, whose verdict and problems are returned.
 func (v *Validator) validate(b []byte, wantBundle bool) error {
+	if !wantBundle && v.fastValid(b) {
+		return nil
+	}
+	return v.validateFull(b, wantBundle)
+}
+
+// validateFull is the full path: the structural scan, jsonformat, the
+// model walk and the invariants.
+func (v *Validator) validateFull(b []byte, wantBundle bool) error {
 	var c collector
 	sc := scanStructure(b, &c)
 	if sc.syntaxErr {

@@ -111,9 +111,15 @@ func periodInOrder(p *d4pb.Period) bool {
 	if start == nil || end == nil {
 		return true
 	}
+	return periodOrdered(start.GetValueUs(), end.GetValueUs(), end.GetPrecision())
+}
+
+// periodOrdered is per-1 on start and end in microseconds since the epoch,
+// the end having precision endPrec.
+func periodOrdered(startUs, endUs int64, endPrec d4pb.DateTime_Precision) bool {
 	var span int64 // microseconds the end covers at its precision
-	endAt := time.UnixMicro(end.GetValueUs()).UTC()
-	switch end.GetPrecision() {
+	endAt := time.UnixMicro(endUs).UTC()
+	switch endPrec {
 	case d4pb.DateTime_YEAR:
 		span = endAt.AddDate(1, 0, 0).Sub(endAt).Microseconds()
 	case d4pb.DateTime_MONTH:
@@ -127,7 +133,7 @@ func periodInOrder(p *d4pb.Period) bool {
 	default:
 		span = 1
 	}
-	return start.GetValueUs() < end.GetValueUs()+span
+	return startUs < endUs+span
 }
 
 func isChoice(md protoreflect.MessageDescriptor) bool {
@@ -174,40 +180,46 @@ func (w *walker) checkReference(ref *d4pb.Reference, path string) {
 }
 
 func (w *walker) checkRawReference(s, p string) {
+	if msg := rawReferenceProblem(s); msg != "" {
+		w.c.add(p, CodeInvalid, msg)
+	}
+}
+
+// rawReferenceProblem checks a reference that jsonformat did not parse as
+// "#fragment" or a typed "Type/id": it returns "" or the problem.
+func rawReferenceProblem(s string) string {
 	switch {
 	case s == "":
-		return // "" is reported by the structural scan
+		return "" // "" is reported by the structural scan
 	case strings.HasPrefix(s, "urn:uuid:"):
 		if !uuidRE.MatchString(s) {
-			w.c.add(p, CodeInvalid, "urn:uuid: reference is not a lower-case UUID")
+			return "urn:uuid: reference is not a lower-case UUID"
 		}
-		return
+		return ""
 	case strings.HasPrefix(s, "urn:oid:"):
 		if !oidRE.MatchString(s) {
-			w.c.add(p, CodeInvalid, "urn:oid: reference is not a valid OID")
+			return "urn:oid: reference is not a valid OID"
 		}
-		return
+		return ""
 	}
 	if u, err := url.Parse(s); err == nil && u.Scheme != "" && u.IsAbs() {
-		return // absolute URL: resolvable elsewhere, not checked further
+		return "" // absolute URL: resolvable elsewhere, not checked further
 	}
 	if typ, query, ok := strings.Cut(s, "?"); ok {
 		if resourceTypes[typ] && query != "" {
-			return // conditional reference, resolved by the server in a transaction
+			return "" // conditional reference, resolved by the server in a transaction
 		}
-		w.c.add(p, CodeInvalid, "conditional reference must be Type?query with a known resource type")
-		return
+		return "conditional reference must be Type?query with a known resource type"
 	}
 	parts := strings.Split(s, "/")
 	if len(parts) == 2 || (len(parts) == 4 && parts[2] == "_history") {
 		if !resourceTypes[parts[0]] {
-			w.c.add(p, CodeInvalid, "reference names an unknown resource type")
-			return
+			return "reference names an unknown resource type"
 		}
 		if !idRE.MatchString(parts[1]) || (len(parts) == 4 && !idRE.MatchString(parts[3])) {
-			w.c.add(p, CodeInvalid, "reference id is not a valid FHIR id ([A-Za-z0-9-.]{1,64})")
+			return "reference id is not a valid FHIR id ([A-Za-z0-9-.]{1,64})"
 		}
-		return
+		return ""
 	}
-	w.c.add(p, CodeInvalid, "reference must be #fragment, Type/id[/_history/vid], Type?query or an absolute URI")
+	return "reference must be #fragment, Type/id[/_history/vid], Type?query or an absolute URI"
 }
