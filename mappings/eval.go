@@ -95,9 +95,8 @@ type mapState struct {
 	curObj   map[string]any           // the object a conversion's row writes to
 	pos      posKey                   // the position being mapped, for warnings
 	hasPos   bool
-	fields   [][]fieldSlot // fields read, by segment index (see field)
+	fields   [][]hl7.Field // fields, by segment index, split on first read (see field)
 	buf      []byte        // scratch for the Bundle's JSON
-	raw      []string      // scratch for rawFields
 	// dirty says whether the object being built may hold what prune
 	// removes (see targetPath.set); nested objects save and restore it.
 	dirty   bool
@@ -455,9 +454,8 @@ func (s *Set) releaseState(st *mapState) {
 	for _, c := range st.dtStack {
 		*c = dtContext{}
 	}
-	clear(st.raw)
 	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, occ: st.occ, used: st.used,
-		dtStack: st.dtStack, fields: st.fields, buf: st.buf, raw: st.raw[:0]}
+		dtStack: st.dtStack, fields: st.fields, buf: st.buf}
 	s.states.Put(st)
 }
 

@@ -280,13 +280,9 @@ func (st *mapState) unused() []Unused {
 		if name == "MSH" {
 			first = 3
 		}
-		count := seg.FieldCount()
-		raw := st.rawFields(seg, count)
-		for f := first; f <= count; f++ {
-			if raw != nil && raw[f] == "" {
-				continue // empty: no need to look closer
-			}
-			field := st.field(i, seg, f)
+		fields := st.segFields(i, seg)
+		for f := first; f < len(fields)-1; f++ {
+			field := fields[f]
 			if field.IsEmpty() || st.ignored(name, f) || st.isUsed(posKey{seg: i, field: f}) {
 				continue
 			}
@@ -325,32 +321,6 @@ func occurrences(segs []*hl7.Segment) []int {
 		out[i] = seen[s.Name()]
 	}
 	return out
-}
-
-// rawFields splits a segment's wire text so that raw[f] is field f's text
-// (fields 0..count), for the unused scan to pass over empty fields without
-// reading them; nil when the split does not match the segment's fields.
-func (st *mapState) rawFields(seg *hl7.Segment, count int) []string {
-	line := seg.String()
-	sep := st.msg.Delimiters().Field
-	raw := st.raw[:0]
-	if seg.Name() == "MSH" {
-		raw = append(raw, "") // MSH-1 is the separator itself
-	}
-	for {
-		i := strings.IndexByte(line, sep)
-		if i < 0 {
-			raw = append(raw, line)
-			break
-		}
-		raw = append(raw, line[:i])
-		line = line[i+1:]
-	}
-	st.raw = raw
-	if len(raw) != count+1 {
-		return nil
-	}
-	return raw
 }
 
 // position renders SEG(occ)-field(rep).comp, leaving out what is implied.

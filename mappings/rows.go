@@ -123,25 +123,31 @@ func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContex
 	// The activation is switched in place and restored: one mapping runs on
 	// one goroutine, and this saves a copy per context.
 	saved, savedIt, savedItStr := vars.v, vars.it, vars.itStr
-	defer func() { vars.v, vars.it, vars.itStr = saved, savedIt, savedItStr }()
 	if seg != nil {
 		vars.v = st.segAccessor(seg)
 	} else {
 		vars.v = &dt.acc
 	}
+	var err error
 	for _, r := range rows {
-		if err := st.applyRow(r, seg, dt, obj, vars); err != nil {
-			return err
+		if err = st.applyRow(r, seg, dt, obj, vars); err != nil {
+			break
 		}
 	}
-	return nil
+	vars.v, vars.it, vars.itStr = saved, savedIt, savedItStr
+	return err
 }
 
 func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
 	if r.to == nil {
 		return nil
 	}
-	defer func() { st.hasPos = false }() // a later row's warnings must not take this row's position
+	err := st.applyRowTo(r, seg, dt, obj, vars)
+	st.hasPos = false // a later row's warnings must not take this row's position
+	return err
+}
+
+func (st *mapState) applyRowTo(r *compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
 	if r.row.Ref != "" {
 		if r.when != nil {
 			ok, err := st.evalBool(r.when, vars)
@@ -436,12 +442,18 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 		occ = st.perRepetition(occ, r.eachField)
 	}
 	savedV := vars.v
-	defer func() { vars.v = savedV }()
+	err := st.applyEachOf(r, occ, obj, vars)
+	vars.v = savedV
+	return err
+}
+
+// applyEachOf applies an each row to the occurrences occ, switching the
+// context of vars in place (applyEach restores it).
+func (st *mapState) applyEachOf(r *compiledRow, occ []*segContext, obj map[string]any, vars *activation) error {
 	for _, c := range occ {
-		vars.v = st.segAccessor(c) // switched in place, restored on return
-		cv := vars
+		vars.v = st.segAccessor(c)
 		if r.when != nil {
-			ok, err := st.evalBool(r.when, cv)
+			ok, err := st.evalBool(r.when, vars)
 			if err != nil {
 				return &MapError{At: r.at, Where: c.seg.Name(), Err: err}
 			}
@@ -463,7 +475,7 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 			}
 			continue
 		}
-		if err := st.applyRow(r.plain, c, nil, obj, cv); err != nil {
+		if err := st.applyRow(r.plain, c, nil, obj, vars); err != nil {
 			return err
 		}
 	}

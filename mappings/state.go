@@ -99,38 +99,31 @@ func segmentAt(msg *hl7.Message, name string, n int) (*hl7.Segment, int) {
 	return nil, -1
 }
 
-// fieldSlot is a field of a segment read once per message (see field).
-type fieldSlot struct {
-	f  hl7.Field
-	ok bool
-}
-
-// field returns field n of seg, the idx-th segment of the message, reading
-// the segment's text once per field and message: rows read the same fields
-// many times (every component, every datatype row).
+// field returns field n of seg, the idx-th segment of the message: the
+// segment is split once per message, on its first read (rows read the same
+// fields many times: every component, every datatype row).
 func (st *mapState) field(idx int, seg *hl7.Segment, n int) hl7.Field {
 	if idx < 0 || idx >= len(st.fields) || n < 1 {
 		return seg.Field(n)
 	}
-	slots := st.fields[idx]
-	if len(slots) == 0 {
-		// Fields 0..count, and one slot for every field past the last
-		// (all empty alike).
-		count := seg.FieldCount()
-		if cap(slots) >= count+2 {
-			slots = slots[:count+2]
-		} else {
-			slots = make([]fieldSlot, count+2)
-		}
-		st.fields[idx] = slots
+	fields := st.segFields(idx, seg)
+	if n >= len(fields) {
+		n = len(fields) - 1
 	}
-	if n >= len(slots) {
-		n = len(slots) - 1
+	return fields[n]
+}
+
+// segFields is every field of seg (the idx-th segment, idx within the
+// cache): fields 0 to FieldCount, and one more standing for every field
+// past the last (all empty alike).
+func (st *mapState) segFields(idx int, seg *hl7.Segment) []hl7.Field {
+	fields := st.fields[idx]
+	if len(fields) == 0 {
+		fields = seg.AppendFields(fields)
+		fields = append(fields, seg.Field(len(fields)))
+		st.fields[idx] = fields
 	}
-	if !slots[n].ok {
-		slots[n] = fieldSlot{f: seg.Field(n), ok: true}
-	}
-	return slots[n].f
+	return fields
 }
 
 // resetFields sizes the field cache for msg (emptied, memory kept).

@@ -417,6 +417,51 @@ func (s *Segment) Field(n int) Field {
 	return f
 }
 
+// AppendFields appends fields 0 to FieldCount() of the segment to dst, so
+// that field n is at dst[len(dst)+n] and equal to Field(n), and returns the
+// extended slice. It splits the segment once, where reading every field with
+// Field scans the segment from its start each time.
+func (s *Segment) AppendFields(dst []Field) []Field {
+	d, cs := s.m.d, &s.m.cs
+	if s.fields != nil {
+		for n := range s.fields {
+			dst = append(dst, s.Field(n))
+		}
+		return dst
+	}
+	dst = append(dst, Field{d: d, cs: cs, level: levelField}) // field 0: as Field(0), empty
+	line := s.line
+	if i := strings.IndexByte(line, d.Field); i >= 0 {
+		line = line[i+1:]
+	} else {
+		line = ""
+		if s.name != "MSH" {
+			return dst
+		}
+	}
+	if s.name == "MSH" {
+		if len(s.line) < 4 {
+			return append(dst, Field{raw: "", d: d, cs: cs, level: levelLiteral})
+		}
+		dst = append(dst, Field{raw: s.line[3:4], d: d, cs: cs, level: levelLiteral})
+		// MSH-2 is the first part after the separator, a literal too.
+		i := strings.IndexByte(line, d.Field)
+		if i < 0 {
+			return append(dst, Field{raw: line, d: d, cs: cs, level: levelLiteral})
+		}
+		dst = append(dst, Field{raw: line[:i], d: d, cs: cs, level: levelLiteral})
+		line = line[i+1:]
+	}
+	for {
+		i := strings.IndexByte(line, d.Field)
+		if i < 0 {
+			return append(dst, Field{raw: line, d: d, cs: cs, level: levelField})
+		}
+		dst = append(dst, Field{raw: line[:i], d: d, cs: cs, level: levelField})
+		line = line[i+1:]
+	}
+}
+
 // String returns the segment in wire form, without a terminator.
 func (s *Segment) String() string {
 	return string(s.appendTo(nil))

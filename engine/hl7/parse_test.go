@@ -419,3 +419,38 @@ func TestConcurrentReads(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendFieldsAgreesWithField checks that AppendFields gives every
+// field as Field does, for parsed segments (MSH included), a modified one,
+// segments without fields and the corpus.
+func TestAppendFieldsAgreesWithField(t *testing.T) {
+	msgs := []*Message{
+		mustParse(t, adt),
+		mustParse(t, "MSH|^~\\&\rZZZ\rZZ1|\rPID|||x||\r"),
+		mustParse(t, "MSH|^~\\&|\r"),
+	}
+	mod := mustParse(t, adt)
+	if err := mod.Set("PID-5.2", "Jo"); err != nil {
+		t.Fatal(err)
+	}
+	msgs = append(msgs, mod)
+	for _, f := range corpusFiles(t) {
+		raw, _ := os.ReadFile(f)
+		if m, err := Parse(raw); err == nil {
+			msgs = append(msgs, m)
+		}
+	}
+	for _, m := range msgs {
+		for _, s := range m.Segments() {
+			got := s.AppendFields([]Field{{raw: "before"}})
+			if len(got) != s.FieldCount()+2 || got[0].raw != "before" {
+				t.Fatalf("%s: %d fields, want %d after the one before", s, len(got)-1, s.FieldCount()+1)
+			}
+			for n, f := range got[1:] {
+				if f != s.Field(n) {
+					t.Errorf("%s: field %d = %+v, Field gives %+v", s, n, f, s.Field(n))
+				}
+			}
+		}
+	}
+}
