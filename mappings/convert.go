@@ -205,15 +205,45 @@ func urnPart(s string) string {
 	return b.String()
 }
 
+// codeEntry is a code map's target for one code, with the values a
+// conversion writes boxed once at load.
+type codeEntry struct {
+	t              codeTarget
+	system         string // t.System, else the code map's target
+	code, display  any    // display nil when empty
+	systemV        any
+}
+
+func newCodeEntry(cm *codeMap, t codeTarget) *codeEntry {
+	e := &codeEntry{t: t, system: t.System, code: t.Code}
+	if e.system == "" {
+		e.system = cm.target
+	}
+	e.systemV = e.system
+	if t.Display != "" {
+		e.display = t.Display
+	}
+	return e
+}
+
+// entries boxes the targets of codes for cm.
+func codeEntries(cm *codeMap, codes map[string]codeTarget) map[string]*codeEntry {
+	out := make(map[string]*codeEntry, len(codes))
+	for code, t := range codes {
+		out[code] = newCodeEntry(cm, t)
+	}
+	return out
+}
+
 // lookupCode finds code in cm, the sender's overlay first.
-func (st *mapState) lookupCode(cm *codeMap, code string) (codeTarget, bool) {
-	if ov, ok := st.profile.codes[cm.name]; ok {
-		if t, ok := ov[code]; ok {
-			return t, true
+func (st *mapState) lookupCode(cm *codeMap, code string) (*codeEntry, bool) {
+	if ov, ok := st.profile.entries[cm.name]; ok {
+		if e, ok := ov[code]; ok {
+			return e, true
 		}
 	}
-	t, ok := cm.codes[code]
-	return t, ok
+	e, ok := cm.entries[code]
+	return e, ok
 }
 
 // convertCode maps a coded value through cm as the row asks.
@@ -223,23 +253,27 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 		return nil, false, nil
 	}
 	text := f.Component(2).String()
-	origSystem := cm.source
+	origSystem, origSystemV := cm.source, cm.sourceV
 	if sys := f.Component(3).String(); sys != "" && !strings.HasPrefix(strings.ToUpper(sys), "HL7") {
-		origSystem = sys
+		origSystem, origSystemV = sys, nil
 	}
 	// The original coding: kept when the code is unmapped, or next to the
 	// mapped one in a CodeableConcept when they differ.
 	original := func() map[string]any {
-		o := map[string]any{"code": code}
+		o := make(map[string]any, 3)
+		o["code"] = code
 		if origSystem != "" {
-			o["system"] = origSystem
+			if origSystemV == nil {
+				origSystemV = origSystem
+			}
+			o["system"] = origSystemV
 		}
 		if text != "" {
 			o["display"] = text
 		}
 		return o
 	}
-	t, ok := st.lookupCode(cm, code)
+	e, ok := st.lookupCode(cm, code)
 	if !ok {
 		if st.profile.failCode {
 			return nil, false, fmt.Errorf("code %q is not in code map %s (sender %s fails on unmapped codes)", code, cm.name, st.profile.file.Sender)
@@ -249,38 +283,38 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 		case "coding":
 			return original(), true, nil
 		case "codeableConcept":
-			cc := map[string]any{"coding": []any{original()}}
-			if text != "" {
-				cc["text"] = text
-			}
-			return cc, true, nil
+			return codeableConcept([]any{original()}, text), true, nil
 		}
 		return nil, false, nil // a bare code cannot keep an unmapped value
 	}
 	if as != "coding" && as != "codeableConcept" {
-		return t.Code, true, nil
+		return e.code, true, nil
 	}
-	system := t.System
-	if system == "" {
-		system = cm.target
+	mapped := make(map[string]any, 3)
+	mapped["system"] = e.systemV
+	mapped["code"] = e.code
+	if e.display != nil {
+		mapped["display"] = e.display
 	}
-	mapped := map[string]any{"system": system, "code": t.Code}
-	if t.Display != "" {
-		mapped["display"] = t.Display
-	}
-	switch as {
-	case "coding":
+	if as == "coding" {
 		return mapped, true, nil
-	case "codeableConcept":
-		codings := []any{mapped}
-		if origSystem != system || code != t.Code {
-			codings = append(codings, original())
-		}
-		cc := map[string]any{"coding": codings}
-		if text != "" {
-			cc["text"] = text
-		}
-		return cc, true, nil
 	}
-	return t.Code, true, nil
+	if origSystem != e.system || code != e.t.Code {
+		return codeableConcept([]any{mapped, original()}, text), true, nil
+	}
+	return codeableConcept([]any{mapped}, text), true, nil
+}
+
+// codeableConcept makes a CodeableConcept of codings and text.
+func codeableConcept(codings []any, text string) map[string]any {
+	n := 1
+	if text != "" {
+		n++
+	}
+	cc := make(map[string]any, n)
+	cc["coding"] = codings
+	if text != "" {
+		cc["text"] = text
+	}
+	return cc
 }

@@ -88,6 +88,7 @@ type mapState struct {
 	warnings []Warning
 	ids      map[string]any            // rule name → id (first resource)
 	idsBySeg map[string]map[int]string // rule name → occurrence key (segContext.key) → id
+	refOf    map[string]any            // id → "Type/id", boxed once for every reference to it
 	hits     []bool                    // rows applied, for coverage
 	senderV  map[string]string
 	current  *built
@@ -113,6 +114,7 @@ type built struct {
 	ctx      *segContext
 	resource string
 	id       string
+	ref      any // "Type/id"
 }
 
 // pendingRef is a ref row waiting for every id to be known.
@@ -392,6 +394,10 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	b.id = StableID(cr.resource, key)
 	id := any(b.id) // boxed once for both maps
 	b.obj["id"] = id
+	b.ref = cr.resource + "/" + b.id
+	if _, seen := st.refOf[b.id]; !seen {
+		st.refOf[b.id] = b.ref
+	}
 	if _, seen := st.ids[cr.rule.Name]; !seen {
 		st.ids[cr.rule.Name] = id
 	}
@@ -437,13 +443,14 @@ func (s *Set) newState() *mapState {
 	if st, ok := s.states.Get().(*mapState); ok {
 		return st
 	}
-	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}}
+	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}, refOf: map[string]any{}}
 }
 
 // releaseState empties st and puts it back in the pool.
 func (s *Set) releaseState(st *mapState) {
 	st.used.reset()
 	clear(st.ids)
+	clear(st.refOf)
 	for _, m := range st.idsBySeg {
 		clear(m) // an empty map finds nothing, as a missing one
 	}
@@ -454,7 +461,7 @@ func (s *Set) releaseState(st *mapState) {
 	for _, c := range st.dtStack {
 		*c = dtContext{}
 	}
-	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, occ: st.occ, used: st.used,
+	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, refOf: st.refOf, occ: st.occ, used: st.used,
 		dtStack: st.dtStack, fields: st.fields, buf: st.buf}
 	s.states.Put(st)
 }

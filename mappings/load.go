@@ -90,7 +90,9 @@ type datatypeMap struct {
 type codeMap struct {
 	name, at       string
 	source, target string
+	sourceV        any // source, boxed once
 	codes          map[string]codeTarget
+	entries        map[string]*codeEntry // codes, ready to write
 }
 
 type profile struct {
@@ -98,6 +100,7 @@ type profile struct {
 	at       string
 	loc      *time.Location
 	codes    map[string]map[string]codeTarget
+	entries  map[string]map[string]*codeEntry // codes, ready to write
 	failCode bool
 }
 
@@ -292,7 +295,9 @@ func (l *loader) addCodeMap(f *codeFile) {
 			l.errorf(t.Pos, "", "codemap %s: code %q maps to no code", f.CodeMap, code)
 		}
 	}
-	l.set.codes[f.CodeMap] = &codeMap{name: f.CodeMap, at: at(f.Pos), source: src, target: f.Target, codes: f.Codes}
+	cm := &codeMap{name: f.CodeMap, at: at(f.Pos), source: src, sourceV: src, target: f.Target, codes: f.Codes}
+	cm.entries = codeEntries(cm, f.Codes)
+	l.set.codes[f.CodeMap] = cm
 }
 
 func (l *loader) addDatatype(f *datatypeFile) {
@@ -450,10 +455,16 @@ func (l *loader) addSender(f *senderFile) {
 	default:
 		l.errorf(f.Pos, "keep or fail", "sender %s: unmapped_codes %q", f.Sender, f.UnmappedCodes)
 	}
-	for name := range f.Codes {
-		if _, ok := l.set.codes[name]; !ok {
+	for name, codes := range f.Codes {
+		cm, ok := l.set.codes[name]
+		if !ok {
 			l.errorf(f.Pos, "overlays extend an existing code map", "sender %s: no code map %q to overlay", f.Sender, name)
+			continue
 		}
+		if p.entries == nil {
+			p.entries = map[string]map[string]*codeEntry{}
+		}
+		p.entries[name] = codeEntries(cm, codes)
 	}
 	for _, other := range l.set.senders {
 		if other.file.Sender == f.Sender {

@@ -68,7 +68,8 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 		st.keepUnmapped(all, res.Unused)
 	}
 	all = dedupe(all)
-	var targets []any
+	targets := make([]any, 0, len(all))
+	res.Resources = make([]Resource, 0, len(all)+1)
 	for _, b := range all {
 		if len(b.clears) > 0 {
 			slices.Sort(b.clears)
@@ -85,7 +86,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 		}
 		b.rule.size.note(b.obj)
 		res.Resources = append(res.Resources, Resource{Type: b.resource, ID: b.id, Body: b.obj})
-		targets = append(targets, map[string]any{"reference": b.resource + "/" + b.id})
+		targets = append(targets, map[string]any{"reference": b.ref})
 	}
 	prov := st.provenance(targets, opts, structure)
 	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})

@@ -394,7 +394,11 @@ func (st *mapState) applyRef(p pendingRef) error {
 	if target == "" {
 		return &MapError{At: r.at, Err: fmt.Errorf("ref %q names no resource", r.row.Ref)}
 	}
-	r.to.set(p.obj, map[string]any{"reference": target + "/" + id})
+	ref, ok := st.refOf[id]
+	if s, _ := ref.(string); !ok || s[:len(s)-len(id)-1] != target {
+		ref = target + "/" + id // not made by this message (or of another type)
+	}
+	r.to.set(p.obj, map[string]any{"reference": ref})
 	return nil
 }
 
