@@ -208,10 +208,10 @@ func urnPart(s string) string {
 // codeEntry is a code map's target for one code, with the values a
 // conversion writes boxed once at load.
 type codeEntry struct {
-	t              codeTarget
-	system         string // t.System, else the code map's target
-	code, display  any    // display nil when empty
-	systemV        any
+	t             codeTarget
+	system        string // t.System, else the code map's target
+	code, display any    // display nil when empty
+	systemV       any
 }
 
 func newCodeEntry(cm *codeMap, t codeTarget) *codeEntry {
