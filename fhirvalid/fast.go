@@ -1,6 +1,7 @@
 package fhirvalid
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -45,10 +46,7 @@ func (v *Validator) fastValid(b []byte) bool {
 		return false
 	}
 	if invs := invariants[string(rt)]; len(invs) > 0 {
-		var r map[string]json.RawMessage
-		if json.Unmarshal(b[root:], &r) != nil {
-			return false
-		}
+		r := s.members(root)
 		for _, inv := range invs {
 			if _, _, ok := inv(r); !ok {
 				return false
@@ -270,6 +268,9 @@ func (s *fastScan) value(f *field, depth int, inArray bool) ([]byte, bool) {
 	raw, esc, ok := s.str()
 	if !ok || len(raw) == 0 {
 		return nil, false // "" is not allowed
+	}
+	if f.prim == primBase64 {
+		return nil, !esc && s.base64OK(raw)
 	}
 	v := raw
 	if esc {
@@ -510,42 +511,86 @@ func (s *fastScan) memberString(at int, key string) ([]byte, bool) {
 	}
 }
 
-// skip passes over one JSON value.
+// members returns the members of the object at b[at], which object() has
+// read without finding problems (so keys hold no escapes and are unique):
+// what json.Unmarshal into this map type would give.
+func (s *fastScan) members(at int) map[string]json.RawMessage {
+	r := map[string]json.RawMessage{}
+	t := fastScan{b: s.b, i: at + 1}
+	for {
+		switch t.peek() {
+		case '}', 0:
+			return r
+		case ',':
+			t.i++
+			t.ws()
+		}
+		k, _, ok := t.str()
+		if !ok || !t.expect(':') {
+			return r
+		}
+		t.ws()
+		start := t.i
+		if !t.skip() {
+			return r
+		}
+		r[string(k)] = t.b[start:t.i]
+	}
+}
+
+// skip passes over one JSON value without checking it (object() does).
 func (s *fastScan) skip() bool {
+	b := s.b
 	depth := 0
-	for s.i < len(s.b) {
-		switch c := s.b[s.i]; c {
+	for i := s.i; i < len(b); {
+		switch b[i] {
 		case '"':
-			if _, _, ok := s.str(); !ok {
-				return false
+			// Find the closing quote: one not preceded by an odd number
+			// of backslashes.
+			j := i + 1
+			for {
+				k := bytes.IndexByte(b[j:], '"')
+				if k < 0 {
+					return false
+				}
+				j += k
+				bs := 0
+				for bs < j-i-1 && b[j-1-bs] == '\\' {
+					bs++
+				}
+				j++
+				if bs%2 == 0 {
+					break
+				}
 			}
+			i = j
 		case '{', '[':
 			depth++
-			s.i++
+			i++
 		case '}', ']':
-			depth--
-			s.i++
-		case ',', ':', ' ', '\t', '\n', '\r':
 			if depth == 0 {
+				s.i = i
 				return true
 			}
-			s.i++
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				s.i = i
+				return true
+			}
+			i++
 		default:
-			s.i++
+			i++
 		}
-		if depth == 0 {
-			// A scalar ends at a delimiter; a container at its close.
-			if s.i >= len(s.b) {
-				return true
-			}
-			switch s.b[s.i] {
+		if depth == 0 && i < len(b) {
+			switch b[i] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				s.i = i
 				return true
 			}
-		}
-		if depth < 0 {
-			return false
 		}
 	}
+	s.i = len(b)
 	return depth == 0
 }

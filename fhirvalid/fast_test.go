@@ -403,3 +403,45 @@ func isCodeLike(s string) bool {
 	}
 	return true
 }
+
+// BenchmarkResource compares Resource (fast path, falling back when
+// needed) with the full path alone on typical Carebridge resources.
+func BenchmarkResource(b *testing.B) {
+	v := newValidator(b)
+	byType := map[string][]byte{}
+	for _, s := range ownSamples(b) {
+		var r struct{ ResourceType string }
+		if err := json.Unmarshal(s.json, &r); err != nil {
+			b.Fatal(err)
+		}
+		if len(s.json) > len(byType[r.ResourceType]) {
+			byType[r.ResourceType] = s.json // the largest of each type
+		}
+	}
+	types := make([]string, 0, len(byType))
+	for typ := range byType {
+		types = append(types, typ)
+	}
+	sort.Strings(types)
+	for _, typ := range types {
+		doc := byType[typ]
+		b.Run(typ+"/fast", func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := v.Resource(doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(typ+"/full", func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := v.validateFull(doc, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

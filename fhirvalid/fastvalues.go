@@ -2,6 +2,7 @@ package fhirvalid
 
 import (
 	"bytes"
+	"encoding/base64"
 	"time"
 
 	d4pb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -87,13 +88,18 @@ func codeOK(b []byte) bool {
 }
 
 // uriOK accepts URIs that net/url.Parse certainly accepts (fhirvalidate's
-// check for uri, url and canonical): printable ASCII without '%' or
-// spaces; with a scheme, any opaque part or path, and an authority of a
+// check for uri, url and canonical): printable ASCII without spaces, '%'
+// only in complete escapes; with a scheme, any opaque part or path, and an authority of a
 // plain host name with an optional numeric port; without a scheme, a
 // relative path whose first segment has no ':' and no authority.
 func uriOK(b []byte) bool {
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || c == '%' {
+	for i, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+		// An escape must be complete (the authority check below refuses
+		// '%' in host names, where escapes are restricted further).
+		if c == '%' && (i+2 >= len(b) || hexVal(b[i+1]) < 0 || hexVal(b[i+2]) < 0) {
 			return false
 		}
 	}
@@ -151,6 +157,24 @@ func uriOK(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// base64OK accepts base64Binary values that jsonformat's parseBinary
+// decodes: standard base64 with padding, on the raw JSON string (it does
+// not unescape). Values with its space-separated stride are left to the
+// full path.
+func (s *fastScan) base64OK(raw []byte) bool {
+	n := base64.StdEncoding.DecodedLen(len(raw))
+	if cap(s.buf) < n {
+		s.buf = make([]byte, n)
+	}
+	for _, c := range raw {
+		if c == '\r' || c == '\n' || c == ' ' {
+			return false
+		}
+	}
+	_, err := base64.StdEncoding.Decode(s.buf[:n], raw)
+	return err == nil
 }
 
 // parseDateTime checks a date, dateTime or instant as jsonformat parses it
@@ -299,10 +323,22 @@ func (s *fastScan) referenceOK(ref []byte, allowed []string) bool {
 	if ref[0] == '#' {
 		return true
 	}
-	parts := bytes.Split(ref, []byte("/"))
-	if len(parts) == 2 || len(parts) == 4 && string(parts[2]) == "_history" {
+	var parts [4][]byte
+	n, rest := 0, ref
+	for n < 4 {
+		p, r, more := bytes.Cut(rest, []byte("/"))
+		parts[n], rest = p, r
+		n++
+		if !more {
+			break
+		}
+		if n == 4 {
+			n = 5 // more than four parts
+		}
+	}
+	if n == 2 || n == 4 && string(parts[2]) == "_history" {
 		if target, typed := s.sc.typedRef[string(parts[0])]; typed {
-			if !idOK(parts[1]) || (len(parts) == 4 && !idOK(parts[3])) {
+			if !idOK(parts[1]) || (n == 4 && !idOK(parts[3])) {
 				return false
 			}
 			if len(allowed) == 0 {

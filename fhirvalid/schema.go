@@ -52,11 +52,12 @@ const (
 	primInteger
 	primPositiveInt
 	primUnsignedInt
+	primBase64
 )
 
 // primKinds maps the primitive message names that jsonformat's
-// parsePrimitiveType switches on. base64Binary and ReferenceId are left
-// out: the fast path does not model them.
+// parsePrimitiveType switches on. ReferenceId is left out: it is no JSON
+// property.
 var primKinds = map[protoreflect.FullName]primKind{
 	"google.fhir.r4.core.Boolean":     primBoolean,
 	"google.fhir.r4.core.String":      primString,
@@ -77,6 +78,7 @@ var primKinds = map[protoreflect.FullName]primKind{
 	"google.fhir.r4.core.Integer":     primInteger,
 	"google.fhir.r4.core.PositiveInt": primPositiveInt,
 	"google.fhir.r4.core.UnsignedInt": primUnsignedInt,
+	"google.fhir.r4.core.Base64Binary": primBase64,
 }
 
 // maxKeys bounds the JSON property names per element the fast path tracks
