@@ -85,6 +85,11 @@ type datatypeMap struct {
 	name string
 	at   string
 	rows []*compiledRow
+	// inPlace says whether the map may be applied at "." straight into
+	// the object being built, rather than building an object and merging
+	// it in, when that object holds none of writes (see mergeInPlace).
+	inPlace bool
+	writes  []string
 }
 
 type codeMap struct {
@@ -604,9 +609,16 @@ func (l *loader) resolve() {
 		}
 	}
 	// A datatype map must not reach itself through via.
+	loops := false
 	for _, dt := range l.set.datatypes {
 		if path := cycle(dt, nil); path != nil {
 			l.errorf(l.rowPos(dt), "", "datatype maps loop: %s", strings.Join(path, " → "))
+			loops = true
+		}
+	}
+	if !loops {
+		for _, dt := range l.set.datatypes {
+			mergeInPlace(dt)
 		}
 	}
 	// Every ref reachable from a message map (its rules' rows, their segment
@@ -671,6 +683,39 @@ func specificity(f *senderFile) int {
 		n = -1
 	}
 	return n
+}
+
+// mergeInPlace finds whether dt, used at ".", may write straight into the
+// object being built, and the top-level elements it may write there. It may
+// when merging the object it builds into one that holds none of those
+// elements would give the same: no row reads the object it writes (an
+// identifier system reads the type written), no ref is set later into it,
+// no value is merged at "." (its elements are not known), and the maps it
+// applies at "." may too.
+func mergeInPlace(dt *datatypeMap) (bool, []string) {
+	if dt.writes != nil || dt.inPlace {
+		return dt.inPlace, dt.writes
+	}
+	var writes []string
+	for _, r := range dt.rows {
+		switch {
+		case r.row.Ref != "" || r.as == "identifierSystem":
+			return false, nil
+		case len(r.to) == 0 && r.viaDT == nil:
+			return false, nil
+		case len(r.to) == 0:
+			ok, w := mergeInPlace(r.viaDT)
+			if !ok {
+				return false, nil
+			}
+			writes = append(writes, w...)
+		default:
+			writes = append(writes, r.to[0].name)
+		}
+	}
+	slices.Sort(writes)
+	dt.inPlace, dt.writes = true, slices.Compact(writes)
+	return true, dt.writes
 }
 
 func cycle(dt *datatypeMap, seen []string) []string {

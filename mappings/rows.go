@@ -295,6 +295,21 @@ func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[s
 	var ok bool
 	var err error
 	switch {
+	case r.viaDT != nil && len(r.to) == 0 && at.comp == 0 && r.viaDT.inPlace && holdsNone(obj, r.viaDT.writes):
+		// Applied at "." into an object holding none of what it writes:
+		// written there directly, as merging would.
+		base := at
+		if base.rep == 0 {
+			base.rep = 1
+		}
+		dc := st.pushDT(f, base)
+		err := st.applyRows(r.viaDT.rows, nil, dc, obj, vars)
+		st.popDT()
+		if err != nil {
+			return err
+		}
+		st.pos, st.hasPos = at, true
+		return nil
 	case r.viaDT != nil:
 		child := r.size.newObject()
 		dirty := st.dirty
@@ -353,6 +368,19 @@ func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[s
 	}
 	st.pos, st.hasPos = at, true // restore after a nested datatype map moved it
 	return nil
+}
+
+// holdsNone reports whether obj has none of the elements names.
+func holdsNone(obj map[string]any, names []string) bool {
+	if len(obj) > 8 {
+		return false // not worth looking
+	}
+	for k := range obj {
+		if _, found := slices.BinarySearch(names, k); found {
+			return false
+		}
+	}
+	return true
 }
 
 // put writes a row's value, noting whether the object now needs pruning.
