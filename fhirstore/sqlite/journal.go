@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/carebridge/carebridge/fhirstore"
@@ -433,13 +434,22 @@ func packResult(b []byte) []byte {
 		return b
 	}
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	_, _ = zw.Write(b)
 	if zw.Close() != nil {
 		return b
 	}
 	return buf.Bytes()
 }
+
+// gzipWriters reuses compressors: each holds about a megabyte of tables,
+// which allocating per result would make the garbage collector's work.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
 
 func unpackResult(b []byte) ([]byte, error) {
 	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {

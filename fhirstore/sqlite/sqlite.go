@@ -177,6 +177,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("_foreign_keys", "1")
 		q.Set("_cache_size", "-65536") // KiB: keep the journal's indexes in memory
 		q.Set("_temp_store", "memory")
+		// Each connection keeps its recently used statements prepared: a
+		// read or search of the same shape is not compiled again.
+		q.Set("_stmt_cache_size", "128")
 		s := "file:" + url.PathEscape(path) + "?" + q.Encode()
 		if extra != "" {
 			s += "&" + extra
