@@ -138,9 +138,10 @@ type segContext struct {
 
 // dtContext is a data type value rows read from.
 type dtContext struct {
-	val  hl7.Field
-	base posKey   // where val sits (comp 0: a whole repetition)
-	acc  accessor // v[...] for this value
+	val   hl7.Field
+	comps []hl7.Field // val's components, split once (see narrow)
+	base  posKey      // where val sits (comp 0: a whole repetition)
+	acc   accessor    // v[...] for this value
 }
 
 // warnAt records a warning about a message position no row is behind.
@@ -459,7 +460,8 @@ func (s *Set) releaseState(st *mapState) {
 		clear(st.fields[i]) // keep no message text in the pool
 	}
 	for _, c := range st.dtStack {
-		*c = dtContext{}
+		clear(c.comps) // keep no message text in the pool
+		*c = dtContext{comps: c.comps[:0]}
 	}
 	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, refOf: st.refOf, occ: st.occ, used: st.used,
 		dtStack: st.dtStack, fields: st.fields, buf: st.buf}

@@ -39,7 +39,7 @@ func (st *mapState) dtValue(ctx *dtContext, path string) string {
 	if err != nil {
 		return ""
 	}
-	f := sp.narrow(ctx.val)
+	f := ctx.narrow(&sp)
 	st.mark(ctx.at(&sp))
 	return fieldText(f)
 }
@@ -53,9 +53,27 @@ func (st *mapState) pushDT(val hl7.Field, base posKey) *dtContext {
 	}
 	c := st.dtStack[st.dtDepth]
 	st.dtDepth++
-	*c = dtContext{val: val, base: base}
+	*c = dtContext{val: val, base: base, comps: val.AppendComponents(c.comps[:0])}
 	c.acc = accessor{st: st, dt: c}
 	return c
+}
+
+// narrow applies sp to the context's value, taking its components from
+// those split once by pushDT.
+func (c *dtContext) narrow(sp *sourcePath) hl7.Field {
+	if sp.rep > 0 || sp.comp == 0 {
+		return sp.narrow(c.val)
+	}
+	var f hl7.Field
+	if sp.comp <= len(c.comps) {
+		f = c.comps[sp.comp-1]
+	} else {
+		f = c.val.Component(sp.comp) // empty
+	}
+	if sp.sub > 0 {
+		f = f.Component(sp.sub)
+	}
+	return f
 }
 
 func (st *mapState) popDT() { st.dtDepth-- }
@@ -193,7 +211,7 @@ func (st *mapState) applyRowTo(r *compiledRow, seg *segContext, dt *dtContext, o
 				return nil
 			}
 		} else {
-			f = r.from.narrow(dt.val)
+			f = dt.narrow(r.from)
 			at = dt.at(r.from)
 		}
 		// A context made per repetition has already chosen the repetition.

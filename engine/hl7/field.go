@@ -136,6 +136,38 @@ func (f Field) Component(n int) Field {
 	return Field{d: f.d, cs: f.cs, level: f.level}
 }
 
+// AppendComponents appends the parts of the value one level down to dst, so
+// that Component(n) is dst[len(dst)+n-1] for n up to the number of parts
+// (past those, Component gives an empty value), and returns the extended
+// slice. It splits the value once, where reading every part with Component
+// scans the value from its start each time.
+func (f Field) AppendComponents(dst []Field) []Field {
+	var sep byte
+	var next level
+	switch f.level {
+	case levelField:
+		return f.Repetition(1).AppendComponents(dst)
+	case levelRep:
+		sep, next = f.d.Component, levelComp
+	case levelComp:
+		sep, next = f.d.SubComponent, levelSub
+	default:
+		return append(dst, f) // a leaf is its own only part
+	}
+	s := f.raw
+	if sep == 0 {
+		return append(dst, Field{raw: s, d: f.d, cs: f.cs, level: next})
+	}
+	for {
+		i := strings.IndexByte(s, sep)
+		if i < 0 {
+			return append(dst, Field{raw: s, d: f.d, cs: f.cs, level: next})
+		}
+		dst = append(dst, Field{raw: s[:i], d: f.d, cs: f.cs, level: next})
+		s = s[i+1:]
+	}
+}
+
 // nth returns the n-th (1-based) part of s split on sep. A byte loop beats
 // strings.IndexByte here: HL7 parts are short and often empty.
 func nth(s string, sep byte, n int) string {

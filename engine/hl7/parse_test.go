@@ -454,3 +454,47 @@ func TestAppendFieldsAgreesWithField(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendComponentsAgreesWithComponent checks that AppendComponents
+// gives every part as Component does, at every level, for every field of
+// the test messages and the corpus.
+func TestAppendComponentsAgreesWithComponent(t *testing.T) {
+	msgs := []*Message{mustParse(t, adt), mustParse(t, "MSH|^~\\&|A^B&C||||||ADT^A01|1|P|2.5\rPID|||1^^^H&1.2&ISO^MR~2||a&b^c\r")}
+	for _, f := range corpusFiles(t) {
+		raw, _ := os.ReadFile(f)
+		if m, err := Parse(raw); err == nil {
+			msgs = append(msgs, m)
+		}
+	}
+	var check func(where string, v Field, depth int)
+	check = func(where string, v Field, depth int) {
+		parts := v.AppendComponents([]Field{{raw: "before"}})[1:]
+		if len(parts) == 0 {
+			t.Fatalf("%s: no parts", where)
+		}
+		for n := 1; n <= len(parts)+1; n++ {
+			want := v.Component(n)
+			got := Field{d: want.d, cs: want.cs, level: want.level} // past the parts: empty
+			if n <= len(parts) {
+				got = parts[n-1]
+			}
+			if got != want {
+				t.Errorf("%s: part %d = %+v, Component gives %+v", where, n, got, want)
+			}
+			if depth < 3 && n <= len(parts) {
+				check(where+"."+string(rune('0'+n%10)), want, depth+1)
+			}
+		}
+	}
+	for _, m := range msgs {
+		for _, s := range m.Segments() {
+			for n := 0; n <= s.FieldCount(); n++ {
+				f := s.Field(n)
+				check(s.Name(), f, 0)
+				for r := 1; r <= f.RepetitionCount(); r++ {
+					check(s.Name()+"(r)", f.Repetition(r), 0)
+				}
+			}
+		}
+	}
+}
