@@ -1,8 +1,8 @@
 // Package fhirvalid validates FHIR R4 resources in JSON form.
 //
-// The core of the validation is google/fhir/go's jsonformat R4 unmarshaller
-// with validation enabled (v0.7.4). It checks, per the R4 structure
-// definitions compiled into its protos:
+// The reference for the rules is google/fhir/go's jsonformat R4
+// unmarshaller with validation enabled (v0.7.4). It checks, per the R4
+// structure definitions compiled into its protos:
 //
 //   - resourceType is a known R4 resource; unknown elements; JSON types
 //     (boolean, number, string, object, array vs. single value);
@@ -44,6 +44,37 @@
 // constraints), terminology bindings other than the enum-modelled required
 // ones, profiles, max cardinality beyond single-vs-array, reference
 // resolution (whether the target exists), and the XHTML element whitelist.
+//
+// # Two paths, one verdict
+//
+// Everything above is the full path: the structural scan (encoding/json
+// tokens), jsonformat's unmarshal into protos with validation, a walk of
+// the protos and the invariant checks. It is slow (proto reflection), so
+// Resource first runs a fast path (fast.go): one pass over the JSON bytes
+// against a schema compiled by New from the same R4 proto descriptors
+// jsonformat reads (schema.go): element names, array or single value,
+// datatypes, value[x] suffixes, required elements, enum-modelled codes,
+// reference target types, contained resources and primitive syntax. It
+// checks every rule listed above, on a subset of documents:
+//
+//   - when the fast path finds the resource valid, Resource returns nil;
+//   - otherwise, whether it found a problem or met something it does not
+//     model, Resource runs the full path and returns its result, so every
+//     error and message comes from the full path.
+//
+// The fast path is exact about "valid" (fast-valid implies full-valid; the
+// differential tests and FuzzFastAgrees check it) and accepts all of
+// Carebridge's own output. It leaves to the full path: Bundles (Bundle and
+// Resource on a Bundle always take the full path), nested resources other than contained ones
+// (Parameters.parameter.resource), primitive extensions ("_x") in arrays,
+// on choice elements or without their value, JSON objects given for
+// primitives, property names in other spellings than the spec's
+// ("Gender"), code spellings other than the code itself or its original
+// code (jsonformat accepts "FEMALE"), base64Binary with separators,
+// years before 0001, more than nine fractional seconds, URIs net/url might
+// refuse (authorities with user info or IP literals), escapes that make
+// control characters or UTF-16 surrogates, invalid UTF-8, null in arrays,
+// and elements nested deeper than 32 levels.
 //
 // Problem messages are free of patient data: values from the input are not
 // copied into them (only element names, resource type names and fullUrls).
