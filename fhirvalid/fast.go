@@ -15,7 +15,7 @@ import (
 
 // fastMaxDepth bounds element nesting on the fast path; deeper documents
 // take the full path (which allows maxDepth).
-const fastMaxDepth = 32
+const fastMaxDepth = 24
 
 type fastScan struct {
 	sc  *schema
@@ -234,6 +234,9 @@ func (s *fastScan) object(e *element, refTypes []string, depth int) bool {
 // unescaped bytes when they are needed after the call (reference, period
 // bounds), in memory the scanner does not reuse.
 func (s *fastScan) value(f *field, depth int, inArray bool) ([]byte, bool) {
+	if s.i >= len(s.b) {
+		return nil, false
+	}
 	c := s.b[s.i]
 	switch f.kind {
 	case elemComplex:

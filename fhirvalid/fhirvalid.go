@@ -74,7 +74,7 @@
 // years before 0001, more than nine fractional seconds, URIs net/url might
 // refuse (authorities with user info or IP literals), escapes that make
 // control characters or UTF-16 surrogates, invalid UTF-8, null in arrays,
-// and elements nested deeper than 32 levels.
+// and elements nested deeper than 24 levels.
 //
 // Problem messages are free of patient data: values from the input are not
 // copied into them (only element names, resource type names and fullUrls).

@@ -148,6 +148,8 @@ var fastRegressions = []struct {
 	{"integer with exponent", `{"resourceType":"Patient","multipleBirthInteger":1e2}`, false},
 	{"decimal with exponent", `{"resourceType":"Patient","extension":[{"url":"http://x.org/e","valueDecimal":1e2}]}`, true},
 	{"base64 with stride", `{"resourceType":"Patient","photo":[{"data":"SGVs bG8="}]}`, true},
+	{"truncated inside an array (fuzz: index out of range)", `{"resourceType":"Encounter","status":"in-progress","class":{"code":"0"} ,"location":[`, false},
+	{"truncated after a comma in an array", `{"resourceType":"Patient","name":[{"family":"x"},`, false},
 	{"nested contained", `{"resourceType":"Encounter","status":"planned","class":{"code":"AMB"},"contained":[{"resourceType":"Location","id":"l","contained":[{"resourceType":"Organization","id":"o"}]}]}`, true},
 }
 
