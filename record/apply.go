@@ -1,11 +1,14 @@
 package record
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // mergeEvents are the ADT triggers that merge two patient records.
@@ -214,13 +217,81 @@ func (p *plan) addIdentifiers(s *state, ids []any, m *Message) {
 }
 
 // normalize copies a mapped resource into the form stored resources are
-// read in (numbers as json.Number), so that comparing them compares values.
+// read in (what encoding/json makes of its JSON: numbers as json.Number,
+// invalid UTF-8 replaced), so that comparing them compares values. Maps,
+// lists, strings and json.Number are copied directly; anything else goes
+// through JSON.
 func normalize(body map[string]any) (map[string]any, error) {
-	b, err := json.Marshal(body)
+	v, err := normalizeValue(body)
 	if err != nil {
 		return nil, err
 	}
-	return decode(b)
+	return v.(map[string]any), nil
+}
+
+func normalizeValue(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			n, err := normalizeValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[validUTF8(k)] = n
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			n, err := normalizeValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case string:
+		return validUTF8(x), nil
+	case bool, nil:
+		return x, nil
+	case json.Number:
+		if _, err := json.Marshal(x); err != nil { // not a JSON number
+			return nil, err
+		}
+		return x, nil
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return nil, err
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var out any
+		if err := d.Decode(&out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+}
+
+// validUTF8 replaces each byte of s that is not valid UTF-8 with U+FFFD, as
+// encoding/json does.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // update applies an incoming resource to s field by field. An event older
