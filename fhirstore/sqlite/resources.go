@@ -67,7 +67,8 @@ func loadParams(ctx context.Context, db *sql.DB) (map[paramKey]int64, error) {
 // resourceStmts are the writer's prepared statements for resources.
 type resourceStmts struct {
 	lookup, insert, update, insertVersion, insertChange *sql.Stmt
-	delToken, delString, delDate, delRef                *sql.Stmt
+	// rows[t] reads a resource's rows of indexTables[t]; del[t] deletes one.
+	rows, del [len(indexTables)]*sql.Stmt
 	// add[t][k] inserts k rows into indexTables[t].
 	add [len(indexTables)][maxRowsPerInsert + 1]*sql.Stmt
 }
@@ -78,11 +79,11 @@ const maxRowsPerInsert = 16
 
 // indexTables are the search_* tables, in kindTable order, with the columns
 // an insert fills.
-var indexTables = [...]struct{ name, cols string }{
-	{"search_token", "param, value, system, rid"},
-	{"search_string", "param, value, raw, rid"},
-	{"search_date", "param, low, high, rid"},
-	{"search_ref", "param, ref_id, ref_type, rid"},
+var indexTables = [...]struct{ name, cols, a, b string }{
+	{"search_token", "param, value, system, rid", "value", "system"},
+	{"search_string", "param, value, raw, rid", "value", "raw"},
+	{"search_date", "param, low, high, rid", "low", "high"},
+	{"search_ref", "param, ref_id, ref_type, rid", "ref_id", "ref_type"},
 }
 
 // kindTable is the index of a parameter kind's table in indexTables.
@@ -109,10 +110,6 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.update, `UPDATE resource SET version = ?, last_updated = ?, deleted = ? WHERE rid = ?`},
 		{&r.insertVersion, `INSERT INTO resource_version (rid, version, last_updated, deleted, journal_id, body) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.insertChange, `INSERT INTO change (type, id, version, interaction, at, journal_id) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&r.delToken, `DELETE FROM search_token WHERE rid = ?`},
-		{&r.delString, `DELETE FROM search_string WHERE rid = ?`},
-		{&r.delDate, `DELETE FROM search_date WHERE rid = ?`},
-		{&r.delRef, `DELETE FROM search_ref WHERE rid = ?`},
 	} {
 		var err error
 		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
@@ -120,6 +117,13 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	for t, tab := range indexTables {
+		var err error
+		if r.rows[t], err = db.PrepareContext(ctx, "SELECT param, "+tab.a+", "+tab.b+" FROM "+tab.name+" WHERE rid = ?"); err != nil {
+			return err
+		}
+		if r.del[t], err = db.PrepareContext(ctx, "DELETE FROM "+tab.name+" WHERE param = ? AND "+tab.a+" = ? AND "+tab.b+" = ? AND rid = ?"); err != nil {
+			return err
+		}
 		for k := 1; k <= maxRowsPerInsert; k++ {
 			q := "INSERT OR IGNORE INTO " + tab.name + " (" + tab.cols + ") VALUES (?, ?, ?, ?)" + strings.Repeat(", (?, ?, ?, ?)", k-1)
 			var err error
@@ -364,13 +368,6 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 		if _, err := tx.Stmt(st.update).Exec(res.Version, at, w.Delete, rid); err != nil {
 			return nil, fmt.Errorf("%s/%s: update: %w", w.Type, w.ID, err)
 		}
-		if !deleted {
-			for _, del := range []*sql.Stmt{st.delToken, st.delString, st.delDate, st.delRef} {
-				if _, err := tx.Stmt(del).Exec(rid); err != nil {
-					return nil, fmt.Errorf("%s/%s: drop index rows: %w", w.Type, w.ID, err)
-				}
-			}
-		}
 	} else {
 		r, err := tx.Stmt(st.insert).Exec(w.Type, w.ID, res.Version, at, w.Delete)
 		if err != nil {
@@ -383,10 +380,8 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	if _, err := tx.Stmt(st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
 		return nil, fmt.Errorf("%s/%s: insert version: %w", w.Type, w.ID, err)
 	}
-	if len(pw.entries) > 0 {
-		if err := s.insertIndexRows(tx, rid, pw.entries); err != nil {
-			return nil, fmt.Errorf("%s/%s: index: %w", w.Type, w.ID, err)
-		}
+	if err := s.updateIndexRows(tx, rid, exists && !deleted, pw.entries); err != nil {
+		return nil, fmt.Errorf("%s/%s: index: %w", w.Type, w.ID, err)
 	}
 	if _, err := tx.Stmt(st.insertChange).Exec(w.Type, w.ID, res.Version, string(interaction), at, journalID); err != nil {
 		return nil, fmt.Errorf("%s/%s: change feed: %w", w.Type, w.ID, err)
@@ -394,21 +389,70 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	return res, nil
 }
 
-func (s *Store) insertIndexRows(tx *sql.Tx, rid int64, rows []indexRow) error {
-	var args [len(indexTables)][]any
+// indexKey is one row of a search_* table, without its rid: the table
+// (kindTable), the parameter code and the two value columns.
+type indexKey struct {
+	table  int
+	param  int64
+	a, b   string // token, string and reference rows
+	lo, hi int64  // date rows
+}
+
+func (k indexKey) args(rid int64) []any {
+	if k.table == kindTable(fhirstore.KindDate) {
+		return []any{k.param, k.lo, k.hi, rid}
+	}
+	return []any{k.param, k.a, k.b, rid}
+}
+
+func keyOf(r indexRow) indexKey {
+	e := r.e
+	k := indexKey{table: kindTable(e.Kind), param: r.code}
+	switch e.Kind {
+	case fhirstore.KindToken:
+		k.a, k.b = e.Value, e.System
+	case fhirstore.KindString:
+		k.a, k.b = e.Value, e.Raw
+	case fhirstore.KindDate:
+		k.lo, k.hi = lowMillis(e.Low), highMillis(e.High)
+	case fhirstore.KindReference:
+		typ, id, _ := cutRef(e.Value)
+		k.a, k.b = id, typ
+	}
+	return k
+}
+
+// updateIndexRows makes the search rows of resource rid those of rows. A
+// new version of a stored resource (had) mostly indexes what the last one
+// did (an encounter's status changes, its references stay): only the rows
+// that differ are deleted and inserted.
+func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow) error {
+	want := make(map[indexKey]bool, len(rows))
 	for _, r := range rows {
-		e := r.e
-		t := kindTable(e.Kind)
-		switch e.Kind {
-		case fhirstore.KindToken:
-			args[t] = append(args[t], r.code, e.Value, e.System, rid)
-		case fhirstore.KindString:
-			args[t] = append(args[t], r.code, e.Value, e.Raw, rid)
-		case fhirstore.KindDate:
-			args[t] = append(args[t], r.code, lowMillis(e.Low), highMillis(e.High), rid)
-		case fhirstore.KindReference:
-			typ, id, _ := cutRef(e.Value)
-			args[t] = append(args[t], r.code, id, typ, rid)
+		want[keyOf(r)] = true
+	}
+	if had {
+		for t := range indexTables {
+			old, err := s.indexRowsOf(tx, t, rid)
+			if err != nil {
+				return err
+			}
+			for _, k := range old {
+				if want[k] {
+					delete(want, k) // stays as it is
+					continue
+				}
+				if _, err := tx.Stmt(s.res.del[t]).Exec(k.args(rid)...); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	var args [len(indexTables)][]any
+	for _, r := range rows { // in entry order, not map order
+		if k := keyOf(r); want[k] {
+			delete(want, k)
+			args[k.table] = append(args[k.table], k.args(rid)...)
 		}
 	}
 	for t, a := range args {
@@ -421,6 +465,29 @@ func (s *Store) insertIndexRows(tx *sql.Tx, rid int64, rows []indexRow) error {
 		}
 	}
 	return nil
+}
+
+// indexRowsOf reads the rows resource rid has in indexTables[t].
+func (s *Store) indexRowsOf(tx *sql.Tx, t int, rid int64) ([]indexKey, error) {
+	q, err := tx.Stmt(s.res.rows[t]).Query(rid)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	var out []indexKey
+	for q.Next() {
+		k := indexKey{table: t}
+		if t == kindTable(fhirstore.KindDate) {
+			err = q.Scan(&k.param, &k.lo, &k.hi)
+		} else {
+			err = q.Scan(&k.param, &k.a, &k.b)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, q.Err()
 }
 
 // cutRef splits "Type/id".

@@ -283,4 +283,22 @@ func testSearchFollowsUpdates(t *testing.T, newStore NewStore) {
 	if err != nil || len(rs) != 4 || slices.Contains(ids(rs), "p-zoe") {
 		t.Fatalf("Search(all) = %v, %v; want the 4 not deleted", ids(rs), err)
 	}
+	// Written again after its deletion, it is found by what it says now.
+	mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{put("Patient", "p-zoe", 3, []byte(body))}})
+	for _, q := range [][2]string{{"family", "jones"}, {"identifier", "urn:mrn|M3"}} {
+		if got := search(t, s, "Patient", q[0], "", q[1]); !slices.Equal(got, []string{"p-zoe"}) {
+			t.Fatalf("re-created resource found by %s: %v", q[0], got)
+		}
+	}
+	// A version that changes nothing searchable keeps every row.
+	same := strings.Replace(body, `"gender"`, `"multipleBirthBoolean": false, "gender"`, 1)
+	if same == body {
+		t.Fatal("test data: no gender to put multipleBirthBoolean before")
+	}
+	mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{put("Patient", "p-zoe", 4, []byte(same))}})
+	for _, q := range [][2]string{{"family", "jones"}, {"identifier", "urn:mrn|M3"}, {"birthdate", "1990"}} {
+		if got := search(t, s, "Patient", q[0], "", q[1]); !slices.Equal(got, []string{"p-zoe"}) {
+			t.Fatalf("after an update changing no searchable value, found by %s: %v", q[0], got)
+		}
+	}
 }
