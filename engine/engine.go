@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,8 @@ type Engine struct {
 	// the journal by the feeder instead).
 	queues   []chan *fhirstore.Entry
 	hotSlots chan struct{}
+	// slots bounds the messages applied to the record at once (slots.go).
+	slots *applySlots
 	// backlog is true while the journal may hold received messages older
 	// than live ones: live messages then go through the journal too (and
 	// the feeder), in order. backlogGen counts the messages journaled so,
@@ -121,6 +124,7 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 		// never blocks.
 		e.queues = append(e.queues, make(chan *fhirstore.Entry, hotCapacity))
 	}
+	e.slots = newApplySlots(runtime.GOMAXPROCS(0), len(e.queues)*applyConcurrency, time.Now)
 	if e.metrics == nil {
 		e.metrics = NewMetrics(nil)
 	}

@@ -169,14 +169,18 @@ func (e *Engine) processEntries(ctx context.Context, entries []*fhirstore.Entry)
 	}
 	var wg sync.WaitGroup
 	// A few patients at a time: enough to overlap their commits, few
-	// enough that the CPU they need does not starve the listeners (ACKs).
+	// enough that the CPU they need does not starve the listeners (ACKs);
+	// e.slots bounds them across the workers, tighter while messages
+	// arrive.
 	sem := make(chan struct{}, applyConcurrency)
 	for _, k := range order {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			for _, i := range groups[k] {
+				e.slots.acquire()
 				outs[i] = e.record(ctx, entries[i], outs[i])
+				e.slots.release()
 			}
 		})
 	}

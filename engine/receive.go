@@ -62,6 +62,7 @@ type Inbound struct {
 // NAK; a message that cannot be journaled is answered AE/CE so that the
 // sender sends it again.
 func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
+	e.slots.received()
 	msg, err := hl7.ParseWithOptions(in.Raw, hl7.ParseOptions{FallbackCharset: in.Charset})
 	if err != nil {
 		return e.reject(ctx, in, nil, []hl7.ErrorDetail{errorDetail(err)}, err.Error())
