@@ -300,10 +300,11 @@ func TestKillMidStreamLosesNothingAcked(t *testing.T) {
 	t.Logf("%d messages ACKed before the kill, %d journaled", len(acked), len(seen))
 }
 
-// checkAppliedOnce proves exactly-once application to the record: every
-// processed message's changes are in the change feed under its journal ID,
-// in one Provenance created once, and no resource was written twice by the
-// same message.
+// checkAppliedOnce proves exactly-once application to the record: each
+// message (an A08 of a patient not seen before) creates its Patient, so
+// every processed message has exactly one Patient write in the change feed
+// under its journal ID and every other message none, and no resource was
+// written twice by the same message.
 func checkAppliedOnce(t *testing.T, data string, entries []listed) {
 	t.Helper()
 	ctx := context.Background()
@@ -312,7 +313,7 @@ func checkAppliedOnce(t *testing.T, data string, entries []listed) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	provenances := map[int64]int{}
+	patients := map[int64]int{}
 	writes := map[string]int{}
 	for after := int64(0); ; {
 		cs, err := st.Changes(ctx, after, 10000)
@@ -324,17 +325,17 @@ func checkAppliedOnce(t *testing.T, data string, entries []listed) {
 		}
 		for _, c := range cs {
 			after = c.Seq
-			if c.Type == "Provenance" {
-				provenances[c.JournalID]++
+			if c.Type == "Patient" {
+				patients[c.JournalID]++
 			}
 			writes[fmt.Sprintf("%d %s/%s", c.JournalID, c.Type, c.ID)]++
 		}
 	}
 	for _, e := range entries {
-		if e.Status == "processed" && provenances[e.ID] != 1 {
-			t.Errorf("processed message %d (%s) has %d Provenance writes in the change feed, want 1", e.ID, e.ControlID, provenances[e.ID])
+		if e.Status == "processed" && patients[e.ID] != 1 {
+			t.Errorf("processed message %d (%s) has %d Patient writes in the change feed, want 1", e.ID, e.ControlID, patients[e.ID])
 		}
-		if e.Status != "processed" && provenances[e.ID] != 0 {
+		if e.Status != "processed" && patients[e.ID] != 0 {
 			t.Errorf("message %d (%s) is %s but changed the record", e.ID, e.ControlID, e.Status)
 		}
 	}
