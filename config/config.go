@@ -184,7 +184,7 @@ func (c *Config) Defaults() {
 	}
 	c.HTTP.TLS.defaults()
 	if c.Processing.Workers == 0 {
-		c.Processing.Workers = 2
+		c.Processing.Workers = 1
 	}
 	if c.Processing.BatchSize == 0 {
 		c.Processing.BatchSize = 256

@@ -129,7 +129,7 @@ message to the last one applied), failures, and database bytes per message.`,
 	}
 	c.Flags().IntVar(&conns, "connections", 32, "concurrent connections")
 	c.Flags().IntVar(&total, "messages", 20000, "messages to send in all")
-	c.Flags().IntVar(&workers, "workers", 2, "processing workers")
+	c.Flags().IntVar(&workers, "workers", 1, "processing workers")
 	c.Flags().Float64Var(&rate, "rate", 0, "steady rate in messages/s across all connections (0: as fast as possible)")
 	c.Flags().StringVar(&durability, "durability", "full", "journal durability: full, normal or off")
 	c.Flags().StringVar(&data, "data", "", "data directory to use and keep (default: a temporary one, removed)")
