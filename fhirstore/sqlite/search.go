@@ -41,66 +41,61 @@ type querier interface {
 }
 
 func (s *Store) search(ctx context.Context, db querier, q fhirstore.Query) ([]*fhirstore.Resource, error) {
-	pq, err := fhirstore.PrepareQuery(q)
-	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", q.Type, err)
-	}
-	driver, err := s.chooseDriver(ctx, db, pq)
-	if err != nil {
-		return nil, err
-	}
-	query := s.searchSQL(pq, driver, false)
-	rows, err := db.QueryContext(ctx, query.sql, query.args...)
-	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", q.Type, err)
-	}
-	defer rows.Close()
 	var out []*fhirstore.Resource
-	for rows.Next() {
+	err := s.query(ctx, db, q, false, func(rows *sql.Rows) error {
 		var id string
-		r := &fhirstore.Resource{Type: pq.Type}
+		r := &fhirstore.Resource{Type: q.Type}
 		var at int64
 		if err := rows.Scan(&id, &r.Version, &r.Deleted, &at, &r.JournalID, &r.Body); err != nil {
-			return nil, fmt.Errorf("search %s: %w", q.Type, err)
+			return err
 		}
 		r.ID, r.LastUpdated = id, time.Unix(0, at).UTC()
 		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("search %s: %w", q.Type, err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // searchIDs is search returning only the ids found: what a change set's
 // Check compares, without reading a body.
 func (s *Store) searchIDs(ctx context.Context, db querier, q fhirstore.Query) ([]string, error) {
+	var out []string
+	err := s.query(ctx, db, q, true, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		out = append(out, id)
+		return nil
+	})
+	return out, err
+}
+
+// query plans and runs q, calling scan for each row found.
+func (s *Store) query(ctx context.Context, db querier, q fhirstore.Query, idsOnly bool, scan func(*sql.Rows) error) error {
 	pq, err := fhirstore.PrepareQuery(q)
 	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+		return fmt.Errorf("search %s: %w", q.Type, err)
 	}
 	driver, err := s.chooseDriver(ctx, db, pq)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	query := s.searchSQL(pq, driver, true)
+	query := s.searchSQL(pq, driver, idsOnly)
 	rows, err := db.QueryContext(ctx, query.sql, query.args...)
 	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+		return fmt.Errorf("search %s: %w", q.Type, err)
 	}
 	defer rows.Close()
-	var out []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("search %s: %w", q.Type, err)
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("search %s: %w", q.Type, err)
 		}
-		out = append(out, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+		return fmt.Errorf("search %s: %w", q.Type, err)
 	}
-	return out, nil
+	return nil
 }
 
 // chooseDriver picks the clause that produces the candidates (-1: none
