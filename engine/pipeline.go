@@ -178,9 +178,7 @@ func (e *Engine) processEntries(ctx context.Context, entries []*fhirstore.Entry)
 		wg.Go(func() {
 			defer func() { <-sem }()
 			for _, i := range groups[k] {
-				e.slots.acquire()
 				outs[i] = e.record(ctx, entries[i], outs[i])
-				e.slots.release()
 			}
 		})
 	}
@@ -195,15 +193,25 @@ func (e *Engine) processEntries(ctx context.Context, entries []*fhirstore.Entry)
 
 // applyRecord applies a mapped message with its journal completion. A store
 // failure (not the message's content) is tried again a few times, backing
-// off, before it is returned.
-func (e *Engine) applyRecord(ctx context.Context, entry *fhirstore.Entry, m *record.Message, c *fhirstore.Completion) error {
+// off, before it is returned. A worker's apply (slotted) holds one of
+// e.slots while it runs, not while it backs off; an apply an ACK waits for
+// (on-process) takes none.
+func (e *Engine) applyRecord(ctx context.Context, entry *fhirstore.Entry, m *record.Message, c *fhirstore.Completion, slotted bool) error {
 	start := time.Now()
 	defer func() { e.metrics.recordLatency.Observe(time.Since(start).Seconds()) }()
-	_, err := e.recorder.Apply(ctx, m, c)
+	apply := func() error {
+		if slotted {
+			e.slots.acquire()
+			defer e.slots.release()
+		}
+		_, err := e.recorder.Apply(ctx, m, c)
+		return err
+	}
+	err := apply()
 	for wait := 100 * time.Millisecond; err != nil && !record.IsContentError(err) && !errors.Is(err, fhirstore.ErrNotClaimed) && wait <= 2*time.Second; wait *= 4 {
 		e.log.Warn("applying to the record failed; trying again", "id", entry.ID, "err", err)
 		time.Sleep(wait) // backing off from a failing store
-		_, err = e.recorder.Apply(ctx, m, c)
+		err = apply()
 	}
 	return err
 }
@@ -214,7 +222,7 @@ func (e *Engine) applyRecord(ctx context.Context, entry *fhirstore.Entry, m *rec
 // reason; a store failure too (it is retried by reprocessing).
 func (e *Engine) record(ctx context.Context, entry *fhirstore.Entry, out Outcome) Outcome {
 	c := out.completion(entry, nil)
-	err := e.applyRecord(ctx, entry, out.Record, &c)
+	err := e.applyRecord(ctx, entry, out.Record, &c, true)
 	if err == nil {
 		e.metrics.processed.WithLabelValues(string(c.Status)).Inc()
 		return out

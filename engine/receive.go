@@ -138,7 +138,7 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 	if e.recorder != nil && out.Record != nil && out.Status == fhirstore.StatusProcessed {
 		// The record and the journal status (with the ACK) commit together.
 		c := out.completion(entry, ack)
-		err := e.applyRecord(context.WithoutCancel(ctx), entry, out.Record, &c)
+		err := e.applyRecord(context.WithoutCancel(ctx), entry, out.Record, &c, false)
 		if err == nil || errors.Is(err, fhirstore.ErrNotClaimed) {
 			e.metrics.processed.WithLabelValues(string(c.Status)).Inc()
 			return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})

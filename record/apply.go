@@ -224,12 +224,16 @@ func normalize(body map[string]any) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(map[string]any), nil
+	m, _ := v.(map[string]any)
+	return m, nil
 }
 
 func normalizeValue(v any) (any, error) {
 	switch x := v.(type) {
 	case map[string]any:
+		if x == nil {
+			return nil, nil // JSON null
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			n, err := normalizeValue(e)
@@ -240,6 +244,9 @@ func normalizeValue(v any) (any, error) {
 		}
 		return out, nil
 	case []any:
+		if x == nil {
+			return nil, nil // JSON null
+		}
 		out := make([]any, len(x))
 		for i, e := range x {
 			n, err := normalizeValue(e)

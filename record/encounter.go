@@ -309,12 +309,17 @@ func (p *plan) arrival(ctx context.Context, enc *state, m *Message) error {
 	return nil
 }
 
-// linkAppointments adds to an Encounter the appointments whose identifier
-// value is one of the Encounter's identifier values (any system: the
+// linkAppointments adds to an Encounter the appointments of its patient
+// whose identifier value is one of the Encounter's identifier values (the
+// visit number PV1-19 or the alternate visit ID PV1-50; any system: the
 // scheduling system and the ADT system name their authorities
-// differently) and whose patient is the Encounter's subject. The patient
-// guard keeps a number that two systems happen to share from linking
-// another patient's appointment.
+// differently). The patient is part of the search, so that the numbers of
+// other patients' appointments (two clinics counting from 1) neither link
+// nor crowd the patient's own out of the page. Appointments that will not
+// take place (cancelled, no-show, entered in error) or took place are not
+// linked. The search is checked where the change set commits: an SIU of
+// another system applied at the same moment makes the plan start over and
+// find its appointment.
 func (p *plan) linkAppointments(ctx context.Context, enc *state, m *Message) error {
 	subject, ok := parseRef(str(obj(enc.current(), "subject"), "reference"))
 	if !ok || subject.typ != "Patient" {
@@ -334,45 +339,33 @@ func (p *plan) linkAppointments(ctx context.Context, enc *state, m *Message) err
 		linked[str(a, "reference")] = true
 	}
 	for _, v := range values {
-		// A bare value: the token search matches it in any system.
-		found, err := p.search(ctx, fhirstore.Query{Type: "Appointment", Count: maxLinkedAppointments, Sort: "_id",
-			Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{Code: v, AnySystem: true}.String()}}}})
+		found, err := p.searchChecked(ctx, fhirstore.Query{Type: "Appointment", Count: maxLinkedAppointments, Params: []fhirstore.Param{
+			{Name: "identifier", Values: []string{fhirstore.TokenValue{Code: v, AnySystem: true}.String()}},
+			{Name: "patient", Values: []string{subject.ref()}},
+		}})
 		if err != nil {
 			return err
 		}
 		for _, s := range found {
-			ref := "Appointment/" + s.id
+			ref := s.ref()
 			cur := s.current()
-			if cur == nil || linked[ref] || !p.appointmentOf(ctx, cur, subject.id) {
+			if cur == nil || linked[ref] {
+				continue
+			}
+			switch str(cur, "status") {
+			case "cancelled", "noshow", "entered-in-error", "fulfilled":
 				continue
 			}
 			body := cloneJSONMap(enc.current())
 			body["appointment"] = append(list(body, "appointment"), map[string]any{"reference": ref})
 			p.set(enc, body)
 			linked[ref] = true
-			p.note("appointment", ref, "%s %s: linked to Encounter/%s (the visit number is the appointment's id)", m.Code, m.Event, enc.id)
+			p.note("appointment", ref, "%s %s: linked to Encounter/%s (its visit number is the appointment's id)", m.Code, m.Event, enc.id)
 		}
 	}
 	return nil
 }
 
-// maxLinkedAppointments bounds the appointments one visit number links.
+// maxLinkedAppointments bounds the appointments of one patient one visit
+// number links.
 const maxLinkedAppointments = 10
-
-// appointmentOf reports whether an Appointment's patient participant is
-// the patient (or was merged into it).
-func (p *plan) appointmentOf(ctx context.Context, appt map[string]any, patient string) bool {
-	for _, part := range objects(list(appt, "participant")) {
-		k, ok := parseRef(str(obj(part, "actor"), "reference"))
-		if !ok || k.typ != "Patient" {
-			continue
-		}
-		if k.id == patient {
-			return true
-		}
-		if final, err := p.finalSurvivor(ctx, k.id); err == nil && final == patient {
-			return true
-		}
-	}
-	return false
-}

@@ -190,17 +190,19 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("search %s: %w", q.Type, err)
 		}
+		if len(found) > block.Count {
+			continue
+		}
 		// Checked where the change set commits: a matching patient another
 		// worker created meanwhile (the same person's first message from
-		// another system) makes this plan start over and find it.
+		// another system) makes this plan start over and find it. (A key
+		// left to the others is not checked: whatever it finds, it stays
+		// left.)
 		ids := make([]string, len(found))
 		for i, f := range found {
 			ids[i] = f.ID
 		}
 		p.checks = append(p.checks, fhirstore.Check{Query: q, IDs: ids})
-		if len(found) > block.Count {
-			continue
-		}
 		hits, err := p.states(found)
 		if err != nil {
 			return "", err

@@ -268,8 +268,8 @@ func CandidateQueries(incoming map[string]any) []fhirstore.Query {
 	var phones []string
 	for _, p := range telecomValues(incoming, "phone", "sms") {
 		for _, v := range []string{p, asciiDigits(p)} {
-			if len(asciiDigits(v)) >= 6 && !slices.Contains(phones, v) {
-				phones = append(phones, fhirstore.TokenValue{Code: v, AnySystem: true}.String())
+			if t := (fhirstore.TokenValue{Code: v, AnySystem: true}).String(); len(asciiDigits(v)) >= 6 && !slices.Contains(phones, t) {
+				phones = append(phones, t)
 			}
 		}
 	}

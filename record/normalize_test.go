@@ -24,6 +24,7 @@ func TestNormalizeIsTheJSONRoundTrip(t *testing.T) {
 		{"text": "bad \xff\xfe utf-8 \xe2\x82", "bad\xffkey": "v", "html": "<b>&amp;</b>"},
 		{"typed": []string{"a", "b"}, "nested": map[string]string{"k": "v"}, "null": nil, "empty": []any{}},
 		{"han": "王小明", "escaped": "a\"b\\c\n"},
+		{"nilMap": map[string]any(nil), "nilList": []any(nil), "nested": []any{map[string]any(nil), []any(nil)}},
 	} {
 		want, err := roundTrip(t, body)
 		if err != nil {

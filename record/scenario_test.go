@@ -539,3 +539,58 @@ func lineDiff(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestArrivalByAppointmentIDAmongOtherPatients: other patients' appointments
+// with the same number (other schedulers counting alike) neither link to
+// the visit nor keep the patient's own appointment from linking, however
+// many there are.
+func TestArrivalByAppointmentIDAmongOtherPatients(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, err := os.ReadFile(examples + "SIU/s12-book.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var steps []string
+	for i := range 12 {
+		// Another patient's booking, number AP55021 from another scheduler.
+		m := bytes.ReplaceAll(book, []byte("AP55021^SCHEDSYS"), fmt.Appendf(nil, "AP55021^SCHED%02d", i))
+		m = bytes.ReplaceAll(m, []byte("700123^^^GENHOSP^MR||Okonkwo^Adaeze^N||19850417"), fmt.Appendf(nil, "7009%02d^^^GENHOSP^MR||Other%c^Person||19700101", i, 'a'+i))
+		m = bytes.ReplaceAll(m, []byte("SIU0001"), fmt.Appendf(nil, "SIU-OTHER-%02d", i))
+		f := filepath.Join(dir, fmt.Sprintf("other-%02d.hl7", i))
+		if err := os.WriteFile(f, m, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, f)
+	}
+	steps = append(steps, examples+"SIU/s12-book.hl7", "testdata/hl7/a04-arrive-appointment-id.hl7")
+	v := run(t, set, steps, 1)
+	okonkwo := "Patient/" + fmt.Sprint(v.patient(t, "700123")["id"])
+	var arrived []string // the patients of the arrived appointments
+	for _, a := range v.all("Appointment") {
+		if a["status"] != "arrived" {
+			continue
+		}
+		for _, p := range list(a["participant"]) {
+			ref := fmt.Sprint(p.(map[string]any)["actor"].(map[string]any)["reference"])
+			if strings.HasPrefix(ref, "Patient/") {
+				arrived = append(arrived, ref)
+			}
+		}
+	}
+	if !slices.Equal(arrived, []string{okonkwo}) {
+		t.Fatalf("the patients of the arrived appointments: %v; want only Okonkwo (%s)", arrived, okonkwo)
+	}
+	enc := v.one(t, "Encounter")
+	if refs := list(enc["appointment"]); len(refs) != 1 {
+		t.Errorf("the visit links %d appointments, want 1: %v", len(refs), enc["appointment"])
+	}
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
