@@ -129,6 +129,11 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
 			}
+		case "Appointment":
+			keepArrival(p, s, r.Body, m)
+			if err := p.update(ctx, s, r.Body, m); err != nil {
+				return err
+			}
 		default:
 			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
@@ -408,4 +413,26 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// keepArrival keeps an Appointment arrived or fulfilled (what the ADT said
+// happened) when a schedule message repeats an earlier state of the
+// booking (booked, pending, proposed, waitlist: an S14 modify after the
+// patient arrived). An explicit cancel, no-show or entered-in-error still
+// applies.
+func keepArrival(p *plan, s *state, in map[string]any, m *Message) {
+	cur := s.current()
+	if m.Code != "SIU" || cur == nil {
+		return
+	}
+	switch str(cur, "status") {
+	case "arrived", "fulfilled":
+	default:
+		return
+	}
+	switch str(in, "status") {
+	case "booked", "pending", "proposed", "waitlist":
+		p.note("appointment", s.ref(), "%s %s: the appointment is %s; the schedule's status %s is not applied to it", m.Code, m.Event, str(cur, "status"), str(in, "status"))
+		delete(in, "status")
+	}
 }

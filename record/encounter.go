@@ -43,6 +43,13 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		// "unknown" (an update that does not say) is no news.
 		delete(in, "status")
 	}
+	if m.Code == "SIU" && str(in, "status") != "" && str(cur, "status") != "planned" && str(cur, "status") != str(in, "status") {
+		// A schedule message speaks of the planned visit; once the ADT
+		// says the visit began (or was cancelled), the schedule's repeat
+		// of "planned" (an S14 after the arrival) does not take it back.
+		p.note("appointment", s.ref(), "%s %s: the visit is %s; the schedule's status %s is not applied to it", m.Code, m.Event, str(cur, "status"), str(in, "status"))
+		delete(in, "status")
+	}
 	base := cur
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
 		reverted, fields, err := p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event)

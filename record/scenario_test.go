@@ -156,6 +156,15 @@ var scenarios = []struct {
 				t.Error("the visit lost its appointment")
 			}
 		}},
+	// The scheduler sends a modify (S14, still "Booked", with the visit)
+	// after the patient arrived: the arrival stands, for the appointment
+	// and for the visit.
+	{"arrive-then-schedule-modify", []string{examples + "SIU/s12-with-visit.hl7", "testdata/hl7/a04-arrive.hl7", "testdata/hl7/s14-after-arrival.hl7"},
+		func(t *testing.T, v *view) {
+			v.want(t, v.one(t, "Appointment"), "status", "arrived")
+			v.want(t, v.one(t, "Encounter"), "status", "in-progress")
+			v.wantNote(t, "SIU0009", "appointment")
+		}},
 	// The visit number is the appointment's filler id (SCH-2): the A04
 	// finds the appointment by it, but only for its own patient.
 	{"book-then-arrive-by-appointment-id", []string{examples + "SIU/s12-book.hl7", "testdata/hl7/a04-other-patient-same-number.hl7",
