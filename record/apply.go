@@ -88,7 +88,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			return err
 		}
 	}
-	var encounters []*state
+	var encounters, appointments []*state
 	accounts := map[string]bool{}
 	for _, r := range in {
 		s, err := p.get(ctx, key{r.Type, r.ID})
@@ -134,6 +134,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
 			}
+			appointments = append(appointments, s)
 		default:
 			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
@@ -150,6 +151,11 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 	}
 	for _, s := range encounters {
 		if err := p.arrival(ctx, s, m); err != nil {
+			return err
+		}
+	}
+	for _, s := range appointments {
+		if err := p.scheduledAfterArrival(ctx, s, encounters, m); err != nil {
 			return err
 		}
 	}

@@ -376,3 +376,101 @@ func (p *plan) linkAppointments(ctx context.Context, enc *state, m *Message) err
 // maxLinkedAppointments bounds the appointments of one patient one visit
 // number links.
 const maxLinkedAppointments = 10
+
+// scheduledAfterArrival handles a schedule message about an appointment
+// whose visit already began: the booking entered after the patient
+// arrived, or an SIU that came in after the ADT. The visit the message
+// carries, the stored visits that refer to the appointment and those of
+// its patient whose visit number is its id are looked at; one that is under way makes
+// the appointment arrived, one that ended makes it fulfilled, and the visit
+// gains the reference. So the outcome does not depend on which of the two
+// systems' messages came first.
+func (p *plan) scheduledAfterArrival(ctx context.Context, appt *state, inMessage []*state, m *Message) error {
+	cur := appt.current()
+	if m.Code != "SIU" || cur == nil {
+		return nil
+	}
+	switch str(cur, "status") {
+	case "booked", "pending", "proposed", "waitlist":
+	default:
+		return nil
+	}
+	var patient string
+	for _, part := range objects(list(cur, "participant")) {
+		if k, ok := parseRef(str(obj(part, "actor"), "reference")); ok && k.typ == "Patient" {
+			patient = k.ref()
+			break
+		}
+	}
+	if patient == "" {
+		return nil
+	}
+	ref := appt.ref()
+	var visits []*state
+	why := map[string]string{} // visit → how it was found
+	add := func(reason string, ss ...*state) {
+		for _, s := range ss {
+			if why[s.ref()] == "" {
+				why[s.ref()] = reason
+				visits = append(visits, s)
+			}
+		}
+	}
+	// The visit an SIU carries (PV1) is its appointment's, also when that
+	// visit's own update was older than the stored one and not applied.
+	add("the visit of this message", inMessage...)
+	found, err := p.searchChecked(ctx, fhirstore.Query{Type: "Encounter", Count: maxLinkedAppointments,
+		Params: []fhirstore.Param{{Name: "appointment", Values: []string{ref}}}})
+	if err != nil {
+		return err
+	}
+	add("it refers to the appointment", found...)
+	for _, id := range objects(list(cur, "identifier")) {
+		v := str(id, "value")
+		if v == "" {
+			continue
+		}
+		found, err := p.searchChecked(ctx, fhirstore.Query{Type: "Encounter", Count: maxLinkedAppointments, Params: []fhirstore.Param{
+			{Name: "identifier", Values: []string{fhirstore.TokenValue{Code: v, AnySystem: true}.String()}},
+			{Name: "patient", Values: []string{patient}},
+		}})
+		if err != nil {
+			return err
+		}
+		add("its visit number is the appointment's id", found...)
+	}
+	want := ""
+	for _, enc := range visits {
+		ec := enc.current()
+		if ec == nil {
+			continue
+		}
+		var w string
+		switch str(ec, "status") {
+		case "arrived", "triaged", "in-progress", "onleave":
+			w = "arrived"
+		case "finished":
+			w = "fulfilled"
+		default:
+			continue
+		}
+		if !slices.ContainsFunc(objects(list(ec, "appointment")), func(a map[string]any) bool { return str(a, "reference") == ref }) {
+			body := cloneJSONMap(ec)
+			body["appointment"] = append(list(body, "appointment"), map[string]any{"reference": ref})
+			p.set(enc, body)
+			p.note("appointment", ref, "%s %s: linked to Encounter/%s (%s)", m.Code, m.Event, enc.id, why[enc.ref()])
+		}
+		if want != "fulfilled" {
+			want = w
+		}
+	}
+	if want == "" {
+		return nil
+	}
+	body := cloneJSONMap(cur)
+	body["status"] = want
+	stamp(body, m)
+	p.set(appt, body)
+	p.note("appointment", ref, "%s %s: the visit already began: appointment %s", m.Code, m.Event, want)
+	return nil
+}

@@ -165,6 +165,26 @@ var scenarios = []struct {
 			v.want(t, v.one(t, "Encounter"), "status", "in-progress")
 			v.wantNote(t, "SIU0009", "appointment")
 		}},
+	// The SIU comes after the ADT (booked late, or the scheduler's feed
+	// lagging): the outcome is the same as in the other order.
+	{"arrive-then-book-with-visit", []string{"testdata/hl7/a04-arrive.hl7", examples + "SIU/s12-with-visit.hl7"},
+		func(t *testing.T, v *view) {
+			v.want(t, v.one(t, "Appointment"), "status", "arrived")
+			enc := v.one(t, "Encounter")
+			v.want(t, enc, "status", "in-progress")
+			if !strings.Contains(fmt.Sprint(enc["appointment"]), "Appointment/") {
+				t.Error("the visit is not linked to its appointment")
+			}
+		}},
+	{"arrive-discharge-then-book-by-appointment-id", []string{"testdata/hl7/a04-arrive-appointment-id.hl7", "testdata/hl7/a03-appointment-id.hl7", examples + "SIU/s12-book.hl7"},
+		func(t *testing.T, v *view) {
+			v.want(t, v.one(t, "Appointment"), "status", "fulfilled")
+			enc := v.one(t, "Encounter")
+			v.want(t, enc, "status", "finished")
+			if !strings.Contains(fmt.Sprint(enc["appointment"]), "Appointment/") {
+				t.Error("the visit is not linked to its appointment")
+			}
+		}},
 	// The visit number is the appointment's filler id (SCH-2): the A04
 	// finds the appointment by it, but only for its own patient.
 	{"book-then-arrive-by-appointment-id", []string{examples + "SIU/s12-book.hl7", "testdata/hl7/a04-other-patient-same-number.hl7",
