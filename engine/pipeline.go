@@ -141,8 +141,11 @@ func (e *Engine) drain(q chan *fhirstore.Entry, batch []*fhirstore.Entry) []*fhi
 	return batch
 }
 
-// applyConcurrency is how many patients one worker applies at once.
-const applyConcurrency = 2
+// applyConcurrency is how many patients one worker applies at once (when
+// e.slots allows): their change sets share the store's commits, and more
+// of them per commit is what makes the single writer go further (8: about
+// a quarter more messages/s than 2 on the reference machine).
+const applyConcurrency = 8
 
 // processEntries processes entries, records their outcomes and returns
 // them. Messages that change the record are applied per patient, one after
@@ -168,10 +171,10 @@ func (e *Engine) processEntries(ctx context.Context, entries []*fhirstore.Entry)
 		groups[k] = append(groups[k], i)
 	}
 	var wg sync.WaitGroup
-	// A few patients at a time: enough to overlap their commits, few
-	// enough that the CPU they need does not starve the listeners (ACKs);
-	// e.slots bounds them across the workers, tighter while messages
-	// arrive.
+	// Several patients at a time, so that their change sets share
+	// commits; e.slots bounds them across the workers, to one per CPU
+	// while messages arrive, so that the listeners (ACKs) keep the CPU
+	// they need.
 	sem := make(chan struct{}, applyConcurrency)
 	for _, k := range order {
 		sem <- struct{}{}
