@@ -363,11 +363,8 @@ func (p *plan) linkAppointments(ctx context.Context, enc *state, m *Message) err
 			case "cancelled", "noshow", "entered-in-error", "fulfilled":
 				continue
 			}
-			body := cloneJSONMap(enc.current())
-			body["appointment"] = append(list(body, "appointment"), map[string]any{"reference": ref})
-			p.set(enc, body)
+			p.linkVisit(enc, ref, m, "its visit number is the appointment's id")
 			linked[ref] = true
-			p.note("appointment", ref, "%s %s: linked to Encounter/%s (its visit number is the appointment's id)", m.Code, m.Event, enc.id)
 		}
 	}
 	return nil
@@ -455,10 +452,7 @@ func (p *plan) scheduledAfterArrival(ctx context.Context, appt *state, inMessage
 			continue
 		}
 		if !slices.ContainsFunc(objects(list(ec, "appointment")), func(a map[string]any) bool { return str(a, "reference") == ref }) {
-			body := cloneJSONMap(ec)
-			body["appointment"] = append(list(body, "appointment"), map[string]any{"reference": ref})
-			p.set(enc, body)
-			p.note("appointment", ref, "%s %s: linked to Encounter/%s (%s)", m.Code, m.Event, enc.id, why[enc.ref()])
+			p.linkVisit(enc, ref, m, why[enc.ref()])
 		}
 		if want != "fulfilled" {
 			want = w
@@ -473,4 +467,13 @@ func (p *plan) scheduledAfterArrival(ctx context.Context, appt *state, inMessage
 	p.set(appt, body)
 	p.note("appointment", ref, "%s %s: the visit already began: appointment %s", m.Code, m.Event, want)
 	return nil
+}
+
+// linkVisit adds the appointment ref to a visit's appointments and notes
+// why.
+func (p *plan) linkVisit(enc *state, ref string, m *Message, why string) {
+	body := cloneJSONMap(enc.current())
+	body["appointment"] = append(list(body, "appointment"), map[string]any{"reference": ref})
+	p.set(enc, body)
+	p.note("appointment", ref, "%s %s: linked to Encounter/%s (%s)", m.Code, m.Event, enc.id, why)
 }
