@@ -416,12 +416,16 @@ func (p *plan) scheduledAfterArrival(ctx context.Context, appt *state, inMessage
 	// The visit an SIU carries (PV1) is its appointment's, also when that
 	// visit's own update was older than the stored one and not applied.
 	add("the visit of this message", inMessage...)
-	found, err := p.searchChecked(ctx, fhirstore.Query{Type: "Encounter", Count: maxLinkedAppointments,
-		Params: []fhirstore.Param{{Name: "appointment", Values: []string{ref}}}})
-	if err != nil {
-		return err
+	if appt.stored != nil {
+		// Only a schedule message names an appointment, and one naming it
+		// stored it: a new appointment has no stored visit referring to it.
+		found, err := p.searchChecked(ctx, fhirstore.Query{Type: "Encounter", Count: maxLinkedAppointments,
+			Params: []fhirstore.Param{{Name: "appointment", Values: []string{ref}}}})
+		if err != nil {
+			return err
+		}
+		add("it refers to the appointment", found...)
 	}
-	add("it refers to the appointment", found...)
 	for _, id := range objects(list(cur, "identifier")) {
 		v := str(id, "value")
 		if v == "" {
