@@ -130,7 +130,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				return err
 			}
 		case "Appointment":
-			keepArrival(p, s, r.Body, m)
+			p.keepArrival(s, r.Body, m)
 			if err := p.update(ctx, s, r.Body, m); err != nil {
 				return err
 			}
@@ -426,7 +426,7 @@ func sortedKeys(m map[string]bool) []string {
 // booking (booked, pending, proposed, waitlist: an S14 modify after the
 // patient arrived). An explicit cancel, no-show or entered-in-error still
 // applies.
-func keepArrival(p *plan, s *state, in map[string]any, m *Message) {
+func (p *plan) keepArrival(s *state, in map[string]any, m *Message) {
 	cur := s.current()
 	if m.Code != "SIU" || cur == nil {
 		return
