@@ -42,8 +42,11 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		merge = mergeRolesOf(in)
 	}
 	// Identity first: every reference to an incoming patient that turns out
-	// to be a known one is redirected to it.
+	// to be a known one is redirected to it, and the resource remembers the
+	// patient the message named (an unmerge gives it back to that record).
 	redirected := map[string]bool{}
+	named := make([]string, len(in)) // per resource: the patient the message named, when redirected
+	var links []identityLink
 	for i := range in {
 		if in[i].Type != "Patient" || (merge != nil && merge.merged == in[i].ID) {
 			continue
@@ -66,14 +69,28 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				}
 			}
 		}
-		target, err := p.resolvePatient(ctx, in[i], m)
+		target, why, err := p.resolvePatient(ctx, in[i])
 		if err != nil {
 			return err
 		}
 		if target != in[i].ID {
-			from, to := "Patient/"+in[i].ID, "Patient/"+target
+			orig := in[i].ID
+			from, to := "Patient/"+orig, "Patient/"+target
+			named[i] = orig
+			var moved []key
 			for j := range in {
-				rewriteRefs(in[j].Body, from, to)
+				if rewriteRefs(in[j].Body, from, to) && in[j].Type != "Patient" {
+					named[j] = orig
+					moved = append(moved, key{in[j].Type, in[j].ID})
+				}
+			}
+			if why != "" {
+				// Found to be a stored patient: the incoming record is kept
+				// too, merged into that one, so that a wrong link is undone
+				// like any merge (carebridge patients unmerge, A37).
+				body := cloneJSONMap(in[i].Body)
+				body["id"] = orig
+				links = append(links, identityLink{merged: orig, survivor: target, why: why, body: body, moved: moved})
 			}
 			if merge != nil && merge.survivor == in[i].ID {
 				merge.survivor = target
@@ -90,7 +107,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 	}
 	var encounters, appointments []*state
 	accounts := map[string]bool{}
-	for _, r := range in {
+	for i, r := range in {
 		s, err := p.get(ctx, key{r.Type, r.ID})
 		if err != nil {
 			return err
@@ -140,12 +157,25 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				return err
 			}
 		}
+		markNamed(s, named[i])
 		for _, a := range accountsOf(r.Type, s.current()) {
 			accounts[a] = true
 		}
 	}
+	for _, l := range links {
+		s, err := p.get(ctx, key{"Patient", l.merged})
+		if err != nil {
+			return err
+		}
+		if err := p.update(ctx, s, l.body, m); err != nil {
+			return err
+		}
+		if err := p.merge(ctx, l.survivor, l.merged, mergeHow{why: m.Code + "^" + m.Event, reason: l.why, moved: l.moved}); err != nil {
+			return err
+		}
+	}
 	if merge != nil && merge.merged != "" && merge.survivor != "" {
-		if err := p.merge(ctx, merge.survivor, merge.merged, m.Code+"^"+m.Event); err != nil {
+		if err := p.merge(ctx, merge.survivor, merge.merged, mergeHow{why: m.Code + "^" + m.Event}); err != nil {
 			return err
 		}
 	}
@@ -165,6 +195,70 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		}
 	}
 	return nil
+}
+
+// identityLink is an incoming patient found to be a stored one: its record
+// is created from the message and merged into that one.
+type identityLink struct {
+	merged, survivor string
+	why              string         // the decision, e.g. "identity link: a shared identifier"
+	body             map[string]any // the incoming record as the message had it
+	moved            []key          // the message's resources that named it, now on the survivor
+}
+
+// markNamed records on a resource this message wrote which patient the
+// message named when that patient was redirected to another record (a
+// merged or linked one), and clears it when the message named the record
+// the resource is on.
+func markNamed(s *state, patient string) {
+	if s.body == nil || referenceData[s.typ] {
+		return
+	}
+	meta := obj(s.body, "meta")
+	had := slices.ContainsFunc(list(meta, "tag"), func(e any) bool {
+		x, _ := e.(map[string]any)
+		return str(x, "system") == NamedPatientSystem
+	})
+	if patient == "" && !had {
+		return
+	}
+	setNamed(s.body, patient)
+}
+
+// setNamed sets (or with "" removes) the named-patient tag of a resource.
+func setNamed(body map[string]any, patient string) {
+	meta := obj(body, "meta")
+	if meta == nil {
+		meta = map[string]any{}
+		body["meta"] = meta
+	}
+	tags := slices.DeleteFunc(slices.Clone(list(meta, "tag")), func(e any) bool {
+		x, _ := e.(map[string]any)
+		return str(x, "system") == NamedPatientSystem
+	})
+	if patient != "" {
+		tags = append(tags, map[string]any{"system": NamedPatientSystem, "code": patient})
+	}
+	if len(tags) == 0 {
+		delete(meta, "tag")
+	} else {
+		meta["tag"] = tags
+	}
+	if len(meta) == 0 {
+		delete(body, "meta")
+	}
+}
+
+// namedPatient is the patient a resource's last message named, when that
+// was not the record it is on ("" otherwise).
+func namedPatient(body map[string]any) string {
+	for _, t := range list(obj(body, "meta"), "tag") {
+		x, _ := t.(map[string]any)
+		if str(x, "system") == NamedPatientSystem {
+			return str(x, "code")
+		}
+	}
+	return ""
 }
 
 // visitAccount puts a charge or payment that names no Account on the

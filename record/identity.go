@@ -24,18 +24,21 @@ const maxChain = 32
 //     auto_link a new patient is created and a review Task opened; below,
 //     a new patient.
 //
-// Every decision that is not the first is noted with its scores.
-func (p *plan) resolvePatient(ctx context.Context, in Incoming, m *Message) (string, error) {
+// Every decision that is not the first is noted with its scores. When the
+// incoming patient is found to be another, stored one (2 and 3), link says
+// why: the caller keeps the incoming record and merges it into that one, so
+// that the link can be undone like any merge.
+func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link string, err error) {
 	s, err := p.get(ctx, key{"Patient", in.ID})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if s.current() != nil {
 		final, err := p.finalSurvivor(ctx, in.ID)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
-		return final, p.keepOthersIdentifiers(ctx, in, final)
+		return final, "", p.keepOthersIdentifiers(ctx, in, final)
 	}
 	found := map[string]bool{}
 	var order []string
@@ -48,12 +51,12 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming, m *Message) (str
 		}
 		hits, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		for _, h := range hits {
 			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if _, ok := matchedBy[i]; !ok {
 				matchedBy[i] = final
@@ -72,25 +75,25 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming, m *Message) (str
 		// placeholder identifier) is not overwritten: a person decides.
 		cand, err := p.get(ctx, key{"Patient", order[0]})
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if birthDatesDiffer(in.Body, cand.current()) {
 			p.note("identity", "Patient/"+in.ID, "an identifier matches Patient/%s but the birth dates differ: new patient, review opened", order[0])
 			dropIdentifiers(in.Body, matchedBy, "")
-			return in.ID, p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
+			return in.ID, "", p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
 		}
 		p.note("identity", "Patient/"+in.ID, "matched Patient/%s by identifier", order[0])
-		return order[0], nil
+		return order[0], "identity link: a shared identifier", nil
 	default:
 		p.note("identity", "Patient/"+in.ID, "identifiers match %d patients (%s): updating Patient/%s and opening a review", len(order), refs(order), order[0])
 		for _, other := range order[1:] {
 			if err := p.openReview(ctx, order[0], other, Score{}, "their identifiers are on one incoming patient"); err != nil {
-				return "", err
+				return "", "", err
 			}
 		}
 		// The identifiers that belong to the other records stay theirs.
 		dropIdentifiers(in.Body, matchedBy, order[0])
-		return order[0], nil
+		return order[0], "identity link: a shared identifier", nil
 	}
 	return p.probabilistic(ctx, in)
 }
@@ -177,7 +180,7 @@ func refs(ids []string) string {
 }
 
 // probabilistic scores the candidates of the blocking searches.
-func (p *plan) probabilistic(ctx context.Context, in Incoming) (string, error) {
+func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link string, err error) {
 	seen := map[string]bool{}
 	var best string
 	var bestScore Score
@@ -188,7 +191,7 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (string, error) {
 		q := fhirstore.Query{Type: block.Type, Params: block.Params, Count: block.Count + 1, Unordered: true}
 		found, err := p.r.store.Search(ctx, q)
 		if err != nil {
-			return "", fmt.Errorf("search %s: %w", q.Type, err)
+			return "", "", fmt.Errorf("search %s: %w", q.Type, err)
 		}
 		if len(found) > block.Count {
 			continue
@@ -205,12 +208,12 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (string, error) {
 		p.checks = append(p.checks, fhirstore.Check{Query: q, IDs: ids})
 		hits, err := p.states(found)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		for _, h := range hits {
 			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if seen[final] || final == in.ID {
 				continue
@@ -218,7 +221,7 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (string, error) {
 			seen[final] = true
 			fs, err := p.get(ctx, key{"Patient", final})
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if fs.current() == nil {
 				continue
@@ -231,19 +234,19 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (string, error) {
 	}
 	if best == "" {
 		p.note("identity", "Patient/"+in.ID, "new patient: no candidate found")
-		return in.ID, nil
+		return in.ID, "", nil
 	}
 	switch p.r.match.Decide(bestScore) {
 	case DecisionLink:
 		p.note("identity", "Patient/"+in.ID, "linked to Patient/%s: score %.1f ≥ auto_link %.1f (%s)", best, bestScore.Total, p.r.match.AutoLink, scoreText(bestScore))
-		return best, nil
+		return best, fmt.Sprintf("identity link: score %.1f ≥ auto_link %.1f", bestScore.Total, p.r.match.AutoLink), nil
 	case DecisionReview:
 		p.note("identity", "Patient/"+in.ID, "new patient, review opened: Patient/%s scores %.1f, between review %.1f and auto_link %.1f (%s)",
 			best, bestScore.Total, p.r.match.Review, p.r.match.AutoLink, scoreText(bestScore))
-		return in.ID, p.openReview(ctx, best, in.ID, bestScore, "")
+		return in.ID, "", p.openReview(ctx, best, in.ID, bestScore, "")
 	default:
 		p.note("identity", "Patient/"+in.ID, "new patient: best candidate Patient/%s scores %.1f < review %.1f (%s)", best, bestScore.Total, p.r.match.Review, scoreText(bestScore))
-		return in.ID, nil
+		return in.ID, "", nil
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,11 +96,25 @@ func (p *plan) resolveMerged(ctx context.Context, mr *mergeRoles, in []Incoming)
 	return nil
 }
 
+// mergeHow says what caused a merge.
+type mergeHow struct {
+	// why is the message's trigger ("ADT^A40"), whose versions the merge's
+	// are tagged with, or the lifecycle reason of a change by hand
+	// ("manual merge").
+	why string
+	// reason, when set, is the Provenance's reason instead of why.
+	reason string
+	// moved are resources of this plan the message addressed to the merged
+	// record and that were put on the survivor directly.
+	moved []key
+}
+
 // merge merges patient merged into survivor: everything that refers to the
 // merged record moves to the survivor, the merged record is marked
 // replaced-by (inactive, its history kept), and a Provenance records
 // exactly what moved so that an unmerge can move it back.
-func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
+func (p *plan) merge(ctx context.Context, survivor, merged string, how mergeHow) error {
+	why := how.why
 	if survivor == merged {
 		return fmt.Errorf("merge Patient/%s into itself: %w", survivor, ErrCircularMerge)
 	}
@@ -149,12 +164,19 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 			return fmt.Errorf("%w: Patient/%s", ErrCircularMerge, merged)
 		}
 		p.note("merge", "Patient/"+merged, "Patient/%s was already merged into Patient/%s: merging that record into Patient/%s", merged, final, survivor)
-		return p.merge(ctx, survivor, final, why)
+		return p.merge(ctx, survivor, final, how)
 	}
 	from, to := "Patient/"+merged, "Patient/"+survivor
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
 	moved := 0
+	for _, k := range how.moved {
+		targets = append(targets, map[string]any{"reference": k.ref()})
+		moved++
+	}
 	for _, typ := range repointed {
+		if ms.stored == nil {
+			break // created by this plan: nothing stored refers to it
+		}
 		hits, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}}, true)
 		if err != nil {
 			return err
@@ -192,10 +214,20 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if ms.version > 0 {
 		what["reference"] = from + "/_history/" + strconv.FormatInt(ms.version, 10)
 	}
-	if err := p.provenance(ctx, "merge", survivor+"|"+merged, targets, []any{map[string]any{"role": "removal", "what": what}}, why); err != nil {
+	entities := []any{map[string]any{"role": "removal", "what": what}}
+	if ss.version > 0 {
+		// The survivor as it was before: an unmerge takes back what the
+		// messages naming the merged record changed on it since.
+		entities = append(entities, map[string]any{"role": "source", "what": map[string]any{"reference": to + "/_history/" + strconv.FormatInt(ss.version, 10)}})
+	}
+	reason := why
+	if how.reason != "" {
+		reason = how.reason
+	}
+	if err := p.provenance(ctx, "merge", survivor+"|"+merged, targets, entities, reason); err != nil {
 		return err
 	}
-	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
+	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, reason)
 	return nil
 }
 
@@ -282,7 +314,29 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 		return err
 	}
 	moved := 0
+	// moveBack puts a resource that went to the survivor (or, if that was
+	// merged in turn, to the final survivor) back on the merged record.
+	moveBack := func(s *state) {
+		if s.current() == nil {
+			return
+		}
+		body := cloneJSONMap(s.current())
+		changed := rewriteRefs(body, from, to)
+		if finalRef != from && rewriteRefs(body, finalRef, to) {
+			changed = true
+		}
+		if !changed {
+			return
+		}
+		if namedPatient(body) == merged {
+			setNamed(body, "")
+		}
+		tagEvent(body, lifecycleEvent("unmerge", why))
+		p.set(s, body)
+		moved++
+	}
 	var prior map[string]any
+	var survivorBefore int64 // the survivor's version before the merge, 0 if unknown
 	if prov != nil {
 		for _, t := range list(prov, "target") {
 			k, ok := parseRef(str(t.(map[string]any), "reference"))
@@ -293,35 +347,38 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 			if err != nil {
 				return err
 			}
-			if s.current() == nil {
-				continue
-			}
-			body := cloneJSONMap(s.current())
-			// What moved went to the survivor; if that was merged in turn,
-			// it is on the final survivor now.
-			changed := rewriteRefs(body, from, to)
-			if finalRef != from && rewriteRefs(body, finalRef, to) {
-				changed = true
-			}
-			if changed {
-				tagEvent(body, lifecycleEvent("unmerge", why))
-				p.set(s, body)
-				moved++
-			}
+			moveBack(s)
 		}
 		for _, e := range list(prov, "entity") {
 			x, _ := e.(map[string]any)
 			ref := str(obj(x, "what"), "reference")
-			if str(x, "role") != "removal" || !strings.HasPrefix(ref, to+"/_history/") {
-				continue
+			switch {
+			case str(x, "role") == "removal" && strings.HasPrefix(ref, to+"/_history/"):
+				v, err := strconv.ParseInt(strings.TrimPrefix(ref, to+"/_history/"), 10, 64)
+				if err != nil {
+					continue
+				}
+				r, err := p.r.store.VRead(ctx, "Patient", merged, v)
+				if err == nil {
+					prior, _ = decode(r.Body)
+				}
+			case str(x, "role") == "source" && strings.HasPrefix(ref, from+"/_history/"):
+				survivorBefore, _ = strconv.ParseInt(strings.TrimPrefix(ref, from+"/_history/"), 10, 64)
 			}
-			v, err := strconv.ParseInt(strings.TrimPrefix(ref, to+"/_history/"), 10, 64)
+		}
+	}
+	// What later messages addressed to the merged record and that went to
+	// the survivor goes back too.
+	for _, typ := range repointed {
+		for _, on := range slices.Compact([]string{finalRef, from}) {
+			hits, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{on}}}}, true)
 			if err != nil {
-				continue
+				return err
 			}
-			r, err := p.r.store.VRead(ctx, "Patient", merged, v)
-			if err == nil {
-				prior, _ = decode(r.Body)
+			for _, h := range hits {
+				if namedPatient(h.current()) == merged {
+					moveBack(h)
+				}
 			}
 		}
 	}
@@ -343,6 +400,11 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	}
 	if ss.current() != nil {
 		sb := cloneJSONMap(ss.current())
+		if survivorBefore > 0 {
+			if err := p.takeBack(ctx, survivor, merged, survivorBefore, sb, mb); err != nil {
+				return err
+			}
+		}
 		sb["link"] = dropLinks(list(sb, "link"), to)
 		if len(list(sb, "link")) == 0 {
 			delete(sb, "link")
@@ -360,6 +422,160 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	}
 	p.note("unmerge", to, "unmerged from %s (%d resources moved back, %s)", from, moved, why)
 	return nil
+}
+
+// takeBack undoes on a survivor's body what the messages that named the
+// merged record changed on it since the merge (version before was the
+// survivor's version just before it), and gives it to the merged record's
+// body: walking the survivor's history, each element a version so tagged
+// changed last goes back to what the survivor's own messages last made it,
+// and each identifier one of them added goes, unless the survivor had it
+// before. What the survivor's own messages changed stays.
+func (p *plan) takeBack(ctx context.Context, survivor, merged string, before int64, body, mergedBody map[string]any) error {
+	h, err := p.r.store.History(ctx, "Patient", survivor)
+	if err != nil {
+		return fmt.Errorf("unmerge: history of Patient/%s: %w", survivor, err)
+	}
+	slices.Reverse(h) // oldest first
+	var prev map[string]any
+	ours := map[string]any{}    // element → its value as the survivor's own messages left it (absent: nil)
+	theirs := map[string]bool{} // element → last changed by a message naming the merged record
+	added := map[string]bool{}  // identifiers they added
+	had := map[string]bool{}    // identifiers the survivor had before the merge
+	for _, r := range h {
+		if r.Version < before {
+			continue
+		}
+		v, err := decode(r.Body)
+		if err != nil {
+			return err
+		}
+		if r.Version == before {
+			prev = v
+			for k, e := range v {
+				ours[k] = e
+			}
+			for _, k := range identifierKeys(v) {
+				had[k] = true
+			}
+			continue
+		}
+		if prev == nil {
+			return fmt.Errorf("unmerge: Patient/%s has no version %d", survivor, before)
+		}
+		by := namedPatient(v) == merged
+		for k := range keysOf(prev, v) {
+			if reflect.DeepEqual(prev[k], v[k]) {
+				continue
+			}
+			theirs[k] = by
+			if !by {
+				ours[k] = v[k]
+			}
+		}
+		old := map[string]bool{}
+		for _, k := range identifierKeys(prev) {
+			old[k] = true
+		}
+		for _, k := range identifierKeys(v) {
+			if !old[k] {
+				added[k] = by
+			}
+		}
+		prev = v
+	}
+	for k, by := range theirs {
+		switch k {
+		case "resourceType", "id", "meta", "link", "active", "identifier":
+			continue
+		}
+		if !by {
+			continue
+		}
+		giveBack(mergedBody, k, body[k], ours[k])
+		if v, ok := ours[k]; ok && v != nil {
+			body[k] = v
+		} else {
+			delete(body, k)
+		}
+	}
+	mine := map[string]bool{}
+	for _, k := range identifierKeys(mergedBody) {
+		mine[k] = true
+	}
+	ids := slices.DeleteFunc(slices.Clone(list(body, "identifier")), func(id any) bool {
+		x, _ := id.(map[string]any)
+		k := str(x, "system") + "|" + str(x, "value")
+		if !added[k] || had[k] {
+			return false
+		}
+		if !mine[k] {
+			mergedBody["identifier"] = append(list(mergedBody, "identifier"), x)
+			mine[k] = true
+		}
+		return true
+	})
+	if len(ids) == 0 {
+		delete(body, "identifier")
+	} else {
+		body["identifier"] = ids
+	}
+	if namedPatient(body) == merged {
+		setNamed(body, "")
+	}
+	return nil
+}
+
+// giveBack puts on the merged record's body element k as the messages
+// naming it left it on the survivor (now), where the survivor's own
+// messages had left it as ours. Of a list, only the items that are not the
+// survivor's own go (a phone number they added, not the survivor's e-mail).
+func giveBack(body map[string]any, k string, now, ours any) {
+	if now == nil {
+		return
+	}
+	items, ok := now.([]any)
+	if !ok {
+		body[k] = now
+		return
+	}
+	own, _ := ours.([]any)
+	have, _ := body[k].([]any)
+	for _, it := range items {
+		if containsValue(own, it) || containsValue(have, it) {
+			continue
+		}
+		have = append(have, it)
+	}
+	if len(have) > 0 {
+		body[k] = have
+	}
+}
+
+func containsValue(list []any, v any) bool {
+	return slices.ContainsFunc(list, func(e any) bool { return reflect.DeepEqual(e, v) })
+}
+
+// identifierKeys lists a resource's identifiers as "system|value".
+func identifierKeys(body map[string]any) []string {
+	var out []string
+	for _, id := range list(body, "identifier") {
+		x, _ := id.(map[string]any)
+		out = append(out, str(x, "system")+"|"+str(x, "value"))
+	}
+	return out
+}
+
+// keysOf is the set of the keys of both maps.
+func keysOf(a, b map[string]any) map[string]bool {
+	out := make(map[string]bool, len(a)+len(b))
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
 }
 
 // lastMerge finds the Provenance of the latest merge of patient id.
@@ -460,7 +676,7 @@ func dropClear(body map[string]any, selector string) {
 // Merge merges patient merged into survivor by hand (a person decided).
 func (r *Recorder) Merge(ctx context.Context, survivor, merged string) (*Outcome, error) {
 	return r.run(ctx, nil, 0, func(ctx context.Context, p *plan) error {
-		return p.merge(ctx, survivor, merged, "manual merge")
+		return p.merge(ctx, survivor, merged, mergeHow{why: "manual merge"})
 	})
 }
 

@@ -30,6 +30,11 @@ const (
 	// EventSystem tags (meta.tag) each version with the trigger event that
 	// wrote it, so that a cancel finds the version it undoes.
 	EventSystem = "https://carebridge.dev/fhir/CodeSystem/hl7v2-event"
+	// NamedPatientSystem tags (meta.tag) a resource whose message named a
+	// patient record that had been merged or linked into the one the
+	// resource is on: the code is that record's id. Unmerging it gives the
+	// resource back.
+	NamedPatientSystem = "https://carebridge.dev/fhir/CodeSystem/named-patient"
 	// BalanceURL, on an Account, is its balance: charges minus credits,
 	// adjustments and payments.
 	BalanceURL = "https://carebridge.dev/fhir/StructureDefinition/account-balance"

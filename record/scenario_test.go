@@ -106,11 +106,83 @@ var scenarios = []struct {
 				t.Error("the clinic's record of the same person was not linked to the hospital's")
 			}
 			v.wantNote(t, "RC-A04-CL1", "identity")
-			if n := len(v.all("Patient")); n != 3 {
+			if n := len(v.live("Patient")); n != 3 {
 				t.Errorf("patients = %d, want 3 (hospital+clinic linked, the uncertain one, the other person)", n)
+			}
+			// The clinic's own record is kept, merged into the hospital's,
+			// so that the link can be undone.
+			var clinic map[string]any
+			for _, c := range v.all("Patient") {
+				if c["id"] != p["id"] && v.hasIdentifier(c, "CL-77001") {
+					clinic = c
+				}
+			}
+			if clinic == nil || clinic["active"] != false || fmt.Sprint(clinic["link"]) != fmt.Sprint([]any{map[string]any{"other": map[string]any{"reference": "Patient/" + p["id"].(string)}, "type": "replaced-by"}}) {
+				t.Errorf("the clinic's record is not kept merged into the hospital's: %v", clinic)
 			}
 			if n := len(v.all("Task")); n != 1 {
 				t.Errorf("review tasks = %d, want 1 (for the uncertain record)", n)
+			}
+		}},
+	{"link-then-unmerge", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-same-person.hl7", "testdata/hl7/a04-clinic-second-visit.hl7", "testdata/hl7/a37-clinic-unlink.hl7"},
+		func(t *testing.T, v *view) {
+			// The clinic's record was linked to the hospital's by the NHS
+			// number; A37 says they are not the same person after all.
+			hosp := v.patient(t, "MRN200001")
+			var clinic map[string]any
+			for _, c := range v.all("Patient") {
+				if c["id"] != hosp["id"] && v.hasIdentifier(c, "CL-77001") {
+					clinic = c
+				}
+			}
+			if clinic == nil {
+				t.Fatal("no clinic record")
+			}
+			for _, p := range []map[string]any{hosp, clinic} {
+				if p["link"] != nil || p["active"] == false {
+					t.Errorf("Patient/%s still linked: link %v, active %v", p["id"], p["link"], p["active"])
+				}
+			}
+			if v.hasIdentifier(hosp, "CL-77001") || !v.hasIdentifier(hosp, "943 476 5919") {
+				t.Errorf("hospital identifiers after the unmerge = %v, want its own (with its NHS number) and not the clinic's", hosp["identifier"])
+			}
+			if tel := fmt.Sprint(hosp["telecom"]); strings.Contains(tel, "960999") || !strings.Contains(tel, "chiamaka.okafor@example.org") {
+				t.Errorf("hospital telecom after the unmerge = %s, want its own without the phone the clinic sent after the link", tel)
+			}
+			if tel := fmt.Sprint(clinic["telecom"]); !strings.Contains(tel, "960999") || strings.Contains(tel, "example.org") {
+				t.Errorf("clinic telecom after the unmerge = %s, want the phone it sent after the link and nothing of the hospital's", tel)
+			}
+			for _, e := range v.all("Encounter") {
+				ids := fmt.Sprint(e["identifier"])
+				want := hosp["id"]
+				if strings.Contains(ids, "CLV-") {
+					want = clinic["id"]
+				}
+				if e["subject"].(map[string]any)["reference"] != "Patient/"+want.(string) {
+					t.Errorf("Encounter %s is on %v, want Patient/%s", ids, e["subject"], want)
+				}
+				if strings.Contains(fmt.Sprint(e["meta"]), record.NamedPatientSystem) {
+					t.Errorf("Encounter %s still says it was addressed to another record", ids)
+				}
+			}
+			if n := len(v.all("Encounter")); n != 3 {
+				t.Errorf("encounters = %d, want the hospital's and the clinic's two", n)
+			}
+		}},
+	{"score-link-then-unmerge", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-no-shared-id.hl7", "testdata/hl7/a37-clinic-score-unlink.hl7"},
+		func(t *testing.T, v *view) {
+			hosp, clinic := v.patient(t, "MRN200001"), v.patient(t, "CL-77003")
+			if hosp["id"] == clinic["id"] {
+				t.Fatal("one record after the unmerge")
+			}
+			v.wantNote(t, "RC-A04-CL3", "identity")
+			if v.hasIdentifier(hosp, "CL-77003") || clinic["link"] != nil || hosp["link"] != nil {
+				t.Errorf("still linked: hospital %v / %v, clinic %v", hosp["identifier"], hosp["link"], clinic["link"])
+			}
+			for _, e := range v.all("Encounter") {
+				if strings.Contains(fmt.Sprint(e["identifier"]), "CLV-3") && e["subject"].(map[string]any)["reference"] != "Patient/"+clinic["id"].(string) {
+					t.Errorf("the clinic's visit stayed on %v", e["subject"])
+				}
 			}
 		}},
 	{"merge-then-unmerge", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-duplicate.hl7", examples + "ADT/a40-merge.hl7", "testdata/hl7/a37-unmerge.hl7"},
@@ -460,6 +532,17 @@ func (v *view) dump(t *testing.T) []byte {
 }
 
 func (v *view) all(typ string) []map[string]any { return v.res[typ] }
+
+// live is all but the records merged into another.
+func (v *view) live(typ string) []map[string]any {
+	var out []map[string]any
+	for _, r := range v.res[typ] {
+		if !strings.Contains(fmt.Sprint(r["link"]), "replaced-by") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 func (v *view) one(t *testing.T, typ string) map[string]any {
 	t.Helper()
