@@ -104,7 +104,32 @@ func (e *Engine) process(ctx context.Context, entry *fhirstore.Entry) (out Outco
 	if out.Status == "" {
 		out.Status = fhirstore.StatusProcessed
 	}
+	if out.Record != nil && entry.ResultHash != "" && entry.ResultHash != out.ResultHash {
+		// Processed before, with other mappings: the record takes out what
+		// the earlier mapping made and this one no longer does.
+		e.previousResult(ctx, entry, out.Record)
+	}
 	return out
+}
+
+// previousResult gives a message processed again the resources of the
+// Bundle its earlier processing kept with its journal entry. Without them
+// (unreadable), the message is applied as any other.
+func (e *Engine) previousResult(ctx context.Context, entry *fhirstore.Entry, m *record.Message) {
+	full, err := e.journal.Get(ctx, entry.ID)
+	if err != nil {
+		e.log.Warn("earlier result of a reprocessed message not read; applying it without", "id", entry.ID, "err", err)
+		return
+	}
+	if len(full.Result) == 0 {
+		return
+	}
+	prev, err := record.PreviousFromBundle(full.Result)
+	if err != nil {
+		e.log.Warn("earlier result of a reprocessed message not read; applying it without", "id", entry.ID, "err", err)
+		return
+	}
+	m.Previous = prev
 }
 
 // complete records outcomes, retrying a failed write a few times (the work

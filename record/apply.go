@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/carebridge/carebridge/fhirstore"
 )
 
 // mergeEvents are the ADT triggers that merge two patient records.
@@ -31,6 +34,35 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			return fmt.Errorf("%s/%s: %w", r.Type, r.ID, err)
 		}
 		in = append(in, Incoming{Type: r.Type, ID: r.ID, Body: body})
+	}
+	// What the message's earlier mapping made, by resource (reprocessing).
+	prev := make([]map[string]any, len(in))
+	var gone []key
+	if len(m.Previous) > 0 {
+		before := map[key]map[string]any{}
+		var order []key
+		for _, r := range m.Previous {
+			if r.Type == "Provenance" {
+				continue
+			}
+			body, err := normalize(r.Body)
+			if err != nil {
+				return fmt.Errorf("earlier %s/%s: %w", r.Type, r.ID, err)
+			}
+			k := key{r.Type, r.ID}
+			before[k] = body
+			order = append(order, k)
+		}
+		for i, r := range in {
+			k := key{r.Type, r.ID}
+			prev[i] = before[k]
+			delete(before, k)
+		}
+		for _, k := range order {
+			if _, ok := before[k]; ok {
+				gone = append(gone, k)
+			}
+		}
 	}
 	if m.Code == "ADT" && m.Event == "A37" {
 		if err := p.unlinkMessage(ctx, in); err != nil {
@@ -79,6 +111,9 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			named[i] = orig
 			var moved []key
 			for j := range in {
+				if prev[j] != nil {
+					rewriteRefs(prev[j], from, to)
+				}
 				if rewriteRefs(in[j].Body, from, to) && in[j].Type != "Patient" {
 					named[j] = orig
 					moved = append(moved, key{in[j].Type, in[j].ID})
@@ -111,6 +146,11 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		s, err := p.get(ctx, key{r.Type, r.ID})
 		if err != nil {
 			return err
+		}
+		if prev[i] != nil {
+			if err := p.dropRemoved(ctx, s, prev[i], r.Body, m); err != nil {
+				return err
+			}
 		}
 		switch r.Type {
 		case "Encounter":
@@ -162,6 +202,15 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			accounts[a] = true
 		}
 	}
+	for _, k := range gone {
+		if s, err := p.get(ctx, k); err != nil {
+			return err
+		} else if s.current() != nil {
+			// Not deleted: other messages may have made the same resource
+			// without writing a version of it. A person decides.
+			p.note("reprocess", k.ref(), "made by this message's earlier mapping, not by its mapping now: kept")
+		}
+	}
 	for _, l := range links {
 		s, err := p.get(ctx, key{"Patient", l.merged})
 		if err != nil {
@@ -194,6 +243,66 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// dropRemoved takes out of a resource what the message's earlier mapping
+// (prev) put there and its mapping now (in) no longer makes, when the
+// message is processed again: an element in lacks goes if it is still what
+// prev made it; of a list, the entries prev had and in has not go. Only
+// where this message's earlier processing wrote a version of the resource
+// and it is still the resource's latest event; each removal is noted.
+func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]any, m *Message) error {
+	cur := s.current()
+	if cur == nil || m.JournalID == 0 || staleQuiet(s, m) {
+		return nil
+	}
+	body := cloneJSONMap(cur)
+	var dropped []string
+	for _, k := range sortedKeys(prev) {
+		switch k {
+		case "resourceType", "id", "meta":
+			continue
+		}
+		pv, nv := prev[k], in[k]
+		if was, ok := pv.([]any); ok {
+			stored, ok := body[k].([]any)
+			if !ok {
+				continue
+			}
+			now, _ := nv.([]any)
+			keep := slices.DeleteFunc(slices.Clone(stored), func(e any) bool {
+				return containsValue(was, e) && !containsValue(now, e)
+			})
+			if len(keep) == len(stored) {
+				continue
+			}
+			dropped = append(dropped, fmt.Sprintf("%s (%d of %d)", k, len(stored)-len(keep), len(stored)))
+			if len(keep) == 0 {
+				delete(body, k)
+			} else {
+				body[k] = keep
+			}
+			continue
+		}
+		if _, still := in[k]; !still && reflect.DeepEqual(body[k], pv) {
+			delete(body, k)
+			dropped = append(dropped, k)
+		}
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	h, err := p.r.store.History(ctx, s.typ, s.id)
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", s.ref(), err)
+	}
+	if !slices.ContainsFunc(h, func(r *fhirstore.Resource) bool { return r.JournalID == m.JournalID }) {
+		return nil // the earlier processing wrote nothing here: what it made came from elsewhere too
+	}
+	stamp(body, m)
+	p.set(s, body)
+	p.note("reprocess", s.ref(), "removed what this message's earlier mapping made and its mapping now does not: %s", strings.Join(dropped, ", "))
 	return nil
 }
 
@@ -506,7 +615,7 @@ func eventOf(body map[string]any) string {
 	return ""
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

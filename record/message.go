@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/carebridge/carebridge/engine/hl7"
@@ -40,4 +41,24 @@ func eventTime(msg *hl7.Message, res *mappings.Result) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// PreviousFromBundle reads the resources of a Bundle an earlier mapping of
+// the message made (the Bundle kept with its journal entry), for
+// Message.Previous.
+func PreviousFromBundle(bundle []byte) ([]Incoming, error) {
+	b, err := decode(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("earlier Bundle: %w", err)
+	}
+	var out []Incoming
+	for _, e := range list(b, "entry") {
+		x, _ := e.(map[string]any)
+		r := obj(x, "resource")
+		if r == nil {
+			continue
+		}
+		out = append(out, Incoming{Type: str(r, "resourceType"), ID: str(r, "id"), Body: r})
+	}
+	return out, nil
 }

@@ -109,6 +109,11 @@ type Message struct {
 	// Resources are the mapped resources (mappings.Result.Resources), the
 	// Provenance last.
 	Resources []Incoming
+	// Previous, when the message is processed again (reprocessing after a
+	// mapping change), are the resources its earlier mapping made: what
+	// they had and the new mapping no longer makes is taken out of the
+	// record (see PreviousFromBundle).
+	Previous []Incoming
 }
 
 // Incoming is one resource of a mapped message.
@@ -121,7 +126,7 @@ type Incoming struct {
 // Note is something the record decided or refused about a message, kept
 // with its journal entry (ids and scores, never patient data).
 type Note struct {
-	Kind    string `json:"kind"` // identity, out-of-order, merge, unmerge, appointment, balance
+	Kind    string `json:"kind"` // identity, out-of-order, merge, unmerge, appointment, balance, reprocess, ...
 	Where   string `json:"where"`
 	Message string `json:"message"`
 }

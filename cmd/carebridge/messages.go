@@ -387,7 +387,7 @@ process only).`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "queued %d message(s) for reprocessing\n", n)
-			if queueOnly || n == 0 {
+			if queueOnly {
 				return nil
 			}
 			log := newLogger(cfg, cmd.ErrOrStderr())

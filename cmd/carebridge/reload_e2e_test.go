@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -132,5 +133,86 @@ func TestMappingsHotReload(t *testing.T) {
 	third := waitMapped(send("RL-3"))
 	if third.Status != "processed" || third.MappingHash != second.MappingHash {
 		t.Fatalf("after a refused edit: %+v (want hash %s)", third, second.MappingHash)
+	}
+}
+
+// TestReprocessAfterMappingFix: messages mapped with a broken mapping (the
+// official name type mapped as "usual") are reprocessed after the fix; the
+// record then holds what the fixed mapping makes and no longer what only
+// the broken one made, and reprocessing again changes nothing more.
+func TestReprocessAfterMappingFix(t *testing.T) {
+	dir := t.TempDir()
+	maps := filepath.Join(dir, "maps")
+	copyTree(t, filepath.Join("..", "..", "mappings", "hl7v2"), maps)
+	nameFile := filepath.Join(maps, "codes", "0200-NameType.yaml")
+	good, err := os.ReadFile(nameFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(good), "L: {code: official, display: Official}", "L: {code: usual, display: Usual}", 1)
+	if broken == string(good) {
+		t.Fatal("fixture: no official name type to break")
+	}
+	if err := os.WriteFile(nameFile, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "carebridge.yaml")
+	if err := os.WriteFile(cfg, []byte("mappings:\n  dir: maps\n  reload: false\nmllp:\n  - addr: 127.0.0.1:0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	// Processed by serve with the broken mappings.
+	s := startServer(t, data, "--config", cfg)
+	msg := "MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261101120000+0000||ADT^A01^ADT_A01|FIX-1|P|2.5.1\rEVN|A01|20261101120000+0000\r" +
+		"PID|1||FX1^^^GENHOSP^MR||Fixture^Fiona^^^^^L||19700101|F\rPV1|1|I|WARD1^1^A^GENHOSP||||||||||||||||FXV1^^^GENHOSP^VN\r"
+	if out, errOut, code := run(t, strings.NewReader(msg), "send", "--to", s.addr, "-"); code != 0 {
+		t.Fatalf("send: %s %s", out, errOut)
+	}
+	for i := 0; ; i++ {
+		got := listMessages(t, data, "--control-id", "FIX-1")
+		if len(got) == 1 && got[0].Status == "processed" {
+			break
+		}
+		if i > 2000 {
+			t.Fatalf("not processed: %+v", got)
+		}
+		s.waitLogOrProcessed(t)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-s.exit; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	names := func() string {
+		t.Helper()
+		out, errOut, code := run(t, nil, "patients", "show", "--identifier", "FX1", "--data", data, "--json")
+		if code != 0 {
+			t.Fatalf("patients show: exit %d: %s", code, errOut)
+		}
+		var v struct {
+			Names []struct{ Use, Family string }
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return fmt.Sprint(v.Names)
+	}
+	if got := names(); got != "[{usual Fixture}]" {
+		t.Fatalf("names with the broken mapping = %s", got)
+	}
+	// The fix, then reprocessing: the usual name only the broken mapping
+	// made goes; twice changes nothing more.
+	if err := os.WriteFile(nameFile, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--data", data, "--status", "processed")
+		if code != 0 || !strings.Contains(out, "processed here: 1") {
+			t.Fatalf("reprocess %d: exit %d: %s %s", i, code, out, errOut)
+		}
+		if got := names(); got != "[{official Fixture}]" {
+			t.Fatalf("names after reprocessing %d = %s, want only the official one", i, got)
+		}
 	}
 }
