@@ -101,16 +101,18 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				}
 			}
 		}
-		target, why, err := p.resolvePatient(ctx, in[i])
+		target, why, own, err := p.resolvePatient(ctx, in[i])
 		if err != nil {
 			return err
 		}
 		if target != in[i].ID {
 			orig := in[i].ID
 			from, to := "Patient/"+orig, "Patient/"+target
-			named[i] = orig
 			var moved []key
 			for j := range in {
+				if j == i && own {
+					continue
+				}
 				if prev[j] != nil {
 					rewriteRefs(prev[j], from, to)
 				}
@@ -120,15 +122,22 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				}
 			}
 			if why != "" {
-				// Found to be a stored patient: the incoming record is kept
-				// too, merged into that one, so that a wrong link is undone
-				// like any merge (carebridge patients unmerge, A37).
-				body := cloneJSONMap(in[i].Body)
-				body["id"] = orig
-				links = append(links, identityLink{merged: orig, survivor: target, why: why, body: body, moved: moved})
+				// Found to be a stored patient: the incoming record is kept,
+				// with its own data, and linked to that one; its visit and
+				// the rest go there (see plan.link).
+				links = append(links, identityLink{kept: orig, survivor: target, why: why, moved: moved})
 			}
-			if merge != nil && merge.survivor == in[i].ID {
+			if merge != nil && merge.survivor == orig {
 				merge.survivor = target
+				if own {
+					// The merge below links the survivor; the kept record
+					// takes none of the message's merge links.
+					delete(in[i].Body, "link")
+					delete(in[i].Body, "active")
+				}
+			}
+			if own {
+				continue
 			}
 			in[i].ID = target
 			in[i].Body["id"] = target
@@ -197,7 +206,9 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				return err
 			}
 		}
-		markNamed(s, named[i])
+		if r.Type != "Patient" {
+			markNamed(s, named[i])
+		}
 		for _, a := range accountsOf(r.Type, s.current()) {
 			accounts[a] = true
 		}
@@ -212,19 +223,12 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		}
 	}
 	for _, l := range links {
-		s, err := p.get(ctx, key{"Patient", l.merged})
-		if err != nil {
-			return err
-		}
-		if err := p.update(ctx, s, l.body, m); err != nil {
-			return err
-		}
-		if err := p.merge(ctx, l.survivor, l.merged, mergeHow{why: m.Code + "^" + m.Event, reason: l.why, moved: l.moved}); err != nil {
+		if err := p.link(ctx, l.survivor, l.kept, m.Code+"^"+m.Event, l.why, l.moved); err != nil {
 			return err
 		}
 	}
 	if merge != nil && merge.merged != "" && merge.survivor != "" {
-		if err := p.merge(ctx, merge.survivor, merge.merged, mergeHow{why: m.Code + "^" + m.Event}); err != nil {
+		if err := p.merge(ctx, merge.survivor, merge.merged, m.Code+"^"+m.Event); err != nil {
 			return err
 		}
 	}
@@ -307,12 +311,11 @@ func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]an
 }
 
 // identityLink is an incoming patient found to be a stored one: its record
-// is created from the message and merged into that one.
+// is kept (made from the message) and linked to that one.
 type identityLink struct {
-	merged, survivor string
-	why              string         // the decision, e.g. "identity link: a shared identifier"
-	body             map[string]any // the incoming record as the message had it
-	moved            []key          // the message's resources that named it, now on the survivor
+	kept, survivor string
+	why            string // the decision, e.g. "identity link: a shared identifier"
+	moved          []key  // the message's resources that named it, now on the survivor
 }
 
 // markNamed records on a resource this message wrote which patient the

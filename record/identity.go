@@ -26,19 +26,28 @@ const maxChain = 32
 //
 // Every decision that is not the first is noted with its scores. When the
 // incoming patient is found to be another, stored one (2 and 3), link says
-// why: the caller keeps the incoming record and merges it into that one, so
-// that the link can be undone like any merge.
-func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link string, err error) {
+// why: the caller keeps the incoming record, with its own data, and links it
+// to that one (see plan.link), so that a wrong link can be undone. own says
+// that the Patient's data stay on its own record (a new or earlier linked
+// one) while the message's other resources go to target.
+func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link string, own bool, err error) {
 	s, err := p.get(ctx, key{"Patient", in.ID})
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if s.current() != nil {
 		final, err := p.finalSurvivor(ctx, in.ID)
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
-		return final, "", p.keepOthersIdentifiers(ctx, in, final)
+		if next, kind := forwardLink(s.current()); kind == "refer" {
+			// A linked record: checked where the change set commits, so
+			// that an unlink meanwhile makes this plan start over.
+			p.checks = append(p.checks, fhirstore.Check{Query: fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{
+				{Name: "_id", Values: []string{in.ID}}, {Name: "link", Values: []string{"Patient/" + next}}}}, IDs: []string{in.ID}})
+			return final, "", true, nil
+		}
+		return final, "", false, p.keepOthersIdentifiers(ctx, in, final)
 	}
 	found := map[string]bool{}
 	var order []string
@@ -51,12 +60,12 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link st
 		}
 		hits, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
 		for _, h := range hits {
 			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
-				return "", "", err
+				return "", "", false, err
 			}
 			if _, ok := matchedBy[i]; !ok {
 				matchedBy[i] = final
@@ -75,25 +84,25 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link st
 		// placeholder identifier) is not overwritten: a person decides.
 		cand, err := p.get(ctx, key{"Patient", order[0]})
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
 		if birthDatesDiffer(in.Body, cand.current()) {
 			p.note("identity", "Patient/"+in.ID, "an identifier matches Patient/%s but the birth dates differ: new patient, review opened", order[0])
 			dropIdentifiers(in.Body, matchedBy, "")
-			return in.ID, "", p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
+			return in.ID, "", false, p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
 		}
 		p.note("identity", "Patient/"+in.ID, "matched Patient/%s by identifier", order[0])
-		return order[0], "identity link: a shared identifier", nil
+		return order[0], "identity link: a shared identifier", true, nil
 	default:
 		p.note("identity", "Patient/"+in.ID, "identifiers match %d patients (%s): updating Patient/%s and opening a review", len(order), refs(order), order[0])
 		for _, other := range order[1:] {
 			if err := p.openReview(ctx, order[0], other, Score{}, "their identifiers are on one incoming patient"); err != nil {
-				return "", "", err
+				return "", "", false, err
 			}
 		}
 		// The identifiers that belong to the other records stay theirs.
 		dropIdentifiers(in.Body, matchedBy, order[0])
-		return order[0], "identity link: a shared identifier", nil
+		return order[0], "identity link: a shared identifier", true, nil
 	}
 	return p.probabilistic(ctx, in)
 }
@@ -180,7 +189,7 @@ func refs(ids []string) string {
 }
 
 // probabilistic scores the candidates of the blocking searches.
-func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link string, err error) {
+func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link string, own bool, err error) {
 	seen := map[string]bool{}
 	var best string
 	var bestScore Score
@@ -191,7 +200,7 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link str
 		q := fhirstore.Query{Type: block.Type, Params: block.Params, Count: block.Count + 1, Unordered: true}
 		found, err := p.r.store.Search(ctx, q)
 		if err != nil {
-			return "", "", fmt.Errorf("search %s: %w", q.Type, err)
+			return "", "", false, fmt.Errorf("search %s: %w", q.Type, err)
 		}
 		if len(found) > block.Count {
 			continue
@@ -208,25 +217,24 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link str
 		p.checks = append(p.checks, fhirstore.Check{Query: q, IDs: ids})
 		hits, err := p.states(found)
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
 		for _, h := range hits {
+			// Each record is scored as it is (a record linked or merged
+			// into another keeps its own data) and counts for the record
+			// it leads to.
+			if seen[h.id] || h.current() == nil {
+				continue
+			}
+			seen[h.id] = true
 			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
-				return "", "", err
+				return "", "", false, err
 			}
-			if seen[final] || final == in.ID {
+			if final == in.ID {
 				continue
 			}
-			seen[final] = true
-			fs, err := p.get(ctx, key{"Patient", final})
-			if err != nil {
-				return "", "", err
-			}
-			if fs.current() == nil {
-				continue
-			}
-			sc := p.r.match.Score(in.Body, fs.current())
+			sc := p.r.match.Score(in.Body, h.current())
 			if best == "" || sc.Total > bestScore.Total || (sc.Total == bestScore.Total && final < best) {
 				best, bestScore = final, sc
 			}
@@ -234,19 +242,19 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link str
 	}
 	if best == "" {
 		p.note("identity", "Patient/"+in.ID, "new patient: no candidate found")
-		return in.ID, "", nil
+		return in.ID, "", false, nil
 	}
 	switch p.r.match.Decide(bestScore) {
 	case DecisionLink:
 		p.note("identity", "Patient/"+in.ID, "linked to Patient/%s: score %.1f ≥ auto_link %.1f (%s)", best, bestScore.Total, p.r.match.AutoLink, scoreText(bestScore))
-		return best, fmt.Sprintf("identity link: score %.1f ≥ auto_link %.1f", bestScore.Total, p.r.match.AutoLink), nil
+		return best, fmt.Sprintf("identity link: score %.1f ≥ auto_link %.1f", bestScore.Total, p.r.match.AutoLink), true, nil
 	case DecisionReview:
 		p.note("identity", "Patient/"+in.ID, "new patient, review opened: Patient/%s scores %.1f, between review %.1f and auto_link %.1f (%s)",
 			best, bestScore.Total, p.r.match.Review, p.r.match.AutoLink, scoreText(bestScore))
-		return in.ID, "", p.openReview(ctx, best, in.ID, bestScore, "")
+		return in.ID, "", false, p.openReview(ctx, best, in.ID, bestScore, "")
 	default:
 		p.note("identity", "Patient/"+in.ID, "new patient: best candidate Patient/%s scores %.1f < review %.1f (%s)", best, bestScore.Total, p.r.match.Review, scoreText(bestScore))
-		return in.ID, "", nil
+		return in.ID, "", false, nil
 	}
 }
 
@@ -266,8 +274,8 @@ func scoreText(s Score) string {
 	return strings.Join(parts, ", ")
 }
 
-// finalSurvivor follows replaced-by links from a patient to the record that
-// survived its merges.
+// finalSurvivor follows replaced-by (and identity-link refer) links from a
+// patient to the record that survived its merges.
 func (p *plan) finalSurvivor(ctx context.Context, id string) (string, error) {
 	seen := map[string]bool{}
 	for range maxChain {
@@ -279,13 +287,30 @@ func (p *plan) finalSurvivor(ctx context.Context, id string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		next := replacedBy(s.current())
+		next, _ := forwardLink(s.current())
 		if next == "" {
 			return id, nil
 		}
 		id = next
 	}
 	return "", fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
+}
+
+// forwardLink is the patient a record forwards to and how: "replaced-by"
+// (merged into it) or "refer" (an identity link: the record stays in use,
+// the other is the main one); "" when neither.
+func forwardLink(body map[string]any) (id, kind string) {
+	for _, l := range list(body, "link") {
+		x, _ := l.(map[string]any)
+		t := str(x, "type")
+		if t != "replaced-by" && t != "refer" {
+			continue
+		}
+		if k, ok := parseRef(str(obj(x, "other"), "reference")); ok && k.typ == "Patient" {
+			return k.id, t
+		}
+	}
+	return "", ""
 }
 
 // replacedBy is the id of the patient that replaced this one, "" if none.

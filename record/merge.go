@@ -96,25 +96,11 @@ func (p *plan) resolveMerged(ctx context.Context, mr *mergeRoles, in []Incoming)
 	return nil
 }
 
-// mergeHow says what caused a merge.
-type mergeHow struct {
-	// why is the message's trigger ("ADT^A40"), whose versions the merge's
-	// are tagged with, or the lifecycle reason of a change by hand
-	// ("manual merge").
-	why string
-	// reason, when set, is the Provenance's reason instead of why.
-	reason string
-	// moved are resources of this plan the message addressed to the merged
-	// record and that were put on the survivor directly.
-	moved []key
-}
-
 // merge merges patient merged into survivor: everything that refers to the
 // merged record moves to the survivor, the merged record is marked
 // replaced-by (inactive, its history kept), and a Provenance records
 // exactly what moved so that an unmerge can move it back.
-func (p *plan) merge(ctx context.Context, survivor, merged string, how mergeHow) error {
-	why := how.why
+func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if survivor == merged {
 		return fmt.Errorf("merge Patient/%s into itself: %w", survivor, ErrCircularMerge)
 	}
@@ -131,7 +117,7 @@ func (p *plan) merge(ctx context.Context, survivor, merged string, how mergeHow)
 		if s.current() == nil {
 			return fmt.Errorf("merge into Patient/%s: %w", id, fhirstore.ErrNotFound)
 		}
-		next := replacedBy(s.current())
+		next, _ := forwardLink(s.current())
 		if next == "" {
 			break
 		}
@@ -151,28 +137,28 @@ func (p *plan) merge(ctx context.Context, survivor, merged string, how mergeHow)
 	if ms.current() == nil {
 		return fmt.Errorf("merge Patient/%s: %w", merged, fhirstore.ErrNotFound)
 	}
-	if next := replacedBy(ms.current()); next != "" {
+	if next, kind := forwardLink(ms.current()); next != "" {
 		final, err := p.finalSurvivor(ctx, merged)
 		if err != nil {
 			return err
 		}
 		if final == survivor {
-			p.note("merge", "Patient/"+merged, "already merged into Patient/%s: nothing to do", survivor)
+			done := "merged into"
+			if kind == "refer" {
+				done = "linked to"
+			}
+			p.note("merge", "Patient/"+merged, "already %s Patient/%s: nothing to do", done, survivor)
 			return nil
 		}
 		if final == merged {
 			return fmt.Errorf("%w: Patient/%s", ErrCircularMerge, merged)
 		}
 		p.note("merge", "Patient/"+merged, "Patient/%s was already merged into Patient/%s: merging that record into Patient/%s", merged, final, survivor)
-		return p.merge(ctx, survivor, final, how)
+		return p.merge(ctx, survivor, final, why)
 	}
 	from, to := "Patient/"+merged, "Patient/"+survivor
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
 	moved := 0
-	for _, k := range how.moved {
-		targets = append(targets, map[string]any{"reference": k.ref()})
-		moved++
-	}
 	for _, typ := range repointed {
 		if ms.stored == nil {
 			break // created by this plan: nothing stored refers to it
@@ -214,20 +200,56 @@ func (p *plan) merge(ctx context.Context, survivor, merged string, how mergeHow)
 	if ms.version > 0 {
 		what["reference"] = from + "/_history/" + strconv.FormatInt(ms.version, 10)
 	}
-	entities := []any{map[string]any{"role": "removal", "what": what}}
-	if ss.version > 0 {
-		// The survivor as it was before: an unmerge takes back what the
-		// messages naming the merged record changed on it since.
-		entities = append(entities, map[string]any{"role": "source", "what": map[string]any{"reference": to + "/_history/" + strconv.FormatInt(ss.version, 10)}})
-	}
-	reason := why
-	if how.reason != "" {
-		reason = how.reason
-	}
-	if err := p.provenance(ctx, "merge", survivor+"|"+merged, targets, entities, reason); err != nil {
+	if err := p.provenance(ctx, "merge", survivor+"|"+merged, targets, []any{map[string]any{"role": "removal", "what": what}}, why); err != nil {
 		return err
 	}
-	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, reason)
+	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
+	return nil
+}
+
+// link records an identity link: the incoming patient's own record (kept,
+// made from the message) refers to the stored patient it was found to be
+// (link type refer: in use, but not the main source of information), and
+// that one gets a seealso link back. The survivor's own data are not
+// changed: only the message's other resources (its visit, appointment,
+// charges) went to it, so that a wrong link is undone by moving them back.
+// moved are those resources; the ones this message created are listed in
+// the Provenance for the unlink.
+func (p *plan) link(ctx context.Context, survivor, kept, event, why string, moved []key) error {
+	ks, err := p.get(ctx, key{"Patient", kept})
+	if err != nil {
+		return err
+	}
+	ss, err := p.get(ctx, key{"Patient", survivor})
+	if err != nil {
+		return err
+	}
+	if ks.current() == nil || ss.current() == nil {
+		return fmt.Errorf("link Patient/%s to Patient/%s: %w", kept, survivor, fhirstore.ErrNotFound)
+	}
+	from, to := "Patient/"+kept, "Patient/"+survivor
+	kb := cloneJSONMap(ks.current())
+	kb["link"] = append(dropLinks(list(kb, "link"), to), map[string]any{"other": map[string]any{"reference": to}, "type": "refer"})
+	p.set(ks, kb)
+	sb := cloneJSONMap(ss.current())
+	sb["link"] = append(dropLinks(list(sb, "link"), from), map[string]any{"other": map[string]any{"reference": from}, "type": "seealso"})
+	tagEvent(sb, event)
+	p.set(ss, sb)
+	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
+	for _, k := range moved {
+		if s, err := p.get(ctx, k); err != nil {
+			return err
+		} else if s.stored == nil && !s.deleted {
+			// Created by this message: it goes back with the record. One
+			// that existed (a shared account number) goes back only if
+			// tagged as addressed to the linked record when unlinked.
+			targets = append(targets, map[string]any{"reference": k.ref()})
+		}
+	}
+	if err := p.provenance(ctx, "link", survivor+"|"+kept, targets, []any{map[string]any{"role": "source", "what": map[string]any{"reference": from}}}, why); err != nil {
+		return err
+	}
+	p.note("link", from, "linked to %s (%s): its visits, appointments and charges are there; its own data stay on it", to, why)
 	return nil
 }
 
@@ -288,9 +310,12 @@ func (p *plan) provenance(ctx context.Context, activity, subject string, targets
 	return nil
 }
 
-// unmerge undoes the latest merge of patient merged: what that merge moved
-// and still refers to the survivor moves back, both records' links go, and
-// the merged record is active again as it was before.
+// unmerge undoes the latest merge (or identity link) of patient merged:
+// what that merge moved, and what messages addressed to the merged record
+// put on the survivor since, moves back if it still refers to the survivor;
+// both records' links go, and a merged record is active again as it was
+// before. An identity link never changed the survivor's own data, so there
+// is nothing else to take back.
 func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	ms, err := p.get(ctx, key{"Patient", merged})
 	if err != nil {
@@ -299,9 +324,15 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	if ms.current() == nil {
 		return fmt.Errorf("unmerge Patient/%s: %w", merged, fhirstore.ErrNotFound)
 	}
-	survivor := replacedBy(ms.current())
+	survivor, kind := forwardLink(ms.current())
 	if survivor == "" {
 		return fmt.Errorf("unmerge Patient/%s: %w", merged, ErrNotMerged)
+	}
+	activity, back := "unmerge", "seealso"
+	if kind == "replaced-by" {
+		back = "replaces"
+	} else {
+		activity = "unlink"
 	}
 	from, to := "Patient/"+survivor, "Patient/"+merged
 	final, err := p.finalSurvivor(ctx, survivor)
@@ -331,12 +362,11 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 		if namedPatient(body) == merged {
 			setNamed(body, "")
 		}
-		tagEvent(body, lifecycleEvent("unmerge", why))
+		tagEvent(body, lifecycleEvent(activity, why))
 		p.set(s, body)
 		moved++
 	}
 	var prior map[string]any
-	var survivorBefore int64 // the survivor's version before the merge, 0 if unknown
 	if prov != nil {
 		for _, t := range list(prov, "target") {
 			k, ok := parseRef(str(t.(map[string]any), "reference"))
@@ -352,23 +382,21 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 		for _, e := range list(prov, "entity") {
 			x, _ := e.(map[string]any)
 			ref := str(obj(x, "what"), "reference")
-			switch {
-			case str(x, "role") == "removal" && strings.HasPrefix(ref, to+"/_history/"):
-				v, err := strconv.ParseInt(strings.TrimPrefix(ref, to+"/_history/"), 10, 64)
-				if err != nil {
-					continue
-				}
-				r, err := p.r.store.VRead(ctx, "Patient", merged, v)
-				if err == nil {
-					prior, _ = decode(r.Body)
-				}
-			case str(x, "role") == "source" && strings.HasPrefix(ref, from+"/_history/"):
-				survivorBefore, _ = strconv.ParseInt(strings.TrimPrefix(ref, from+"/_history/"), 10, 64)
+			if str(x, "role") != "removal" || !strings.HasPrefix(ref, to+"/_history/") {
+				continue
+			}
+			v, err := strconv.ParseInt(strings.TrimPrefix(ref, to+"/_history/"), 10, 64)
+			if err != nil {
+				continue
+			}
+			r, err := p.r.store.VRead(ctx, "Patient", merged, v)
+			if err == nil {
+				prior, _ = decode(r.Body)
 			}
 		}
 	}
-	// What later messages addressed to the merged record and that went to
-	// the survivor goes back too.
+	// What messages addressed to the merged record since put on the
+	// survivor goes back too.
 	for _, typ := range repointed {
 		for _, on := range slices.Compact([]string{finalRef, from}) {
 			hits, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{on}}}}, true)
@@ -387,12 +415,14 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	if len(list(mb, "link")) == 0 {
 		delete(mb, "link")
 	}
-	if a, ok := prior["active"]; ok {
-		mb["active"] = a
-	} else {
-		delete(mb, "active")
+	if kind == "replaced-by" {
+		if a, ok := prior["active"]; ok {
+			mb["active"] = a
+		} else {
+			delete(mb, "active")
+		}
 	}
-	tagEvent(mb, lifecycleEvent("unmerge", why))
+	tagEvent(mb, lifecycleEvent(activity, why))
 	p.set(ms, mb)
 	ss, err := p.get(ctx, key{"Patient", survivor})
 	if err != nil {
@@ -400,16 +430,14 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	}
 	if ss.current() != nil {
 		sb := cloneJSONMap(ss.current())
-		if survivorBefore > 0 {
-			if err := p.takeBack(ctx, survivor, merged, survivorBefore, sb, mb); err != nil {
-				return err
-			}
-		}
-		sb["link"] = dropLinks(list(sb, "link"), to)
+		sb["link"] = slices.DeleteFunc(list(sb, "link"), func(l any) bool {
+			x, _ := l.(map[string]any)
+			return str(obj(x, "other"), "reference") == to && str(x, "type") == back
+		})
 		if len(list(sb, "link")) == 0 {
 			delete(sb, "link")
 		}
-		tagEvent(sb, lifecycleEvent("unmerge", why))
+		tagEvent(sb, lifecycleEvent(activity, why))
 		p.set(ss, sb)
 	}
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
@@ -417,168 +445,23 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	if prov != nil {
 		entities = []any{map[string]any{"role": "revision", "what": map[string]any{"reference": "Provenance/" + str(prov, "id")}}}
 	}
-	if err := p.provenance(ctx, "unmerge", survivor+"|"+merged, targets, entities, why); err != nil {
+	if err := p.provenance(ctx, activity, survivor+"|"+merged, targets, entities, why); err != nil {
 		return err
 	}
-	p.note("unmerge", to, "unmerged from %s (%d resources moved back, %s)", from, moved, why)
+	verb := "unmerged"
+	if activity == "unlink" {
+		verb = "unlinked"
+	}
+	p.note("unmerge", to, "%s from %s (%d resources moved back, %s)", verb, from, moved, why)
 	return nil
-}
-
-// takeBack undoes on a survivor's body what the messages that named the
-// merged record changed on it since the merge (version before was the
-// survivor's version just before it), and gives it to the merged record's
-// body: walking the survivor's history, each element a version so tagged
-// changed last goes back to what the survivor's own messages last made it,
-// and each identifier one of them added goes, unless the survivor had it
-// before. What the survivor's own messages changed stays.
-func (p *plan) takeBack(ctx context.Context, survivor, merged string, before int64, body, mergedBody map[string]any) error {
-	h, err := p.r.store.History(ctx, "Patient", survivor)
-	if err != nil {
-		return fmt.Errorf("unmerge: history of Patient/%s: %w", survivor, err)
-	}
-	slices.Reverse(h) // oldest first
-	var prev map[string]any
-	ours := map[string]any{}    // element → its value as the survivor's own messages left it (absent: nil)
-	theirs := map[string]bool{} // element → last changed by a message naming the merged record
-	added := map[string]bool{}  // identifiers they added
-	had := map[string]bool{}    // identifiers the survivor had before the merge
-	for _, r := range h {
-		if r.Version < before {
-			continue
-		}
-		v, err := decode(r.Body)
-		if err != nil {
-			return err
-		}
-		if r.Version == before {
-			prev = v
-			for k, e := range v {
-				ours[k] = e
-			}
-			for _, k := range identifierKeys(v) {
-				had[k] = true
-			}
-			continue
-		}
-		if prev == nil {
-			return fmt.Errorf("unmerge: Patient/%s has no version %d", survivor, before)
-		}
-		by := namedPatient(v) == merged
-		for k := range keysOf(prev, v) {
-			if reflect.DeepEqual(prev[k], v[k]) {
-				continue
-			}
-			theirs[k] = by
-			if !by {
-				ours[k] = v[k]
-			}
-		}
-		old := map[string]bool{}
-		for _, k := range identifierKeys(prev) {
-			old[k] = true
-		}
-		for _, k := range identifierKeys(v) {
-			if !old[k] {
-				added[k] = by
-			}
-		}
-		prev = v
-	}
-	for k, by := range theirs {
-		switch k {
-		case "resourceType", "id", "meta", "link", "active", "identifier":
-			continue
-		}
-		if !by {
-			continue
-		}
-		giveBack(mergedBody, k, body[k], ours[k])
-		if v, ok := ours[k]; ok && v != nil {
-			body[k] = v
-		} else {
-			delete(body, k)
-		}
-	}
-	mine := map[string]bool{}
-	for _, k := range identifierKeys(mergedBody) {
-		mine[k] = true
-	}
-	ids := slices.DeleteFunc(slices.Clone(list(body, "identifier")), func(id any) bool {
-		x, _ := id.(map[string]any)
-		k := str(x, "system") + "|" + str(x, "value")
-		if !added[k] || had[k] {
-			return false
-		}
-		if !mine[k] {
-			mergedBody["identifier"] = append(list(mergedBody, "identifier"), x)
-			mine[k] = true
-		}
-		return true
-	})
-	if len(ids) == 0 {
-		delete(body, "identifier")
-	} else {
-		body["identifier"] = ids
-	}
-	if namedPatient(body) == merged {
-		setNamed(body, "")
-	}
-	return nil
-}
-
-// giveBack puts on the merged record's body element k as the messages
-// naming it left it on the survivor (now), where the survivor's own
-// messages had left it as ours. Of a list, only the items that are not the
-// survivor's own go (a phone number they added, not the survivor's e-mail).
-func giveBack(body map[string]any, k string, now, ours any) {
-	if now == nil {
-		return
-	}
-	items, ok := now.([]any)
-	if !ok {
-		body[k] = now
-		return
-	}
-	own, _ := ours.([]any)
-	have, _ := body[k].([]any)
-	for _, it := range items {
-		if containsValue(own, it) || containsValue(have, it) {
-			continue
-		}
-		have = append(have, it)
-	}
-	if len(have) > 0 {
-		body[k] = have
-	}
 }
 
 func containsValue(list []any, v any) bool {
 	return slices.ContainsFunc(list, func(e any) bool { return reflect.DeepEqual(e, v) })
 }
 
-// identifierKeys lists a resource's identifiers as "system|value".
-func identifierKeys(body map[string]any) []string {
-	var out []string
-	for _, id := range list(body, "identifier") {
-		x, _ := id.(map[string]any)
-		out = append(out, str(x, "system")+"|"+str(x, "value"))
-	}
-	return out
-}
-
-// keysOf is the set of the keys of both maps.
-func keysOf(a, b map[string]any) map[string]bool {
-	out := make(map[string]bool, len(a)+len(b))
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
-	return out
-}
-
-// lastMerge finds the Provenance of the latest merge of patient id.
+// lastMerge finds the Provenance of the latest merge or identity link of
+// patient id.
 func (p *plan) lastMerge(ctx context.Context, id string) (map[string]any, error) {
 	hits, err := p.searchAll(ctx, fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{"Patient/" + id}}}}, false)
 	if err != nil {
@@ -588,14 +471,19 @@ func (p *plan) lastMerge(ctx context.Context, id string) (map[string]any, error)
 	var bestAt time.Time
 	for _, h := range hits {
 		b := h.current()
-		if !hasCoding(obj(b, "activity"), LifecycleSystem, "merge") {
+		role := "removal" // a merge removes the merged record
+		switch {
+		case hasCoding(obj(b, "activity"), LifecycleSystem, "merge"):
+		case hasCoding(obj(b, "activity"), LifecycleSystem, "link"):
+			role = "source" // a link refers the linked record to the survivor
+		default:
 			continue
 		}
 		removes := false
 		for _, e := range list(b, "entity") {
 			x, _ := e.(map[string]any)
 			ref := str(obj(x, "what"), "reference")
-			if str(x, "role") == "removal" && (ref == "Patient/"+id || strings.HasPrefix(ref, "Patient/"+id+"/_history/")) {
+			if str(x, "role") == role && (ref == "Patient/"+id || strings.HasPrefix(ref, "Patient/"+id+"/_history/")) {
 				removes = true
 			}
 		}
@@ -633,7 +521,10 @@ func (p *plan) unlinkMessage(ctx context.Context, in []Incoming) error {
 		if err != nil {
 			return err
 		}
-		if s.current() == nil || replacedBy(s.current()) == "" {
+		if s.current() == nil {
+			continue
+		}
+		if next, _ := forwardLink(s.current()); next == "" {
 			continue
 		}
 		if err := p.unmerge(ctx, r.ID, "ADT^A37"); err != nil {
@@ -676,7 +567,7 @@ func dropClear(body map[string]any, selector string) {
 // Merge merges patient merged into survivor by hand (a person decided).
 func (r *Recorder) Merge(ctx context.Context, survivor, merged string) (*Outcome, error) {
 	return r.run(ctx, nil, 0, func(ctx context.Context, p *plan) error {
-		return p.merge(ctx, survivor, merged, mergeHow{why: "manual merge"})
+		return p.merge(ctx, survivor, merged, "manual merge")
 	})
 }
 

@@ -74,7 +74,7 @@ func (r *Recorder) Accept(ctx context.Context, taskID string) (*Outcome, error) 
 		if err != nil {
 			return err
 		}
-		if err := p.merge(ctx, rv.Candidate, rv.Patient, mergeHow{why: "identity review accepted"}); err != nil {
+		if err := p.merge(ctx, rv.Candidate, rv.Patient, "identity review accepted"); err != nil {
 			return err
 		}
 		p.closeTask(t, "completed", "merged")

@@ -102,23 +102,24 @@ var scenarios = []struct {
 	{"two-systems-one-person", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-same-person.hl7", "testdata/hl7/a04-clinic-maybe.hl7", "testdata/hl7/a04-clinic-other.hl7"},
 		func(t *testing.T, v *view) {
 			p := v.patient(t, "MRN200001")
-			if !v.hasIdentifier(p, "CL-77001") {
-				t.Error("the clinic's record of the same person was not linked to the hospital's")
-			}
 			v.wantNote(t, "RC-A04-CL1", "identity")
+			v.wantNote(t, "RC-A04-CL1", "link")
 			if n := len(v.live("Patient")); n != 3 {
 				t.Errorf("patients = %d, want 3 (hospital+clinic linked, the uncertain one, the other person)", n)
 			}
-			// The clinic's own record is kept, merged into the hospital's,
-			// so that the link can be undone.
-			var clinic map[string]any
-			for _, c := range v.all("Patient") {
-				if c["id"] != p["id"] && v.hasIdentifier(c, "CL-77001") {
-					clinic = c
-				}
+			// The clinic's own record is kept, with its own data, and
+			// refers to the hospital's; the hospital's data are its own.
+			clinic := v.patient(t, "CL-77001")
+			if fmt.Sprint(clinic["link"]) != fmt.Sprint([]any{map[string]any{"other": map[string]any{"reference": "Patient/" + p["id"].(string)}, "type": "refer"}}) {
+				t.Errorf("the clinic's record does not refer to the hospital's: %v", clinic["link"])
 			}
-			if clinic == nil || clinic["active"] != false || fmt.Sprint(clinic["link"]) != fmt.Sprint([]any{map[string]any{"other": map[string]any{"reference": "Patient/" + p["id"].(string)}, "type": "replaced-by"}}) {
-				t.Errorf("the clinic's record is not kept merged into the hospital's: %v", clinic)
+			if !strings.Contains(fmt.Sprint(p["link"]), "seealso") || v.hasIdentifier(p, "CL-77001") {
+				t.Errorf("the hospital's record: links %v, identifiers %v (want a seealso link, not the clinic's MRN)", p["link"], p["identifier"])
+			}
+			for _, e := range v.all("Encounter") {
+				if strings.Contains(fmt.Sprint(e["identifier"]), "CLV-1") && e["subject"].(map[string]any)["reference"] != "Patient/"+p["id"].(string) {
+					t.Errorf("the clinic's visit is on %v, want the hospital's record", e["subject"])
+				}
 			}
 			if n := len(v.all("Task")); n != 1 {
 				t.Errorf("review tasks = %d, want 1 (for the uncertain record)", n)
@@ -533,11 +534,11 @@ func (v *view) dump(t *testing.T) []byte {
 
 func (v *view) all(typ string) []map[string]any { return v.res[typ] }
 
-// live is all but the records merged into another.
+// live is all but the records merged or linked into another.
 func (v *view) live(typ string) []map[string]any {
 	var out []map[string]any
 	for _, r := range v.res[typ] {
-		if !strings.Contains(fmt.Sprint(r["link"]), "replaced-by") {
+		if l := fmt.Sprint(r["link"]); !strings.Contains(l, "replaced-by") && !strings.Contains(l, "refer]") {
 			out = append(out, r)
 		}
 	}

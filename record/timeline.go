@@ -43,6 +43,10 @@ type PatientView struct {
 	// merges; both empty when the record was not merged.
 	ReplacedBy    string `json:"replaced_by,omitempty"`
 	FinalSurvivor string `json:"final_survivor,omitempty"`
+	// LinkedTo is the record an identity link found this one to be (its
+	// refer link): this record keeps its own data, its visits and the rest
+	// are on that one (FinalSurvivor, at the end of the chain).
+	LinkedTo string `json:"linked_to,omitempty"`
 
 	Names       []Name       `json:"names,omitempty"`
 	Gender      string       `json:"gender,omitempty"`
@@ -241,8 +245,8 @@ func Show(ctx context.Context, s ViewStore, id string) (*PatientView, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v.ReplacedBy != "" {
-		if v.FinalSurvivor, err = followReplacedBy(ctx, s, v.ReplacedBy); err != nil {
+	if next := cmp.Or(v.ReplacedBy, v.LinkedTo); next != "" {
+		if v.FinalSurvivor, err = followReplacedBy(ctx, s, next); err != nil {
 			return nil, err
 		}
 	}
@@ -303,14 +307,20 @@ func Describe(r *fhirstore.Resource) (*PatientView, error) {
 		}
 		v.Links = append(v.Links, Link{Type: str(l, "type"), Patient: k.id})
 	}
-	v.ReplacedBy = replacedBy(b)
+	switch next, kind := forwardLink(b); kind {
+	case "replaced-by":
+		v.ReplacedBy = next
+	case "refer":
+		v.LinkedTo = next
+	}
 	return v, nil
 }
 
 // FindByIdentifier returns the patients with an identifier matching token,
 // written "[SYSTEM|]VALUE" ("VALUE" alone matches any system, "|VALUE"
 // only identifiers without one). Each match is followed through its
-// replaced-by links to the record that survived its merges; the ids are
+// replaced-by (and identity-link refer) links to the record that survived
+// its merges; the ids are
 // de-duplicated and sorted. No match is an empty list, not an error.
 func FindByIdentifier(ctx context.Context, s ViewStore, token string) ([]string, error) {
 	value := token
@@ -333,7 +343,7 @@ func FindByIdentifier(ctx context.Context, s ViewStore, token string) ([]string,
 			return nil, fmt.Errorf("read Patient/%s: %w", f.ID, err)
 		}
 		id := f.ID
-		if next := replacedBy(b); next != "" {
+		if next, _ := forwardLink(b); next != "" {
 			if id, err = followReplacedBy(ctx, s, next); err != nil {
 				return nil, err
 			}
@@ -364,7 +374,7 @@ func followReplacedBy(ctx context.Context, s ViewStore, id string) (string, erro
 		if err != nil {
 			return "", fmt.Errorf("follow merges: read Patient/%s: %w", id, err)
 		}
-		next := replacedBy(b)
+		next, _ := forwardLink(b)
 		if next == "" {
 			return id, nil
 		}

@@ -292,6 +292,21 @@ func TestShowMergedRecord(t *testing.T) {
 	}
 }
 
+func TestShowLinkedRecord(t *testing.T) {
+	s := newViewFake(t,
+		`{"resourceType":"Patient","id":"k","name":[{"family":"Own"}],"link":[{"other":{"reference":"Patient/h"},"type":"refer"}]}`,
+		`{"resourceType":"Patient","id":"h","link":[{"other":{"reference":"Patient/k"},"type":"seealso"},{"other":{"reference":"Patient/f"},"type":"replaced-by"}]}`,
+		`{"resourceType":"Patient","id":"f","link":[{"other":{"reference":"Patient/h"},"type":"replaces"}]}`,
+	)
+	v, err := Show(context.Background(), s, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.LinkedTo != "h" || v.ReplacedBy != "" || v.FinalSurvivor != "f" || len(v.Names) != 1 {
+		t.Errorf("linked view: linked_to %q replaced_by %q final %q names %v", v.LinkedTo, v.ReplacedBy, v.FinalSurvivor, v.Names)
+	}
+}
+
 func TestShowErrors(t *testing.T) {
 	loop := newViewFake(t,
 		`{"resourceType":"Patient","id":"a","link":[{"other":{"reference":"Patient/b"},"type":"replaced-by"}]}`,
@@ -341,6 +356,7 @@ func TestFindByIdentifier(t *testing.T) {
 		`{"resourceType":"Patient","id":"m","identifier":[{"system":"urn:h1","value":"777"}],"link":[{"other":{"reference":"Patient/s"},"type":"replaced-by"}]}`,
 		`{"resourceType":"Patient","id":"s","identifier":[{"system":"urn:h1","value":"777"},{"value":"nosys"}],"link":[{"other":{"reference":"Patient/m"},"type":"replaces"}]}`,
 		`{"resourceType":"Patient","id":"m2","identifier":[{"system":"urn:h3","value":"888"}],"link":[{"other":{"reference":"Patient/m"},"type":"replaced-by"}]}`,
+		`{"resourceType":"Patient","id":"k","identifier":[{"system":"urn:clinic","value":"999"}],"link":[{"other":{"reference":"Patient/s"},"type":"refer"}]}`,
 	)
 	tests := []struct {
 		token string
@@ -351,6 +367,7 @@ func TestFindByIdentifier(t *testing.T) {
 		{"urn:h3|123", nil},
 		{"777", []string{"s"}}, // merged and survivor both carry it: one patient
 		{"888", []string{"s"}}, // followed through two merges
+		{"999", []string{"s"}}, // an identity link leads to the record it was found to be
 		{"|nosys", []string{"s"}},
 		{"nothing", nil},
 	}

@@ -215,6 +215,13 @@ func writeView(w io.Writer, v *record.PatientView) {
 		}
 		fmt.Fprintf(w, "; its events are there: carebridge patients show %s\n", cmp.Or(v.FinalSurvivor, v.ReplacedBy))
 	}
+	if v.LinkedTo != "" {
+		fmt.Fprintf(w, "LINKED: found to be Patient/%s", v.LinkedTo)
+		if v.FinalSurvivor != "" && v.FinalSurvivor != v.LinkedTo {
+			fmt.Fprintf(w, ", which was merged into Patient/%s", v.FinalSurvivor)
+		}
+		fmt.Fprintf(w, " (an identity link); its events are there: carebridge patients show %s; to undo the link: carebridge patients unmerge %s\n", cmp.Or(v.FinalSurvivor, v.LinkedTo), v.ID)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	field := func(label string, values []string) {
 		for i, val := range values {
@@ -421,6 +428,7 @@ type summaryJSON struct {
 	Gender      string              `json:"gender,omitempty"`
 	Identifiers []record.Identifier `json:"identifiers,omitempty"`
 	ReplacedBy  string              `json:"replaced_by,omitempty"`
+	LinkedTo    string              `json:"linked_to,omitempty"`
 }
 
 func newPatientsSearchCmd() *cobra.Command {
@@ -435,7 +443,8 @@ func newPatientsSearchCmd() *cobra.Command {
 --name matches the start of any given or family name, ignoring case and accents; --birthdate
 takes a date (1980-02-14, 1980-02, 1980) with an optional prefix (ge1980, lt1990-06);
 --identifier is SYSTEM|VALUE or VALUE for any system; --phone matches a phone number.
-Merged records are listed too, with the record that replaced them.`,
+Merged records are listed too, with the record that replaced them, and records an identity
+link found to be another patient, with that patient.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := fhirstore.Query{Type: "Patient", Count: count}
@@ -467,14 +476,14 @@ Merged records are listed too, with the record that replaced them.`,
 			enc := json.NewEncoder(out)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			if !asJSON {
-				fmt.Fprintln(tw, "ID\tNAME\tBIRTH DATE\tGENDER\tIDENTIFIERS\tMERGED INTO")
+				fmt.Fprintln(tw, "ID\tNAME\tBIRTH DATE\tGENDER\tIDENTIFIERS\tMERGED INTO\tLINKED TO")
 			}
 			for _, r := range found {
 				v, err := record.Describe(r)
 				if err != nil {
 					return err
 				}
-				s := summaryJSON{ID: v.ID, Name: primaryName(v), BirthDate: v.BirthDate, Gender: v.Gender, Identifiers: v.Identifiers, ReplacedBy: v.ReplacedBy}
+				s := summaryJSON{ID: v.ID, Name: primaryName(v), BirthDate: v.BirthDate, Gender: v.Gender, Identifiers: v.Identifiers, ReplacedBy: v.ReplacedBy, LinkedTo: v.LinkedTo}
 				if asJSON {
 					if err := enc.Encode(s); err != nil {
 						return err
@@ -485,7 +494,7 @@ Merged records are listed too, with the record that replaced them.`,
 				for _, id := range s.Identifiers {
 					ids = append(ids, identifierText(record.Identifier{System: id.System, Value: id.Value}))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), orDash(s.ReplacedBy))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), orDash(s.ReplacedBy), orDash(s.LinkedTo))
 			}
 			if asJSON {
 				return nil
@@ -575,10 +584,12 @@ func newPatientsUnmergeCmd() *cobra.Command {
 	var cf configFlags
 	c := &cobra.Command{
 		Use:   "unmerge ID",
-		Short: "Undo the latest merge of patient ID",
-		Long: `Undo the latest merge of patient ID: what that merge moved to the survivor (and still
-refers to it) moves back, both records' links are removed and ID is active again as before.
-Prints what moved back. A patient that is not merged is refused.`,
+		Short: "Undo the latest merge or identity link of patient ID",
+		Long: `Undo the latest merge of patient ID, or the identity link that found it to be another
+patient: what that merge or link moved to the survivor, and what messages addressed to ID put
+there since, moves back (if it still refers to the survivor); both records' links are removed
+and a merged ID is active again as before. Prints what moved back. A patient that is neither
+merged nor linked is refused.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return changeRecord(cmd, &cf, "unmerge", func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {

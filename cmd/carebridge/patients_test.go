@@ -140,9 +140,9 @@ func TestPatientsReadOnly(t *testing.T) {
 			stderr: "carebridge: no patient has identifier \"urn:x|NOPE\"\n"},
 		{name: "unknown id", args: []string{"show", "nope"}, code: 1, stderr: "carebridge: no patient nope\n"},
 		{name: "search by name and birth date", args: []string{"search", "--name", "alice", "--birthdate", "1980-02-14"},
-			stdout: []string{`^ID\s+NAME\s+BIRTH DATE\s+GENDER\s+IDENTIFIERS\s+MERGED INTO\n`,
-				`(?m)^p1\s+Alice Testperson\s+1980-02-14\s+female\s+urn:oid:1.2.3.4.1\|MRN100 urn:oid:1.2.3.4.2\|SHARED1\s+-$`,
-				`(?m)^p3\s+Alice Testperson\s+1980-02-14\s+-\s+urn:oid:7.7\|NEW3\s+-$`},
+			stdout: []string{`^ID\s+NAME\s+BIRTH DATE\s+GENDER\s+IDENTIFIERS\s+MERGED INTO\s+LINKED TO\n`,
+				`(?m)^p1\s+Alice Testperson\s+1980-02-14\s+female\s+urn:oid:1.2.3.4.1\|MRN100 urn:oid:1.2.3.4.2\|SHARED1\s+-\s+-$`,
+				`(?m)^p3\s+Alice Testperson\s+1980-02-14\s+-\s+urn:oid:7.7\|NEW3\s+-\s+-$`},
 			notOut: []string{`p2`, `p4`, `555-0100`}},
 		{name: "search by phone as JSON", args: []string{"search", "--phone", "555-0100", "--json"},
 			stdout: []string{`^\{"id":"p1","name":"Alice Testperson","birth_date":"1980-02-14","gender":"female","identifiers":\[\{"system":"urn:oid:1.2.3.4.1","value":"MRN100"\},\{"system":"urn:oid:1.2.3.4.2","value":"SHARED1"\}\]\}\n$`}},
@@ -241,7 +241,7 @@ func TestPatientsMergeUnmerge(t *testing.T) {
 	if out, _, code := cli("show", "--identifier", "OTHER2"); code != 0 || !strings.HasPrefix(out, "Patient p1 ") {
 		t.Errorf("the merged record's own identifier leads to the survivor: exit %d\n%s", code, out)
 	}
-	if out, _, _ := cli("search", "--identifier", "OTHER2"); !regexp.MustCompile(`(?m)^p2\s.*\sp1$`).MatchString(out) {
+	if out, _, _ := cli("search", "--identifier", "OTHER2"); !regexp.MustCompile(`(?m)^p2\s.*\sp1\s+-$`).MatchString(out) {
 		t.Errorf("search shows the merged record and its survivor:\n%s", out)
 	}
 
