@@ -516,6 +516,19 @@ func highMillis(t time.Time) int64 {
 
 const versionColumns = `v.version, v.deleted, v.last_updated, v.journal_id, v.body`
 
+// The readers' statements for Read, VRead and History; "+?" as in sqlPart.
+const (
+	readSQL = `SELECT ` + versionColumns + `
+		FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version = r.version
+		WHERE r.type = +? AND r.id = +?`
+	vreadSQL = `SELECT ` + versionColumns + `
+		FROM resource r JOIN resource_version v ON v.rid = r.rid
+		WHERE r.type = +? AND r.id = +? AND v.version = +?`
+	historySQL = `SELECT ` + versionColumns + `
+		FROM resource r JOIN resource_version v ON v.rid = r.rid
+		WHERE r.type = +? AND r.id = +? ORDER BY v.version DESC`
+)
+
 func scanVersion(sc scanner, typ, id string) (*fhirstore.Resource, error) {
 	r := &fhirstore.Resource{Type: typ, ID: id}
 	var at int64
@@ -532,9 +545,7 @@ func (s *Store) readVersionTx(tx *sql.Tx, rid int64, typ, id string, version int
 
 // Read returns the current version of typ/id.
 func (s *Store) Read(ctx context.Context, typ, id string) (*fhirstore.Resource, error) {
-	r, err := scanVersion(s.rdb.QueryRowContext(ctx, `SELECT `+versionColumns+`
-		FROM resource r JOIN resource_version v ON v.rid = r.rid AND v.version = r.version
-		WHERE r.type = ? AND r.id = ?`, typ, id), typ, id)
+	r, err := scanVersion(s.rdb.QueryRowContext(ctx, readSQL, typ, id), typ, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("read %s/%s: %w", typ, id, fhirstore.ErrNotFound)
@@ -548,9 +559,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*fhirstore.Resource, 
 
 // VRead returns one version of typ/id.
 func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (*fhirstore.Resource, error) {
-	r, err := scanVersion(s.rdb.QueryRowContext(ctx, `SELECT `+versionColumns+`
-		FROM resource r JOIN resource_version v ON v.rid = r.rid
-		WHERE r.type = ? AND r.id = ? AND v.version = ?`, typ, id, version), typ, id)
+	r, err := scanVersion(s.rdb.QueryRowContext(ctx, vreadSQL, typ, id, version), typ, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("read %s/%s version %d: %w", typ, id, version, fhirstore.ErrNotFound)
@@ -562,9 +571,7 @@ func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (*fhir
 
 // History returns every version of typ/id, newest first.
 func (s *Store) History(ctx context.Context, typ, id string) ([]*fhirstore.Resource, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+versionColumns+`
-		FROM resource r JOIN resource_version v ON v.rid = r.rid
-		WHERE r.type = ? AND r.id = ? ORDER BY v.version DESC`, typ, id)
+	rows, err := s.rdb.QueryContext(ctx, historySQL, typ, id)
 	if err != nil {
 		return nil, fmt.Errorf("history of %s/%s: %w", typ, id, err)
 	}

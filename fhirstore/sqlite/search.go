@@ -16,6 +16,14 @@ import (
 const probeLimit = 1000
 
 // sqlPart is a piece of SQL with its arguments.
+//
+// Values are bound as "+?", not "?". Where the planner may look at a bound
+// value (an equality in a join, a LIMIT), SQLite marks the statement to be
+// compiled again whenever that value is bound anew, and the driver clears
+// the bindings before every use: such a statement would be parsed and
+// planned on every execution, the statement cache notwithstanding. A unary
+// plus keeps the comparison and the index use as they are and the plan
+// independent of the value (TestStatementsAreNotCompiledAgain).
 type sqlPart struct {
 	sql  string
 	args []any
@@ -165,7 +173,7 @@ func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int, idsOnly bool)
 	} else {
 		b.WriteString(`resource r `)
 	}
-	b.WriteString(`JOIN resource_version v ON v.rid = r.rid AND v.version = r.version WHERE r.type = ? AND r.deleted = 0`)
+	b.WriteString(`JOIN resource_version v ON v.rid = r.rid AND v.version = r.version WHERE r.type = +? AND r.deleted = 0`)
 	args = append(args, pq.Type)
 	for i := range pq.Clauses {
 		if i == driver {
@@ -177,7 +185,7 @@ func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int, idsOnly bool)
 		args = append(args, p.args...)
 	}
 	if pq.After != "" {
-		b.WriteString(" AND r.id > ?")
+		b.WriteString(" AND r.id > +?")
 		args = append(args, pq.After)
 	}
 	order := s.orderSQL(pq)
@@ -188,7 +196,7 @@ func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int, idsOnly bool)
 		b.WriteString(order.sql)
 		args = append(args, order.args...)
 	}
-	b.WriteString(" LIMIT ?")
+	b.WriteString(" LIMIT +?")
 	args = append(args, pq.Count)
 	outer := `SELECT r.id, v.version, v.deleted, v.last_updated, v.journal_id, v.body FROM (` + b.String() +
 		`) t CROSS JOIN resource r ON r.rid = t.rid JOIN resource_version v ON v.rid = r.rid AND v.version = r.version ORDER BY ` + order.sql
@@ -229,7 +237,7 @@ func (s *Store) driverSQL(typ string, c *fhirstore.Clause) sqlPart {
 	var parts []string
 	var args []any
 	for _, v := range valueConds(c) {
-		parts = append(parts, `SELECT rid FROM `+table+` WHERE param = ? AND `+v.sql)
+		parts = append(parts, `SELECT rid FROM `+table+` WHERE param = +? AND `+v.sql)
 		args = append(append(args, code), v.args...)
 	}
 	return sqlPart{strings.Join(parts, " UNION ALL "), args}
@@ -258,7 +266,7 @@ func (s *Store) filterSQL(typ string, c *fhirstore.Clause) sqlPart {
 		return sqlPart{"(" + strings.Join(ors, " OR ") + ")", args}
 	}
 	table, code := indexTable(c.Param.Kind), s.code(typ, c.Param.Name)
-	exists := `EXISTS (SELECT 1 FROM ` + table + ` x WHERE x.rid = r.rid AND x.param = ?`
+	exists := `EXISTS (SELECT 1 FROM ` + table + ` x WHERE x.rid = r.rid AND x.param = +?`
 	if c.Modifier == "missing" {
 		p := sqlPart{sql: exists + ")", args: []any{code}}
 		if c.Missing {
@@ -288,24 +296,24 @@ func valueConds(c *fhirstore.Clause) []sqlPart {
 		for _, t := range c.Tokens {
 			switch {
 			case t.AnySystem:
-				out = append(out, sqlPart{"value = ?", []any{t.Code}})
+				out = append(out, sqlPart{"value = +?", []any{t.Code}})
 			case t.Code == "":
-				out = append(out, sqlPart{"system = ?", []any{t.System}})
+				out = append(out, sqlPart{"system = +?", []any{t.System}})
 			default:
-				out = append(out, sqlPart{"value = ? AND system = ?", []any{t.Code, t.System}})
+				out = append(out, sqlPart{"value = +? AND system = +?", []any{t.Code, t.System}})
 			}
 		}
 	case fhirstore.KindString:
 		for _, v := range c.Strings {
 			switch c.Modifier {
 			case "exact":
-				out = append(out, sqlPart{"value = ? AND raw = ?", []any{fhirstore.NormalizeString(v), v}})
+				out = append(out, sqlPart{"value = +? AND raw = +?", []any{fhirstore.NormalizeString(v), v}})
 			case "contains":
 				out = append(out, sqlPart{"instr(value, ?) > 0", []any{v}})
 			default:
 				// A prefix as a range: no byte of UTF-8 text is 0xFF, so
 				// v+"\xff" is above every string starting with v.
-				out = append(out, sqlPart{"value >= ? AND value < ?", []any{v, v + "\xff"}})
+				out = append(out, sqlPart{"value >= +? AND value < +?", []any{v, v + "\xff"}})
 			}
 		}
 	case fhirstore.KindDate:
@@ -315,9 +323,9 @@ func valueConds(c *fhirstore.Clause) []sqlPart {
 	case fhirstore.KindReference:
 		for _, r := range c.Refs {
 			if r.Type == "" {
-				out = append(out, sqlPart{"ref_id = ?", []any{r.ID}})
+				out = append(out, sqlPart{"ref_id = +?", []any{r.ID}})
 			} else {
-				out = append(out, sqlPart{"ref_id = ? AND ref_type = ?", []any{r.ID, r.Type}})
+				out = append(out, sqlPart{"ref_id = +? AND ref_type = +?", []any{r.ID, r.Type}})
 			}
 		}
 	}
@@ -333,21 +341,21 @@ func valueConds(c *fhirstore.Clause) []sqlPart {
 func dateCond(lo, hi, prefix string, qlo, qhi int64) sqlPart {
 	switch prefix {
 	case fhirstore.PrefixNe:
-		return sqlPart{"(" + lo + " < ? OR " + hi + " > ?)", []any{qlo, qhi}}
+		return sqlPart{"(" + lo + " < +? OR " + hi + " > +?)", []any{qlo, qhi}}
 	case fhirstore.PrefixLt:
-		return sqlPart{lo + " < ?", []any{qlo}}
+		return sqlPart{lo + " < +?", []any{qlo}}
 	case fhirstore.PrefixGt:
-		return sqlPart{hi + " > ?", []any{qhi}}
+		return sqlPart{hi + " > +?", []any{qhi}}
 	case fhirstore.PrefixLe:
-		return sqlPart{lo + " < ?", []any{qhi}}
+		return sqlPart{lo + " < +?", []any{qhi}}
 	case fhirstore.PrefixGe:
-		return sqlPart{hi + " > ?", []any{qlo}}
+		return sqlPart{hi + " > +?", []any{qlo}}
 	case fhirstore.PrefixSa:
-		return sqlPart{lo + " >= ?", []any{qhi}}
+		return sqlPart{lo + " >= +?", []any{qhi}}
 	case fhirstore.PrefixEb:
-		return sqlPart{hi + " <= ? AND " + lo + " < ?", []any{qlo, qlo}}
+		return sqlPart{hi + " <= +? AND " + lo + " < +?", []any{qlo, qlo}}
 	default: // eq; "lo < qhi" is implied but lets an index on lo bound the range
-		return sqlPart{lo + " >= ? AND " + lo + " < ? AND " + hi + " <= ?", []any{qlo, qhi, qhi}}
+		return sqlPart{lo + " >= +? AND " + lo + " < +? AND " + hi + " <= +?", []any{qlo, qhi, qhi}}
 	}
 }
 
@@ -378,11 +386,11 @@ func (s *Store) orderSQL(pq *fhirstore.PreparedQuery) sqlPart {
 	var key string
 	switch {
 	case pq.Sort.Kind == fhirstore.KindDate && pq.Desc:
-		key = "(SELECT max(high) FROM search_date x WHERE x.rid = r.rid AND x.param = ?)"
+		key = "(SELECT max(high) FROM search_date x WHERE x.rid = r.rid AND x.param = +?)"
 	case pq.Sort.Kind == fhirstore.KindDate:
-		key = "(SELECT min(low) FROM search_date x WHERE x.rid = r.rid AND x.param = ?)"
+		key = "(SELECT min(low) FROM search_date x WHERE x.rid = r.rid AND x.param = +?)"
 	default:
-		key = "(SELECT min(value) FROM search_string x WHERE x.rid = r.rid AND x.param = ?)"
+		key = "(SELECT min(value) FROM search_string x WHERE x.rid = r.rid AND x.param = +?)"
 	}
 	// Resources without a value come last either way.
 	return sqlPart{key + " IS NULL, " + key + dir + ", r.id", []any{code, code}}

@@ -249,9 +249,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			LIMIT 1`},
 		{&s.stmtAck, `SELECT ack FROM journal_body WHERE id = ?`},
 		{&s.stmtBody, `SELECT raw, ack FROM journal_body WHERE id = ?`},
-		{&s.stmtClaim, `UPDATE journal SET status = 'processing', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM journal WHERE status = 'received' ORDER BY id LIMIT ?)
-			RETURNING ` + listColumns},
+		{&s.stmtClaim, claimSQL},
 		{&s.stmtInsert, `INSERT INTO journal (received_at, listener, peer, sending_app, sending_facility,
 			message_time, message_type, control_id, status, error, duplicate_of, claimed_by, claimed_at, attempts)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -266,6 +264,11 @@ func (s *Store) prepare(ctx context.Context) error {
 	}
 	return s.res.prepare(ctx, s.wdb)
 }
+
+// claimSQL claims the oldest received entries; "+?" as in sqlPart.
+const claimSQL = `UPDATE journal SET status = 'processing', claimed_by = ?, claimed_at = ?, attempts = attempts + 1
+	WHERE id IN (SELECT id FROM journal WHERE status = 'received' ORDER BY id LIMIT +?)
+	RETURNING ` + listColumns
 
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
