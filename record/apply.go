@@ -338,7 +338,14 @@ func markNamed(s *state, patient string) {
 }
 
 // setNamed sets (or with "" removes) the named-patient tag of a resource.
-func setNamed(body map[string]any, patient string) {
+func setNamed(body map[string]any, patient string) { setTag(body, NamedPatientSystem, patient) }
+
+// namedPatient is the patient a resource's last message named, when that
+// was not the record it is on ("" otherwise).
+func namedPatient(body map[string]any) string { return tagOf(body, NamedPatientSystem) }
+
+// setTag sets a resource's one meta.tag of a system to code ("" removes it).
+func setTag(body map[string]any, system, code string) {
 	meta := obj(body, "meta")
 	if meta == nil {
 		meta = map[string]any{}
@@ -346,10 +353,10 @@ func setNamed(body map[string]any, patient string) {
 	}
 	tags := slices.DeleteFunc(slices.Clone(list(meta, "tag")), func(e any) bool {
 		x, _ := e.(map[string]any)
-		return str(x, "system") == NamedPatientSystem
+		return str(x, "system") == system
 	})
-	if patient != "" {
-		tags = append(tags, map[string]any{"system": NamedPatientSystem, "code": patient})
+	if code != "" {
+		tags = append(tags, map[string]any{"system": system, "code": code})
 	}
 	if len(tags) == 0 {
 		delete(meta, "tag")
@@ -361,12 +368,11 @@ func setNamed(body map[string]any, patient string) {
 	}
 }
 
-// namedPatient is the patient a resource's last message named, when that
-// was not the record it is on ("" otherwise).
-func namedPatient(body map[string]any) string {
+// tagOf is the code of a resource's meta.tag of a system, "" when none.
+func tagOf(body map[string]any, system string) string {
 	for _, t := range list(obj(body, "meta"), "tag") {
 		x, _ := t.(map[string]any)
-		if str(x, "system") == NamedPatientSystem {
+		if str(x, "system") == system {
 			return str(x, "code")
 		}
 	}
@@ -608,15 +614,7 @@ func eventTimeOf(body map[string]any) time.Time {
 }
 
 // eventOf is the trigger event stamped on a resource ("ADT^A02"), "" when none.
-func eventOf(body map[string]any) string {
-	for _, e := range list(obj(body, "meta"), "tag") {
-		x, _ := e.(map[string]any)
-		if str(x, "system") == EventSystem {
-			return str(x, "code")
-		}
-	}
-	return ""
-}
+func eventOf(body map[string]any) string { return tagOf(body, EventSystem) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -265,18 +265,7 @@ func lifecycleEvent(activity, why string) string {
 }
 
 // tagEvent sets the event tag of a version without changing its event time.
-func tagEvent(body map[string]any, code string) {
-	meta := obj(body, "meta")
-	if meta == nil {
-		meta = map[string]any{}
-		body["meta"] = meta
-	}
-	tags := slices.DeleteFunc(slices.Clone(list(meta, "tag")), func(e any) bool {
-		x, _ := e.(map[string]any)
-		return str(x, "system") == EventSystem
-	})
-	meta["tag"] = append(tags, map[string]any{"system": EventSystem, "code": code})
-}
+func tagEvent(body map[string]any, code string) { setTag(body, EventSystem, code) }
 
 // dropLinks removes the links to ref.
 func dropLinks(links []any, ref string) []any {
