@@ -176,7 +176,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("_synchronous", sync)
 		q.Set("_foreign_keys", "1")
 		q.Set("_cache_size", "-65536") // KiB: keep the journal's indexes in memory
-		q.Set("_temp_store", "memory")
 		// Each connection keeps its recently used statements prepared: a
 		// read or search of the same shape is not compiled again.
 		q.Set("_stmt_cache_size", "128")
@@ -186,12 +185,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		return s
 	}
+	// Temporary tables and indexes (a search's DISTINCT, a sort) and the
+	// statement journal of the writer's savepoints stay in memory rather
+	// than in files created and written for each transaction.
+	const tempStore = "PRAGMA temp_store = MEMORY"
 	s := &Store{path: path, opts: opts, closing: make(chan struct{}), writerEnd: make(chan struct{})}
 	var err error
-	s.rdb, err = sql.Open("sqlite3", dsn(""))
-	if err != nil {
-		return nil, fmt.Errorf("open journal: %w", err)
-	}
+	s.rdb = sql.OpenDB(newConnector(dsn(""), tempStore))
 	s.rdb.SetMaxOpenConns(8)
 	s.rdb.SetMaxIdleConns(8)
 	if opts.ReadOnly {
@@ -206,11 +206,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		close(s.writerEnd)
 		return s, nil
 	}
-	s.wdb, err = sql.Open("sqlite3", dsn("_txlock=immediate"))
-	if err != nil {
-		s.rdb.Close()
-		return nil, fmt.Errorf("open journal: %w", err)
-	}
+	s.wdb = sql.OpenDB(newConnector(dsn("_txlock=immediate"), tempStore))
 	s.wdb.SetMaxOpenConns(1)
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxLifetime(0)
