@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,8 +11,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/carebridge/carebridge/fhirstore"
 )
 
 // mergeEvents are the ADT triggers that merge two patient records.
@@ -101,47 +100,46 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				}
 			}
 		}
-		target, why, own, err := p.resolvePatient(ctx, in[i])
+		target, why, owner, err := p.resolvePatient(ctx, in[i])
 		if err != nil {
 			return err
 		}
-		if target != in[i].ID {
-			orig := in[i].ID
-			from, to := "Patient/"+orig, "Patient/"+target
-			var moved []key
-			for j := range in {
-				if j == i && own {
-					continue
-				}
-				if prev[j] != nil {
-					rewriteRefs(prev[j], from, to)
-				}
-				if rewriteRefs(in[j].Body, from, to) && in[j].Type != "Patient" {
-					named[j] = orig
-					moved = append(moved, key{in[j].Type, in[j].ID})
-				}
-			}
-			if why != "" {
-				// Found to be a stored patient: the incoming record is kept,
-				// with its own data, and linked to that one; its visit and
-				// the rest go there (see plan.link).
-				links = append(links, identityLink{kept: orig, survivor: target, why: why, moved: moved})
-			}
-			if merge != nil && merge.survivor == orig {
-				merge.survivor = target
-				if own {
-					// The merge below links the survivor; the kept record
-					// takes none of the message's merge links.
-					delete(in[i].Body, "link")
-					delete(in[i].Body, "active")
-				}
-			}
-			if own {
+		if target == in[i].ID {
+			continue
+		}
+		orig := in[i].ID
+		from, to := "Patient/"+orig, "Patient/"+target
+		// Tagged with the record the patient's data go to when that is not
+		// where they are put (a linked record), else with the one named.
+		tag := cmp.Or(owner, orig)
+		var moved []key
+		for j := range in {
+			if j == i {
 				continue
 			}
-			in[i].ID = target
-			in[i].Body["id"] = target
-			redirected[target] = true
+			if prev[j] != nil {
+				rewriteRefs(prev[j], from, to)
+			}
+			if rewriteRefs(in[j].Body, from, to) && in[j].Type != "Patient" {
+				named[j] = tag
+				moved = append(moved, key{in[j].Type, in[j].ID})
+			}
+		}
+		if why != "" {
+			// Found to be a stored patient: the incoming record is kept,
+			// with its own data, and linked to that one; its visit and the
+			// rest go there (see plan.link).
+			links = append(links, identityLink{kept: orig, survivor: target, why: why, moved: moved})
+		}
+		dest := cmp.Or(owner, target) // where the Patient's own data go
+		if merge != nil && merge.survivor == orig {
+			// A linked survivor is merged into as itself (see merge).
+			merge.survivor = dest
+		}
+		if dest != orig {
+			in[i].ID = dest
+			in[i].Body["id"] = dest
+			redirected[dest] = true
 		}
 	}
 	if merge != nil && merge.merged != "" {
@@ -252,15 +250,54 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 
 // dropRemoved takes out of a resource what the message's earlier mapping
 // (prev) put there and its mapping now (in) no longer makes, when the
-// message is processed again: an element in lacks goes if it is still what
-// prev made it; of a list, the entries prev had and in has not go. Only
-// where this message's earlier processing wrote a version of the resource
-// and it is still the resource's latest event; each removal is noted.
+// message is processed again: a top-level element in lacks goes if it is
+// still what prev made it; of a list, the entries prev had and in has not
+// go. Only where this message's earlier processing wrote a version of the
+// resource, it is still the resource's latest event, and the element or
+// entry was not there already before that version (an older message made
+// it too); each removal is noted.
 func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]any, m *Message) error {
 	cur := s.current()
 	if cur == nil || m.JournalID == 0 || staleQuiet(s, m) {
 		return nil
 	}
+	if _, dropped := withoutRemoved(cur, prev, in, nil); len(dropped) == 0 {
+		return nil
+	}
+	h, err := p.r.store.History(ctx, s.typ, s.id)
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", s.ref(), err)
+	}
+	// h is newest first: the version before this message's first one.
+	first := -1
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].JournalID == m.JournalID {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return nil // the earlier processing wrote nothing here: what it made came from elsewhere too
+	}
+	var before map[string]any
+	if first+1 < len(h) && !h[first+1].Deleted {
+		if before, err = decode(h[first+1].Body); err != nil {
+			return fmt.Errorf("read %s version %d: %w", s.ref(), h[first+1].Version, err)
+		}
+	}
+	body, dropped := withoutRemoved(cur, prev, in, before)
+	if len(dropped) == 0 {
+		return nil
+	}
+	stamp(body, m)
+	p.set(s, body)
+	p.note("reprocess", s.ref(), "removed what this message's earlier mapping made and its mapping now does not: %s", strings.Join(dropped, ", "))
+	return nil
+}
+
+// withoutRemoved is cur without what prev made and in does not, and not
+// already in before; dropped names what went.
+func withoutRemoved(cur, prev, in, before map[string]any) (map[string]any, []string) {
 	body := cloneJSONMap(cur)
 	var dropped []string
 	for _, k := range sortedKeys(prev) {
@@ -275,8 +312,9 @@ func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]an
 				continue
 			}
 			now, _ := nv.([]any)
+			had, _ := before[k].([]any)
 			keep := slices.DeleteFunc(slices.Clone(stored), func(e any) bool {
-				return containsValue(was, e) && !containsValue(now, e)
+				return containsValue(was, e) && !containsValue(now, e) && !containsValue(had, e)
 			})
 			if len(keep) == len(stored) {
 				continue
@@ -289,25 +327,12 @@ func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]an
 			}
 			continue
 		}
-		if _, still := in[k]; !still && reflect.DeepEqual(body[k], pv) {
+		if _, still := in[k]; !still && reflect.DeepEqual(body[k], pv) && !reflect.DeepEqual(before[k], pv) {
 			delete(body, k)
 			dropped = append(dropped, k)
 		}
 	}
-	if len(dropped) == 0 {
-		return nil
-	}
-	h, err := p.r.store.History(ctx, s.typ, s.id)
-	if err != nil {
-		return fmt.Errorf("history of %s: %w", s.ref(), err)
-	}
-	if !slices.ContainsFunc(h, func(r *fhirstore.Resource) bool { return r.JournalID == m.JournalID }) {
-		return nil // the earlier processing wrote nothing here: what it made came from elsewhere too
-	}
-	stamp(body, m)
-	p.set(s, body)
-	p.note("reprocess", s.ref(), "removed what this message's earlier mapping made and its mapping now does not: %s", strings.Join(dropped, ", "))
-	return nil
+	return body, dropped
 }
 
 // identityLink is an incoming patient found to be a stored one: its record

@@ -27,27 +27,37 @@ const maxChain = 32
 // Every decision that is not the first is noted with its scores. When the
 // incoming patient is found to be another, stored one (2 and 3), link says
 // why: the caller keeps the incoming record, with its own data, and links it
-// to that one (see plan.link), so that a wrong link can be undone. own says
-// that the Patient's data stay on its own record (a new or earlier linked
-// one) while the message's other resources go to target.
-func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link string, own bool, err error) {
+// to that one (see plan.link). owner, when set, is the record the Patient's
+// own data go to (the incoming one for a new link, a linked record for a
+// later message) while the message's other resources go to target.
+func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, owner string, err error) {
 	s, err := p.get(ctx, key{"Patient", in.ID})
 	if err != nil {
-		return "", "", false, err
+		return "", "", "", err
 	}
 	if s.current() != nil {
 		final, err := p.finalSurvivor(ctx, in.ID)
 		if err != nil {
-			return "", "", false, err
+			return "", "", "", err
 		}
-		if next, kind := forwardLink(s.current()); kind == "refer" {
-			// A linked record: checked where the change set commits, so
-			// that an unlink meanwhile makes this plan start over.
+		// Merges are followed; a link is not, for the patient's own data:
+		// they stay on the linked record (the end of the merges).
+		end, err := p.mergedInto(ctx, in.ID)
+		if err != nil {
+			return "", "", "", err
+		}
+		es, err := p.get(ctx, key{"Patient", end})
+		if err != nil {
+			return "", "", "", err
+		}
+		if next, kind := forwardLink(es.current()); kind == "refer" {
+			// Checked where the change set commits, so that an unlink
+			// meanwhile makes this plan start over.
 			p.checks = append(p.checks, fhirstore.Check{Query: fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{
-				{Name: "_id", Values: []string{in.ID}}, {Name: "link", Values: []string{"Patient/" + next}}}}, IDs: []string{in.ID}})
-			return final, "", true, nil
+				{Name: "_id", Values: []string{end}}, {Name: "link", Values: []string{"Patient/" + next}}}}, IDs: []string{end}})
+			return final, "", end, p.keepOthersIdentifiers(ctx, in, final)
 		}
-		return final, "", false, p.keepOthersIdentifiers(ctx, in, final)
+		return final, "", "", p.keepOthersIdentifiers(ctx, in, final)
 	}
 	found := map[string]bool{}
 	var order []string
@@ -60,12 +70,12 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link st
 		}
 		hits, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
-			return "", "", false, err
+			return "", "", "", err
 		}
 		for _, h := range hits {
 			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
-				return "", "", false, err
+				return "", "", "", err
 			}
 			if _, ok := matchedBy[i]; !ok {
 				matchedBy[i] = final
@@ -84,25 +94,25 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link st
 		// placeholder identifier) is not overwritten: a person decides.
 		cand, err := p.get(ctx, key{"Patient", order[0]})
 		if err != nil {
-			return "", "", false, err
+			return "", "", "", err
 		}
 		if birthDatesDiffer(in.Body, cand.current()) {
 			p.note("identity", "Patient/"+in.ID, "an identifier matches Patient/%s but the birth dates differ: new patient, review opened", order[0])
 			dropIdentifiers(in.Body, matchedBy, "")
-			return in.ID, "", false, p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
+			return in.ID, "", "", p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
 		}
 		p.note("identity", "Patient/"+in.ID, "matched Patient/%s by identifier", order[0])
-		return order[0], "identity link: a shared identifier", true, nil
+		return order[0], "identity link: a shared identifier", in.ID, nil
 	default:
 		p.note("identity", "Patient/"+in.ID, "identifiers match %d patients (%s): updating Patient/%s and opening a review", len(order), refs(order), order[0])
 		for _, other := range order[1:] {
 			if err := p.openReview(ctx, order[0], other, Score{}, "their identifiers are on one incoming patient"); err != nil {
-				return "", "", false, err
+				return "", "", "", err
 			}
 		}
 		// The identifiers that belong to the other records stay theirs.
 		dropIdentifiers(in.Body, matchedBy, order[0])
-		return order[0], "identity link: a shared identifier", true, nil
+		return order[0], "identity link: a shared identifier", in.ID, nil
 	}
 	return p.probabilistic(ctx, in)
 }
@@ -189,9 +199,9 @@ func refs(ids []string) string {
 }
 
 // probabilistic scores the candidates of the blocking searches.
-func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link string, own bool, err error) {
+func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link, owner string, err error) {
 	seen := map[string]bool{}
-	var best string
+	var best, scored string // the patient, and the record of it that scored best
 	var bestScore Score
 	for _, block := range CandidateQueries(in.Body) {
 		// A blocking key shared by more records than a page (a clinic's
@@ -200,7 +210,7 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link str
 		q := fhirstore.Query{Type: block.Type, Params: block.Params, Count: block.Count + 1, Unordered: true}
 		found, err := p.r.store.Search(ctx, q)
 		if err != nil {
-			return "", "", false, fmt.Errorf("search %s: %w", q.Type, err)
+			return "", "", "", fmt.Errorf("search %s: %w", q.Type, err)
 		}
 		if len(found) > block.Count {
 			continue
@@ -217,7 +227,7 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link str
 		p.checks = append(p.checks, fhirstore.Check{Query: q, IDs: ids})
 		hits, err := p.states(found)
 		if err != nil {
-			return "", "", false, err
+			return "", "", "", err
 		}
 		for _, h := range hits {
 			// Each record is scored as it is (a record linked or merged
@@ -229,33 +239,42 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link str
 			seen[h.id] = true
 			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
-				return "", "", false, err
+				return "", "", "", err
 			}
 			if final == in.ID {
 				continue
 			}
 			sc := p.r.match.Score(in.Body, h.current())
 			if best == "" || sc.Total > bestScore.Total || (sc.Total == bestScore.Total && final < best) {
-				best, bestScore = final, sc
+				best, scored, bestScore = final, h.id, sc
 			}
 		}
 	}
 	if best == "" {
 		p.note("identity", "Patient/"+in.ID, "new patient: no candidate found")
-		return in.ID, "", false, nil
+		return in.ID, "", "", nil
 	}
 	switch p.r.match.Decide(bestScore) {
 	case DecisionLink:
-		p.note("identity", "Patient/"+in.ID, "linked to Patient/%s: score %.1f ≥ auto_link %.1f (%s)", best, bestScore.Total, p.r.match.AutoLink, scoreText(bestScore))
-		return best, fmt.Sprintf("identity link: score %.1f ≥ auto_link %.1f", bestScore.Total, p.r.match.AutoLink), true, nil
+		p.note("identity", "Patient/"+in.ID, "linked to Patient/%s: %sscore %.1f ≥ auto_link %.1f (%s)", best, via(scored, best), bestScore.Total, p.r.match.AutoLink, scoreText(bestScore))
+		return best, fmt.Sprintf("identity link: %sscore %.1f ≥ auto_link %.1f", via(scored, best), bestScore.Total, p.r.match.AutoLink), in.ID, nil
 	case DecisionReview:
-		p.note("identity", "Patient/"+in.ID, "new patient, review opened: Patient/%s scores %.1f, between review %.1f and auto_link %.1f (%s)",
-			best, bestScore.Total, p.r.match.Review, p.r.match.AutoLink, scoreText(bestScore))
-		return in.ID, "", false, p.openReview(ctx, best, in.ID, bestScore, "")
+		p.note("identity", "Patient/"+in.ID, "new patient, review opened: Patient/%s %sscores %.1f, between review %.1f and auto_link %.1f (%s)",
+			best, via(scored, best), bestScore.Total, p.r.match.Review, p.r.match.AutoLink, scoreText(bestScore))
+		return in.ID, "", "", p.openReview(ctx, best, in.ID, bestScore, "")
 	default:
 		p.note("identity", "Patient/"+in.ID, "new patient: best candidate Patient/%s scores %.1f < review %.1f (%s)", best, bestScore.Total, p.r.match.Review, scoreText(bestScore))
-		return in.ID, "", false, nil
+		return in.ID, "", "", nil
 	}
+}
+
+// via names the record that scored when it is not the patient it leads to
+// (a record linked or merged into it): "Patient/K ".
+func via(scored, patient string) string {
+	if scored == patient || scored == "" {
+		return ""
+	}
+	return "(its linked or merged record Patient/" + scored + ") "
 }
 
 // scoreText lists the points of each field, e.g. "name agree +6.0, gender

@@ -104,7 +104,10 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if survivor == merged {
 		return fmt.Errorf("merge Patient/%s into itself: %w", survivor, ErrCircularMerge)
 	}
-	// The survivor's own chain must not pass through the merged record.
+	// The survivor is the end of its chain of merges, which must not pass
+	// through the merged record. A linked record (refer) is merged into as
+	// itself: a link is the engine's guess, it is not followed; what moves
+	// goes where the linked record's resources are.
 	id := survivor
 	for hop := 0; ; hop++ {
 		if hop == maxChain {
@@ -117,12 +120,12 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 		if s.current() == nil {
 			return fmt.Errorf("merge into Patient/%s: %w", id, fhirstore.ErrNotFound)
 		}
-		next, _ := forwardLink(s.current())
-		if next == "" {
-			break
-		}
+		next, kind := forwardLink(s.current())
 		if next == merged {
 			return fmt.Errorf("%w: Patient/%s was merged into Patient/%s, which cannot now be merged into it", ErrCircularMerge, survivor, merged)
+		}
+		if next == "" || kind == "refer" {
+			break
 		}
 		id = next
 	}
@@ -137,49 +140,75 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if ms.current() == nil {
 		return fmt.Errorf("merge Patient/%s: %w", merged, fhirstore.ErrNotFound)
 	}
-	if next, kind := forwardLink(ms.current()); next != "" {
-		final, err := p.finalSurvivor(ctx, merged)
+	switch next, kind := forwardLink(ms.current()); kind {
+	case "refer":
+		// Linked by the engine to Patient/next; a merge is a person's or
+		// the sender's decision: the link gives way (what it moved goes
+		// back), then the merge moves it all.
+		p.note("merge", "Patient/"+merged, "linked to Patient/%s: unlinked before the merge", next)
+		if err := p.unmerge(ctx, merged, why); err != nil {
+			return err
+		}
+	case "replaced-by":
+		end, err := p.mergedInto(ctx, merged)
 		if err != nil {
 			return err
 		}
-		if final == survivor {
-			done := "merged into"
-			if kind == "refer" {
-				done = "linked to"
-			}
-			p.note("merge", "Patient/"+merged, "already %s Patient/%s: nothing to do", done, survivor)
+		if end == survivor {
+			p.note("merge", "Patient/"+merged, "already merged into Patient/%s: nothing to do", survivor)
 			return nil
 		}
-		if final == merged {
+		if end == merged {
 			return fmt.Errorf("%w: Patient/%s", ErrCircularMerge, merged)
 		}
-		p.note("merge", "Patient/"+merged, "Patient/%s was already merged into Patient/%s: merging that record into Patient/%s", merged, final, survivor)
-		return p.merge(ctx, survivor, final, why)
+		p.note("merge", "Patient/"+merged, "Patient/%s was already merged into Patient/%s: merging that record into Patient/%s", merged, end, survivor)
+		return p.merge(ctx, survivor, end, why)
+	}
+	// Where the survivor's resources are: itself, or for a linked record
+	// the record its link leads to (tagged, so that an unlink brings them
+	// back with its own).
+	dest, err := p.finalSurvivor(ctx, survivor)
+	if err != nil {
+		return err
 	}
 	from, to := "Patient/"+merged, "Patient/"+survivor
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
 	moved := 0
+	var hits []*state
 	for _, typ := range repointed {
 		if ms.stored == nil {
 			break // created by this plan: nothing stored refers to it
 		}
-		hits, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}}, true)
+		found, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{from}}}}, true)
 		if err != nil {
 			return err
 		}
-		for _, h := range hits {
-			if typ == "Task" && hasCoding(obj(h.current(), "code"), TaskCodeSystem, ReviewCode) {
-				continue // an identity review names both records as they were
-			}
-			body := cloneJSONMap(h.current())
-			if !rewriteRefs(body, from, to) {
-				continue
-			}
-			tagEvent(body, lifecycleEvent("merge", why))
-			p.set(h, body)
-			targets = append(targets, map[string]any{"reference": h.ref()})
-			moved++
+		hits = append(hits, found...)
+	}
+	// And what this plan already put on the merged record (an unlink just
+	// now brought back), which the store does not know yet.
+	for _, k := range p.order {
+		if s := p.res[k]; s.body != nil && slices.Contains(repointed, k.typ) && !slices.Contains(hits, s) {
+			hits = append(hits, s)
 		}
+	}
+	for _, h := range hits {
+		if h.typ == "Task" && hasCoding(obj(h.current(), "code"), TaskCodeSystem, ReviewCode) {
+			continue // an identity review names both records as they were
+		}
+		body := cloneJSONMap(h.current())
+		if !rewriteRefs(body, from, "Patient/"+dest) {
+			continue
+		}
+		if dest != survivor {
+			setNamed(body, survivor)
+		} else if namedPatient(body) == merged {
+			setNamed(body, "")
+		}
+		tagEvent(body, lifecycleEvent("merge", why))
+		p.set(h, body)
+		targets = append(targets, map[string]any{"reference": h.ref()})
+		moved++
 	}
 	// The merged record: inactive, replaced-by the survivor.
 	mb := cloneJSONMap(ms.current())
@@ -205,6 +234,47 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	}
 	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
 	return nil
+}
+
+// chainFrom lists the references of a patient and of every record its
+// merges and links lead to, to the final survivor.
+func (p *plan) chainFrom(ctx context.Context, id string) ([]string, error) {
+	var out []string
+	for range maxChain {
+		out = append(out, "Patient/"+id)
+		s, err := p.get(ctx, key{"Patient", id})
+		if err != nil {
+			return nil, err
+		}
+		next, _ := forwardLink(s.current())
+		if next == "" || slices.Contains(out, "Patient/"+next) {
+			return out, nil
+		}
+		id = next
+	}
+	return nil, fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
+}
+
+// mergedInto follows a record's replaced-by links (not identity links) to
+// the record it was last merged into (itself when not merged).
+func (p *plan) mergedInto(ctx context.Context, id string) (string, error) {
+	seen := map[string]bool{}
+	for range maxChain {
+		if seen[id] {
+			return "", fmt.Errorf("%w: replaced-by links of Patient/%s loop", ErrCircularMerge, id)
+		}
+		seen[id] = true
+		s, err := p.get(ctx, key{"Patient", id})
+		if err != nil {
+			return "", err
+		}
+		next, kind := forwardLink(s.current())
+		if kind != "replaced-by" {
+			return id, nil
+		}
+		id = next
+	}
+	return "", fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
 }
 
 // link records an identity link: the incoming patient's own record (kept,
@@ -324,26 +394,30 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 		activity = "unlink"
 	}
 	from, to := "Patient/"+survivor, "Patient/"+merged
-	final, err := p.finalSurvivor(ctx, survivor)
+	// The survivor and every record its merges and links lead to since:
+	// what moved may be on any of them now.
+	chain, err := p.chainFrom(ctx, survivor)
 	if err != nil {
 		return err
 	}
-	finalRef := "Patient/" + final
 	prov, err := p.lastMerge(ctx, merged)
 	if err != nil {
 		return err
 	}
 	moved := 0
-	// moveBack puts a resource that went to the survivor (or, if that was
-	// merged in turn, to the final survivor) back on the merged record.
+	// moveBack puts a resource that went to the survivor (or to a record
+	// the survivor was merged or linked into since) back on the merged
+	// record.
 	moveBack := func(s *state) {
 		if s.current() == nil {
 			return
 		}
 		body := cloneJSONMap(s.current())
-		changed := rewriteRefs(body, from, to)
-		if finalRef != from && rewriteRefs(body, finalRef, to) {
-			changed = true
+		changed := false
+		for _, on := range chain {
+			if rewriteRefs(body, on, to) {
+				changed = true
+			}
 		}
 		if !changed {
 			return
@@ -385,9 +459,10 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 		}
 	}
 	// What messages addressed to the merged record since put on the
-	// survivor goes back too.
+	// survivor (or on a record it was merged or linked into since) goes
+	// back too.
 	for _, typ := range repointed {
-		for _, on := range slices.Compact([]string{finalRef, from}) {
+		for _, on := range chain {
 			hits, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{on}}}}, true)
 			if err != nil {
 				return err
@@ -497,10 +572,17 @@ func hasCoding(cc map[string]any, system, code string) bool {
 	return false
 }
 
-// unlinkMessage handles A37: each patient of the message that is merged is
-// unmerged. The message's "clear link" markers are then dropped, so that the
-// update does not remove links unrelated to this merge.
+// unlinkMessage handles A37: each patient of the message that is merged or
+// linked (into another patient of the message, when it names several) is
+// unmerged. The message's "clear link" markers are then dropped, so that
+// the update does not remove links unrelated to this merge.
 func (p *plan) unlinkMessage(ctx context.Context, in []Incoming) error {
+	named := map[string]bool{}
+	for _, r := range in {
+		if r.Type == "Patient" {
+			named[r.ID] = true
+		}
+	}
 	done := false
 	for _, r := range in {
 		if r.Type != "Patient" {
@@ -513,24 +595,58 @@ func (p *plan) unlinkMessage(ctx context.Context, in []Incoming) error {
 		if s.current() == nil {
 			continue
 		}
-		if next, _ := forwardLink(s.current()); next == "" {
+		next, _ := forwardLink(s.current())
+		if next == "" {
 			continue
+		}
+		if len(named) > 1 {
+			// The message names the two records to separate: only a record
+			// whose merges and links lead to the other one is undone, not
+			// an unrelated merge of one of them.
+			leads, err := p.leadsTo(ctx, next, named)
+			if err != nil {
+				return err
+			}
+			if !leads {
+				continue
+			}
 		}
 		if err := p.unmerge(ctx, r.ID, "ADT^A37"); err != nil {
 			return err
 		}
 		done = true
 	}
-	if !done {
-		p.note("unmerge", "", "A37: no patient of the message is merged: nothing to unmerge")
-		return nil
-	}
+	// Links are the merges' and links' business, never the update's:
+	// a resent A37 must not clear the links of a later merge.
 	for _, r := range in {
 		if r.Type == "Patient" {
 			dropClear(r.Body, "link")
 		}
 	}
+	if !done {
+		p.note("unmerge", "", "A37: no patient of the message is merged or linked: nothing to undo")
+	}
 	return nil
+}
+
+// leadsTo reports whether the chain of merges and links from patient id
+// reaches one of the patients in set.
+func (p *plan) leadsTo(ctx context.Context, id string, set map[string]bool) (bool, error) {
+	for range maxChain {
+		if set[id] {
+			return true, nil
+		}
+		s, err := p.get(ctx, key{"Patient", id})
+		if err != nil || s.current() == nil {
+			return false, err
+		}
+		next, _ := forwardLink(s.current())
+		if next == "" {
+			return false, nil
+		}
+		id = next
+	}
+	return false, nil
 }
 
 // dropClear removes one clear-element marker from a resource's meta.

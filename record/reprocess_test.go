@@ -144,6 +144,32 @@ func TestReprocessTakesOutWhatTheOldMappingMade(t *testing.T) {
 		t.Error("an older message reprocessed changed the record")
 	}
 
+	// What an older message had already recorded stays, even when the
+	// earlier mapping of the reprocessed one also made it.
+	k1, k2 := entry(), entry()
+	other := func(status map[string]any) map[string]any {
+		b := map[string]any{"resourceType": "Patient", "id": "rp-2", "identifier": []any{map[string]any{"system": "urn:test:mrn", "value": "RP2"}},
+			"name": []any{official}, "telecom": []any{map[string]any{"system": "phone", "value": "01632 960333", "use": "home"}}}
+		if status != nil {
+			b["maritalStatus"] = status
+		}
+		return b
+	}
+	apply(msg(k1, at, other(married)))
+	changed := other(married)
+	changed["telecom"] = []any{map[string]any{"system": "phone", "value": "01632 960444", "use": "home"}}
+	apply(msg(k2, at.Add(time.Hour), changed))
+	fixed2 := msg(k2, at.Add(time.Hour), func() map[string]any { b := clone(changed); delete(b, "maritalStatus"); return b }())
+	fixed2.Previous = msg(0, at, clone(changed)).Resources
+	apply(fixed2)
+	r2, err := st.Read(ctx, "Patient", "rp-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(r2.Body), `"maritalStatus"`) {
+		t.Error("reprocessing the newer message took out the marital status an older message had recorded")
+	}
+
 	// Its earlier processing wrote nothing (the same content was there):
 	// what it made came from elsewhere too, so nothing goes.
 	j4 := entry()

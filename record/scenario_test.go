@@ -186,6 +186,73 @@ var scenarios = []struct {
 				}
 			}
 		}},
+	{"clinic-merges-linked-record", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-y.hl7", "testdata/hl7/a04-clinic-same-person.hl7", "testdata/hl7/a40-clinic-linked-into-y.hl7"},
+		func(t *testing.T, v *view) {
+			// The clinic merges its record K (linked by the engine to the
+			// hospital's H) into its record Y: the link gives way, H is
+			// not touched.
+			h, k, y := v.byID(t, v.patient(t, "MRN200001")), v.patient(t, "CL-77001"), v.patient(t, "CL-77006")
+			if h["link"] != nil || h["active"] == false {
+				t.Errorf("the hospital's record was changed by the clinic's merge: link %v active %v", h["link"], h["active"])
+			}
+			v.wantLink(t, k, "replaced-by", y)
+			v.wantVisitOn(t, "CLV-1", y)
+			v.wantVisitOn(t, "CLV-6", y)
+			v.wantVisitOn(t, "VN800001", h)
+		}},
+	{"clinic-merges-into-linked-record-then-unlink", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-x.hl7", "testdata/hl7/a04-clinic-same-person.hl7",
+		"testdata/hl7/a40-clinic-x-into-linked.hl7", "testdata/hl7/a08-clinic-x.hl7", "testdata/hl7/a37-clinic-only.hl7"},
+		func(t *testing.T, v *view) {
+			// X is merged into the linked K: X's data go to K, never to the
+			// hospital's H; unlinking K takes X's visits along.
+			h, k := v.patient(t, "MRN200001"), v.patient(t, "CL-77001")
+			if b := fmt.Sprint(h["telecom"], h["address"]); strings.Contains(b, "960888") || strings.Contains(b, "Clinic Lane") {
+				t.Errorf("the clinic's data for a record merged into the linked one reached the hospital's: %s", b)
+			}
+			if b := fmt.Sprint(k["telecom"], k["address"]); !strings.Contains(b, "960888") || !strings.Contains(b, "Clinic Lane") {
+				t.Errorf("the linked record lacks what the clinic sent for the record merged into it: %s", b)
+			}
+			v.wantLink(t, v.patient(t, "CL-77005"), "replaced-by", k)
+			for _, vn := range []string{"CLV-1", "CLV-5", "CLV-7"} {
+				v.wantVisitOn(t, vn, k)
+			}
+			v.wantVisitOn(t, "VN800001", h)
+			for _, l := range asList(k["link"]) {
+				if l.(map[string]any)["type"] == "refer" {
+					t.Errorf("still linked: %v", k["link"])
+				}
+			}
+		}},
+	{"unlink-after-survivor-merged", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-same-person.hl7", "testdata/hl7/a04-third-record.hl7",
+		"testdata/hl7/a40-chain.hl7", "testdata/hl7/a04-clinic-second-visit.hl7", "testdata/hl7/a37-clinic-unlink.hl7"},
+		func(t *testing.T, v *view) {
+			// K linked to H; the hospital merges H into F; K's next visit
+			// goes to F. An A37 naming H and K undoes the link only, and
+			// both of K's visits come back from wherever they are.
+			f, k := v.patient(t, "MRN200009"), v.patient(t, "CL-77001")
+			var h map[string]any
+			for _, p := range v.all("Patient") {
+				if v.hasIdentifier(p, "P1234567") {
+					h = p
+				}
+			}
+			v.wantLink(t, h, "replaced-by", f)
+			for _, vn := range []string{"CLV-1", "CLV-2"} {
+				v.wantVisitOn(t, vn, k)
+			}
+		}},
+	{"linked-record-never-takes-anothers-identifier", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-other-person-z.hl7", "testdata/hl7/a04-clinic-same-person.hl7",
+		"testdata/hl7/a08-clinic-typo-others-number.hl7", "testdata/hl7/a04-lab-z.hl7"},
+		func(t *testing.T, v *view) {
+			// The clinic's update of K carries Z's NHS number by mistake:
+			// not added to K, so the lab's record of Z links to Z, and
+			// Z's lab visit stays off the hospital patient's record.
+			k, z := v.patient(t, "CL-77001"), v.patient(t, "MRN200777")
+			if v.hasIdentifier(k, "999 888 7777") {
+				t.Error("the linked record took another patient's NHS number")
+			}
+			v.wantVisitOn(t, "LV-1", z)
+		}},
 	{"merge-then-unmerge", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-duplicate.hl7", examples + "ADT/a40-merge.hl7", "testdata/hl7/a37-unmerge.hl7"},
 		func(t *testing.T, v *view) {
 			dup := v.patient(t, "MRN299901")
@@ -533,6 +600,42 @@ func (v *view) dump(t *testing.T) []byte {
 }
 
 func (v *view) all(typ string) []map[string]any { return v.res[typ] }
+
+// byID returns the record itself (for readability at call sites).
+func (v *view) byID(t *testing.T, p map[string]any) map[string]any { return p }
+
+// wantLink fails unless p has a link of type typ to other.
+func (v *view) wantLink(t *testing.T, p map[string]any, typ string, other map[string]any) {
+	t.Helper()
+	if p == nil || other == nil {
+		t.Fatalf("wantLink: no such patient")
+	}
+	for _, l := range asList(p["link"]) {
+		x := l.(map[string]any)
+		if x["type"] == typ && x["other"].(map[string]any)["reference"] == "Patient/"+other["id"].(string) {
+			return
+		}
+	}
+	t.Errorf("Patient/%s links %v, want %s Patient/%s", p["id"], p["link"], typ, other["id"])
+}
+
+// wantVisitOn fails unless the Encounter with visit number vn is on p.
+func (v *view) wantVisitOn(t *testing.T, vn string, p map[string]any) {
+	t.Helper()
+	for _, e := range v.all("Encounter") {
+		for _, id := range asList(e["identifier"]) {
+			if id.(map[string]any)["value"] == vn {
+				if got := e["subject"].(map[string]any)["reference"]; got != "Patient/"+p["id"].(string) {
+					t.Errorf("visit %s is on %v, want Patient/%s", vn, got, p["id"])
+				}
+				return
+			}
+		}
+	}
+	t.Errorf("no visit %s", vn)
+}
+
+func asList(v any) []any { l, _ := v.([]any); return l }
 
 // live is all but the records merged or linked into another.
 func (v *view) live(typ string) []map[string]any {
