@@ -236,6 +236,10 @@ func (e *Engine) record(ctx context.Context, entry *fhirstore.Entry, out Outcome
 	}
 	e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", err)
 	out.Status, out.Err = fhirstore.StatusFailed, errors.Join(errors.New("apply to the record"), err)
+	if out.applied != nil {
+		// The record still holds the earlier result: the entry keeps it.
+		out.Result, out.ResultHash = out.applied, out.appliedHash
+	}
 	c = out.completion(entry, nil)
 	if err := e.complete(ctx, []fhirstore.Completion{c}); err != nil {
 		e.log.Error("record processing result", "id", entry.ID, "err", err)

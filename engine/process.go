@@ -40,6 +40,12 @@ type Outcome struct {
 	// Key orders the message: messages with the same key (one patient) are
 	// applied one after another in arrival order.
 	Key string
+	// applied is the Bundle and hash of the entry's earlier processing when
+	// it is processed again with other mappings: if the record refuses the
+	// new result, the entry keeps these (what the record holds), so that a
+	// later reprocessing compares with them.
+	applied     []byte
+	appliedHash string
 }
 
 func (o Outcome) errText() string {
@@ -107,7 +113,7 @@ func (e *Engine) process(ctx context.Context, entry *fhirstore.Entry) (out Outco
 	if out.Record != nil && entry.ResultHash != "" && entry.ResultHash != out.ResultHash {
 		// Processed before, with other mappings: the record takes out what
 		// the earlier mapping made and this one no longer does.
-		e.previousResult(ctx, entry, out.Record)
+		e.previousResult(ctx, entry, &out)
 	}
 	return out
 }
@@ -115,7 +121,7 @@ func (e *Engine) process(ctx context.Context, entry *fhirstore.Entry) (out Outco
 // previousResult gives a message processed again the resources of the
 // Bundle its earlier processing kept with its journal entry. Without them
 // (unreadable), the message is applied as any other.
-func (e *Engine) previousResult(ctx context.Context, entry *fhirstore.Entry, m *record.Message) {
+func (e *Engine) previousResult(ctx context.Context, entry *fhirstore.Entry, out *Outcome) {
 	full, err := e.journal.Get(ctx, entry.ID)
 	if err != nil {
 		e.log.Warn("earlier result of a reprocessed message not read; applying it without", "id", entry.ID, "err", err)
@@ -129,7 +135,8 @@ func (e *Engine) previousResult(ctx context.Context, entry *fhirstore.Entry, m *
 		e.log.Warn("earlier result of a reprocessed message not read; applying it without", "id", entry.ID, "err", err)
 		return
 	}
-	m.Previous = prev
+	out.Record.Previous = prev
+	out.applied, out.appliedHash = full.Result, entry.ResultHash
 }
 
 // complete records outcomes, retrying a failed write a few times (the work

@@ -201,13 +201,33 @@ func TestReprocessAfterMappingFix(t *testing.T) {
 	if got := names(); got != "[{usual Fixture}]" {
 		t.Fatalf("names with the broken mapping = %s", got)
 	}
-	// The fix, then reprocessing: the usual name only the broken mapping
-	// made goes; twice changes nothing more.
+	// A first attempt at the fix that the record refuses (it maps women
+	// to a gender code FHIR does not have): the message fails, and the
+	// entry keeps the result the record holds.
 	if err := os.WriteFile(nameFile, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	sexFile := filepath.Join(maps, "codes", "0001-AdministrativeSex.yaml")
+	sexGood, err := os.ReadFile(sexFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sexFile, []byte(strings.Replace(string(sexGood), "code: female", "code: femme", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--data", data, "--status", "processed"); code != 1 || !strings.Contains(out, "failed 1") {
+		t.Fatalf("reprocess with a mapping the record refuses: exit %d: %s %s", code, out, errOut)
+	}
+	if got := names(); got != "[{usual Fixture}]" {
+		t.Fatalf("names after a refused reprocessing = %s", got)
+	}
+	// The fix, then reprocessing: the usual name only the broken mapping
+	// made goes; twice changes nothing more.
+	if err := os.WriteFile(sexFile, sexGood, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 2 {
-		out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--data", data, "--status", "processed")
+		out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--data", data, "--status", "processed,failed")
 		if code != 0 || !strings.Contains(out, "processed here: 1") {
 			t.Fatalf("reprocess %d: exit %d: %s %s", i, code, out, errOut)
 		}
