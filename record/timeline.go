@@ -107,6 +107,9 @@ type Identifier struct {
 type Link struct {
 	Type    string `json:"type"`    // replaced-by, replaces, refer, seealso
 	Patient string `json:"patient"` // the other record's id
+	// Identifiers are the other record's (in Show): by which numbers the
+	// other systems know this patient.
+	Identifiers []Identifier `json:"identifiers,omitempty"`
 }
 
 // Period is a span of time as recorded (FHIR dateTime strings).
@@ -249,6 +252,17 @@ func Show(ctx context.Context, s ViewStore, id string) (*PatientView, error) {
 		if v.FinalSurvivor, err = followReplacedBy(ctx, s, next); err != nil {
 			return nil, err
 		}
+	}
+	for i, l := range v.Links {
+		o, err := s.Read(ctx, "Patient", l.Patient)
+		if err != nil {
+			continue // a link to a record not (or no longer) there: shown as it is
+		}
+		ob, err := decode(o.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read Patient/%s: %w", l.Patient, err)
+		}
+		v.Links[i].Identifiers = identifiersOf(ob)
 	}
 	b := &viewBuilder{ctx: ctx, s: s, v: v, ref: "Patient/" + id, seen: map[string]bool{}}
 	if err := b.build(); err != nil {

@@ -176,7 +176,7 @@ func TestShowTimeline(t *testing.T) {
 	if len(v.Identifiers) != 2 || v.Identifiers[0] != (Identifier{System: "urn:oid:1.2.3.4.1", Value: "MRN100", Type: "MR"}) {
 		t.Errorf("identifiers: %+v", v.Identifiers)
 	}
-	if len(v.Links) != 1 || v.Links[0] != (Link{Type: "replaces", Patient: "p0"}) {
+	if len(v.Links) != 1 || v.Links[0].Type != "replaces" || v.Links[0].Patient != "p0" {
 		t.Errorf("links: %+v", v.Links)
 	}
 
@@ -294,7 +294,7 @@ func TestShowMergedRecord(t *testing.T) {
 
 func TestShowLinkedRecord(t *testing.T) {
 	s := newViewFake(t,
-		`{"resourceType":"Patient","id":"k","name":[{"family":"Own"}],"link":[{"other":{"reference":"Patient/h"},"type":"refer"}]}`,
+		`{"resourceType":"Patient","id":"k","name":[{"family":"Own"}],"identifier":[{"system":"urn:clinic","value":"K-1"}],"link":[{"other":{"reference":"Patient/h"},"type":"refer"}]}`,
 		`{"resourceType":"Patient","id":"h","link":[{"other":{"reference":"Patient/k"},"type":"seealso"},{"other":{"reference":"Patient/f"},"type":"replaced-by"}]}`,
 		`{"resourceType":"Patient","id":"f","link":[{"other":{"reference":"Patient/h"},"type":"replaces"}]}`,
 	)
@@ -304,6 +304,15 @@ func TestShowLinkedRecord(t *testing.T) {
 	}
 	if v.LinkedTo != "h" || v.ReplacedBy != "" || v.FinalSurvivor != "f" || len(v.Names) != 1 {
 		t.Errorf("linked view: linked_to %q replaced_by %q final %q names %v", v.LinkedTo, v.ReplacedBy, v.FinalSurvivor, v.Names)
+	}
+	// The record it was found to be lists it, with its identifiers: the
+	// numbers other systems know the patient by.
+	v, err = Show(context.Background(), s, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Links) != 2 || v.Links[0].Type != "seealso" || len(v.Links[0].Identifiers) != 1 || v.Links[0].Identifiers[0].Value != "K-1" {
+		t.Errorf("survivor's links: %+v", v.Links)
 	}
 }
 

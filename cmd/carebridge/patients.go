@@ -262,7 +262,15 @@ func writeView(w io.Writer, v *record.PatientView) {
 	field("Identifiers", ids)
 	var links []string
 	for _, l := range v.Links {
-		links = append(links, l.Type+" Patient/"+l.Patient)
+		text := l.Type + " Patient/" + l.Patient
+		var ids []string
+		for _, id := range l.Identifiers {
+			ids = append(ids, identifierText(id))
+		}
+		if len(ids) > 0 {
+			text += " (" + strings.Join(ids, ", ") + ")"
+		}
+		links = append(links, text)
 	}
 	field("Links", links)
 	tw.Flush()

@@ -227,7 +227,7 @@ func TestPatientsMergeUnmerge(t *testing.T) {
 		t.Errorf("merged record: replaced_by %q, timeline %q", merged.ReplacedBy, timelineRefs(merged))
 	}
 	if out, _, _ := cli("show", "p2"); !strings.Contains(out, "MERGED: replaced by Patient/p1; its events are there: carebridge patients show p1\n") ||
-		!regexp.MustCompile(`(?m)^  Links:\s+replaced-by Patient/p1$`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^  Links:\s+replaced-by Patient/p1 \(urn:oid:1\.2\.3\.4\.1\|MRN100, .*\)$`).MatchString(out) {
 		t.Errorf("show of the merged record:\n%s", out)
 	}
 	survivor := showJSON(t, dir, "p1")
