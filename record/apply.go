@@ -261,7 +261,7 @@ func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]an
 	if cur == nil || m.JournalID == 0 || staleQuiet(s, m) {
 		return nil
 	}
-	if _, dropped := withoutRemoved(cur, prev, in, nil); len(dropped) == 0 {
+	if _, dropped := withoutRemoved(s.typ, cur, prev, in, nil); len(dropped) == 0 {
 		return nil
 	}
 	h, err := p.r.store.History(ctx, s.typ, s.id)
@@ -285,7 +285,7 @@ func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]an
 			return fmt.Errorf("read %s version %d: %w", s.ref(), h[first+1].Version, err)
 		}
 	}
-	body, dropped := withoutRemoved(cur, prev, in, before)
+	body, dropped := withoutRemoved(s.typ, cur, prev, in, before)
 	if len(dropped) == 0 {
 		return nil
 	}
@@ -296,14 +296,19 @@ func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]an
 }
 
 // withoutRemoved is cur without what prev made and in does not, and not
-// already in before; dropped names what went.
-func withoutRemoved(cur, prev, in, before map[string]any) (map[string]any, []string) {
+// already in before; dropped names what went. A Patient's link and active
+// are left alone: merges and links own them.
+func withoutRemoved(typ string, cur, prev, in, before map[string]any) (map[string]any, []string) {
 	body := cloneJSONMap(cur)
 	var dropped []string
 	for _, k := range sortedKeys(prev) {
 		switch k {
 		case "resourceType", "id", "meta":
 			continue
+		case "link", "active":
+			if typ == "Patient" {
+				continue
+			}
 		}
 		pv, nv := prev[k], in[k]
 		if was, ok := pv.([]any); ok {

@@ -50,11 +50,22 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, o
 		if err != nil {
 			return "", "", "", err
 		}
-		if next, kind := forwardLink(es.current()); kind == "refer" {
-			// Checked where the change set commits, so that an unlink
-			// meanwhile makes this plan start over.
-			p.checks = append(p.checks, fhirstore.Check{Query: fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{
-				{Name: "_id", Values: []string{end}}, {Name: "link", Values: []string{"Patient/" + next}}}}, IDs: []string{end}})
+		if final != in.ID {
+			// The way from this record to where its resources go is
+			// checked where the change set commits: a merge, link or
+			// unmerge of any record on it meanwhile (it changes who links
+			// to that record) makes this plan start over.
+			chain, err := p.chainFrom(ctx, in.ID)
+			if err != nil {
+				return "", "", "", err
+			}
+			for _, ref := range chain {
+				if _, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "link", Values: []string{ref}}}}); err != nil {
+					return "", "", "", err
+				}
+			}
+		}
+		if _, kind := forwardLink(es.current()); kind == "refer" {
 			return final, "", end, p.keepOthersIdentifiers(ctx, in, final)
 		}
 		return final, "", "", p.keepOthersIdentifiers(ctx, in, final)

@@ -104,10 +104,19 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if survivor == merged {
 		return fmt.Errorf("merge Patient/%s into itself: %w", survivor, ErrCircularMerge)
 	}
-	// The survivor is the end of its chain of merges, which must not pass
-	// through the merged record. A linked record (refer) is merged into as
-	// itself: a link is the engine's guess, it is not followed; what moves
-	// goes where the linked record's resources are.
+	// The survivor's merges and links must not lead to the merged record:
+	// that would close a loop (for a record linked to the one to merge,
+	// undo the link first).
+	chain, err := p.chainFrom(ctx, survivor)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(chain, "Patient/"+merged) {
+		return fmt.Errorf("%w: Patient/%s leads to Patient/%s already (merged or linked): undo that first", ErrCircularMerge, survivor, merged)
+	}
+	// The survivor is the end of its chain of merges. A linked record
+	// (refer) is merged into as itself: a link is the engine's guess, it is
+	// not followed; what moves goes where the linked record's resources are.
 	id := survivor
 	for hop := 0; ; hop++ {
 		if hop == maxChain {
@@ -200,10 +209,10 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 		if !rewriteRefs(body, from, "Patient/"+dest) {
 			continue
 		}
-		if dest != survivor {
-			setNamed(body, survivor)
-		} else if namedPatient(body) == merged {
-			setNamed(body, "")
+		if namedPatient(body) == "" {
+			// It keeps the record it belongs to, so that undoing this merge
+			// (or one it is later part of) finds it.
+			setNamed(body, merged)
 		}
 		tagEvent(body, lifecycleEvent("merge", why))
 		p.set(h, body)
@@ -234,6 +243,37 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	}
 	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
 	return nil
+}
+
+// upstreamOf is a patient and every record merged or linked into it,
+// directly or through others (found by the survivors' replaces and
+// seealso links).
+func (p *plan) upstreamOf(ctx context.Context, id string) (map[string]bool, error) {
+	out := map[string]bool{id: true}
+	queue := []string{id}
+	for len(queue) > 0 {
+		s, err := p.get(ctx, key{"Patient", queue[0]})
+		if err != nil {
+			return nil, err
+		}
+		queue = queue[1:]
+		for _, l := range list(s.current(), "link") {
+			x, _ := l.(map[string]any)
+			if t := str(x, "type"); t != "replaces" && t != "seealso" {
+				continue
+			}
+			k, ok := parseRef(str(obj(x, "other"), "reference"))
+			if !ok || k.typ != "Patient" || out[k.id] {
+				continue
+			}
+			if len(out) >= 1000 {
+				return nil, fmt.Errorf("more than 1000 records merged or linked into Patient/%s", id)
+			}
+			out[k.id] = true
+			queue = append(queue, k.id)
+		}
+	}
+	return out, nil
 }
 
 // chainFrom lists the references of a patient and of every record its
@@ -404,10 +444,17 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	if err != nil {
 		return err
 	}
+	// The records whose resources come back: the merged one and every record
+	// merged or linked into it (their merges and links lead through it).
+	upstream, err := p.upstreamOf(ctx, merged)
+	if err != nil {
+		return err
+	}
 	moved := 0
 	// moveBack puts a resource that went to the survivor (or to a record
 	// the survivor was merged or linked into since) back on the merged
-	// record.
+	// record: the end, after this unmerge, of the chain of the record it
+	// belongs to.
 	moveBack := func(s *state) {
 		if s.current() == nil {
 			return
@@ -458,9 +505,9 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 			}
 		}
 	}
-	// What messages addressed to the merged record since put on the
-	// survivor (or on a record it was merged or linked into since) goes
-	// back too.
+	// What belongs to those records and is on the survivor (or on a record
+	// it was merged or linked into since) goes back too: what this merge
+	// moved, and what messages for them put there since.
 	for _, typ := range repointed {
 		for _, on := range chain {
 			hits, err := p.searchAll(ctx, fhirstore.Query{Type: typ, Params: []fhirstore.Param{{Name: "patient", Values: []string{on}}}}, true)
@@ -468,7 +515,7 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 				return err
 			}
 			for _, h := range hits {
-				if namedPatient(h.current()) == merged {
+				if upstream[namedPatient(h.current())] {
 					moveBack(h)
 				}
 			}

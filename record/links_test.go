@@ -1,0 +1,212 @@
+package record_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
+)
+
+// chains applies messages written inline to a fresh record, for the cases
+// of merges and links of merges and links.
+type chains struct {
+	t   *testing.T
+	ctx context.Context
+	st  *sqlite.Store
+	rec *record.Recorder
+	set *mappings.Set
+}
+
+func newChains(t *testing.T) *chains {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{Durability: sqlite.DurabilityOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rec, err := record.New(st, record.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chains{t, ctx, st, rec, set}
+}
+
+// msg applies one message: "TYPE CONTROL YYYYMMDDHHMM" then its PID (and
+// MRG) segments; a visit number adds a PV1.
+func (c *chains) msg(head string, segs ...string) {
+	c.t.Helper()
+	f := strings.Fields(head) // type, control id, time
+	ts := f[2] + "00+0000"
+	event := strings.Split(f[0], "^")[1]
+	all := []string{"MSH|^~\\&|ADTSYS|GENHOSP|CAREBRIDGE|CB|" + ts + "||" + f[0] + "|" + f[1] + "|P|2.5.1", "EVN|" + event + "|" + ts}
+	for _, s := range segs {
+		if strings.HasPrefix(s, "VN ") {
+			s = "PV1|1|O|OPD^CR1^^NORTHCLINIC||||||||||||||||" + s[3:] + "^^^NORTHCLINIC^VN|||||||||||||||||||||||||" + ts
+		}
+		all = append(all, s)
+	}
+	raw := []byte(strings.Join(all, "\r"))
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	res, err := c.set.Map(m, mappings.Options{Sender: "genhosp-adt"})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	e := &fhirstore.Entry{Listener: "test", ControlID: f[1], MessageType: f[0], Status: fhirstore.StatusProcessing, ClaimedBy: "test", Raw: raw}
+	if _, err := c.st.Append(c.ctx, e); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.rec.Apply(c.ctx, record.FromMapping(m, res, e.ID), nil); err != nil {
+		c.t.Fatalf("%s: %v", f[1], err)
+	}
+}
+
+func (c *chains) all(typ string) []map[string]any {
+	found, err := c.st.Search(c.ctx, fhirstore.Query{Type: typ, Count: 1000, Sort: "_id"})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, f := range found {
+		var m map[string]any
+		if err := json.Unmarshal(f.Body, &m); err != nil {
+			c.t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// id is the patient whose own identifier is mrn.
+func (c *chains) id(mrn string) string {
+	c.t.Helper()
+	for _, p := range c.all("Patient") {
+		for _, x := range asList(p["identifier"]) {
+			if x.(map[string]any)["value"] == mrn {
+				return p["id"].(string)
+			}
+		}
+	}
+	c.t.Fatalf("no patient %s", mrn)
+	return ""
+}
+
+// wantVisits fails unless each visit is on the patient whose MRN is mrn.
+func (c *chains) wantVisits(mrn string, visits ...string) {
+	c.t.Helper()
+	want := "Patient/" + c.id(mrn)
+	for _, vn := range visits {
+		found := false
+		for _, e := range c.all("Encounter") {
+			if asList(e["identifier"])[0].(map[string]any)["value"] == vn {
+				found = true
+				if got := e["subject"].(map[string]any)["reference"]; got != want {
+					c.t.Errorf("visit %s is on %v, want %s (%s)", vn, got, want, mrn)
+				}
+			}
+		}
+		if !found {
+			c.t.Errorf("no visit %s", vn)
+		}
+	}
+}
+
+const (
+	pidH = "PID|1||H-1^^^GENHOSP^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F"
+	pidK = "PID|1||CL-K^^^NORTHCLINIC^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F"
+	pidF = "PID|1||H-F^^^GENHOSP^MR||Gamma^Gail||19600303|F"
+)
+
+// K is linked to H, the hospital merges H into F, K's next visit goes to
+// F; then the hospital undoes its merge: K's visits follow K's link to H,
+// they do not stay with F, another person.
+func TestUnmergingTheSurvivorBringsBackWhatIsLinkedToIt(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 K1 202611020900", pidK, "VN KV-1")
+	c.msg("ADT^A04 F1 202611030900", pidF, "VN FV-1")
+	c.msg("ADT^A40 M1 202611040900", pidF, "MRG|H-1^^^GENHOSP^MR")
+	c.msg("ADT^A04 K2 202611050900", "PID|1||CL-K^^^NORTHCLINIC^MR||Alpha^Ann||19700101|F", "VN KV-2")
+	c.wantVisits("H-F", "HV-1", "KV-1", "KV-2", "FV-1")
+	c.msg("ADT^A37 U1 202611060900", pidF, "PV1|1|N", strings.Replace(pidH, "PID|1|", "PID|2|", 1), "PV1|1|N")
+	c.wantVisits("H-1", "HV-1", "KV-1", "KV-2")
+	c.wantVisits("H-F", "FV-1")
+}
+
+// Plain merges: X merged into H, X's later visit on H; H merged into F, X's
+// next visit on F; H unmerged from F: all of X's visits follow X to H.
+func TestUnmergingTheSurvivorBringsBackWhatWasMergedIntoIt(t *testing.T) {
+	c := newChains(t)
+	pidX := "PID|1||H-X^^^GENHOSP^MR||Delta^Dee||19500505|F"
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 X1 202611011000", pidX, "VN XV-1")
+	c.msg("ADT^A40 M0 202611020900", pidH, "MRG|H-X^^^GENHOSP^MR")
+	c.msg("ADT^A04 X2 202611021000", pidX, "VN XV-2")
+	c.msg("ADT^A04 F1 202611030900", pidF, "VN FV-1")
+	c.msg("ADT^A40 M1 202611040900", pidF, "MRG|H-1^^^GENHOSP^MR")
+	c.msg("ADT^A04 X3 202611051000", pidX, "VN XV-3")
+	c.msg("ADT^A37 U1 202611060900", pidF, "PV1|1|N", strings.Replace(pidH, "PID|1|", "PID|2|", 1), "PV1|1|N")
+	c.wantVisits("H-1", "HV-1", "XV-1", "XV-2", "XV-3")
+	c.wantVisits("H-F", "FV-1")
+}
+
+// The lab's record L is linked to the clinic's X; the clinic merges X into
+// its K, which is linked to the hospital's H. L's visits keep saying whose
+// they are: unlinking L brings them back from H.
+func TestMergeIntoALinkedRecordKeepsWhoseResourcesTheyAre(t *testing.T) {
+	c := newChains(t)
+	pidX := "PID|1||CL-X^^^NORTHCLINIC^MR~222 222 2222^^^UKNHS^NH||Beta^Bob||19800202|M"
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 X1 202611020900", pidX, "VN XV-1")
+	c.msg("ADT^A04 L1 202611030900", "PID|1||LAB-L^^^LABSYS^MR~222 222 2222^^^UKNHS^NH||Beta^Bob||19800202|M", "VN LV-1")
+	c.msg("ADT^A04 L2 202611040900", "PID|1||LAB-L^^^LABSYS^MR||Beta^Bob||19800202|M", "VN LV-2")
+	c.msg("ADT^A04 K1 202611050900", pidK, "VN KV-1")
+	c.msg("ADT^A40 M1 202611060900", "PID|1||CL-K^^^NORTHCLINIC^MR||Alpha^Ann||19700101|F", "MRG|CL-X^^^NORTHCLINIC^MR")
+	c.wantVisits("H-1", "HV-1", "KV-1", "XV-1", "LV-1", "LV-2")
+	c.msg("ADT^A37 U1 202611070900", "PID|1||LAB-L^^^LABSYS^MR||Beta^Bob||19800202|M", "PV1|1|N")
+	c.wantVisits("LAB-L", "LV-1", "LV-2")
+	c.wantVisits("H-1", "HV-1", "KV-1", "XV-1")
+}
+
+// A merge that would close a loop of merges and links is refused; a
+// person confirming the engine's link by merging the linked record into the
+// one it was found to be is not a loop.
+func TestMergesThatWouldLoopAreRefused(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 K1 202611020900", pidK, "VN KV-1")
+	c.msg("ADT^A04 F1 202611030900", pidF, "VN FV-1")
+	c.msg("ADT^A40 M1 202611040900", pidF, "MRG|H-1^^^GENHOSP^MR")
+	h, k, f := c.id("H-1"), c.id("CL-K"), c.id("H-F")
+	for _, m := range [][2]string{{k, f}, {k, h}, {h, f}} {
+		if _, err := c.rec.Merge(c.ctx, m[0], m[1]); !errors.Is(err, record.ErrCircularMerge) {
+			t.Errorf("Merge(%s, %s) = %v, want a circular merge refused", m[0], m[1], err)
+		}
+	}
+	if _, err := c.rec.Merge(c.ctx, f, k); err != nil {
+		t.Fatalf("merging the linked record into where its link leads: %v", err)
+	}
+	c.msg("ADT^A08 H2 202611080900", pidH)
+	c.wantVisits("H-F", "HV-1", "KV-1", "FV-1")
+	for _, p := range c.all("Patient") {
+		if p["id"] == k && !strings.Contains(asString(p["link"]), "replaced-by") {
+			t.Errorf("K after the merge: %v", p["link"])
+		}
+	}
+}
+
+func asString(v any) string { b, _ := json.Marshal(v); return string(b) }
