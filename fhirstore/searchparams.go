@@ -41,6 +41,12 @@ type SearchParam struct {
 	// Target, for a reference parameter, keeps only references to this
 	// resource type ("Patient"); empty keeps all of them.
 	Target string
+	// IndexedAs, for a reference parameter with a Target, names the
+	// parameter of the same type that indexes the same expression without
+	// one (Encounter "patient" and "subject"): this one's entries are that
+	// one's references of the Target type, so they are not stored twice; a
+	// backend searches that one's entries, keeping the Target's type.
+	IndexedAs string
 
 	steps [][]step // Expr, compiled: one list of steps per alternative
 }
@@ -261,6 +267,18 @@ func theRegistry() *registry {
 		for _, d := range definitions {
 			add(d)
 		}
+		for _, m := range reg.byType {
+			for _, p := range m {
+				if p.Kind != KindReference || p.Target == "" {
+					continue
+				}
+				for _, q := range m {
+					if q.Kind == KindReference && q.Target == "" && q.Expr == p.Expr {
+						p.IndexedAs = q.Name
+					}
+				}
+			}
+		}
 		sort.Slice(reg.all, func(i, j int) bool {
 			if reg.all[i].Type != reg.all[j].Type {
 				return reg.all[i].Type < reg.all[j].Type
@@ -415,6 +433,9 @@ func IndexEntries(body map[string]any) ([]IndexEntry, error) {
 	}
 	for _, n := range names {
 		p := params[n]
+		if p.IndexedAs != "" {
+			continue // its entries are another parameter's
+		}
 		for _, steps := range p.steps {
 			for _, l := range eval(body, steps) {
 				if err := p.entries(l, emit); err != nil {

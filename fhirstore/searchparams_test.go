@@ -41,6 +41,28 @@ func entryKeys(es []IndexEntry) []string {
 	return out
 }
 
+// TestTypedReferencesShareEntries: every reference parameter with a
+// target type whose expression an untyped one of its resource type indexes
+// is answered from that one's entries.
+func TestTypedReferencesShareEntries(t *testing.T) {
+	shared := map[string]string{}
+	for _, p := range SearchParams() {
+		if p.IndexedAs != "" {
+			shared[p.Type+"."+p.Name] = p.IndexedAs
+		}
+	}
+	for k, want := range map[string]string{"Encounter.patient": "subject", "Encounter.practitioner": "participant",
+		"Appointment.patient": "actor", "Appointment.location": "actor", "Task.patient": "subject",
+		"Provenance.patient": "target", "Coverage.patient": "beneficiary", "AllergyIntolerance.patient": "subject"} {
+		if shared[k] != want {
+			t.Errorf("%s is indexed as %q, want %q", k, shared[k], want)
+		}
+	}
+	if _, ok := shared["RelatedPerson.patient"]; ok {
+		t.Error("RelatedPerson.patient has no untyped twin but is indexed as another")
+	}
+}
+
 func TestIndexEntries(t *testing.T) {
 	tests := []struct {
 		name string
@@ -79,20 +101,22 @@ func TestIndexEntries(t *testing.T) {
 				"account":[{"reference":"Account/a1"}],"appointment":[{"reference":"Appointment/ap1"}]}`,
 			want: []string{
 				"status=|in-progress", "class=http://terminology.hl7.org/CodeSystem/v3-ActCode|IMP",
-				"patient->Patient/p1", "subject->Patient/p1", "practitioner->Practitioner/d1",
+				"subject->Patient/p1",
 				"participant->Practitioner/d1", "participant->RelatedPerson/r1",
 				"location->Location/w1", "account->Account/a1", "appointment->Appointment/ap1",
 				"date@2026-11-01T09:00:00Z/9999-12-31T23:59:59Z",
 			},
-			not: []string{"practitioner->RelatedPerson/r1"},
+			// patient and practitioner are answered from subject's and
+			// participant's entries (IndexedAs): not stored twice.
+			not: []string{"practitioner->RelatedPerson/r1", "patient->Patient/p1", "practitioner->Practitioner/d1"},
 		},
 		{
 			name: "appointment actors by type",
 			body: `{"resourceType":"Appointment","status":"booked","start":"2026-11-02T08:30:00Z",
 				"participant":[{"actor":{"reference":"Patient/p1"}},{"actor":{"reference":"Practitioner/d1"}},{"actor":{"reference":"Location/l1"}}]}`,
-			want: []string{"patient->Patient/p1", "practitioner->Practitioner/d1", "location->Location/l1",
-				"actor->Patient/p1", "actor->Location/l1", "date@2026-11-02T08:30:00Z/2026-11-02T08:30:01Z"},
-			not: []string{"patient->Practitioner/d1", "patient->Location/l1", "location->Patient/p1"},
+			want: []string{"actor->Patient/p1", "actor->Practitioner/d1", "actor->Location/l1",
+				"date@2026-11-02T08:30:00Z/2026-11-02T08:30:01Z"},
+			not: []string{"patient->Patient/p1", "practitioner->Practitioner/d1", "location->Location/l1"},
 		},
 		{
 			name: "payment reconciliation account extension",
@@ -115,7 +139,7 @@ func TestIndexEntries(t *testing.T) {
 				"owner":{"reference":"Practitioner/d1"},"focus":{"reference":"Appointment/ap1"},
 				"businessStatus":{"coding":[{"code":"waiting"}]},"authoredOn":"2026-11-01T12:00:00Z",
 				"executionPeriod":{"end":"2026-11-05"}}`,
-			want: []string{"patient->Patient/p1", "owner->Practitioner/d1", "focus->Appointment/ap1",
+			want: []string{"subject->Patient/p1", "owner->Practitioner/d1", "focus->Appointment/ap1",
 				"business-status=|waiting", "authored-on@2026-11-01T12:00:00Z/2026-11-01T12:00:01Z",
 				"period@0001-01-01T00:00:00Z/2026-11-06T00:00:00Z"},
 		},
@@ -123,8 +147,8 @@ func TestIndexEntries(t *testing.T) {
 			name: "provenance targets",
 			body: `{"resourceType":"Provenance","recorded":"2026-11-01T12:00:00.5Z",
 				"target":[{"reference":"Patient/p1"},{"reference":"Encounter/e1/_history/3"},{"reference":"urn:uuid:abc"}]}`,
-			want: []string{"patient->Patient/p1", "target->Encounter/e1", "target->Patient/p1"},
-			not:  []string{"patient->Encounter/e1"},
+			want: []string{"target->Encounter/e1", "target->Patient/p1"},
+			not:  []string{"patient->Encounter/e1", "patient->Patient/p1"},
 		},
 		{
 			name: "unknown type has no entries",

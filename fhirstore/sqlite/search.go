@@ -231,9 +231,20 @@ func (s *Store) code(typ, name string) int64 {
 	return -1
 }
 
+// indexed is the name of the parameter whose index entries answer p: p's
+// own, or for a typed reference parameter the untyped one it shares its
+// entries with (its values then carry p's Target type: see
+// fhirstore.SearchParam.IndexedAs).
+func indexed(p *fhirstore.SearchParam) string {
+	if p.IndexedAs != "" {
+		return p.IndexedAs
+	}
+	return p.Name
+}
+
 // driverSQL selects the rids matching c, one indexed SELECT per value.
 func (s *Store) driverSQL(typ string, c *fhirstore.Clause) sqlPart {
-	table, code := indexTable(c.Param.Kind), s.code(typ, c.Param.Name)
+	table, code := indexTable(c.Param.Kind), s.code(typ, indexed(c.Param))
 	var parts []string
 	var args []any
 	for _, v := range valueConds(c) {
@@ -265,10 +276,13 @@ func (s *Store) filterSQL(typ string, c *fhirstore.Clause) sqlPart {
 		}
 		return sqlPart{"(" + strings.Join(ors, " OR ") + ")", args}
 	}
-	table, code := indexTable(c.Param.Kind), s.code(typ, c.Param.Name)
+	table, code := indexTable(c.Param.Kind), s.code(typ, indexed(c.Param))
 	exists := `EXISTS (SELECT 1 FROM ` + table + ` x WHERE x.rid = r.rid AND x.param = +?`
 	if c.Modifier == "missing" {
 		p := sqlPart{sql: exists + ")", args: []any{code}}
+		if c.Param.IndexedAs != "" {
+			p = sqlPart{sql: exists + " AND x.ref_type = +?)", args: []any{code, c.Param.Target}}
+		}
 		if c.Missing {
 			p.sql = "NOT " + p.sql
 		}

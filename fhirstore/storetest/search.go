@@ -169,6 +169,8 @@ func testSearch(t *testing.T, newStore NewStore) {
 		{"appointment patient", "Appointment", "patient=p-zhang", []string{"a1"}, false},
 		{"patient only matches patients", "Appointment", "patient=d1", nil, false},
 		{"appointment actor", "Appointment", "actor=Practitioner/d1", []string{"a1"}, false},
+		{"typed reference missing", "Appointment", "location:missing=true", []string{"a1"}, false},
+		{"typed reference not missing", "Encounter", "practitioner:missing=false", []string{"e1"}, false},
 		{"patient link", "", "link=p-zhang", []string{"p-wang"}, false},
 
 		{"default sort: newest first", "", "", []string{"p-wang", "p-zhang", "p-zoe", "p-mueller", "p-muller"}, true},
