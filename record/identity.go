@@ -307,23 +307,11 @@ func scoreText(s Score) string {
 // finalSurvivor follows replaced-by (and identity-link refer) links from a
 // patient to the record that survived its merges.
 func (p *plan) finalSurvivor(ctx context.Context, id string) (string, error) {
-	seen := map[string]bool{}
-	for range maxChain {
-		if seen[id] {
-			return "", fmt.Errorf("%w: replaced-by links of Patient/%s loop", ErrCircularMerge, id)
-		}
-		seen[id] = true
-		s, err := p.get(ctx, key{"Patient", id})
-		if err != nil {
-			return "", err
-		}
-		next, _ := forwardLink(s.current())
-		if next == "" {
-			return id, nil
-		}
-		id = next
+	ids, err := p.walk(ctx, id, false)
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
+	return ids[len(ids)-1], nil
 }
 
 // forwardLink is the patient a record forwards to and how: "replaced-by"

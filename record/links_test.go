@@ -26,8 +26,19 @@ type chains struct {
 }
 
 func newChains(t *testing.T) *chains {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"), sqlite.Options{Durability: sqlite.DurabilityOff})
+	st, rec := openRecord(t)
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chains{t, context.Background(), st, rec, set}
+}
+
+// openRecord opens a record on a fresh SQLite file, closed at the end of
+// the test.
+func openRecord(t *testing.T) (*sqlite.Store, *record.Recorder) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"), sqlite.Options{Durability: sqlite.DurabilityOff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,11 +47,7 @@ func newChains(t *testing.T) *chains {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := mappings.Load(mappings.Shipped())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &chains{t, ctx, st, rec, set}
+	return st, rec
 }
 
 // msg applies one message: "TYPE CONTROL YYYYMMDDHHMM" then its PID (and

@@ -279,42 +279,44 @@ func (p *plan) upstreamOf(ctx context.Context, id string) (map[string]bool, erro
 // chainFrom lists the references of a patient and of every record its
 // merges and links lead to, to the final survivor.
 func (p *plan) chainFrom(ctx context.Context, id string) ([]string, error) {
-	var out []string
-	for range maxChain {
-		out = append(out, "Patient/"+id)
-		s, err := p.get(ctx, key{"Patient", id})
-		if err != nil {
-			return nil, err
-		}
-		next, _ := forwardLink(s.current())
-		if next == "" || slices.Contains(out, "Patient/"+next) {
-			return out, nil
-		}
-		id = next
+	ids, err := p.walk(ctx, id, false)
+	for i := range ids {
+		ids[i] = "Patient/" + ids[i]
 	}
-	return nil, fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
+	return ids, err
 }
 
 // mergedInto follows a record's replaced-by links (not identity links) to
 // the record it was last merged into (itself when not merged).
 func (p *plan) mergedInto(ctx context.Context, id string) (string, error) {
-	seen := map[string]bool{}
+	ids, err := p.walk(ctx, id, true)
+	if err != nil {
+		return "", err
+	}
+	return ids[len(ids)-1], nil
+}
+
+// walk follows a patient's forward links — replaced-by, and unless
+// mergesOnly the identity links' refer — and returns the ids on the way:
+// the patient first, the record it ends at last.
+func (p *plan) walk(ctx context.Context, id string, mergesOnly bool) ([]string, error) {
+	var out []string
 	for range maxChain {
-		if seen[id] {
-			return "", fmt.Errorf("%w: replaced-by links of Patient/%s loop", ErrCircularMerge, id)
+		if slices.Contains(out, id) {
+			return nil, fmt.Errorf("%w: replaced-by links of Patient/%s loop", ErrCircularMerge, id)
 		}
-		seen[id] = true
+		out = append(out, id)
 		s, err := p.get(ctx, key{"Patient", id})
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		next, kind := forwardLink(s.current())
-		if kind != "replaced-by" {
-			return id, nil
+		if next == "" || (mergesOnly && kind != "replaced-by") {
+			return out, nil
 		}
 		id = next
 	}
-	return "", fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
+	return nil, fmt.Errorf("%w: more than %d replaced-by links from Patient/%s", ErrCircularMerge, maxChain, id)
 }
 
 // link records an identity link: the incoming patient's own record (kept,

@@ -3,14 +3,12 @@ package record_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carebridge/carebridge/fhirstore"
-	"github.com/carebridge/carebridge/fhirstore/sqlite"
 	"github.com/carebridge/carebridge/record"
 )
 
@@ -23,15 +21,7 @@ import (
 // whose earlier processing wrote nothing, takes nothing out.
 func TestReprocessTakesOutWhatTheOldMappingMade(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "r.db"), sqlite.Options{Durability: sqlite.DurabilityOff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rec, err := record.New(st, record.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, rec := openRecord(t)
 	entry := func() int64 {
 		t.Helper()
 		e := &fhirstore.Entry{Listener: "test", ControlID: "C", MessageType: "ADT^A08", Status: fhirstore.StatusProcessing, ClaimedBy: "test", Raw: []byte("MSH|")}
