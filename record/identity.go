@@ -267,6 +267,12 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link, ow
 	}
 	switch p.r.match.Decide(bestScore) {
 	case DecisionLink:
+		if scored != best {
+			if p.linkedVia == nil {
+				p.linkedVia = map[string]string{}
+			}
+			p.linkedVia[in.ID] = scored
+		}
 		p.note("identity", "Patient/"+in.ID, "linked to Patient/%s: %sscore %.1f ≥ auto_link %.1f (%s)", best, via(scored, best), bestScore.Total, p.r.match.AutoLink, scoreText(bestScore))
 		return best, fmt.Sprintf("identity link: %sscore %.1f ≥ auto_link %.1f", via(scored, best), bestScore.Total, p.r.match.AutoLink), in.ID, nil
 	case DecisionReview:

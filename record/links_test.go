@@ -217,3 +217,28 @@ func TestMergesThatWouldLoopAreRefused(t *testing.T) {
 }
 
 func asString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// N (a lab's record) is linked to H only because it scores on the data of
+// K, a clinic's record linked to H. When K is unlinked, N's link no longer
+// stands on its own: a review is opened, and rejecting it unlinks N.
+func TestUnlinkingPutsLinksThatRestedOnItToAPerson(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 K1 202611020900", pidK+"|||||01632 960555^PRN^PH", "VN KV-1")
+	c.msg("ADT^A04 N1 202611030900", "PID|1||LAB-N^^^LABSYS^MR||Alpha^Ann||19700101|F|||||01632 960555^PRN^PH", "VN NV-1")
+	c.wantVisits("H-1", "HV-1", "KV-1", "NV-1")
+	if rs, err := c.rec.Reviews(c.ctx, "requested"); err != nil || len(rs) != 0 {
+		t.Fatalf("reviews before the unlink: %v %v", rs, err)
+	}
+	c.msg("ADT^A37 U1 202611070900", "PID|1||CL-K^^^NORTHCLINIC^MR||Alpha^Ann||19700101|F", "PV1|1|N")
+	rs, err := c.rec.Reviews(c.ctx, "requested")
+	if err != nil || len(rs) != 1 || rs[0].Patient != c.id("LAB-N") || rs[0].Candidate != c.id("H-1") {
+		t.Fatalf("reviews after unlinking K: %+v %v, want one asking whether N is H", rs, err)
+	}
+	if _, err := c.rec.Reject(c.ctx, rs[0].TaskID); err != nil {
+		t.Fatal(err)
+	}
+	c.wantVisits("LAB-N", "NV-1")
+	c.wantVisits("CL-K", "KV-1")
+	c.wantVisits("H-1", "HV-1")
+}

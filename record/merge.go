@@ -245,6 +245,43 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	return nil
 }
 
+// reviewLinksVia opens a review for each record still linked to patient
+// survivor whose link was decided on the data of record gone (a record
+// linked to survivor, just unlinked from it): that decision no longer
+// stands on its own, so a person confirms or undoes it.
+func (p *plan) reviewLinksVia(ctx context.Context, survivor, gone string) error {
+	ss, err := p.get(ctx, key{"Patient", survivor})
+	if err != nil || ss.current() == nil {
+		return err
+	}
+	for _, l := range list(ss.current(), "link") {
+		x, _ := l.(map[string]any)
+		k, ok := parseRef(str(obj(x, "other"), "reference"))
+		if str(x, "type") != "seealso" || !ok || k.typ != "Patient" || k.id == gone {
+			continue
+		}
+		prov, err := p.lastMerge(ctx, k.id)
+		if err != nil {
+			return err
+		}
+		rested := false
+		for _, e := range list(prov, "entity") {
+			y, _ := e.(map[string]any)
+			if str(y, "role") == "quotation" && str(obj(y, "what"), "reference") == "Patient/"+gone {
+				rested = true
+			}
+		}
+		if !rested {
+			continue
+		}
+		p.note("identity", "Patient/"+k.id, "linked to Patient/%s on the strength of Patient/%s's data, which was unlinked: review opened", survivor, gone)
+		if err := p.openReview(ctx, survivor, k.id, Score{}, "linked on the strength of Patient/"+gone+"'s data, which was unlinked"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // upstreamOf is a patient and every record merged or linked into it,
 // directly or through others (found by the survivors' replaces and
 // seealso links).
@@ -358,7 +395,13 @@ func (p *plan) link(ctx context.Context, survivor, kept, event, why string, move
 			targets = append(targets, map[string]any{"reference": k.ref()})
 		}
 	}
-	if err := p.provenance(ctx, "link", survivor+"|"+kept, targets, []any{map[string]any{"role": "source", "what": map[string]any{"reference": from}}}, why); err != nil {
+	entities := []any{map[string]any{"role": "source", "what": map[string]any{"reference": from}}}
+	if via := p.linkedVia[kept]; via != "" {
+		// The score rested on that record's data: if it is unlinked, this
+		// link is put to a person (see reviewLinksVia).
+		entities = append(entities, map[string]any{"role": "quotation", "what": map[string]any{"reference": "Patient/" + via}})
+	}
+	if err := p.provenance(ctx, "link", survivor+"|"+kept, targets, entities, why); err != nil {
 		return err
 	}
 	p.note("link", from, "linked to %s (%s): its visits, appointments and charges are there; its own data stay on it", to, why)
@@ -560,6 +603,11 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	}
 	if err := p.provenance(ctx, activity, survivor+"|"+merged, targets, entities, why); err != nil {
 		return err
+	}
+	if activity == "unlink" {
+		if err := p.reviewLinksVia(ctx, survivor, merged); err != nil {
+			return err
+		}
 	}
 	verb := "unmerged"
 	if activity == "unlink" {

@@ -246,6 +246,9 @@ type plan struct {
 	notes  []Note
 	checks []fhirstore.Check
 	now    time.Time
+	// linkedVia: for an incoming patient linked by score, the record (linked
+	// or merged into the one it is linked to) whose data scored.
+	linkedVia map[string]string
 }
 
 func newPlan(r *Recorder) *plan {

@@ -82,12 +82,30 @@ func (r *Recorder) Accept(ctx context.Context, taskID string) (*Outcome, error) 
 	})
 }
 
-// Reject closes an open review as "different people": both records stay.
+// Reject closes an open review as "different people": both records stay;
+// a record the engine had linked to the candidate is unlinked.
 func (r *Recorder) Reject(ctx context.Context, taskID string) (*Outcome, error) {
 	return r.run(ctx, nil, 0, func(ctx context.Context, p *plan) error {
-		t, _, err := p.openTask(ctx, taskID)
+		t, rv, err := p.openTask(ctx, taskID)
 		if err != nil {
 			return err
+		}
+		ps, err := p.get(ctx, key{"Patient", rv.Patient})
+		if err != nil {
+			return err
+		}
+		if _, kind := forwardLink(ps.current()); kind == "refer" {
+			final, err := p.finalSurvivor(ctx, rv.Patient)
+			if err != nil {
+				return err
+			}
+			if cand, err := p.finalSurvivor(ctx, rv.Candidate); err != nil {
+				return err
+			} else if cand == final {
+				if err := p.unmerge(ctx, rv.Patient, "identity review rejected"); err != nil {
+					return err
+				}
+			}
 		}
 		p.closeTask(t, "rejected", "not the same person")
 		return nil
