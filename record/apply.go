@@ -82,6 +82,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		if in[i].Type != "Patient" || (merge != nil && merge.merged == in[i].ID) {
 			continue
 		}
+		p.sameAs = ""
 		if merge != nil && merge.survivor == in[i].ID {
 			// A known survivor that was itself merged is updated on its
 			// final survivor, unless that is the record being merged
@@ -99,6 +100,15 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 					continue
 				}
 			}
+			// The record being merged is this patient as the message says:
+			// its identifiers are not another patient's.
+			if ms, err := p.get(ctx, key{"Patient", merge.merged}); err != nil {
+				return err
+			} else if ms.current() != nil {
+				if p.sameAs, err = p.finalSurvivor(ctx, merge.merged); err != nil {
+					return err
+				}
+			}
 		}
 		target, why, owner, err := p.resolvePatient(ctx, in[i])
 		if err != nil {
@@ -107,11 +117,17 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		if target == in[i].ID {
 			continue
 		}
+		if why != "" && target == p.sameAs {
+			// A new survivor found to be the record it merges: no link,
+			// the merge joins the two.
+			p.note("identity", "Patient/"+in[i].ID, "the merge's survivor is the record it merges (Patient/%s): kept as a new record for the merge", target)
+			continue
+		}
 		orig := in[i].ID
 		from, to := "Patient/"+orig, "Patient/"+target
-		// Tagged with the record the patient's data go to when that is not
-		// where they are put (a linked record), else with the one named.
-		tag := cmp.Or(owner, orig)
+		// Tagged with the record the message named: it belongs to it, and
+		// undoing any merge or link on its way brings it back.
+		tag := orig
 		var moved []key
 		for j := range in {
 			if j == i {

@@ -50,6 +50,13 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, o
 		if err != nil {
 			return "", "", "", err
 		}
+		if final == in.ID {
+			// Not merged: a merge of it committed meanwhile (its survivor
+			// then links to it) makes this plan start over.
+			if _, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "link", Values: []string{"Patient/" + in.ID}}}}); err != nil {
+				return "", "", "", err
+			}
+		}
 		if final != in.ID {
 			// The way from this record to where its resources go is
 			// checked where the change set commits: a merge, link or
@@ -157,7 +164,7 @@ func (p *plan) keepOthersIdentifiers(ctx context.Context, in Incoming, target st
 			if err != nil {
 				return err
 			}
-			if final != target {
+			if final != target && final != p.sameAs {
 				matchedBy[i] = final
 				break
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/carebridge/carebridge/engine/hl7"
@@ -241,4 +242,106 @@ func TestUnlinkingPutsLinksThatRestedOnItToAPerson(t *testing.T) {
 	c.wantVisits("LAB-N", "NV-1")
 	c.wantVisits("CL-K", "KV-1")
 	c.wantVisits("H-1", "HV-1")
+}
+
+const (
+	pidR = "PID|1||H-R^^^GENHOSP^MR||Rho^Rita||19410101|F"
+	pidM = "PID|1||H-M^^^GENHOSP^MR||Mu^Max||19520202|M"
+	pidS = "PID|1||H-S^^^GENHOSP^MR||Sigma^Sam||19630303|M"
+)
+
+// What a merge's Provenance lists comes back on unmerge only if it still
+// belongs to a record that unmerge undoes.
+func TestUnmergeLeavesWhatSinceBelongsElsewhere(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 R1 202611010900", pidR, "VN RV-1")
+	c.msg("ADT^A04 M1 202611010901", pidM, "VN MV-1")
+	c.msg("ADT^A04 S1 202611010902", pidS, "VN SV-1")
+	r, m, s := c.id("H-R"), c.id("H-M"), c.id("H-S")
+	must := func(_ *record.Outcome, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.rec.Merge(c.ctx, m, r)) // R into M
+	must(c.rec.Merge(c.ctx, s, m)) // M into S: Provenance lists RV-1
+	must(c.rec.Unmerge(c.ctx, r))  // R out of (M->S): RV-1 back on R
+	must(c.rec.Merge(c.ctx, s, r)) // R into S: RV-1 on S, tagged R
+	must(c.rec.Unmerge(c.ctx, m))  // M out of S: RV-1 belongs to R, final S
+	c.wantVisits("H-S", "RV-1", "SV-1")
+	c.wantVisits("H-M", "MV-1")
+}
+
+// A visit sent for X, merged into K which is linked to H, belongs to X:
+// unmerging X brings it back.
+func TestVisitOfARecordMergedIntoALinkedOneBelongsToIt(t *testing.T) {
+	c := newChains(t)
+	pidX := "PID|1||CL-X^^^NORTHCLINIC^MR||Xi^Xena||19900909|F"
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 K1 202611020900", pidK, "VN KV-1")
+	c.msg("ADT^A04 X1 202611030900", pidX, "VN XV-1")
+	c.msg("ADT^A40 M1 202611040900", "PID|1||CL-K^^^NORTHCLINIC^MR||Alpha^Ann||19700101|F", "MRG|CL-X^^^NORTHCLINIC^MR")
+	c.msg("ADT^A04 X2 202611050900", pidX, "VN XV-2")
+	c.wantVisits("H-1", "HV-1", "KV-1", "XV-1", "XV-2")
+	c.msg("ADT^A37 U1 202611060900", pidX, "PV1|1|N")
+	c.wantVisits("CL-X", "XV-1", "XV-2")
+	c.wantVisits("H-1", "HV-1", "KV-1")
+}
+
+// An A40 whose survivor is a new number of the same person (same national
+// number, or the same demographics) merges; it is not refused as circular.
+func TestA40WithANewSurvivorOfTheSamePerson(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A40 M1 202611040900", "PID|1||H-9^^^GENHOSP^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F", "MRG|H-1^^^GENHOSP^MR")
+	c.msg("ADT^A04 H2 202611050900", pidH, "VN HV-2")
+	c.wantVisits("H-9", "HV-1", "HV-2")
+}
+
+// racing wraps a store: the first Apply whose change set writes an
+// Encounter runs hook first (another worker committing meanwhile).
+type racing struct {
+	record.Store
+	once sync.Once
+	hook func()
+}
+
+func (r *racing) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore.Resource, error) {
+	for _, w := range cs.Writes {
+		if w.Type == "Encounter" && r.hook != nil {
+			r.once.Do(r.hook)
+		}
+	}
+	return r.Store.Apply(ctx, cs)
+}
+
+// A visit for M planned while another worker merges M into S lands on S:
+// the plan starts over when the merge committed first.
+func TestVisitRacingAMerge(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 M1 202611010901", pidM, "VN MV-1")
+	c.msg("ADT^A04 S1 202611010902", pidS, "VN SV-1")
+	m, s := c.id("H-M"), c.id("H-S")
+	rs := &racing{Store: c.st}
+	rec, err := record.New(rs, record.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := c.rec
+	rs.hook = func() {
+		if _, err := orig.Merge(c.ctx, s, m); err != nil {
+			t.Error(err)
+		}
+	}
+	c.rec = rec
+	c.msg("ADT^A04 M2 202611020900", pidM, "VN MV-2")
+	c.wantVisits("H-S", "MV-1", "SV-1", "MV-2")
+}
+
+func TestA40WithANewSurvivorOfTheSameDemographics(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidF+"|||1 High St^^Leeds^^LS1 1AA||01632 960777^PRN^PH", "VN FV-1")
+	c.msg("ADT^A40 M1 202611040900", "PID|1||H-F2^^^GENHOSP^MR||Gamma^Gail||19600303|F|||1 High St^^Leeds^^LS1 1AA||01632 960777^PRN^PH", "MRG|H-F^^^GENHOSP^MR")
+	c.wantVisits("H-F2", "FV-1")
 }

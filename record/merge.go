@@ -532,6 +532,9 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 			if err != nil {
 				return err
 			}
+			if !upstream[namedPatient(s.current())] {
+				continue // since given to another record (or to the one it is on)
+			}
 			moveBack(s)
 		}
 		for _, e := range list(prov, "entity") {

@@ -249,6 +249,9 @@ type plan struct {
 	// linkedVia: for an incoming patient linked by score, the record (linked
 	// or merged into the one it is linked to) whose data scored.
 	linkedVia map[string]string
+	// sameAs, while the survivor of a merge message is resolved, is the
+	// record it merges (its final survivor): not another patient.
+	sameAs string
 }
 
 func newPlan(r *Recorder) *plan {
