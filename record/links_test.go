@@ -56,20 +56,7 @@ func openRecord(t *testing.T) (*sqlite.Store, *record.Recorder) {
 func (c *chains) msg(head string, segs ...string) {
 	c.t.Helper()
 	f := strings.Fields(head) // type, control id, time
-	ts := f[2] + "00+0000"
-	event := strings.Split(f[0], "^")[1]
-	all := []string{"MSH|^~\\&|ADTSYS|GENHOSP|CAREBRIDGE|CB|" + ts + "||" + f[0] + "|" + f[1] + "|P|2.5.1", "EVN|" + event + "|" + ts}
-	for _, s := range segs {
-		if strings.HasPrefix(s, "VN ") {
-			s = "PV1|1|O|OPD^CR1^^NORTHCLINIC||||||||||||||||" + s[3:] + "^^^NORTHCLINIC^VN|||||||||||||||||||||||||" + ts
-		}
-		all = append(all, s)
-	}
-	raw := []byte(strings.Join(all, "\r"))
-	m, err := hl7.Parse(raw)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	m, raw := inlineMessage(c.t, f[0], f[1], f[2]+"00+0000", segs...)
 	res, err := c.set.Map(m, mappings.Options{Sender: "genhosp-adt"})
 	if err != nil {
 		c.t.Fatal(err)
@@ -81,6 +68,27 @@ func (c *chains) msg(head string, segs ...string) {
 	if _, err := c.rec.Apply(c.ctx, record.FromMapping(m, res, e.ID), nil); err != nil {
 		c.t.Fatalf("%s: %v", f[1], err)
 	}
+}
+
+// inlineMessage builds and parses a message of type typ ("ADT^A04") at
+// time ts from its segments after MSH and EVN; "VN number" stands for a
+// PV1 with that visit number.
+func inlineMessage(t *testing.T, typ, ctl, ts string, segs ...string) (*hl7.Message, []byte) {
+	t.Helper()
+	event := strings.Split(typ, "^")[1]
+	all := []string{"MSH|^~\\&|ADTSYS|GENHOSP|CAREBRIDGE|CB|" + ts + "||" + typ + "|" + ctl + "|P|2.5.1", "EVN|" + event + "|" + ts}
+	for _, s := range segs {
+		if strings.HasPrefix(s, "VN ") {
+			s = "PV1|1|O|OPD^CR1^^NORTHCLINIC||||||||||||||||" + s[3:] + "^^^NORTHCLINIC^VN|||||||||||||||||||||||||" + ts
+		}
+		all = append(all, s)
+	}
+	raw := []byte(strings.Join(all, "\r"))
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, raw
 }
 
 func (c *chains) all(typ string) []map[string]any {

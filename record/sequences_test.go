@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/mappings"
 	"github.com/carebridge/carebridge/record"
@@ -57,20 +56,8 @@ func (f *fz) pid(n fzNumber, seq int, withNHS bool) string {
 func (f *fz) apply(typ string, segs ...string) (pats []string, enc string, err error) {
 	f.step++
 	ts := f.t0.Add(time.Duration(f.step)*time.Minute).Format("200601021504") + "00+0000"
-	event := strings.Split(typ, "^")[1]
 	ctl := "C" + strconv.Itoa(f.step)
-	all := []string{"MSH|^~\\&|ADTSYS|GENHOSP|CAREBRIDGE|CB|" + ts + "||" + typ + "|" + ctl + "|P|2.5.1", "EVN|" + event + "|" + ts}
-	for _, s := range segs {
-		if strings.HasPrefix(s, "VN ") {
-			s = "PV1|1|O|OPD^CR1^^NORTHCLINIC||||||||||||||||" + s[3:] + "^^^NORTHCLINIC^VN|||||||||||||||||||||||||" + ts
-		}
-		all = append(all, s)
-	}
-	raw := []byte(strings.Join(all, "\r"))
-	m, perr := hl7.Parse(raw)
-	if perr != nil {
-		f.t.Fatal(perr)
-	}
+	m, raw := inlineMessage(f.t, typ, ctl, ts, segs...)
 	res, merr := f.set.Map(m, mappingsOpts())
 	if merr != nil {
 		f.t.Fatal(merr)
