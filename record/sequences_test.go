@@ -411,7 +411,7 @@ func newFz(t *testing.T, seed int64) *fz {
 func TestRandomMergeLinkSequences(t *testing.T) {
 	seeds, _ := strconv.Atoi(os.Getenv("CAREBRIDGE_SEQ_SEEDS"))
 	if seeds == 0 {
-		seeds = 12
+		seeds = 20
 	}
 	steps, _ := strconv.Atoi(os.Getenv("CAREBRIDGE_SEQ_STEPS"))
 	if steps == 0 {
