@@ -266,9 +266,9 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 
 // dropRemoved takes out of a resource what the message's earlier mapping
 // (prev) put there and its mapping now (in) no longer makes, when the
-// message is processed again: a top-level element in lacks goes if it is
-// still what prev made it; of a list, the entries prev had and in has not
-// go. Only where this message's earlier processing wrote a version of the
+// message is processed again: an element in lacks goes if it is still what
+// prev made it (in objects both have, element by element); of a list, the
+// entries prev had and in has not go. Only where this message's earlier processing wrote a version of the
 // resource, it is still the resource's latest event, and the element or
 // entry was not there already before that version (an older message made
 // it too); each removal is noted.
@@ -317,17 +317,25 @@ func (p *plan) dropRemoved(ctx context.Context, s *state, prev, in map[string]an
 func withoutRemoved(typ string, cur, prev, in, before map[string]any) (map[string]any, []string) {
 	body := cloneJSONMap(cur)
 	var dropped []string
+	skip := map[string]bool{"resourceType": true, "id": true, "meta": true}
+	if typ == "Patient" {
+		skip["link"], skip["active"] = true, true
+	}
+	dropIn(body, prev, in, before, "", skip, &dropped)
+	return body, dropped
+}
+
+// dropIn is withoutRemoved for one object: its elements, its lists'
+// entries, and the elements of the objects both outputs have (a visit's
+// hospitalization), named by their path.
+func dropIn(body, prev, in, before map[string]any, path string, skip map[string]bool, dropped *[]string) {
 	for _, k := range sortedKeys(prev) {
-		switch k {
-		case "resourceType", "id", "meta":
+		if skip[k] {
 			continue
-		case "link", "active":
-			if typ == "Patient" {
-				continue
-			}
 		}
 		pv, nv := prev[k], in[k]
-		if was, ok := pv.([]any); ok {
+		switch was := pv.(type) {
+		case []any:
 			stored, ok := body[k].([]any)
 			if !ok {
 				continue
@@ -340,20 +348,30 @@ func withoutRemoved(typ string, cur, prev, in, before map[string]any) (map[strin
 			if len(keep) == len(stored) {
 				continue
 			}
-			dropped = append(dropped, fmt.Sprintf("%s (%d of %d)", k, len(stored)-len(keep), len(stored)))
+			*dropped = append(*dropped, fmt.Sprintf("%s%s (%d of %d)", path, k, len(stored)-len(keep), len(stored)))
 			if len(keep) == 0 {
 				delete(body, k)
 			} else {
 				body[k] = keep
 			}
 			continue
+		case map[string]any:
+			stored, ok := body[k].(map[string]any)
+			now, still := nv.(map[string]any)
+			if ok && still {
+				had, _ := before[k].(map[string]any)
+				dropIn(stored, was, now, had, path+k+".", nil, dropped)
+				if len(stored) == 0 {
+					delete(body, k)
+				}
+				continue
+			}
 		}
 		if _, still := in[k]; !still && reflect.DeepEqual(body[k], pv) && !reflect.DeepEqual(before[k], pv) {
 			delete(body, k)
-			dropped = append(dropped, k)
+			*dropped = append(*dropped, path+k)
 		}
 	}
-	return body, dropped
 }
 
 // identityLink is an incoming patient found to be a stored one: its record

@@ -160,6 +160,33 @@ func TestReprocessTakesOutWhatTheOldMappingMade(t *testing.T) {
 		t.Error("reprocessing the newer message took out the marital status an older message had recorded")
 	}
 
+	// Inside an element both outputs make (a visit's hospitalization), what
+	// only the earlier one made goes too.
+	j5 := entry()
+	visit := func(disposition bool) map[string]any {
+		h := map[string]any{"admitSource": map[string]any{"text": "Emergency"}}
+		if disposition {
+			h["dischargeDisposition"] = map[string]any{"text": "Home"}
+		}
+		return map[string]any{"resourceType": "Encounter", "id": "rv-1", "status": "finished",
+			"class": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+			"subject": map[string]any{"reference": "Patient/rp-2"}, "hospitalization": h}
+	}
+	apply(msg(j5, at.Add(2*time.Hour), visit(true)))
+	fixed5 := msg(j5, at.Add(2*time.Hour), visit(false))
+	fixed5.Previous = msg(0, at, visit(true)).Resources
+	o5 := apply(fixed5)
+	e5, err := st.Read(ctx, "Encounter", "rv-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(e5.Body), "dischargeDisposition") || !strings.Contains(string(e5.Body), "admitSource") {
+		t.Errorf("after reprocessing, the visit is %s: want the admit source kept and the disposition only the earlier mapping made gone", e5.Body)
+	}
+	if n := noteOf(o5, "reprocess"); !strings.Contains(n, "hospitalization.dischargeDisposition") {
+		t.Errorf("reprocess note = %q", n)
+	}
+
 	// Its earlier processing wrote nothing (the same content was there):
 	// what it made came from elsewhere too, so nothing goes.
 	j4 := entry()
