@@ -169,7 +169,7 @@ func TestReprocessTakesOutWhatTheOldMappingMade(t *testing.T) {
 			h["dischargeDisposition"] = map[string]any{"text": "Home"}
 		}
 		return map[string]any{"resourceType": "Encounter", "id": "rv-1", "status": "finished",
-			"class": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+			"class":   map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
 			"subject": map[string]any{"reference": "Patient/rp-2"}, "hospitalization": h}
 	}
 	apply(msg(j5, at.Add(2*time.Hour), visit(true)))
