@@ -125,9 +125,9 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		}
 		orig := in[i].ID
 		from, to := "Patient/"+orig, "Patient/"+target
-		// Tagged with the record the message named: it belongs to it, and
-		// undoing any merge or link on its way brings it back.
-		tag := orig
+		// Each redirected resource is tagged with the record the message
+		// named: it belongs to it, and undoing any merge or link on its way
+		// brings it back.
 		var moved []key
 		for j := range in {
 			if j == i {
@@ -137,7 +137,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				rewriteRefs(prev[j], from, to)
 			}
 			if rewriteRefs(in[j].Body, from, to) && in[j].Type != "Patient" {
-				named[j] = tag
+				named[j] = orig
 				moved = append(moved, key{in[j].Type, in[j].ID})
 			}
 		}
@@ -158,6 +158,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			redirected[dest] = true
 		}
 	}
+	p.sameAs = ""
 	if merge != nil && merge.merged != "" {
 		if err := p.resolveMerged(ctx, merge, in); err != nil {
 			return err
