@@ -72,6 +72,13 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 	if m.Code == "ADT" && mergeEvents[m.Event] {
 		merge = mergeRolesOf(in)
 	}
+	if merge != nil && merge.merged != "" {
+		// The merged record first (by id, else by identifier), so that the
+		// survivor's identity knows it.
+		if err := p.resolveMerged(ctx, merge, in); err != nil {
+			return err
+		}
+	}
 	// Identity first: every reference to an incoming patient that turns out
 	// to be a known one is redirected to it, and the resource remembers the
 	// patient the message named (an unmerge gives it back to that record).
@@ -105,7 +112,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			if ms, err := p.get(ctx, key{"Patient", merge.merged}); err != nil {
 				return err
 			} else if ms.current() != nil {
-				if p.sameAs, err = p.finalSurvivor(ctx, merge.merged); err != nil {
+				if p.sameAs, err = p.mergedInto(ctx, merge.merged); err != nil {
 					return err
 				}
 			}
@@ -159,11 +166,6 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		}
 	}
 	p.sameAs = ""
-	if merge != nil && merge.merged != "" {
-		if err := p.resolveMerged(ctx, merge, in); err != nil {
-			return err
-		}
-	}
 	var encounters, appointments []*state
 	accounts := map[string]bool{}
 	for i, r := range in {
@@ -368,9 +370,17 @@ func dropIn(body, prev, in, before map[string]any, path string, skip map[string]
 				continue
 			}
 		}
-		if _, still := in[k]; !still && reflect.DeepEqual(body[k], pv) && !reflect.DeepEqual(before[k], pv) {
+		if _, still := in[k]; still || !reflect.DeepEqual(body[k], pv) {
+			continue
+		}
+		switch bv, had := before[k]; {
+		case !had:
 			delete(body, k)
 			*dropped = append(*dropped, path+k)
+		case !reflect.DeepEqual(bv, pv):
+			// An older message had recorded another value: it is back.
+			body[k] = bv
+			*dropped = append(*dropped, path+k+" (the earlier value restored)")
 		}
 	}
 }

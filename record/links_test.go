@@ -353,3 +353,43 @@ func TestA40WithANewSurvivorOfTheSameDemographics(t *testing.T) {
 	c.msg("ADT^A40 M1 202611040900", "PID|1||H-F2^^^GENHOSP^MR||Gamma^Gail||19600303|F|||1 High St^^Leeds^^LS1 1AA||01632 960777^PRN^PH", "MRG|H-F^^^GENHOSP^MR")
 	c.wantVisits("H-F2", "FV-1")
 }
+
+// Merging K into H confirms the engine's link: N's link, which rested on
+// K's data, still stands (no review).
+func TestConfirmingALinkByMergeOpensNoReview(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 K1 202611020900", pidK+"|||||01632 960555^PRN^PH", "VN KV-1")
+	c.msg("ADT^A04 N1 202611030900", "PID|1||LAB-N^^^LABSYS^MR||Alpha^Ann||19700101|F|||||01632 960555^PRN^PH", "VN NV-1")
+	if _, err := c.rec.Merge(c.ctx, c.id("H-1"), c.id("CL-K")); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := c.rec.Reviews(c.ctx, "requested"); err != nil || len(rs) != 0 {
+		t.Errorf("reviews after K was merged into H: %+v %v", rs, err)
+	}
+	c.wantVisits("H-1", "HV-1", "KV-1", "NV-1")
+}
+
+// The clinic replaces its number CL-K (linked by the engine to H) by CL-K2
+// with an A40: the person stays one, with H.
+func TestA40ReplacingALinkedNumberKeepsThePersonWhole(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A04 K1 202611020900", pidK, "VN KV-1")
+	c.msg("ADT^A40 M1 202611040900", "PID|1||CL-K2^^^NORTHCLINIC^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F", "MRG|CL-K^^^NORTHCLINIC^MR")
+	c.msg("ADT^A04 K3 202611050900", "PID|1||CL-K2^^^NORTHCLINIC^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F", "VN KV-3")
+	c.msg("ADT^A04 Z4 202611060900", "PID|1||LAB-Z^^^LABSYS^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F", "VN ZV-4")
+	c.wantVisits("H-1", "HV-1", "KV-1", "KV-3", "ZV-4")
+	if rs, err := c.rec.Reviews(c.ctx, "requested"); err != nil || len(rs) != 0 {
+		t.Errorf("reviews: %+v %v (one person, nothing to ask)", rs, err)
+	}
+}
+
+// An A40 whose survivor and merged numbers are both new to the record, the
+// merged one found by its second identifier on H: it merges.
+func TestA40WithBothNumbersNewMerges(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
+	c.msg("ADT^A40 M1 202611040900", "PID|1||H-9^^^GENHOSP^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F", "MRG|OLD-1^^^OLDSYS^MR~H-1^^^GENHOSP^MR")
+	c.wantVisits("H-9", "HV-1")
+}

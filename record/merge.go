@@ -149,13 +149,26 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if ms.current() == nil {
 		return fmt.Errorf("merge Patient/%s: %w", merged, fhirstore.ErrNotFound)
 	}
+	// Where the survivor's resources are: itself, or for a linked record
+	// the record its link leads to (tagged, so that an unlink brings them
+	// back with its own).
+	dest, err := p.finalSurvivor(ctx, survivor)
+	if err != nil {
+		return err
+	}
 	switch next, kind := forwardLink(ms.current()); kind {
 	case "refer":
 		// Linked by the engine to Patient/next; a merge is a person's or
 		// the sender's decision: the link gives way (what it moved goes
 		// back), then the merge moves it all.
 		p.note("merge", "Patient/"+merged, "linked to Patient/%s: unlinked before the merge", next)
-		if err := p.unmerge(ctx, merged, why); err != nil {
+		// Merged into where its link led, it confirms the link: the links
+		// decided on its data still stand, no review.
+		linkedFinal, err := p.finalSurvivor(ctx, next)
+		if err != nil {
+			return err
+		}
+		if err := p.separate(ctx, merged, why, linkedFinal != dest); err != nil {
 			return err
 		}
 	case "replaced-by":
@@ -172,13 +185,6 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 		}
 		p.note("merge", "Patient/"+merged, "Patient/%s was already merged into Patient/%s: merging that record into Patient/%s", merged, end, survivor)
 		return p.merge(ctx, survivor, end, why)
-	}
-	// Where the survivor's resources are: itself, or for a linked record
-	// the record its link leads to (tagged, so that an unlink brings them
-	// back with its own).
-	dest, err := p.finalSurvivor(ctx, survivor)
-	if err != nil {
-		return err
 	}
 	from, to := "Patient/"+merged, "Patient/"+survivor
 	targets := []any{map[string]any{"reference": to}, map[string]any{"reference": from}}
@@ -461,6 +467,12 @@ func (p *plan) provenance(ctx context.Context, activity, subject string, targets
 // before. An identity link never changed the survivor's own data, so there
 // is nothing else to take back.
 func (p *plan) unmerge(ctx context.Context, merged, why string) error {
+	return p.separate(ctx, merged, why, true)
+}
+
+// separate is unmerge; review says whether unlinking a record puts the links
+// decided on its data to a person (see reviewLinksVia).
+func (p *plan) separate(ctx context.Context, merged, why string, review bool) error {
 	ms, err := p.get(ctx, key{"Patient", merged})
 	if err != nil {
 		return err
@@ -607,7 +619,7 @@ func (p *plan) unmerge(ctx context.Context, merged, why string) error {
 	if err := p.provenance(ctx, activity, survivor+"|"+merged, targets, entities, why); err != nil {
 		return err
 	}
-	if activity == "unlink" {
+	if activity == "unlink" && review {
 		if err := p.reviewLinksVia(ctx, survivor, merged); err != nil {
 			return err
 		}

@@ -186,6 +186,24 @@ func TestReprocessTakesOutWhatTheOldMappingMade(t *testing.T) {
 	if n := noteOf(o5, "reprocess"); !strings.Contains(n, "hospitalization.dischargeDisposition") {
 		t.Errorf("reprocess note = %q", n)
 	}
+	// An older message had recorded another value: it comes back.
+	j6, j7 := entry(), entry()
+	withDisposition := func(d string) map[string]any {
+		v := visit(true)
+		v["id"] = "rv-2"
+		v["hospitalization"].(map[string]any)["dischargeDisposition"] = map[string]any{"text": d}
+		return v
+	}
+	apply(msg(j6, at.Add(3*time.Hour), withDisposition("Rehab")))
+	apply(msg(j7, at.Add(4*time.Hour), withDisposition("Home")))
+	without := withDisposition("Home")
+	delete(without["hospitalization"].(map[string]any), "dischargeDisposition")
+	fixed7 := msg(j7, at.Add(4*time.Hour), without)
+	fixed7.Previous = msg(0, at, withDisposition("Home")).Resources
+	apply(fixed7)
+	if e, err := st.Read(ctx, "Encounter", "rv-2"); err != nil || !strings.Contains(string(e.Body), "Rehab") {
+		t.Errorf("the disposition an older message recorded was not restored: %s %v", e.Body, err)
+	}
 
 	// Its earlier processing wrote nothing (the same content was there):
 	// what it made came from elsewhere too, so nothing goes.
