@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/carebridge/carebridge/fhirstore"
@@ -160,11 +161,12 @@ func (p *plan) keepOthersIdentifiers(ctx context.Context, in Incoming, target st
 			return err
 		}
 		for _, h := range hits {
-			final, err := p.finalSurvivor(ctx, h.id)
+			way, err := p.walk(ctx, h.id, false)
 			if err != nil {
 				return err
 			}
-			if final != target && final != p.sameAs {
+			final := way[len(way)-1]
+			if final != target && (p.sameAs == "" || !slices.Contains(way, p.sameAs)) {
 				matchedBy[i] = final
 				break
 			}
