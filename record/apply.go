@@ -433,10 +433,16 @@ func setTag(body map[string]any, system, code string) {
 	if code != "" {
 		tags = append(tags, map[string]any{"system": system, "code": code})
 	}
-	if len(tags) == 0 {
-		delete(meta, "tag")
+	setMetaList(body, meta, "tag", tags)
+}
+
+// setMetaList sets meta's list k (an empty one removes it, and an empty
+// meta goes from the resource).
+func setMetaList(body, meta map[string]any, k string, l []any) {
+	if len(l) == 0 {
+		delete(meta, k)
 	} else {
-		meta["tag"] = tags
+		meta[k] = l
 	}
 	if len(meta) == 0 {
 		delete(body, "meta")

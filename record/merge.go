@@ -771,14 +771,7 @@ func dropClear(body map[string]any, selector string) {
 		x, _ := e.(map[string]any)
 		return str(x, "url") == mappings.ClearExtensionURL && str(x, "valueString") == selector
 	})
-	if len(exts) == 0 {
-		delete(meta, "extension")
-	} else {
-		meta["extension"] = exts
-	}
-	if len(meta) == 0 {
-		delete(body, "meta")
-	}
+	setMetaList(body, meta, "extension", exts)
 }
 
 // Merge merges patient merged into survivor by hand (a person decided).
