@@ -320,7 +320,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	serving.Wait()
 	stopWork()
+	e.log.Info("workers finishing the batches in hand")
 	workers.Wait()
+	if n := e.leftInQueues(); n > 0 {
+		e.log.Info("messages left for the next start", "count", n)
+	}
 	e.log.Info("stopped")
 	return runErr
 }

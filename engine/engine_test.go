@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -592,5 +593,98 @@ func TestOnProcessDuplicateOfAMessageStillProcessingIsNotAcceptedYet(t *testing.
 	close(release)
 	if a := parseAck(t, <-first); a.Get("MSA-1") != "AA" {
 		t.Fatalf("original: %s", a.Get("MSA-1"))
+	}
+}
+
+// signalHandler is a slog handler that closes a channel when a record with
+// a given message is logged.
+type signalHandler struct {
+	slog.Handler
+	msg  string
+	once *sync.Once
+	seen chan struct{}
+}
+
+func (h signalHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	h.Handler = h.Handler.WithAttrs(as)
+	return h
+}
+
+func (h signalHandler) WithGroup(name string) slog.Handler {
+	h.Handler = h.Handler.WithGroup(name)
+	return h
+}
+
+func (h signalHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// TestShutdownFinishesTheBatchInHandOnly: on shutdown a worker finishes the
+// batch it is processing, but not the messages still waiting in its queue
+// (a backlog would hold the shutdown for as long as it takes); those stay
+// claimed and are processed, once, after the next start.
+func TestShutdownFinishesTheBatchInHandOnly(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) { c.Processing.Workers = 1 })
+	stopping := make(chan struct{})
+	logger := slog.New(signalHandler{Handler: slog.NewTextHandler(io.Discard, nil), msg: "workers finishing the batches in hand", once: &sync.Once{}, seen: stopping})
+	started, finish := make(chan struct{}, 1), make(chan struct{})
+	var processed sync.Map
+	p := processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		if e.ControlID == "HOLD" {
+			started <- struct{}{}
+			<-finish
+		}
+		processed.Store(e.ControlID, true)
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	})
+	n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps {
+		return engine.Deps{Journal: store, Processor: p, Logger: logger}
+	})
+	c := dial(t, n.addr)
+	msg := func(ctl string) []byte {
+		return []byte("MSH|^~\\&|APP|FAC|CB|CB|20261201120000+0000||ADT^A08^ADT_A01|" + ctl + "|P|2.5.1\rPID|1||" + ctl + "^^^FAC^MR\r")
+	}
+	if _, err := c.Send(context.Background(), msg("HOLD")); err != nil {
+		t.Fatal(err)
+	}
+	<-started // the only worker holds HOLD; what follows waits in its queue
+	const queued = 20
+	for i := range queued {
+		if _, err := c.Send(context.Background(), msg(fmt.Sprintf("Q%02d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	n.cancel()
+	<-stopping // the workers' context has ended
+	close(finish)
+	if err := <-n.stopped; err != nil {
+		t.Fatal(err)
+	}
+	n.cancel = nil
+	for i := range queued {
+		if _, ok := processed.Load(fmt.Sprintf("Q%02d", i)); ok {
+			t.Errorf("Q%02d was processed during shutdown", i)
+		}
+	}
+	left := entries(t, n.store, fhirstore.Filter{Statuses: []fhirstore.Status{fhirstore.StatusProcessing}})
+	if len(left) != queued {
+		t.Fatalf("%d entries left claimed, want %d", len(left), queued)
+	}
+	n.store.Close()
+
+	// The next start processes each of them once.
+	processed.Clear()
+	again := start(t, cfg, p)
+	for _, e := range left {
+		if got := waitFinal(t, again.store, e.ID); got.Status != fhirstore.StatusProcessed {
+			t.Errorf("%s ended %s", e.ControlID, got.Status)
+		}
+		if _, ok := processed.Load(e.ControlID); !ok {
+			t.Errorf("%s not processed after the restart", e.ControlID)
+		}
 	}
 }

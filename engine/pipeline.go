@@ -104,25 +104,36 @@ func (e *Engine) feed(ctx context.Context) {
 }
 
 // work is worker n: it processes what is routed to its queue, in order,
-// until ctx ends, and then what is left in it.
+// until ctx ends. The batch in hand when ctx ends is finished; what still
+// waits in the queue is not: those entries stay claimed under this node's
+// id and go back to the journal's queue at its next start (Engine.Run), so
+// a shutdown takes one batch, not a backlog (up to hotCapacity messages).
 func (e *Engine) work(ctx context.Context, n int) {
 	q := e.queues[n]
 	batch := make([]*fhirstore.Entry, 0, e.cfg.Processing.BatchSize)
 	for {
+		// A ready entry and an ended ctx: select picks either, so ctx is
+		// looked at first.
+		if ctx.Err() != nil {
+			return
+		}
 		select {
 		case entry := <-q:
 			e.processEntries(ctx, e.drain(q, append(batch[:0], entry)))
 		case <-ctx.Done():
-			for {
-				select {
-				case entry := <-q:
-					e.processEntries(ctx, e.drain(q, append(batch[:0], entry)))
-				default:
-					return
-				}
-			}
+			return
 		}
 	}
+}
+
+// leftInQueues counts the entries waiting in the workers' queues (after
+// they stopped: left claimed for the next start).
+func (e *Engine) leftInQueues() int {
+	n := 0
+	for _, q := range e.queues {
+		n += len(q)
+	}
+	return n
 }
 
 // drain adds to batch what else waits in q, up to the batch size, and frees
