@@ -562,3 +562,39 @@ func TestIdentifierSystemsByAuthorityAndType(t *testing.T) {
 		t.Errorf("identifiers: %s", got)
 	}
 }
+
+// TestBrokenFileIsNamedByWhatMissesItsMaps: a map file that is not valid
+// YAML is reported at the line of the syntax error, and a reference to a map
+// it would have defined says so instead of sending the reader to the list of
+// maps.
+func TestBrokenFileIsNamedByWhatMissesItsMaps(t *testing.T) {
+	bad := fstest.MapFS{
+		"m.yaml": {Data: []byte(`message: ADT
+events: {A01: ADT_A01}
+resources:
+  - name: patient
+    segment: PID
+    map: PID[Patient]
+    key: '"x"'
+`)},
+		"p.yaml": {Data: []byte(`segment: PID[Patient]
+resource: Patient
+rows:
+  - {from: "8", to: gender
+  - {from: "7", to: birthDate}
+`)},
+	}
+	_, err := mappings.Load(bad)
+	if err == nil {
+		t.Fatal("loaded a set with a broken file")
+	}
+	got := err.Error()
+	for _, w := range []string{
+		"p.yaml:4:1: invalid YAML",
+		`m.yaml:4:5: resource patient: no segment map "PID[Patient]" (hint: it may be in p.yaml, which is not valid YAML: fix that first)`,
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("errors lack %q:\n%s", w, got)
+		}
+	}
+}

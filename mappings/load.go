@@ -136,6 +136,19 @@ type loader struct {
 	errs *strictyaml.Errors
 	set  *Set
 	rows []*compiledRow
+	// unparsed are the files whose YAML is broken: a map they define is
+	// missing, and what names it is told so instead of being sent to the
+	// list of maps.
+	unparsed []string
+}
+
+// missingHint is the hint for a reference to a map no file defines: hint,
+// or, when some file did not parse, that file (it may define the map).
+func (l *loader) missingHint(hint string) string {
+	if len(l.unparsed) == 0 {
+		return hint
+	}
+	return "it may be in " + strings.Join(l.unparsed, ", ") + ", which is not valid YAML: fix that first"
 }
 
 func (l *loader) errorf(at strictyaml.Position, hint string, format string, args ...any) {
@@ -211,6 +224,7 @@ func Load(fsys fs.FS) (*Set, error) {
 			var probe struct{}
 			if _, errs := strictyaml.Decode(name, b, &probe); len(errs.List) > 0 && !strings.Contains(errs.List[0].Msg, "unknown setting") {
 				l.errs.List = append(l.errs.List, errs.List[0]) // the YAML itself is broken
+				l.unparsed = append(l.unparsed, name)
 				continue
 			}
 			l.errorf(strictyaml.Position{File: name, Line: 1, Column: 1}, "start the file with one of the keys message, segment, datatype, codemap or sender",
@@ -406,7 +420,7 @@ func (l *loader) addMessage(f *messageFile, file string) {
 		case r.Map == "":
 			l.errorf(r.Pos, "name the segment map, e.g. PID[Patient]", "resource %s: map is required", r.Name)
 		case !ok:
-			l.errorf(r.Pos, "segment maps are named SEG[Resource]; see `carebridge mapping check` for the list", "resource %s: no segment map %q", r.Name, r.Map)
+			l.errorf(r.Pos, l.missingHint("segment maps are named SEG[Resource]; see `carebridge mapping check` for the list"), "resource %s: no segment map %q", r.Name, r.Map)
 		default:
 			cr.seg, cr.resource, cr.typeVal = seg, seg.resource, seg.resource
 			if segName, _, _ := strings.Cut(r.Map, "["); segName != r.Segment {
@@ -564,7 +578,7 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 		if r.Code != "" {
 			cm, ok := l.set.codes[r.Code]
 			if !ok {
-				l.errorf(r.Pos, "code maps are named by their codemap key", "row %s: no code map %q", r.To, r.Code)
+				l.errorf(r.Pos, l.missingHint("code maps are named by their codemap key"), "row %s: no code map %q", r.To, r.Code)
 			}
 			cr.code = cm
 		}
@@ -584,7 +598,7 @@ func (l *loader) resolve() {
 		if r.row.Map != "" {
 			sm, ok := l.set.segments[r.row.Map]
 			if !ok {
-				l.errorf(r.row.Pos, "segment maps are named SEG[Target]", "row %s: no segment map %q", r.row.To, r.row.Map)
+				l.errorf(r.row.Pos, l.missingHint("segment maps are named SEG[Target]"), "row %s: no segment map %q", r.row.To, r.row.Map)
 			}
 			r.segMap = sm
 		}
@@ -593,7 +607,7 @@ func (l *loader) resolve() {
 		}
 		dt, ok := l.set.datatypes[r.via]
 		if !ok {
-			l.errorf(r.row.Pos, "datatype maps are named TYPE[Target], e.g. CX[Identifier]", "row %s: no datatype map %q", r.row.To, r.via)
+			l.errorf(r.row.Pos, l.missingHint("datatype maps are named TYPE[Target], e.g. CX[Identifier]"), "row %s: no datatype map %q", r.row.To, r.via)
 			continue
 		}
 		r.viaDT = dt

@@ -36,7 +36,7 @@ func Decode(file string, b []byte, v any) (map[string]Position, *Errors) {
 	}
 	var root yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&root); err != nil {
-		errs.Add(yamlErrorPosition(file, err), yamlErrorText(err))
+		errs.Add(syntaxErrorPosition(file, b, err), yamlErrorText(err))
 		return d.pos, errs
 	}
 	if len(root.Content) > 0 {

@@ -1,12 +1,15 @@
 package strictyaml
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Position is where a setting was written.
@@ -73,12 +76,32 @@ func (e *Errors) Unwrap() []error {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func yamlErrorPosition(file string, err error) Position {
+// syntaxErrorPosition says where in b the YAML syntax error err is. The
+// parser's own "line N" is not that line: it is the zero-based line of the
+// problem, or the line where the enclosing construct began, and it is left
+// out altogether on the first line. The line the document stops parsing at
+// is found instead: the shortest run of b's first lines, from the line the
+// parser named on, that fails to parse by itself. (A construct that spans
+// lines, such as a quoted string or a [flow, list], is named at the line it
+// opens on when it is what fails.)
+func syntaxErrorPosition(file string, b []byte, err error) Position {
+	from := 1
 	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return Position{File: file, Line: n, Column: 1}
+		from, _ = strconv.Atoi(m[1])
 	}
-	return Position{File: file}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	end := 0 // bytes in the first n lines
+	for n, l := range lines {
+		end += len(l)
+		if n+1 < from {
+			continue
+		}
+		var node yaml.Node
+		if yaml.Unmarshal(b[:end], &node) != nil {
+			return Position{File: file, Line: n + 1, Column: 1}
+		}
+	}
+	return Position{File: file, Line: max(from, 1), Column: 1}
 }
 
 func yamlErrorText(err error) string {
