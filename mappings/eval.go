@@ -221,6 +221,9 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			continue
 		}
 		ctxs := st.contexts(cr)
+		if len(ctxs) == 0 && cr.rule.Required {
+			return nil, &MapError{At: cr.at, Where: cr.rule.Segment, Err: fmt.Errorf("required segment %s is missing (resource %s)", cr.rule.Segment, cr.rule.Name)}
+		}
 		if cr.rule.Repeat > 0 {
 			ctxs = st.perRepetition(ctxs, cr.rule.Repeat)
 		}

@@ -491,6 +491,39 @@ func TestRequire(t *testing.T) {
 	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
 }
 
+func TestRequiredSegment(t *testing.T) {
+	files := copyLang()
+	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
+		"    key: identifierKey(resource.identifier)\n",
+		"    key: identifierKey(resource.identifier)\n    required: true\n", 1))}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPV1|1|I\r"))
+	if _, err := set.Map(msg, mappings.Options{}); err == nil || !strings.Contains(err.Error(), "PID: required segment PID is missing (resource patient)") {
+		t.Fatalf("error = %v", err)
+	}
+	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
+}
+
+// TestConditionErrorNamesTheField: a row condition that fails at run time
+// names the message position it read (PID-7), not the row's relative path.
+func TestConditionErrorNamesTheField(t *testing.T) {
+	files := copyLang()
+	files["pid.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["pid.yaml"].Data),
+		`  - {from: "7", to: birthDate, as: date}`,
+		`  - {from: "7", to: birthDate, as: date, when: 'int(it) > 0'}`, 1))}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR||Doe||1980x\r"))
+	if _, err := set.Map(msg, mappings.Options{}); err == nil || !strings.Contains(err.Error(), "pid.yaml:7:5: PID-7: ") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
 func TestMappingErrorsCarryNoMessageValues(t *testing.T) {
 	files := copyLang()
 	files["pid.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["pid.yaml"].Data),

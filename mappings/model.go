@@ -128,6 +128,11 @@ type resourceRule struct {
 	// (e.g. 7 for PV1-7, several attending doctors); rows reading the field
 	// (7, 7.1) read that repetition.
 	Repeat int `yaml:"repeat"`
+	// Required makes a message without Segment (or, with Group, without
+	// an instance of the group) a mapping error rather than a Bundle
+	// without these resources: an ADT without a PID has no patient to
+	// apply its visit to.
+	Required bool `yaml:"required"`
 	// Map names the segment map, e.g. "PID[Patient]".
 	Map string `yaml:"map"`
 	// Events limits the rule to these trigger events.

@@ -301,7 +301,7 @@ func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[s
 		ok, err := st.evalBool(r.when, vars)
 		vars.itStr = ""
 		if err != nil {
-			return &MapError{At: r.at, Where: r.from.text, Err: err}
+			return &MapError{At: r.at, Where: st.where(at), Err: err}
 		}
 		if !ok {
 			return nil

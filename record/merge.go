@@ -792,6 +792,6 @@ func (r *Recorder) Unmerge(ctx context.Context, id string) (*Outcome, error) {
 // asks (a circular merge, an unknown patient, an invalid resource) rather
 // than from the store: retrying does not help.
 func IsContentError(err error) bool {
-	return errors.Is(err, ErrCircularMerge) || errors.Is(err, ErrNotMerged) ||
+	return errors.Is(err, ErrCircularMerge) || errors.Is(err, ErrNotMerged) || errors.Is(err, ErrNoPatient) ||
 		errors.Is(err, fhirstore.ErrInvalid) || errors.Is(err, fhirstore.ErrNotFound)
 }

@@ -1,7 +1,9 @@
 package record
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/carebridge/carebridge/engine/hl7"
@@ -21,6 +23,33 @@ func FromMapping(msg *hl7.Message, res *mappings.Result, journalID int64) *Messa
 		m.Resources[i] = Incoming{Type: r.Type, ID: r.ID, Body: r.Body}
 	}
 	return m
+}
+
+// ErrNoPatient is the error of an ADT or DFT message that names no patient
+// (no PID, or one no map could make a Patient of): the record has no one to
+// file its visit, charges or account under.
+var ErrNoPatient = errors.New("the message names no patient")
+
+// checkPatient returns ErrNoPatient for an ADT or DFT message without a
+// Patient. (A schedule message may book a slot for no one.)
+func (m *Message) checkPatient() error {
+	if m.Code != "ADT" && m.Code != "DFT" {
+		return nil
+	}
+	var made []string
+	for _, r := range m.Resources {
+		switch r.Type {
+		case "Patient":
+			return nil
+		case "Provenance":
+		default:
+			made = append(made, r.Type)
+		}
+	}
+	if len(made) == 0 {
+		return fmt.Errorf("%w: no PID (nothing to record)", ErrNoPatient)
+	}
+	return fmt.Errorf("%w: no PID, so its %s would belong to no one", ErrNoPatient, strings.Join(made, ", "))
 }
 
 // eventTime is when the message's event happened: EVN-2 when it carries its

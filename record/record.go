@@ -143,6 +143,9 @@ type Outcome struct {
 // resource) are returned without anything written; the caller records the
 // message as failed.
 func (r *Recorder) Apply(ctx context.Context, m *Message, c *fhirstore.Completion) (*Outcome, error) {
+	if err := m.checkPatient(); err != nil {
+		return nil, err
+	}
 	return r.run(ctx, c, m.JournalID, func(ctx context.Context, p *plan) error { return p.message(ctx, m) })
 }
 

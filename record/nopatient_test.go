@@ -1,0 +1,51 @@
+package record_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
+)
+
+// TestMessageWithoutPatientIsRefused: an ADT or DFT message without a PID
+// (or with one misspelt) maps to a visit or charges that belong to no one;
+// the record refuses it as a content error (the message ends failed with
+// the reason) and writes nothing. A schedule message may name no patient.
+func TestMessageWithoutPatientIsRefused(t *testing.T) {
+	st, rec := openRecord(t)
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pv1 := "PV1|1|I|WARD4^101^A^GENHOSP||||||||||||||||VNX01^^^GENHOSP^VN"
+	for _, tc := range []struct {
+		name, typ string
+		segs      []string
+	}{
+		{"A01 without PID", "ADT^A01^ADT_A01", []string{pv1}},
+		{"A01 with PID misspelt", "ADT^A01^ADT_A01", []string{"PDI|1||NOPID1^^^GENHOSP^MR||Nobody^Known||19800101|F", pv1}},
+		{"A08 with nothing to map", "ADT^A08^ADT_A01", nil},
+		{"P03 without PID", "DFT^P03^DFT_P03", []string{pv1, "FT1|1|TXNP1||20261206|20261207|CG|99213^Office visit^CPT|||1|25.00&GBP"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := inlineMessage(t, tc.typ, "NP-"+tc.name, "20261201120000+0000", tc.segs...)
+			res, err := set.Map(m, mappings.Options{})
+			if err != nil {
+				t.Fatalf("map: %v", err)
+			}
+			_, err = rec.Apply(ctx, record.FromMapping(m, res, 0), nil)
+			if !errors.Is(err, record.ErrNoPatient) || !record.IsContentError(err) {
+				t.Fatalf("apply: %v, want a content error ErrNoPatient", err)
+			}
+			for _, typ := range []string{"Encounter", "ChargeItem", "Account", "Patient"} {
+				if found, err := st.Search(ctx, fhirstore.Query{Type: typ, Count: 10}); err != nil || len(found) > 0 {
+					t.Errorf("%s written: %d (%v)", typ, len(found), err)
+				}
+			}
+		})
+	}
+}
