@@ -168,6 +168,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 	p.sameAs = ""
 	var encounters, appointments []*state
 	accounts := map[string]bool{}
+	visit := messageVisit(in)
 	for i, r := range in {
 		s, err := p.get(ctx, key{r.Type, r.ID})
 		if err != nil {
@@ -206,7 +207,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				p.addIdentifiers(s, ids, m)
 			}
 		case "ChargeItem", "PaymentReconciliation":
-			if err := p.visitAccount(ctx, r); err != nil {
+			if err := p.visitAccount(ctx, r, visit); err != nil {
 				return err
 			}
 			if err := p.update(ctx, s, r.Body, m); err != nil {
@@ -462,29 +463,66 @@ func tagOf(body map[string]any, system string) string {
 
 // visitAccount puts a charge or payment that names no Account on the
 // Account of its visit (a DFT without PID-18 bills the visit the ADT
-// opened the account for).
-func (p *plan) visitAccount(ctx context.Context, r Incoming) error {
+// opened the account for). A charge's visit is its context; a
+// PaymentReconciliation has no element for a visit, so a payment's is the
+// message's visit (visit: the DFT's PV1), and its Account goes in the
+// AccountURL extension, as the mapping puts the one PID-18 names.
+func (p *plan) visitAccount(ctx context.Context, r Incoming, visit string) error {
 	if len(accountsOf(r.Type, r.Body)) > 0 {
 		return nil
 	}
-	k, ok := parseRef(str(obj(r.Body, "context"), "reference"))
-	if !ok || k.typ != "Encounter" || r.Type != "ChargeItem" {
+	if r.Type == "ChargeItem" {
+		visit = str(obj(r.Body, "context"), "reference")
+	}
+	k, ok := parseRef(visit)
+	if !ok || k.typ != "Encounter" {
 		return nil
 	}
 	enc, err := p.get(ctx, k)
 	if err != nil || enc.current() == nil {
 		return err
 	}
-	var accounts []any
+	var accounts []string
 	for _, a := range list(enc.current(), "account") {
 		if ref := str(a.(map[string]any), "reference"); ref != "" {
-			accounts = append(accounts, map[string]any{"reference": ref})
+			accounts = append(accounts, ref)
 		}
 	}
-	if len(accounts) > 0 {
-		r.Body["account"] = accounts
+	if len(accounts) == 0 {
+		return nil
+	}
+	switch r.Type {
+	case "ChargeItem":
+		refs := make([]any, 0, len(accounts))
+		for _, ref := range accounts {
+			refs = append(refs, map[string]any{"reference": ref})
+		}
+		r.Body["account"] = refs
+	case "PaymentReconciliation":
+		exts := list(r.Body, "extension")
+		for _, ref := range accounts {
+			exts = append(exts, map[string]any{"url": AccountURL, "valueReference": map[string]any{"reference": ref}})
+		}
+		r.Body["extension"] = exts
 	}
 	return nil
+}
+
+// messageVisit is the reference to the one Encounter a message carries
+// ("" when it carries none or several): the visit of a DFT's PV1, which
+// its payments are for.
+func messageVisit(in []Incoming) string {
+	visit := ""
+	for _, r := range in {
+		if r.Type != "Encounter" {
+			continue
+		}
+		if visit != "" {
+			return ""
+		}
+		visit = "Encounter/" + r.ID
+	}
+	return visit
 }
 
 // addIdentifiers adds to a patient the identifiers it lacks (same system

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -78,7 +79,7 @@ type MatchConfig struct {
 // the same person than for two different people), rounded:
 //
 //	field        agree  partial  disagree
-//	name           +8      +4       -5    partial: one typo (Jaro–Winkler ≥ 0.9) in family or given, family and given swapped, an initial or shortened given name, or no given name on one side
+//	name           +8      +4       -5    partial: one typo (Jaro–Winkler ≥ 0.9) in family or given, family and given swapped, an initial or shortened given name, or no given name on one side; a typo in the family name with given names that agree on what both have (extra middle names on one side, initials)
 //	birth_date     +6      +2       -6    partial: day and month swapped, one digit off, or one side less precise
 //	gender         +1       0       -3    "unknown" counts as missing
 //	phone          +4       0       -1    the last 8 digits of any phone; people change numbers, households share them
@@ -412,10 +413,32 @@ func compareName(x, y normalizedName) string {
 		return OutcomePartial // family and given swapped
 	case x.family == y.family && (jaroWinkler(gx, gy) >= 0.9 || givenAbbreviated(x.given, y.given)):
 		return OutcomePartial
-	case gx == gy && jaroWinkler(x.family, y.family) >= 0.9:
+	case jaroWinkler(x.family, y.family) >= 0.9 && givenConsistent(x.given, y.given):
+		// A typo in the family name, and given names that agree on what
+		// both have: two small differences are no worse than either.
 		return OutcomePartial
 	}
 	return OutcomeDisagree
+}
+
+// givenConsistent reports whether two lists of given names agree on what
+// both have: in each place both fill, the names are equal or one is the
+// other's initial ("Oona Beth" and "Oona", "Oona B" and "Oona Beth", "O"
+// and "Oona"), so that one side may have more middle names.
+func givenConsistent(x, y []string) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	for i := range min(len(x), len(y)) {
+		a, b := x[i], y[i]
+		if utf8.RuneCountInString(a) > utf8.RuneCountInString(b) {
+			a, b = b, a
+		}
+		if a != b && (utf8.RuneCountInString(a) != 1 || !strings.HasPrefix(b, a)) {
+			return false
+		}
+	}
+	return true
 }
 
 // givenAbbreviated reports whether the first given names are an initial or

@@ -438,6 +438,32 @@ var scenarios = []struct {
 				t.Error("the newborn's record holds the mother's NHS number")
 			}
 		}},
+	{"visit-account-charges-credit-payment", []string{"testdata/hl7/a01-account-visit.hl7", "testdata/hl7/p03-visit-no-account.hl7"},
+		func(t *testing.T, v *view) {
+			// The DFT names no account (PID-18 empty): its charge, credit
+			// and payment all go to the account the A01 opened for the visit.
+			acc := v.one(t, "Account")
+			if value, cur := record.Balance(acc); value != "120.25" || cur != "GBP" {
+				t.Errorf("balance = %s %s, want 120.25 GBP (250.50 charge - 30.25 credit - 100.00 payment)", value, cur)
+			}
+			pay := v.one(t, "PaymentReconciliation")
+			if got, want := accountOf(pay), "Account/"+acc["id"].(string); got != want {
+				t.Errorf("the payment is for %q, want the visit's %s", got, want)
+			}
+			pv := v.show(t, v.patient(t, "MRN600001"))
+			if len(pv.Accounts) != 1 || pv.Accounts[0].Charges != 2 || pv.Accounts[0].Payments != 1 || pv.Accounts[0].Balance != "120.25" {
+				t.Errorf("patients show: accounts %+v, want one with balance 120.25, 2 charges and 1 payment", pv.Accounts)
+			}
+			var payments int
+			for _, e := range pv.Timeline {
+				if e.Payment != nil {
+					payments++
+				}
+			}
+			if payments != 1 {
+				t.Errorf("the timeline has %d payments, want 1", payments)
+			}
+		}},
 	{"balances-per-currency", []string{examples + "DFT/p03-mixed.hl7", "testdata/hl7/p03-euro.hl7"},
 		func(t *testing.T, v *view) {
 			got := record.Balances(v.one(t, "Account"))
@@ -490,6 +516,7 @@ func TestScenarios(t *testing.T) {
 type view struct {
 	res      map[string][]map[string]any // type → resources (current, sorted by id)
 	outcomes []outcome
+	store    record.ViewStore // the scenario's store, open until the test ends
 }
 
 type outcome struct {
@@ -515,7 +542,7 @@ func run(t *testing.T, set *mappings.Set, steps []string, times int) *view {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &view{res: map[string][]map[string]any{}}
+	v := &view{res: map[string][]map[string]any{}, store: st}
 	for _, step := range steps {
 		raw, err := os.ReadFile(step)
 		if err != nil {
@@ -600,6 +627,28 @@ func (v *view) dump(t *testing.T) []byte {
 }
 
 func (v *view) all(typ string) []map[string]any { return v.res[typ] }
+
+// show is what `carebridge patients show` prints of p: its record and
+// timeline.
+func (v *view) show(t *testing.T, p map[string]any) *record.PatientView {
+	t.Helper()
+	pv, err := record.Show(context.Background(), v.store, p["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pv
+}
+
+// accountOf is the Account a PaymentReconciliation is for ("" when none).
+func accountOf(pay map[string]any) string {
+	for _, e := range list(pay["extension"]) {
+		x := e.(map[string]any)
+		if x["url"] == record.AccountURL {
+			return fmt.Sprint(x["valueReference"].(map[string]any)["reference"])
+		}
+	}
+	return ""
+}
 
 // byID returns the record itself (for readability at call sites).
 func (v *view) byID(t *testing.T, p map[string]any) map[string]any { return p }
