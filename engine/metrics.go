@@ -10,17 +10,20 @@ import (
 // registry with NewMetrics and share them between the store (ObserveCommit)
 // and the engine.
 type Metrics struct {
-	received     *prometheus.CounterVec   // listener, type
-	acks         *prometheus.CounterVec   // listener, code
-	ackLatency   *prometheus.HistogramVec // listener
-	duplicates   *prometheus.CounterVec   // listener
-	rejected     *prometheus.CounterVec   // listener
-	connsOpen    *prometheus.GaugeVec     // listener
-	connsRefused *prometheus.CounterVec   // listener, reason
-	framing      *prometheus.CounterVec   // listener, kind
-	commit       prometheus.Histogram
-	commitBatch  prometheus.Histogram
-	processed    *prometheus.CounterVec // status
+	received   *prometheus.CounterVec   // listener, type
+	acks       *prometheus.CounterVec   // listener, code
+	ackLatency *prometheus.HistogramVec // listener
+	duplicates *prometheus.CounterVec   // listener
+	// duplicatesDiffering counts duplicates whose message is not the
+	// original's (a reused control ID), by listener.
+	duplicatesDiffering *prometheus.CounterVec
+	rejected            *prometheus.CounterVec // listener
+	connsOpen           *prometheus.GaugeVec   // listener
+	connsRefused        *prometheus.CounterVec // listener, reason
+	framing             *prometheus.CounterVec // listener, kind
+	commit              prometheus.Histogram
+	commitBatch         prometheus.Histogram
+	processed           *prometheus.CounterVec // status
 
 	mappingWarnings *prometheus.CounterVec // kind
 	mappingReloads  *prometheus.CounterVec // result
@@ -51,6 +54,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"listener"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "carebridge_duplicates_total", Help: "Messages recognised as resends of an earlier message and not processed again.",
+		}, []string{"listener"}),
+		duplicatesDiffering: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carebridge_duplicates_differing_total", Help: "Duplicates (same sender and control ID) whose message differs from the original's: most likely a reused control ID; not processed.",
 		}, []string{"listener"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "carebridge_messages_rejected_total", Help: "Messages answered with AR/CR because they could not be parsed or validated.",
@@ -94,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped, m.recordLatency)
-		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.rejected, m.connsOpen, m.connsRefused,
+		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.duplicatesDiffering, m.rejected, m.connsOpen, m.connsRefused,
 			m.framing, m.commit, m.commitBatch, m.processed)
 	}
 	return m

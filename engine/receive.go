@@ -112,6 +112,14 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 			e.releaseHot(1)
 		}
 		e.metrics.duplicates.WithLabelValues(in.Listener).Inc()
+		if res.Differs {
+			// Not a resend: most likely a sender that reused a control ID.
+			// A person decides (messages reprocess ID); the log says so
+			// without the message's content.
+			e.metrics.duplicatesDiffering.WithLabelValues(in.Listener).Inc()
+			e.log.Warn("a different message under an already used control ID: answered as a duplicate, not processed",
+				"listener", in.Listener, "control_id", entry.ControlID, "id", res.ID, "original", res.Original)
+		}
 		r := Receipt{ID: res.ID, Duplicate: true, Stored: true}
 		if res.OriginalAck != nil {
 			return ackIfWanted(msg, res.OriginalAck, hl7.AckCode(ackCode(res.OriginalAck)), true, r)

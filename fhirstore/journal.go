@@ -6,8 +6,10 @@
 package fhirstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -17,7 +19,8 @@ type Status string
 // The journal statuses. An entry starts as StatusReceived (or StatusProcessing
 // when a listener processes it before acknowledging) and ends in exactly one of
 // processed, failed or filtered. Duplicates and rejected input are stored with
-// their final status on arrival and are never processed.
+// their final status on arrival and are not processed (a duplicate only when
+// Requeue names it by ID).
 const (
 	StatusReceived   Status = "received"
 	StatusProcessing Status = "processing"
@@ -86,6 +89,45 @@ type AppendResult struct {
 	// OriginalAck is the acknowledgement that was sent for the original, to be
 	// sent again. It is nil when the original has not been acknowledged yet.
 	OriginalAck []byte
+	// Differs is true for a duplicate whose message is not the original's
+	// (SameMessage): most likely a sender that reused a control ID. It is
+	// still a duplicate (answered with the original's ACK, not processed),
+	// stored with an Error saying so; Requeue processes it when named by ID.
+	Differs bool
+}
+
+// SameMessage reports whether a and b are the same HL7 message, whatever
+// their segment terminators (CR, LF or CRLF) and trailing ones.
+func SameMessage(a, b []byte) bool {
+	a, b = bytes.TrimRight(a, "\r\n"), bytes.TrimRight(b, "\r\n")
+	for len(a) > 0 && len(b) > 0 {
+		ea, na := terminator(a)
+		eb, nb := terminator(b)
+		if ea != eb || !bytes.Equal(a[:ea], b[:eb]) {
+			return false
+		}
+		a, b = a[ea+na:], b[eb+nb:]
+	}
+	return len(a) == 0 && len(b) == 0
+}
+
+// terminator finds the end of the segment at the start of b: its length,
+// and the length of its terminator (0 at the end of b).
+func terminator(b []byte) (end, n int) {
+	i := bytes.IndexAny(b, "\r\n")
+	switch {
+	case i < 0:
+		return len(b), 0
+	case b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
+		return i, 2
+	}
+	return i, 1
+}
+
+// DifferentDuplicateError is the Error of a duplicate whose message is not
+// the original's.
+func DifferentDuplicateError(original int64) string {
+	return fmt.Sprintf("same sender and control ID as entry %d, but a different message: not processed (reprocess it by ID to process it)", original)
 }
 
 // ErrNotClaimed is wrapped by Complete's error for entries the owner no
@@ -153,7 +195,9 @@ type Journal interface {
 	// in memory, however long they wait for a worker.
 	ReleaseStale(ctx context.Context, except string, before time.Time) (int, error)
 	// Requeue sets the entries matching f that have finished processing
-	// (processed, failed or filtered) back to StatusReceived; it returns how many.
+	// (processed, failed or filtered), and the duplicates among f.IDs (a
+	// person's decision to process one, such as a message that reused a
+	// control ID), back to StatusReceived; it returns how many.
 	Requeue(ctx context.Context, f Filter) (int, error)
 	// Get returns one entry with its raw bytes and ACK.
 	Get(ctx context.Context, id int64) (*Entry, error)

@@ -633,3 +633,42 @@ func TestBenchArchiveReportsFilesWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestReusedControlIDIsKeptVisibleAndReprocessable: a different message
+// under a used control ID is a duplicate (not processed) but says so, and
+// `messages reprocess ID` processes it; IDs that cannot be queued are named
+// with the reason.
+func TestReusedControlIDIsKeptVisibleAndReprocessable(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	first, reused := filepath.Join(dir, "first.hl7"), filepath.Join(dir, "reused.hl7")
+	os.WriteFile(first, synthetic("REUSED1", 1), 0o600)
+	os.WriteFile(reused, synthetic("REUSED1", 2), 0o600) // another patient, same control ID
+	for _, f := range []string{first, reused} {
+		if out, errOut, code := run(t, nil, "replay", "--data", data, f); code != 0 {
+			t.Fatalf("replay %s: exit %d\n%s%s", f, code, out, errOut)
+		}
+	}
+	out, errOut, code := run(t, nil, "messages", "list", "--data", data, "--status", "duplicate", "--json")
+	var dup struct {
+		ID    int64  `json:"id"`
+		Error string `json:"error"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &dup) != nil || !strings.Contains(dup.Error, "but a different message: not processed") {
+		t.Fatalf("messages list --status duplicate: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, nil, "messages", "reprocess", "--data", data, fmt.Sprint(dup.ID), "99999")
+	if code != 0 || !strings.Contains(out, "queued 1 message(s)") || !strings.Contains(out, "not queued: 99999: no such message") ||
+		!strings.Contains(out, "processed here: 2 (processed 2") {
+		t.Fatalf("reprocess the duplicate: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, l := range listMessages(t, data) {
+		if l.Status != "processed" {
+			t.Errorf("entry %d (%s) is %s, want processed", l.ID, l.ControlID, l.Status)
+		}
+	}
+	out, _, code = run(t, nil, "patients", "show", "--data", data, "--identifier", "E2E000002")
+	if code != 0 || !strings.Contains(out, "Synthetic") {
+		t.Fatalf("the reused control ID's patient is not in the record: exit %d\n%s", code, out)
+	}
+}

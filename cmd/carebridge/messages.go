@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/carebridge/carebridge/record"
 	"io"
 	"strconv"
 	"strings"
@@ -18,6 +18,7 @@ import (
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
 	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
 )
 
 func newMessagesCmd() *cobra.Command {
@@ -344,6 +345,28 @@ func writeSegments(w io.Writer, raw []byte) {
 	}
 }
 
+// unqueueable says, for each of ids that reprocess cannot queue, why (its
+// status, or that there is no such message).
+func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]string, error) {
+	var out []string
+	for _, id := range ids {
+		e, err := j.Get(ctx, id)
+		switch {
+		case errors.Is(err, fhirstore.ErrNotFound):
+			out = append(out, fmt.Sprintf("%d: no such message", id))
+		case err != nil:
+			return nil, err
+		case e.Status == fhirstore.StatusReceived:
+			out = append(out, fmt.Sprintf("%d: received, already waiting to be processed", id))
+		case e.Status == fhirstore.StatusProcessing:
+			out = append(out, fmt.Sprintf("%d: being processed now", id))
+		case e.Status == fhirstore.StatusRejected:
+			out = append(out, fmt.Sprintf("%d: rejected (not a message that could be processed; the sender must send it corrected)", id))
+		}
+	}
+	return out, nil
+}
+
 func newMessagesReprocessCmd() *cobra.Command {
 	var cf configFlags
 	var ff filterFlags
@@ -381,12 +404,19 @@ process only).`,
 				return err
 			}
 			defer j.Close()
+			notQueued, err := unqueueable(ctx, j, f.IDs)
+			if err != nil {
+				return err
+			}
 			n, err := j.Requeue(ctx, f)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "queued %d message(s) for reprocessing\n", n)
+			for _, why := range notQueued {
+				fmt.Fprintf(out, "not queued: %s\n", why)
+			}
 			if queueOnly {
 				return nil
 			}

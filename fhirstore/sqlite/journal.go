@@ -35,14 +35,15 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		if status != fhirstore.StatusRejected && s.opts.DuplicateWindow > 0 && e.ControlID != "" {
 			since := e.ReceivedAt.Add(-s.opts.DuplicateWindow).UnixNano()
 			var id int64
-			var ack []byte
+			var raw, ack []byte
 			err := tx.Stmt(s.stmtDup).QueryRow(e.ControlID, e.SendingApp, e.SendingFacility, since).Scan(&id)
 			if err == nil {
-				err = tx.Stmt(s.stmtAck).QueryRow(id).Scan(&ack)
+				err = tx.Stmt(s.stmtBody).QueryRow(id).Scan(&raw, &ack)
 			}
 			switch {
 			case err == nil:
 				res.Duplicate, res.Original, res.OriginalAck = true, id, ack
+				res.Differs = !fhirstore.SameMessage(raw, e.Raw)
 				status = fhirstore.StatusDuplicate
 				dupOf = sql.NullInt64{Int64: id, Valid: true}
 			case errors.Is(err, sql.ErrNoRows):
@@ -54,13 +55,16 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		if status == fhirstore.StatusProcessing {
 			claimedBy, claimedAt = e.ClaimedBy, e.ReceivedAt.UnixNano()
 		}
-		ack := e.Ack
+		ack, errText := e.Ack, e.Error
 		if res.Duplicate {
 			ack = res.OriginalAck
 		}
+		if res.Differs {
+			errText = fhirstore.DifferentDuplicateError(res.Original)
+		}
 		r, err := tx.Stmt(s.stmtInsert).Exec(
 			e.ReceivedAt.UnixNano(), e.Listener, e.Peer, e.SendingApp, e.SendingFacility,
-			e.MessageTime, e.MessageType, e.ControlID, string(status), e.Error, dupOf,
+			e.MessageTime, e.MessageType, e.ControlID, string(status), errText, dupOf,
 			claimedBy, claimedAt, boolInt(status == fhirstore.StatusProcessing))
 		if err != nil {
 			return fmt.Errorf("insert journal entry: %w", err)
@@ -79,6 +83,9 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 	e.ID = res.ID
 	if res.Duplicate {
 		e.Status, e.DuplicateOf, e.Ack = fhirstore.StatusDuplicate, res.Original, res.OriginalAck
+	}
+	if res.Differs {
+		e.Error = fhirstore.DifferentDuplicateError(res.Original)
 	}
 	return res, nil
 }
@@ -202,6 +209,10 @@ func (s *Store) release(ctx context.Context, query string, args ...any) (int, er
 // Requeue puts finished entries matching f back in the received state.
 func (s *Store) Requeue(ctx context.Context, f fhirstore.Filter) (int, error) {
 	allowed := []fhirstore.Status{fhirstore.StatusProcessed, fhirstore.StatusFailed, fhirstore.StatusFiltered}
+	if len(f.IDs) > 0 {
+		// Named by ID, a duplicate is processed too: a person decided so.
+		allowed = append(allowed, fhirstore.StatusDuplicate)
+	}
 	if len(f.Statuses) > 0 {
 		var keep []fhirstore.Status
 		for _, st := range f.Statuses {
@@ -210,7 +221,7 @@ func (s *Store) Requeue(ctx context.Context, f fhirstore.Filter) (int, error) {
 			}
 		}
 		if len(keep) == 0 {
-			return 0, fmt.Errorf("requeue: only processed, failed or filtered messages can be reprocessed")
+			return 0, fmt.Errorf("requeue: only processed, failed or filtered messages (and duplicates named by ID) can be reprocessed")
 		}
 		f.Statuses = keep
 	} else {

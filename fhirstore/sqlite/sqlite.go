@@ -91,7 +91,6 @@ type Store struct {
 	stmtInsertBody *sql.Stmt
 	stmtComplete   *sql.Stmt
 	stmtSetAck     *sql.Stmt
-	stmtAck        *sql.Stmt
 	stmtBody       *sql.Stmt
 	stmtClaim      *sql.Stmt
 	res            resourceStmts
@@ -243,7 +242,6 @@ func (s *Store) prepare(ctx context.Context) error {
 			WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND received_at >= ?
 			  AND status NOT IN ('duplicate', 'rejected')
 			LIMIT 1`},
-		{&s.stmtAck, `SELECT ack FROM journal_body WHERE id = ?`},
 		{&s.stmtBody, `SELECT raw, ack FROM journal_body WHERE id = ?`},
 		{&s.stmtClaim, claimSQL},
 		{&s.stmtInsert, `INSERT INTO journal (received_at, listener, peer, sending_app, sending_facility,

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,6 +97,37 @@ func testDuplicates(t *testing.T, newJournal NewJournal, opts Options) {
 	got, _ := j.Get(context.Background(), dup.ID)
 	if got.Status != fhirstore.StatusDuplicate || got.DuplicateOf != first.ID {
 		t.Fatalf("duplicate stored as %s of %d", got.Status, got.DuplicateOf)
+	}
+	if dup.Differs || got.Error != "" {
+		t.Fatalf("a resend of the same message: Differs %v, error %q", dup.Differs, got.Error)
+	}
+	// The same message with other segment terminators is the same message.
+	crlf := Msg("ADT", "HOSP", "C1", "ADT^A01")
+	crlf.Raw = bytes.ReplaceAll(crlf.Raw, []byte("\r"), []byte("\r\n"))
+	if r := mustAppend(t, j, crlf); !r.Duplicate || r.Differs {
+		t.Fatalf("CRLF resend: %+v; want a duplicate of the same message", r)
+	}
+	// Another message under the same control ID: still a duplicate (the
+	// sender gets the original ACK), kept with an error saying so, and
+	// processed only when a person names it.
+	other := Msg("ADT", "HOSP", "C1", "ADT^A08")
+	other.Raw = bytes.Replace(other.Raw, []byte("X1^^^"), []byte("X2^^^"), 1)
+	diff := mustAppend(t, j, other)
+	if !diff.Duplicate || !diff.Differs || diff.Original != first.ID {
+		t.Fatalf("another message under a used control ID: %+v; want a duplicate that differs", diff)
+	}
+	got, _ = j.Get(context.Background(), diff.ID)
+	if got.Status != fhirstore.StatusDuplicate || got.Error != fhirstore.DifferentDuplicateError(first.ID) {
+		t.Fatalf("stored as %s with error %q", got.Status, got.Error)
+	}
+	if n, err := j.Requeue(context.Background(), fhirstore.Filter{Statuses: []fhirstore.Status{fhirstore.StatusDuplicate}}); err == nil || n != 0 {
+		t.Fatalf("Requeue of duplicates by status: %d, %v; want an error", n, err)
+	}
+	if n, err := j.Requeue(context.Background(), fhirstore.Filter{IDs: []int64{diff.ID}}); err != nil || n != 1 {
+		t.Fatalf("Requeue of the duplicate by ID: %d, %v; want 1", n, err)
+	}
+	if got, _ = j.Get(context.Background(), diff.ID); got.Status != fhirstore.StatusReceived {
+		t.Fatalf("requeued duplicate is %s, want received", got.Status)
 	}
 	// Same control ID from another facility or application is not a duplicate.
 	for _, e := range []*fhirstore.Entry{Msg("ADT", "OTHER", "C1", "ADT^A01"), Msg("LAB", "HOSP", "C1", "ADT^A01")} {
