@@ -21,6 +21,7 @@ import (
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
 )
 
 // node is an engine running on loopback port 0 with a real SQLite journal.
@@ -685,6 +686,37 @@ func TestShutdownFinishesTheBatchInHandOnly(t *testing.T) {
 		}
 		if _, ok := processed.Load(e.ControlID); !ok {
 			t.Errorf("%s not processed after the restart", e.ControlID)
+		}
+	}
+}
+
+// TestOnProcessUnsupportedMessageGetsAR: under on-process, a message no map
+// handles is answered AR, with ERR-3 200 (unsupported message type) or 201
+// (unsupported event code), as HL7 answers what an application does not
+// support; it is journaled failed with the reason.
+func TestOnProcessUnsupportedMessageGetsAR(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) { c.MLLP[0].AckPolicy = config.AckOnProcess })
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps { return engine.Deps{Journal: store, Mappings: set} })
+	c := dial(t, n.addr)
+	for _, tc := range []struct{ typ, err3, loc string }{
+		{"ORU^R01^ORU_R01", "200", "MSH^1^9^1^1"},
+		{"ADT^A99^ADT_A01", "201", "MSH^1^9^1^2"},
+	} {
+		raw := "MSH|^~\\&|LAB|GENHOSP|CB|CB|20261201120000+0000||" + tc.typ + "|U-" + tc.err3 + "|P|2.5.1\rPID|1||U1^^^GENHOSP^MR\r"
+		ack, err := c.Send(context.Background(), []byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := parseAck(t, ack)
+		if a.Get("MSA-1") != "AR" || a.Get("ERR-3.1") != tc.err3 || a.Get("ERR-2") != tc.loc || !strings.Contains(a.Get("ERR-8"), "no map for") {
+			t.Errorf("%s: ACK %q; want AR, ERR-3 %s at %s", tc.typ, ack, tc.err3, tc.loc)
+		}
+		if es := entries(t, n.store, fhirstore.Filter{ControlID: "U-" + tc.err3}); len(es) != 1 || es[0].Status != fhirstore.StatusFailed {
+			t.Errorf("%s: journal %+v, want one failed entry", tc.typ, es)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/mappings"
 )
 
 // receive handles one message from an MLLP listener: it journals the message
@@ -156,9 +157,7 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 	}
 	success := out.Status != fhirstore.StatusFailed
 	if !success {
-		code = hl7.AckCodeFor(msg, hl7.Error)
-		ack = hl7.Ack(msg, code, "processing failed",
-			hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: out.errText()})
+		code, ack = failureAck(msg, out)
 	}
 	if err := e.complete(context.WithoutCancel(ctx), []fhirstore.Completion{out.completion(entry, ack)}); err != nil {
 		// The message is journaled but its outcome is not: it stays claimed
@@ -166,6 +165,24 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 		e.log.Error("journal completion failed", "id", entry.ID, "err", err)
 	}
 	return ackIfWanted(msg, ack, code, success, Receipt{ID: res.ID, Stored: true})
+}
+
+// failureAck is the acknowledgement of a message whose processing failed
+// under the on-process policy: AR with ERR-3 200 (unsupported message type)
+// or 201 (unsupported event code) for a message no map handles, as HL7
+// answers a message the application does not support; AE with 207
+// (application internal error) for anything else.
+func failureAck(msg *hl7.Message, out Outcome) (hl7.AckCode, []byte) {
+	detail := hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: out.errText()}
+	outcome := hl7.Error
+	switch {
+	case errors.Is(out.Err, mappings.ErrNoEventMap):
+		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedEventCode, "MSH^1^9^1^2", hl7.Rejected
+	case errors.Is(out.Err, mappings.ErrNoMap):
+		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedMessageType, "MSH^1^9^1^1", hl7.Rejected
+	}
+	code := hl7.AckCodeFor(msg, outcome)
+	return code, hl7.Ack(msg, code, "processing failed", detail)
 }
 
 // reject journals input that cannot be accepted and returns its NAK.

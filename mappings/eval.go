@@ -20,11 +20,22 @@ import (
 // handles.
 var ErrNoMap = errors.New("no map")
 
-// noMapError says which message no map handles; it matches ErrNoMap.
-type noMapError struct{ msg string }
+// ErrNoEventMap matches (errors.Is) the error Map returns for a message whose
+// type has a map that does not handle its trigger event; it matches ErrNoMap
+// too.
+var ErrNoEventMap = errors.New("no map for the trigger event")
 
-func (e *noMapError) Error() string        { return e.msg }
-func (e *noMapError) Is(target error) bool { return target == ErrNoMap }
+// noMapError says which message no map handles; it matches ErrNoMap, and
+// ErrNoEventMap when only the event is not handled.
+type noMapError struct {
+	msg       string
+	eventOnly bool
+}
+
+func (e *noMapError) Error() string { return e.msg }
+func (e *noMapError) Is(target error) bool {
+	return target == ErrNoMap || (e.eventOnly && target == ErrNoEventMap)
+}
 
 // MapError is a mapping failure, with the map row (file:line:col) and the
 // message position involved.
@@ -193,7 +204,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	}
 	mm, ok := s.messages[code]
 	if !ok {
-		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s", code, event, sender)}
+		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s", code, event, sender)}
 	}
 	structure, ok := mm.events[event]
 	if !ok {
@@ -202,7 +213,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			evs = append(evs, e)
 		}
 		slices.Sort(evs)
-		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, sender, code, strings.Join(evs, ", "))}
+		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, sender, code, strings.Join(evs, ", ")), eventOnly: true}
 	}
 	p, err := s.profileFor(msg, opts.Sender)
 	if err != nil {
