@@ -534,13 +534,17 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{"bogus"}, {"serv"}, {"messages", "frob"}, {"messages", "show"}, {"send", "--nope"},
 		{"help", "frob"}, {"help", "messages", "frob"},
+		// Usage errors found by the commands themselves carry the hint too.
+		{"send", "--to", "127.0.0.1:1"}, {"send", "--to", "127.0.0.1:1", "--data", "x", "f.hl7"},
+		{"messages", "show", "abc"}, {"messages", "list", "--status", "nope"},
+		{"patients", "search", "--identifier", "urn:x|"},
 	} {
 		out, errOut, code := run(t, nil, args...)
 		if code != 2 || out != "" || !strings.Contains(errOut, "--help' for usage") {
 			t.Errorf("%v: exit %d (stdout %q, stderr %q), want 2 with a message and a usage hint", args, code, out, errOut)
 		}
 	}
-	for _, args := range [][]string{{"send", "--to", "127.0.0.1:1"}, {"replay"}} {
+	for _, args := range [][]string{{"replay"}} {
 		_, errOut, code := run(t, nil, args...)
 		if code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d (stderr %q), want 2 with a message", args, code, errOut)

@@ -464,6 +464,9 @@ link found to be another patient, with that patient.`,
 			if len(q.Params) == 0 {
 				return usageErrorf(cmd, "say whom to look for: --name, --birthdate, --identifier or --phone")
 			}
+			if _, v, ok := strings.Cut(identifier, "|"); identifier != "" && strings.TrimSpace(v) == "" && ok {
+				return usageErrorf(cmd, "--identifier %q: want [SYSTEM|]VALUE", identifier) // as patients show
+			}
 			if count < 1 || count > maxSearchCount {
 				return usageErrorf(cmd, "--count must be between 1 and %d", maxSearchCount)
 			}

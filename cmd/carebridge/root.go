@@ -42,7 +42,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var prof cpuProfile
 	root := newRoot(stdin, stdout, stderr, &prof)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	// Stopped here, not in a post-run hook, which cobra skips when the
 	// command fails: the profile is complete whatever the outcome.
 	if perr := prof.stop(); perr != nil {
@@ -55,6 +55,10 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if errors.As(err, &ee) {
 		if ee.err != nil {
 			fmt.Fprintln(stderr, "carebridge:", ee.err)
+			// Every usage error ends with where to read the usage.
+			if ee.code == exitUsage && !strings.Contains(ee.err.Error(), "--help' for usage") && cmd != nil {
+				fmt.Fprintf(stderr, "run '%s --help' for usage\n", cmd.CommandPath())
+			}
 		}
 		return ee.code
 	}
