@@ -13,6 +13,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/carebridge/carebridge/engine/hl7"
@@ -44,6 +45,9 @@ import (
 //	hash(s)           a short stable hash of s (hex)
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
+		// cel-go's string extensions: trim, replace, substring, split,
+		// lowerAscii, upperAscii, indexOf, join, format, ...
+		ext.Strings(),
 		cel.Variable("it", cel.StringType),
 		cel.Variable("v", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("m", cel.MapType(cel.StringType, cel.StringType)),

@@ -30,19 +30,19 @@ func FromMapping(msg *hl7.Message, res *mappings.Result, journalID int64) *Messa
 // file its visit, charges or account under.
 var ErrNoPatient = errors.New("the message names no patient")
 
-// checkPatient returns ErrNoPatient for an ADT or DFT message without a
-// Patient. (A schedule message may book a slot for no one.)
+// checkPatient returns ErrNoPatient for an ADT or DFT message with neither
+// a Patient nor a resource that refers to one. (A schedule message may
+// book a slot for no one.)
 func (m *Message) checkPatient() error {
 	if m.Code != "ADT" && m.Code != "DFT" {
 		return nil
 	}
 	var made []string
 	for _, r := range m.Resources {
-		switch r.Type {
-		case "Patient":
+		switch {
+		case r.Type == "Patient" || refersToPatient(r.Body):
 			return nil
-		case "Provenance":
-		default:
+		case r.Type != "Provenance":
 			made = append(made, r.Type)
 		}
 	}
@@ -50,6 +50,24 @@ func (m *Message) checkPatient() error {
 		return fmt.Errorf("%w: no PID (nothing to record)", ErrNoPatient)
 	}
 	return fmt.Errorf("%w: no PID, so its %s would belong to no one", ErrNoPatient, strings.Join(made, ", "))
+}
+
+// refersToPatient reports whether a resource's subject or patient (one
+// reference or a list of them) is a Patient.
+func refersToPatient(body map[string]any) bool {
+	for _, k := range []string{"subject", "patient"} {
+		refs := []any{body[k]}
+		if l, ok := body[k].([]any); ok {
+			refs = l
+		}
+		for _, x := range refs {
+			r, _ := x.(map[string]any)
+			if ref, _ := r["reference"].(string); strings.HasPrefix(ref, "Patient/") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // eventTime is when the message's event happened: EVN-2 when it carries its
