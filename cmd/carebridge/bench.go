@@ -23,7 +23,7 @@ import (
 )
 
 func newBenchCmd() *cobra.Command {
-	c := group(&cobra.Command{Use: "bench", Short: "Measure a running Carebridge"})
+	c := group(&cobra.Command{Use: "bench", Short: "Measure Carebridge: ingest into a running server, or make an archive, or the whole pipeline in this process"})
 	c.AddCommand(newBenchIngestCmd(), newBenchArchiveCmd(), newBenchPipelineCmd())
 	return c
 }

@@ -523,7 +523,7 @@ link found to be another patient, with that patient.`,
 	}
 	cf.register(c)
 	c.Flags().StringVar(&name, "name", "", "a given or family name (its start; case and accents ignored)")
-	c.Flags().StringVar(&birthdate, "birthdate", "", "birth date: 1980-02-14, 1980-02 or 1980, optionally prefixed ge, le, gt, lt")
+	c.Flags().StringVar(&birthdate, "birthdate", "", "birth date: 1980-02-14, 1980-02 or 1980, optionally prefixed eq, ne, lt, gt, le, ge (ge1980)")
 	c.Flags().StringVar(&identifier, "identifier", "", "identifier: SYSTEM|VALUE, or VALUE for any system")
 	c.Flags().StringVar(&phone, "phone", "", "phone number")
 	c.Flags().IntVar(&count, "count", defaultSearchCount, fmt.Sprintf("at most N patients (1 to %d)", maxSearchCount))
