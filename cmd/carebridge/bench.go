@@ -200,6 +200,9 @@ func benchPerson(p int64) (string, string) {
 	return name, birth
 }
 
+// benchGiveUp is how long a load test goes on with every send failing.
+const benchGiveUp = 10 * time.Second
+
 func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns, total int, rate float64, gen func(run, i int64, ts string) []byte, progress io.Writer) (benchResult, error) {
 	clients := make([]*mllp.Client, conns)
 	for i := range clients {
@@ -220,6 +223,13 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 	run := time.Now().UnixNano()
 	latencies := make([]time.Duration, total)
 	var next, accepted, notAccepted, errs atomic.Int64
+	// A server that stopped answering ends the run instead of letting it
+	// crawl through reconnect back-offs: a send fails and none succeeded
+	// for benchGiveUp.
+	var lastOK atomic.Int64
+	lastOK.Store(time.Now().UnixNano())
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, c := range clients {
@@ -248,6 +258,11 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 				}
 				ack, err := c.Send(ctx, msg)
 				latencies[i] = time.Since(sendAt)
+				if err == nil {
+					lastOK.Store(time.Now().UnixNano())
+				} else if quiet := time.Since(time.Unix(0, lastOK.Load())); quiet > benchGiveUp {
+					stop(fmt.Errorf("%s stopped answering: no message acknowledged for %s (last error: %w)", to, quiet.Round(time.Second), err))
+				}
 				switch {
 				case err != nil:
 					errs.Add(1)
@@ -291,7 +306,7 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 		ElapsedS: elapsed.Seconds(), PerSecond: float64(sent) / elapsed.Seconds(), RateTarget: rate,
 		P50MS: pct(0.50), P99MS: pct(0.99), P999MS: pct(0.999), MaxMS: pct(1),
 	}
-	return res, ctx.Err()
+	return res, context.Cause(ctx)
 }
 
 // ackAccepted reports whether an acknowledgement says AA or CA.
