@@ -98,6 +98,7 @@ type mapState struct {
 	hasPos   bool
 	fields   [][]hl7.Field // fields, by segment index, split on first read (see field)
 	buf      []byte        // scratch for the Bundle's JSON
+	enc      jsonEncoder   // its encoder's scratch
 	// dirty says whether the object being built may hold what prune
 	// removes (see targetPath.set); nested objects save and restore it.
 	dirty   bool
@@ -459,12 +460,13 @@ func (s *Set) releaseState(st *mapState) {
 	for i := range st.fields {
 		clear(st.fields[i]) // keep no message text in the pool
 	}
+	st.enc.reset() // keep no message text in the pool
 	for _, c := range st.dtStack {
 		clear(c.comps) // keep no message text in the pool
 		*c = dtContext{comps: c.comps[:0]}
 	}
 	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, refOf: st.refOf, occ: st.occ, used: st.used,
-		dtStack: st.dtStack, fields: st.fields, buf: st.buf}
+		dtStack: st.dtStack, fields: st.fields, buf: st.buf, enc: st.enc}
 	s.states.Put(st)
 }
 

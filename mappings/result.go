@@ -67,7 +67,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	if st.profile.file.KeepUnmapped && len(res.Unused) > 0 && len(all) > 0 {
 		st.keepUnmapped(all, res.Unused)
 	}
-	all = dedupe(all)
+	all = dedupe(&st.enc, all)
 	targets := make([]any, 0, len(all))
 	res.Resources = make([]Resource, 0, len(all)+1)
 	for _, b := range all {
@@ -91,7 +91,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	prov := st.provenance(targets, opts, structure)
 	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})
 	// Encoded in the state's scratch buffer, then copied at its size.
-	b, err := appendBundle(st.buf[:0], StableID("Bundle", st.messageKey()), res.Resources)
+	b, err := st.enc.appendBundle(st.buf[:0], StableID("Bundle", st.messageKey()), res.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
@@ -109,7 +109,7 @@ const maxScratch = 1 << 20
 // dedupe merges resources with the same type and id (the same insurer in two
 // IN1 groups, the same practitioner in two roles) into the first: a Bundle
 // must not hold one resource twice.
-func dedupe(all []*built) []*built {
+func dedupe(enc *jsonEncoder, all []*built) []*built {
 	var seen map[string]*built // for many resources; a few are compared in turn
 	if len(all) > 32 {
 		seen = make(map[string]*built, len(all))
@@ -131,7 +131,7 @@ func dedupe(all []*built) []*built {
 			}
 		}
 		if first != nil {
-			mergeResource(first.obj, b.obj)
+			mergeResource(enc, first.obj, b.obj)
 			first.clears = append(first.clears, b.clears...)
 			continue
 		}
@@ -141,8 +141,8 @@ func dedupe(all []*built) []*built {
 }
 
 // mergeResource adds to dst what src has and dst lacks; list elements of src
-// not already in dst are appended.
-func mergeResource(dst, src map[string]any) {
+// not already in dst are appended (compared by their JSON, encoded with enc).
+func mergeResource(enc *jsonEncoder, dst, src map[string]any) {
 	for k, v := range src {
 		old, ok := dst[k]
 		if !ok {
@@ -152,12 +152,12 @@ func mergeResource(dst, src map[string]any) {
 		switch nv := v.(type) {
 		case map[string]any:
 			if om, ok := old.(map[string]any); ok {
-				mergeResource(om, nv)
+				mergeResource(enc, om, nv)
 			}
 		case []any:
 			if ol, ok := old.([]any); ok {
 				for _, e := range nv {
-					if !containsJSON(ol, e) {
+					if !containsJSON(enc, ol, e) {
 						ol = append(ol, e)
 					}
 				}
@@ -167,11 +167,11 @@ func mergeResource(dst, src map[string]any) {
 	}
 }
 
-func containsJSON(list []any, e any) bool {
-	eb, _ := appendJSON(nil, e)
+func containsJSON(enc *jsonEncoder, list []any, e any) bool {
+	eb, _ := enc.append(nil, e)
 	var xb []byte // reused for every element
 	for _, x := range list {
-		xb, _ = appendJSON(xb[:0], x)
+		xb, _ = enc.append(xb[:0], x)
 		if string(xb) == string(eb) {
 			return true
 		}
@@ -188,7 +188,7 @@ func asList(v any) []any {
 // would encode its map form (keys sorted), without building that map:
 // {"entry":[{"fullUrl","request":{"method","url"},"resource"}...],"id",
 // "resourceType","type"}.
-func appendBundle(b []byte, id string, resources []Resource) ([]byte, error) {
+func (e *jsonEncoder) appendBundle(b []byte, id string, resources []Resource) ([]byte, error) {
 	b = append(b, `{"entry":[`...)
 	for i, r := range resources {
 		if i > 0 {
@@ -202,7 +202,7 @@ func appendBundle(b []byte, id string, resources []Resource) ([]byte, error) {
 		b = appendStringBody(b, r.ID)
 		b = append(b, `"},"resource":`...)
 		var err error
-		if b, err = appendJSON(b, r.Body); err != nil {
+		if b, err = e.appendObject(b, r.Body); err != nil {
 			return nil, err
 		}
 		b = append(b, '}')
