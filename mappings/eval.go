@@ -99,6 +99,7 @@ type mapState struct {
 	fields   [][]hl7.Field // fields, by segment index, split on first read (see field)
 	buf      []byte        // scratch for the Bundle's JSON
 	enc      jsonEncoder   // its encoder's scratch
+	parts    []hl7.Field   // scratch for a value's components (see unused)
 	// dirty says whether the object being built may hold what prune
 	// removes (see targetPath.set); nested objects save and restore it.
 	dirty   bool
@@ -141,6 +142,7 @@ type segContext struct {
 type dtContext struct {
 	val   hl7.Field
 	comps []hl7.Field // val's components, split once (see narrow)
+	past  hl7.Field   // the (empty) component past the last, read as any of them
 	base  posKey      // where val sits (comp 0: a whole repetition)
 	acc   accessor    // v[...] for this value
 }
@@ -461,12 +463,13 @@ func (s *Set) releaseState(st *mapState) {
 		clear(st.fields[i]) // keep no message text in the pool
 	}
 	st.enc.reset() // keep no message text in the pool
+	clear(st.parts[:cap(st.parts)])
 	for _, c := range st.dtStack {
 		clear(c.comps) // keep no message text in the pool
 		*c = dtContext{comps: c.comps[:0]}
 	}
 	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, refOf: st.refOf, occ: st.occ, used: st.used,
-		dtStack: st.dtStack, fields: st.fields, buf: st.buf, enc: st.enc}
+		dtStack: st.dtStack, fields: st.fields, buf: st.buf, enc: st.enc, parts: st.parts[:0]}
 	s.states.Put(st)
 }
 

@@ -274,7 +274,8 @@ func (st *mapState) unused() []Unused {
 	var occ []int // occurrence of each segment by name, counted when first needed
 	for i, seg := range st.msg.Segments() {
 		name := seg.Name()
-		if st.ignored(name, 0) {
+		ignore := st.mm.ignore[name]
+		if ignore.whole {
 			continue
 		}
 		first := 1
@@ -284,7 +285,7 @@ func (st *mapState) unused() []Unused {
 		fields := st.segFields(i, seg)
 		for f := first; f < len(fields)-1; f++ {
 			field := fields[f]
-			if field.IsEmpty() || st.ignored(name, f) || st.isUsed(posKey{seg: i, field: f}) {
+			if field.IsEmpty() || ignore.ignores(f) || st.isUsed(posKey{seg: i, field: f}) {
 				continue
 			}
 			reps := field.RepetitionCount()
@@ -293,11 +294,17 @@ func (st *mapState) unused() []Unused {
 				if rep.IsEmpty() || st.isUsed(posKey{seg: i, field: f, rep: r}) || (r == 1 && st.isUsed(posKey{seg: i, field: f, rep: 0})) {
 					continue
 				}
-				comps := strings.Count(rep.Raw(), comp) + 1
+				// Split once, not scanned again for every component.
+				parts := st.parts[:0]
+				if strings.Contains(rep.Raw(), comp) {
+					parts = rep.AppendComponents(parts)
+					st.parts = parts
+				}
+				comps := max(len(parts), 1)
 				for c := 1; c <= comps; c++ {
 					cv := rep
 					if comps > 1 {
-						cv = rep.Component(c)
+						cv = parts[c-1]
 					}
 					if cv.IsEmpty() || st.isUsed(posKey{seg: i, field: f, rep: r, comp: c}) || (r == 1 && st.isUsed(posKey{seg: i, field: f, rep: 0, comp: c})) {
 						continue
@@ -345,15 +352,6 @@ func position(name string, occ, f, r, reps, c, comps int) string {
 		b = strconv.AppendInt(b, int64(c), 10)
 	}
 	return string(b)
-}
-
-func (st *mapState) ignored(seg string, field int) bool {
-	for _, r := range st.mm.ignore {
-		if r.segment == seg && (r.field == 0 || r.field == field) {
-			return true
-		}
-	}
-	return false
 }
 
 // keepUnmapped puts unused values on the resource made from their segment,

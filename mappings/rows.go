@@ -54,6 +54,7 @@ func (st *mapState) pushDT(val hl7.Field, base posKey) *dtContext {
 	c := st.dtStack[st.dtDepth]
 	st.dtDepth++
 	*c = dtContext{val: val, base: base, comps: val.AppendComponents(c.comps[:0])}
+	c.past = val.Component(len(c.comps) + 1)
 	c.acc = accessor{st: st, dt: c}
 	return c
 }
@@ -68,7 +69,7 @@ func (c *dtContext) narrow(sp *sourcePath) hl7.Field {
 	if sp.comp <= len(c.comps) {
 		f = c.comps[sp.comp-1]
 	} else {
-		f = c.val.Component(sp.comp) // empty
+		f = c.past // empty, as every component past the last
 	}
 	if sp.sub > 0 {
 		f = f.Component(sp.sub)
