@@ -99,6 +99,7 @@ type mapState struct {
 	fields   [][]hl7.Field // fields, by segment index, split on first read (see field)
 	buf      []byte        // scratch for the Bundle's JSON
 	enc      jsonEncoder   // its encoder's scratch
+	msgKey   string        // messageKey, read once
 	parts    []hl7.Field   // scratch for a value's components (see unused)
 	// dirty says whether the object being built may hold what prune
 	// removes (see targetPath.set); nested objects save and restore it.
@@ -164,8 +165,9 @@ func (st *mapState) warn(kind string, r *compiledRow, msg string) {
 	st.warnings = append(st.warnings, w)
 }
 
-// profileFor picks the sender profile for msg.
-func (s *Set) profileFor(msg *hl7.Message, name string) (*profile, error) {
+// profileFor picks the sender profile by name, or for a message from
+// application app (MSH-3.1) and facility fac (MSH-4.1).
+func (s *Set) profileFor(app, fac, name string) (*profile, error) {
 	if name != "" {
 		for _, p := range s.senders {
 			if p.file.Sender == name {
@@ -174,13 +176,20 @@ func (s *Set) profileFor(msg *hl7.Message, name string) (*profile, error) {
 		}
 		return nil, fmt.Errorf("no sender profile %q", name)
 	}
-	app, fac := msg.Get("MSH-3.1"), msg.Get("MSH-4.1")
 	for _, p := range s.senders {
 		if matches(p.file.Application, app) && matches(p.file.Facility, fac) {
 			return p, nil
 		}
 	}
 	return s.senders[len(s.senders)-1], nil
+}
+
+// senderName names a sender in errors: APP^FACILITY, or APP.
+func senderName(app, fac string) string {
+	if fac != "" {
+		return app + "^" + fac
+	}
+	return app
 }
 
 func matches(pattern, v string) bool { return pattern == "" || pattern == "*" || pattern == v }
@@ -190,13 +199,10 @@ func (st *mapState) defaultProfile() *profile { return st.set.senders[len(st.set
 // Map turns one HL7 v2 message into a FHIR R4 transaction Bundle.
 func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	code, event := msg.MessageCode(), msg.TriggerEvent()
-	sender := msg.Get("MSH-3.1")
-	if f := msg.Get("MSH-4.1"); f != "" {
-		sender += "^" + f
-	}
+	app, fac := msg.Get("MSH-3.1"), msg.Get("MSH-4.1") // read once: the sender is named in several places
 	mm, ok := s.messages[code]
 	if !ok {
-		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s", code, event, sender)}
+		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s", code, event, senderName(app, fac))}
 	}
 	structure, ok := mm.events[event]
 	if !ok {
@@ -205,9 +211,9 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			evs = append(evs, e)
 		}
 		slices.Sort(evs)
-		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, sender, code, strings.Join(evs, ", "))}
+		return nil, &noMapError{fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, senderName(app, fac), code, strings.Join(evs, ", "))}
 	}
-	p, err := s.profileFor(msg, opts.Sender)
+	p, err := s.profileFor(app, fac, opts.Sender)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +222,8 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	st.msg, st.mm, st.profile, st.event = msg, mm, p, event
 	st.resetFields(msg)
 	st.hits = make([]bool, len(s.rows))
-	st.senderV = map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")}
+	st.senderV = map[string]string{"name": p.file.Sender, "application": app, "facility": fac}
+	st.msgKey = st.messageKey()
 	vars := st.baseVars(structure)
 	var all []*built
 	for _, cr := range mm.resources {

@@ -91,7 +91,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	prov := st.provenance(targets, opts, structure)
 	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})
 	// Encoded in the state's scratch buffer, then copied at its size.
-	b, err := st.enc.appendBundle(st.buf[:0], StableID("Bundle", st.messageKey()), res.Resources)
+	b, err := st.enc.appendBundle(st.buf[:0], StableID("Bundle", st.msgKey), res.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
@@ -224,7 +224,7 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 		targets = []any{map[string]any{"display": "no resources"}}
 	}
 	recorded := st.recorded(opts)
-	sender := strings.Trim(st.msg.Get("MSH-3.1")+"^"+st.msg.Get("MSH-4.1"), "^")
+	sender := strings.Trim(st.senderV["application"]+"^"+st.senderV["facility"], "^")
 	if sender == "" {
 		sender = "unidentified sender (no MSH-3 or MSH-4)"
 	}
@@ -234,7 +234,7 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 	}
 	return map[string]any{
 		"resourceType": "Provenance",
-		"id":           StableID("Provenance", st.messageKey()),
+		"id":           StableID("Provenance", st.msgKey),
 		"target":       targets,
 		"recorded":     recorded,
 		"activity": map[string]any{"coding": []any{map[string]any{

@@ -120,7 +120,11 @@ func (st *mapState) segFields(idx int, seg *hl7.Segment) []hl7.Field {
 	fields := st.fields[idx]
 	if len(fields) == 0 {
 		fields = seg.AppendFields(fields)
-		fields = append(fields, seg.Field(len(fields)))
+		past := fields[0] // empty at field level, as Field(n) past the last (and field 0)
+		if len(fields) <= 2 && seg.Name() == "MSH" {
+			past = seg.Field(len(fields)) // MSH-1 and MSH-2 are literals
+		}
+		fields = append(fields, past)
 		st.fields[idx] = fields
 	}
 	return fields
