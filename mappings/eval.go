@@ -100,7 +100,16 @@ type mapState struct {
 	buf      []byte        // scratch for the Bundle's JSON
 	enc      jsonEncoder   // its encoder's scratch
 	msgKey   string        // messageKey, read once
-	parts    []hl7.Field   // scratch for a value's components (see unused)
+	// The variables of expressions and the accessors of m and of v outside
+	// any context (see baseVars); noResource stays empty.
+	vars       activation
+	msgAcc     accessor
+	noAcc      accessor
+	noResource map[string]any
+	builts     []*built    // reused from message to message (see newBuilt)
+	nBuilt     int         // how many of builts this message uses
+	all        []*built    // the resources built, in order
+	parts      []hl7.Field // scratch for a value's components (see unused)
 	// dirty says whether the object being built may hold what prune
 	// removes (see targetPath.set); nested objects save and restore it.
 	dirty   bool
@@ -222,10 +231,10 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	st.msg, st.mm, st.profile, st.event = msg, mm, p, event
 	st.resetFields(msg)
 	st.hits = make([]bool, len(s.rows))
-	st.senderV = map[string]string{"name": p.file.Sender, "application": app, "facility": fac}
+	st.senderV["name"], st.senderV["application"], st.senderV["facility"] = p.file.Sender, app, fac
 	st.msgKey = st.messageKey()
 	vars := st.baseVars(structure)
-	var all []*built
+	all := st.all[:0]
 	for _, cr := range mm.resources {
 		if len(cr.events) > 0 && !slices.Contains(cr.events, event) {
 			continue
@@ -258,6 +267,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			}
 		}
 	}
+	st.all = all // its memory, for the next message
 	for _, b := range all {
 		st.current = b
 		for _, r := range b.refs {
@@ -269,13 +279,16 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	return st.finish(all, opts, structure)
 }
 
+// baseVars sets the variables of the message's expressions, held in the
+// state (as are the accessors): outside any context v reads nothing and
+// resource is empty.
 func (st *mapState) baseVars(structure string) *activation {
-	return &activation{
+	st.msgAcc = accessor{st: st, msg: true}
+	st.vars = activation{
 		event: celString(st.event), structure: celString(structure), sender: st.senderV,
-		m:        &accessor{st: st, msg: true},
-		v:        &accessor{},
-		resource: map[string]any{}, ids: st.ids,
+		m: &st.msgAcc, v: &st.noAcc, resource: st.noResource, ids: st.ids,
 	}
+	return &st.vars
 }
 
 // messageValue reads a terser path anywhere in the message, marking it used.
@@ -356,7 +369,8 @@ func (c *segContext) key() int { return c.idx<<12 | c.rep&0xfff }
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
 	obj := cr.size.newObject()
 	obj["resourceType"] = cr.typeVal
-	b := &built{rule: cr, obj: obj, ctx: ctx, resource: cr.resource}
+	b := st.newBuilt()
+	b.rule, b.obj, b.ctx, b.resource = cr, obj, ctx, cr.resource
 	st.current = b
 	// Rows may read the resource built so far (the segment map's rows run
 	// first, then the rule's): e.g. a status that depends on whether a
@@ -454,7 +468,8 @@ func (s *Set) newState() *mapState {
 	if st, ok := s.states.Get().(*mapState); ok {
 		return st
 	}
-	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}, refOf: map[string]any{}}
+	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}, refOf: map[string]any{},
+		senderV: make(map[string]string, 3), noResource: map[string]any{}}
 }
 
 // releaseState empties st and puts it back in the pool.
@@ -475,8 +490,11 @@ func (s *Set) releaseState(st *mapState) {
 		clear(c.comps) // keep no message text in the pool
 		*c = dtContext{comps: c.comps[:0]}
 	}
+	st.releaseBuilts()
+	clear(st.all[:cap(st.all)])
 	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, refOf: st.refOf, occ: st.occ, used: st.used,
-		dtStack: st.dtStack, fields: st.fields, buf: st.buf, enc: st.enc, parts: st.parts[:0]}
+		dtStack: st.dtStack, fields: st.fields, buf: st.buf, enc: st.enc, parts: st.parts[:0],
+		senderV: st.senderV, noResource: st.noResource, builts: st.builts, all: st.all[:0]}
 	s.states.Put(st)
 }
 

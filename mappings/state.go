@@ -160,3 +160,27 @@ func (h *sizeHint) note(obj map[string]any) {
 		h.n.Store(n)
 	}
 }
+
+// newBuilt takes the next resource under construction from the state's,
+// reused from message to message with the memory of its lists of refs and
+// clears (nothing of a built outlives Map: the Result keeps its object).
+func (st *mapState) newBuilt() *built {
+	if st.nBuilt == len(st.builts) {
+		st.builts = append(st.builts, &built{})
+	}
+	b := st.builts[st.nBuilt]
+	st.nBuilt++
+	*b = built{refs: b.refs[:0], clears: b.clears[:0]}
+	return b
+}
+
+// releaseBuilts empties the builts the message used (message text and
+// resources must not stay in the pool), keeping their memory.
+func (st *mapState) releaseBuilts() {
+	for _, b := range st.builts[:st.nBuilt] {
+		clear(b.refs[:cap(b.refs)])
+		clear(b.clears[:cap(b.clears)])
+		*b = built{refs: b.refs[:0], clears: b.clears[:0]}
+	}
+	st.nBuilt = 0
+}
