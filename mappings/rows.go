@@ -24,7 +24,12 @@ func (st *mapState) segValue(ctx *segContext, path string) string {
 	if err != nil {
 		return ""
 	}
-	f, at, ok := st.resolveSeg(ctx, &sp)
+	return st.segValueAt(ctx, &sp)
+}
+
+// segValueAt is segValue of a parsed path.
+func (st *mapState) segValueAt(ctx *segContext, sp *sourcePath) string {
+	f, at, ok := st.resolveSeg(ctx, sp)
 	if !ok {
 		return ""
 	}
@@ -39,8 +44,13 @@ func (st *mapState) dtValue(ctx *dtContext, path string) string {
 	if err != nil {
 		return ""
 	}
-	f := ctx.narrow(&sp)
-	st.mark(ctx.at(&sp))
+	return st.dtValueAt(ctx, &sp)
+}
+
+// dtValueAt is dtValue of a parsed path.
+func (st *mapState) dtValueAt(ctx *dtContext, sp *sourcePath) string {
+	f := ctx.narrow(sp)
+	st.mark(ctx.at(sp))
 	return fieldText(f)
 }
 
