@@ -56,7 +56,8 @@ func FuzzAppendString(f *testing.F) {
 
 // TestPlainPrefixMatchesByteScan checks the eight-bytes-at-a-time scan
 // against the byte table: every byte value, at every place of a word, after
-// plain text of every length up to two words.
+// plain text of every length up to two words, at the end or followed by
+// more plain text.
 func TestPlainPrefixMatchesByteScan(t *testing.T) {
 	byteScan := func(s string) int {
 		i := 0
@@ -69,10 +70,10 @@ func TestPlainPrefixMatchesByteScan(t *testing.T) {
 		for at := 0; at < 17; at++ {
 			b := []byte("abcdefgh~ !#[]{}xyz")
 			b = append(b[:at], byte(c))
-			b = append(b, "tail text ok"...)
-			s := string(b)
-			if got, want := plainPrefix(s), byteScan(s); got != want {
-				t.Fatalf("plainPrefix(%q) = %d, want %d", s, got, want)
+			for _, s := range []string{string(b), string(b) + "tail text ok", string(b[:at])} {
+				if got, want := plainPrefix(s), byteScan(s); got != want {
+					t.Fatalf("plainPrefix(%q) = %d, want %d", s, got, want)
+				}
 			}
 		}
 	}
