@@ -416,10 +416,11 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	if key == "" {
 		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key %q is empty", cr.rule.Name, cr.resource, cr.key.src)}
 	}
-	b.id = StableID(cr.resource, key)
+	ref, idText := stableRef(cr.resource, key)
+	b.id = idText
 	id := any(b.id) // boxed once for both maps
 	b.obj["id"] = id
-	b.ref = cr.resource + "/" + b.id
+	b.ref = ref
 	if _, seen := st.refOf[b.id]; !seen {
 		st.refOf[b.id] = b.ref
 	}
@@ -439,6 +440,25 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 // identity always gets the same id, so a resend or replay updates instead of
 // duplicating. The id is a name-based UUID (version 5 layout).
 func StableID(resourceType, key string) string {
+	id := stableID(resourceType, key)
+	return string(id[:])
+}
+
+// stableRef is the reference "Type/id" to the resource StableID names, and
+// its id within it: one string for both.
+func stableRef(resourceType, key string) (ref, id string) {
+	uuid := stableID(resourceType, key)
+	var b strings.Builder
+	b.Grow(len(resourceType) + 1 + len(uuid))
+	b.WriteString(resourceType)
+	b.WriteByte('/')
+	b.Write(uuid[:])
+	ref = b.String()
+	return ref, ref[len(resourceType)+1:]
+}
+
+// stableID is StableID's text.
+func stableID(resourceType, key string) [36]byte {
 	var in [256]byte
 	sum := sha256.Sum256(append(append(append(append(in[:0], "carebridge\x00"...), resourceType...), 0), key...))
 	u := sum[:16]
@@ -454,7 +474,7 @@ func StableID(resourceType, key string) string {
 	hex.Encode(out[19:23], u[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:36], u[10:16])
-	return string(out[:])
+	return out
 }
 
 func (st *mapState) mark(k posKey) { st.used.add(k) }
