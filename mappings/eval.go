@@ -106,10 +106,12 @@ type mapState struct {
 	msgAcc     accessor
 	noAcc      accessor
 	noResource map[string]any
-	builts     []*built    // reused from message to message (see newBuilt)
-	nBuilt     int         // how many of builts this message uses
-	all        []*built    // the resources built, in order
-	parts      []hl7.Field // scratch for a value's components (see unused)
+	builts     []*built      // reused from message to message (see newBuilt)
+	nBuilt     int           // how many of builts this message uses
+	all        []*built      // the resources built, in order
+	ctxs       []*segContext // reused from message to message (see newContext)
+	nCtx       int           // how many of ctxs this message uses
+	parts      []hl7.Field   // scratch for a value's components (see unused)
 	// dirty says whether the object being built may hold what prune
 	// removes (see targetPath.set); nested objects save and restore it.
 	dirty   bool
@@ -324,7 +326,8 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 		for i, seg := range segs {
 			switch {
 			case seg.Name() == g.Start:
-				cur = &segContext{seg: seg, idx: i, group: []*hl7.Segment{seg}, groupI: []int{i}}
+				cur = st.newContext()
+				cur.seg, cur.idx, cur.group, cur.groupI = seg, i, []*hl7.Segment{seg}, []int{i}
 				out = append(out, cur)
 			case cur != nil && slices.Contains(g.Members, seg.Name()):
 				cur.group = append(cur.group, seg)
@@ -353,9 +356,10 @@ func (st *mapState) perRepetition(ctxs []*segContext, f int) []*segContext {
 			if field.Repetition(r).IsEmpty() {
 				continue
 			}
-			rc := *c
+			rc := st.newContext()
+			*rc = *c
 			rc.repField, rc.rep, rc.acc = f, r, nil
-			out = append(out, &rc)
+			out = append(out, rc)
 		}
 	}
 	return out
@@ -511,10 +515,11 @@ func (s *Set) releaseState(st *mapState) {
 		*c = dtContext{comps: c.comps[:0]}
 	}
 	st.releaseBuilts()
+	st.releaseContexts()
 	clear(st.all[:cap(st.all)])
 	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, refOf: st.refOf, occ: st.occ, used: st.used,
 		dtStack: st.dtStack, fields: st.fields, buf: st.buf, enc: st.enc, parts: st.parts[:0],
-		senderV: st.senderV, noResource: st.noResource, builts: st.builts, all: st.all[:0]}
+		senderV: st.senderV, noResource: st.noResource, builts: st.builts, all: st.all[:0], ctxs: st.ctxs}
 	s.states.Put(st)
 }
 

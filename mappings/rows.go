@@ -491,7 +491,9 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 			inGroup = true // a group's segments are read only within this instance
 			for i, s := range seg.group {
 				if s.Name() == r.eachSeg {
-					occ = append(occ, &segContext{seg: s, idx: seg.groupI[i], group: seg.group, groupI: seg.groupI})
+					c := st.newContext()
+					c.seg, c.idx, c.group, c.groupI = s, seg.groupI[i], seg.group, seg.groupI
+					occ = append(occ, c)
 				}
 			}
 		}
@@ -552,7 +554,9 @@ func (st *mapState) occurrences(name string) []*segContext {
 	var occ []*segContext
 	for i, s := range st.msg.Segments() {
 		if s.Name() == name {
-			occ = append(occ, &segContext{seg: s, idx: i})
+			c := st.newContext()
+			c.seg, c.idx = s, i
+			occ = append(occ, c)
 		}
 	}
 	st.cacheOcc(name, occ)

@@ -184,3 +184,23 @@ func (st *mapState) releaseBuilts() {
 	}
 	st.nBuilt = 0
 }
+
+// newContext takes an empty segment context from the state's, reused from
+// message to message (nothing of a context outlives Map).
+func (st *mapState) newContext() *segContext {
+	if st.nCtx == len(st.ctxs) {
+		st.ctxs = append(st.ctxs, &segContext{})
+	}
+	ctx := st.ctxs[st.nCtx]
+	st.nCtx++
+	return ctx // emptied by releaseContexts
+}
+
+// releaseContexts empties the contexts the message used (they point into
+// the message).
+func (st *mapState) releaseContexts() {
+	for _, c := range st.ctxs[:st.nCtx] {
+		*c = segContext{}
+	}
+	st.nCtx = 0
+}
