@@ -109,6 +109,20 @@ type mapState struct {
 	hasPos   bool
 	fields   [][]hl7.Field // fields, by segment index, split on first read (see field)
 	buf      []byte        // scratch for the Bundle's JSON
+	enc      jsonEncoder   // its encoder's scratch
+	msgKey   string        // messageKey, read once
+	// The variables of expressions and the accessors of m and of v outside
+	// any context (see baseVars); noResource stays empty.
+	vars       activation
+	msgAcc     accessor
+	noAcc      accessor
+	noResource map[string]any
+	builts     []*built      // reused from message to message (see newBuilt)
+	nBuilt     int           // how many of builts this message uses
+	all        []*built      // the resources built, in order
+	ctxs       []*segContext // reused from message to message (see newContext)
+	nCtx       int           // how many of ctxs this message uses
+	parts      []hl7.Field   // scratch for a value's components (see unused)
 	// dirty says whether the object being built may hold what prune
 	// removes (see targetPath.set); nested objects save and restore it.
 	dirty   bool
@@ -151,6 +165,7 @@ type segContext struct {
 type dtContext struct {
 	val   hl7.Field
 	comps []hl7.Field // val's components, split once (see narrow)
+	past  hl7.Field   // the (empty) component past the last, read as any of them
 	base  posKey      // where val sits (comp 0: a whole repetition)
 	acc   accessor    // v[...] for this value
 }
@@ -172,8 +187,9 @@ func (st *mapState) warn(kind string, r *compiledRow, msg string) {
 	st.warnings = append(st.warnings, w)
 }
 
-// profileFor picks the sender profile for msg.
-func (s *Set) profileFor(msg *hl7.Message, name string) (*profile, error) {
+// profileFor picks the sender profile by name, or for a message from
+// application app (MSH-3.1) and facility fac (MSH-4.1).
+func (s *Set) profileFor(app, fac, name string) (*profile, error) {
 	if name != "" {
 		for _, p := range s.senders {
 			if p.file.Sender == name {
@@ -182,13 +198,20 @@ func (s *Set) profileFor(msg *hl7.Message, name string) (*profile, error) {
 		}
 		return nil, fmt.Errorf("no sender profile %q", name)
 	}
-	app, fac := msg.Get("MSH-3.1"), msg.Get("MSH-4.1")
 	for _, p := range s.senders {
 		if matches(p.file.Application, app) && matches(p.file.Facility, fac) {
 			return p, nil
 		}
 	}
 	return s.senders[len(s.senders)-1], nil
+}
+
+// senderName names a sender in errors: APP^FACILITY, or APP.
+func senderName(app, fac string) string {
+	if fac != "" {
+		return app + "^" + fac
+	}
+	return app
 }
 
 func matches(pattern, v string) bool { return pattern == "" || pattern == "*" || pattern == v }
@@ -198,13 +221,10 @@ func (st *mapState) defaultProfile() *profile { return st.set.senders[len(st.set
 // Map turns one HL7 v2 message into a FHIR R4 transaction Bundle.
 func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	code, event := msg.MessageCode(), msg.TriggerEvent()
-	sender := msg.Get("MSH-3.1")
-	if f := msg.Get("MSH-4.1"); f != "" {
-		sender += "^" + f
-	}
+	app, fac := msg.Get("MSH-3.1"), msg.Get("MSH-4.1") // read once: the sender is named in several places
 	mm, ok := s.messages[code]
 	if !ok {
-		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s", code, event, sender)}
+		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s", code, event, senderName(app, fac))}
 	}
 	structure, ok := mm.events[event]
 	if !ok {
@@ -213,9 +233,9 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			evs = append(evs, e)
 		}
 		slices.Sort(evs)
-		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, sender, code, strings.Join(evs, ", ")), eventOnly: true}
+		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, senderName(app, fac), code, strings.Join(evs, ", ")), eventOnly: true}
 	}
-	p, err := s.profileFor(msg, opts.Sender)
+	p, err := s.profileFor(app, fac, opts.Sender)
 	if err != nil {
 		return nil, err
 	}
@@ -224,9 +244,10 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	st.msg, st.mm, st.profile, st.event = msg, mm, p, event
 	st.resetFields(msg)
 	st.hits = make([]bool, len(s.rows))
-	st.senderV = map[string]string{"name": p.file.Sender, "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")}
+	st.senderV["name"], st.senderV["application"], st.senderV["facility"] = p.file.Sender, app, fac
+	st.msgKey = st.messageKey()
 	vars := st.baseVars(structure)
-	var all []*built
+	all := st.all[:0]
 	for _, cr := range mm.resources {
 		if len(cr.events) > 0 && !slices.Contains(cr.events, event) {
 			continue
@@ -262,6 +283,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			}
 		}
 	}
+	st.all = all // its memory, for the next message
 	for _, b := range all {
 		st.current = b
 		for _, r := range b.refs {
@@ -273,13 +295,16 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	return st.finish(all, opts, structure)
 }
 
+// baseVars sets the variables of the message's expressions, held in the
+// state (as are the accessors): outside any context v reads nothing and
+// resource is empty.
 func (st *mapState) baseVars(structure string) *activation {
-	return &activation{
+	st.msgAcc = accessor{st: st, msg: true}
+	st.vars = activation{
 		event: celString(st.event), structure: celString(structure), sender: st.senderV,
-		m:        &accessor{st: st, msg: true},
-		v:        &accessor{},
-		resource: map[string]any{}, ids: st.ids,
+		m: &st.msgAcc, v: &st.noAcc, resource: st.noResource, ids: st.ids,
 	}
+	return &st.vars
 }
 
 // messageValue reads a terser path anywhere in the message, marking it used.
@@ -315,7 +340,8 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 		for i, seg := range segs {
 			switch {
 			case seg.Name() == g.Start:
-				cur = &segContext{seg: seg, idx: i, group: []*hl7.Segment{seg}, groupI: []int{i}}
+				cur = st.newContext()
+				cur.seg, cur.idx, cur.group, cur.groupI = seg, i, []*hl7.Segment{seg}, []int{i}
 				out = append(out, cur)
 			case cur != nil && slices.Contains(g.Members, seg.Name()):
 				cur.group = append(cur.group, seg)
@@ -344,9 +370,10 @@ func (st *mapState) perRepetition(ctxs []*segContext, f int) []*segContext {
 			if field.Repetition(r).IsEmpty() {
 				continue
 			}
-			rc := *c
+			rc := st.newContext()
+			*rc = *c
 			rc.repField, rc.rep, rc.acc = f, r, nil
-			out = append(out, &rc)
+			out = append(out, rc)
 		}
 	}
 	return out
@@ -360,7 +387,8 @@ func (c *segContext) key() int { return c.idx<<12 | c.rep&0xfff }
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
 	obj := cr.size.newObject()
 	obj["resourceType"] = cr.typeVal
-	b := &built{rule: cr, obj: obj, ctx: ctx, resource: cr.resource}
+	b := st.newBuilt()
+	b.rule, b.obj, b.ctx, b.resource = cr, obj, ctx, cr.resource
 	st.current = b
 	// Rows may read the resource built so far (the segment map's rows run
 	// first, then the rule's): e.g. a status that depends on whether a
@@ -406,10 +434,11 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	if key == "" {
 		return nil, &MapError{At: cr.key.at, Where: ctx.seg.Name(), Err: fmt.Errorf("resource %s (%s) has no business identity: its key %q is empty", cr.rule.Name, cr.resource, cr.key.src)}
 	}
-	b.id = StableID(cr.resource, key)
+	ref, idText := stableRef(cr.resource, key)
+	b.id = idText
 	id := any(b.id) // boxed once for both maps
 	b.obj["id"] = id
-	b.ref = cr.resource + "/" + b.id
+	b.ref = ref
 	if _, seen := st.refOf[b.id]; !seen {
 		st.refOf[b.id] = b.ref
 	}
@@ -429,6 +458,25 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 // identity always gets the same id, so a resend or replay updates instead of
 // duplicating. The id is a name-based UUID (version 5 layout).
 func StableID(resourceType, key string) string {
+	id := stableID(resourceType, key)
+	return string(id[:])
+}
+
+// stableRef is the reference "Type/id" to the resource StableID names, and
+// its id within it: one string for both.
+func stableRef(resourceType, key string) (ref, id string) {
+	uuid := stableID(resourceType, key)
+	var b strings.Builder
+	b.Grow(len(resourceType) + 1 + len(uuid))
+	b.WriteString(resourceType)
+	b.WriteByte('/')
+	b.Write(uuid[:])
+	ref = b.String()
+	return ref, ref[len(resourceType)+1:]
+}
+
+// stableID is StableID's text.
+func stableID(resourceType, key string) [36]byte {
 	var in [256]byte
 	sum := sha256.Sum256(append(append(append(append(in[:0], "carebridge\x00"...), resourceType...), 0), key...))
 	u := sum[:16]
@@ -444,7 +492,7 @@ func StableID(resourceType, key string) string {
 	hex.Encode(out[19:23], u[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:36], u[10:16])
-	return string(out[:])
+	return out
 }
 
 func (st *mapState) mark(k posKey) { st.used.add(k) }
@@ -458,7 +506,8 @@ func (s *Set) newState() *mapState {
 	if st, ok := s.states.Get().(*mapState); ok {
 		return st
 	}
-	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}, refOf: map[string]any{}}
+	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}, refOf: map[string]any{},
+		senderV: make(map[string]string, 3), noResource: map[string]any{}}
 }
 
 // releaseState empties st and puts it back in the pool.
@@ -473,12 +522,18 @@ func (s *Set) releaseState(st *mapState) {
 	for i := range st.fields {
 		clear(st.fields[i]) // keep no message text in the pool
 	}
+	st.enc.reset() // keep no message text in the pool
+	clear(st.parts[:cap(st.parts)])
 	for _, c := range st.dtStack {
 		clear(c.comps) // keep no message text in the pool
 		*c = dtContext{comps: c.comps[:0]}
 	}
+	st.releaseBuilts()
+	st.releaseContexts()
+	clear(st.all[:cap(st.all)])
 	*st = mapState{set: s, ids: st.ids, idsBySeg: st.idsBySeg, refOf: st.refOf, occ: st.occ, used: st.used,
-		dtStack: st.dtStack, fields: st.fields, buf: st.buf}
+		dtStack: st.dtStack, fields: st.fields, buf: st.buf, enc: st.enc, parts: st.parts[:0],
+		senderV: st.senderV, noResource: st.noResource, builts: st.builts, all: st.all[:0], ctxs: st.ctxs}
 	s.states.Put(st)
 }
 

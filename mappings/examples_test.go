@@ -1,6 +1,8 @@
 package mappings_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -38,6 +40,15 @@ func TestShippedExamples(t *testing.T) {
 			}
 			if !run.Passed() {
 				t.Errorf("%s: output differs from %s (run with -update to accept):\n%s", ex.At, ex.Expect, diffLines(string(run.Want), string(run.Got)))
+			}
+			// The golden file is indented; the Bundle itself must be its
+			// compact form byte for byte (key order, escaping, numbers).
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, run.Want); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(run.Result.Bundle, compact.Bytes()) {
+				t.Errorf("%s: the Bundle's bytes differ from the compact form of %s", ex.At, ex.Expect)
 			}
 			validateBundle(t, run.Got)
 		})

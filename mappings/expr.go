@@ -296,6 +296,41 @@ func (a *accessor) get(path string) string {
 	return ""
 }
 
+// literalPath is a path written as a literal index (v["3.1"]), parsed
+// when the expression is compiled for either context it may read, so that
+// reading it costs no lookup of the parsed path.
+type literalPath struct {
+	text          string
+	seg, dt       sourcePath // in a segment map, in a datatype map
+	segErr, dtErr error
+}
+
+func newLiteralPath(text string) *literalPath {
+	p := &literalPath{text: text}
+	p.seg, p.segErr = parseSource(text, true)
+	p.dt, p.dtErr = parseSource(text, false)
+	return p
+}
+
+// getLiteral is get of a literal path.
+func (a *accessor) getLiteral(p *literalPath) string {
+	switch {
+	case a.msg:
+		return a.st.messageValue(p.text)
+	case a.seg != nil:
+		if p.segErr != nil {
+			return ""
+		}
+		return a.st.segValueAt(a.seg, &p.seg)
+	case a.dt != nil:
+		if p.dtErr != nil {
+			return ""
+		}
+		return a.st.dtValueAt(a.dt, &p.dt)
+	}
+	return ""
+}
+
 var accessorType = types.NewOpaqueType("carebridge.HL7Values")
 
 var (

@@ -267,7 +267,8 @@ func compileFastStr(e ast.Expr) fastStr {
 		}
 		switch args[0].AsIdent() {
 		case "v":
-			return func(a *activation) (string, bool) { return a.v.get(path), true }
+			lp := newLiteralPath(path)
+			return func(a *activation) (string, bool) { return a.v.getLiteral(lp), true }
 		case "m":
 			return func(a *activation) (string, bool) { return a.m.get(path), true }
 		}

@@ -15,11 +15,44 @@ import (
 // than encoding/json's reflection. Strings are escaped per RFC 8259 and
 // invalid UTF-8 is replaced by U+FFFD, so any message text gives valid JSON.
 func appendJSON(b []byte, v any) ([]byte, error) {
+	var e jsonEncoder
+	return e.append(b, v)
+}
+
+// jsonEncoder is appendJSON with a scratch stack for the members of the
+// objects being encoded, reused from object to object (and, kept in a
+// pooled mapState, from message to message) instead of a fresh array per
+// object.
+type jsonEncoder struct {
+	members []member
+}
+
+// member is one key and value of an object being encoded.
+type member struct {
+	k string
+	v any
+}
+
+func (e *jsonEncoder) append(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
 		return appendString(b, x), nil
+	case map[string]any:
+		return e.appendObject(b, x)
+	case []any:
+		b = append(b, '[')
+		for i, el := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = e.append(b, el); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case int:
@@ -38,20 +71,6 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			return nil, fmt.Errorf("json: invalid number %q", string(x))
 		}
 		return append(b, x...), nil
-	case []any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = appendJSON(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
-	case map[string]any:
-		return appendObject(b, x)
 	}
 	// Anything else (rare): let encoding/json decide.
 	enc, err := json.Marshal(v)
@@ -61,22 +80,17 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	return append(b, enc...), nil
 }
 
-// member is one key and value of an object being encoded.
-type member struct {
-	k string
-	v any
-}
-
 // appendObject encodes a map with its keys sorted: its members are taken in
-// one pass over the map (no lookup per key) and sorted by insertion, which
-// beats a general sort for the dozen keys of a FHIR element.
-func appendObject(b []byte, x map[string]any) ([]byte, error) {
-	var buf [24]member
-	ms := buf[:0]
+// one pass over the map (no lookup per key) onto the scratch stack and
+// sorted by insertion, which beats a general sort for the dozen keys of a
+// FHIR element.
+func (e *jsonEncoder) appendObject(b []byte, x map[string]any) ([]byte, error) {
+	start := len(e.members)
 	for k, v := range x {
-		ms = append(ms, member{k, v})
+		e.members = append(e.members, member{k, v})
 	}
-	if len(ms) > len(buf) {
+	ms := e.members[start:]
+	if len(ms) > 24 {
 		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
 	} else {
 		for i := 1; i < len(ms); i++ {
@@ -86,18 +100,30 @@ func appendObject(b []byte, x map[string]any) ([]byte, error) {
 		}
 	}
 	b = append(b, '{')
-	for i, m := range ms {
+	for i := range len(ms) {
+		// Read through e.members: encoding a nested object may have
+		// grown (moved) the stack.
+		m := e.members[start+i]
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendString(b, m.k)
 		b = append(b, ':')
 		var err error
-		if b, err = appendJSON(b, m.v); err != nil {
+		if b, err = e.append(b, m.v); err != nil {
+			e.members = e.members[:start]
 			return nil, err
 		}
 	}
+	e.members = e.members[:start]
 	return append(b, '}'), nil
+}
+
+// reset drops the values the scratch stack still refers to (message text
+// must not stay in a pooled state), keeping its memory.
+func (e *jsonEncoder) reset() {
+	clear(e.members[:cap(e.members)])
+	e.members = e.members[:0]
 }
 
 const hexDigits = "0123456789abcdef"
@@ -116,12 +142,34 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
-// appendStringBody appends s escaped as in a JSON string, without quotes.
-func appendStringBody(b []byte, s string) []byte {
+// plainPrefix is the length of the longest prefix of s that needs no
+// escaping, tested eight bytes at a time (most values and every element
+// name need none).
+func plainPrefix(s string) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8] // one bounds check; the compiler makes one load of it
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		// A high bit set in special marks a byte ≥ 0x80 (w itself), one
+		// < 0x20 (its subtraction borrows; bytes ≥ 0xa0 too, already
+		// marked), or a '"' or '\\' (a zero byte after the xor).
+		quote, backslash := w^(ones*'"'), w^(ones*'\\')
+		special := w | (w - ones*0x20) | (quote-ones)&^quote | (backslash-ones)&^backslash
+		if special&highs != 0 {
+			break
+		}
+	}
 	for i < len(s) && plainByte[s[i]] {
 		i++
 	}
+	return i
+}
+
+// appendStringBody appends s escaped as in a JSON string, without quotes.
+func appendStringBody(b []byte, s string) []byte {
+	i := plainPrefix(s)
 	if i == len(s) { // the common case: nothing to escape
 		return append(b, s...)
 	}

@@ -53,3 +53,52 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainPrefixMatchesByteScan checks the eight-bytes-at-a-time scan
+// against the byte table: every byte value, at every place of a word, after
+// plain text of every length up to two words, at the end or followed by
+// more plain text.
+func TestPlainPrefixMatchesByteScan(t *testing.T) {
+	byteScan := func(s string) int {
+		i := 0
+		for i < len(s) && plainByte[s[i]] {
+			i++
+		}
+		return i
+	}
+	for c := 0; c < 256; c++ {
+		for at := 0; at < 17; at++ {
+			b := []byte("abcdefgh~ !#[]{}xyz")
+			b = append(b[:at], byte(c))
+			for _, s := range []string{string(b), string(b) + "tail text ok", string(b[:at])} {
+				if got, want := plainPrefix(s), byteScan(s); got != want {
+					t.Fatalf("plainPrefix(%q) = %d, want %d", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestEncoderReuse encodes nested objects with one encoder twice: the
+// member stack shared by nested objects must give the same bytes as a
+// fresh encoder, and keep no value once reset.
+func TestEncoderReuse(t *testing.T) {
+	v := map[string]any{"z": map[string]any{"y": []any{map[string]any{"b": 1, "a": "x"}}, "c": true}, "a": "first"}
+	want, _ := appendJSON(nil, v)
+	var e jsonEncoder
+	for range 2 {
+		got, err := e.append(nil, v)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("reused encoder = %s, %v; want %s", got, err, want)
+		}
+	}
+	if string(want) != `{"a":"first","z":{"c":true,"y":[{"a":"x","b":1}]}}` {
+		t.Fatalf("appendJSON = %s", want)
+	}
+	e.reset()
+	for _, m := range e.members[:cap(e.members)] {
+		if m.v != nil || m.k != "" {
+			t.Fatal("reset kept a member")
+		}
+	}
+}

@@ -51,14 +51,18 @@ type messageMap struct {
 	path      string
 	events    map[string]string // trigger → structure
 	groups    map[string]groupSpec
-	ignore    []ignoreRule
+	ignore    map[string]ignoreRule // by segment name
 	resources []*compiledResource
 }
 
+// ignoreRule says what of a segment is never reported as unused.
 type ignoreRule struct {
-	segment string
-	field   int // 0: the whole segment
+	whole  bool  // the whole segment
+	fields []int // else these fields
 }
+
+// ignores reports whether the rule leaves out field f of its segment.
+func (r ignoreRule) ignores(f int) bool { return r.whole || slices.Contains(r.fields, f) }
 
 type compiledResource struct {
 	rule     *resourceRule
@@ -373,18 +377,21 @@ func (l *loader) addMessage(f *messageFile, file string) {
 			l.errorf(g.Pos, "", "group %s: start (its first segment) is required", name)
 		}
 	}
+	mm.ignore = map[string]ignoreRule{}
 	for _, ig := range f.Ignore {
 		seg, field, hasField := strings.Cut(ig, "-")
-		r := ignoreRule{segment: seg}
+		r := mm.ignore[seg]
 		if hasField {
 			n, err := strconv.Atoi(field)
 			if err != nil || n < 1 {
 				l.errorf(f.Pos, "a segment (EVN) or a field (EVN-1)", "ignore: %q is not a segment or field", ig)
 				continue
 			}
-			r.field = n
+			r.fields = append(r.fields, n)
+		} else {
+			r.whole = true
 		}
-		mm.ignore = append(mm.ignore, r)
+		mm.ignore[seg] = r
 	}
 	names := map[string]bool{}
 	for i := range f.Resources {

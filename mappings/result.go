@@ -67,7 +67,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	if st.profile.file.KeepUnmapped && len(res.Unused) > 0 && len(all) > 0 {
 		st.keepUnmapped(all, res.Unused)
 	}
-	all = dedupe(all)
+	all = dedupe(&st.enc, all)
 	targets := make([]any, 0, len(all))
 	res.Resources = make([]Resource, 0, len(all)+1)
 	for _, b := range all {
@@ -91,7 +91,7 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	prov := st.provenance(targets, opts, structure)
 	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})
 	// Encoded in the state's scratch buffer, then copied at its size.
-	b, err := appendBundle(st.buf[:0], StableID("Bundle", st.messageKey()), res.Resources)
+	b, err := st.enc.appendBundle(st.buf[:0], StableID("Bundle", st.msgKey), res.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
@@ -109,7 +109,7 @@ const maxScratch = 1 << 20
 // dedupe merges resources with the same type and id (the same insurer in two
 // IN1 groups, the same practitioner in two roles) into the first: a Bundle
 // must not hold one resource twice.
-func dedupe(all []*built) []*built {
+func dedupe(enc *jsonEncoder, all []*built) []*built {
 	var seen map[string]*built // for many resources; a few are compared in turn
 	if len(all) > 32 {
 		seen = make(map[string]*built, len(all))
@@ -131,7 +131,7 @@ func dedupe(all []*built) []*built {
 			}
 		}
 		if first != nil {
-			mergeResource(first.obj, b.obj)
+			mergeResource(enc, first.obj, b.obj)
 			first.clears = append(first.clears, b.clears...)
 			continue
 		}
@@ -141,8 +141,8 @@ func dedupe(all []*built) []*built {
 }
 
 // mergeResource adds to dst what src has and dst lacks; list elements of src
-// not already in dst are appended.
-func mergeResource(dst, src map[string]any) {
+// not already in dst are appended (compared by their JSON, encoded with enc).
+func mergeResource(enc *jsonEncoder, dst, src map[string]any) {
 	for k, v := range src {
 		old, ok := dst[k]
 		if !ok {
@@ -152,12 +152,12 @@ func mergeResource(dst, src map[string]any) {
 		switch nv := v.(type) {
 		case map[string]any:
 			if om, ok := old.(map[string]any); ok {
-				mergeResource(om, nv)
+				mergeResource(enc, om, nv)
 			}
 		case []any:
 			if ol, ok := old.([]any); ok {
 				for _, e := range nv {
-					if !containsJSON(ol, e) {
+					if !containsJSON(enc, ol, e) {
 						ol = append(ol, e)
 					}
 				}
@@ -167,11 +167,11 @@ func mergeResource(dst, src map[string]any) {
 	}
 }
 
-func containsJSON(list []any, e any) bool {
-	eb, _ := appendJSON(nil, e)
+func containsJSON(enc *jsonEncoder, list []any, e any) bool {
+	eb, _ := enc.append(nil, e)
 	var xb []byte // reused for every element
 	for _, x := range list {
-		xb, _ = appendJSON(xb[:0], x)
+		xb, _ = enc.append(xb[:0], x)
 		if string(xb) == string(eb) {
 			return true
 		}
@@ -188,7 +188,7 @@ func asList(v any) []any {
 // would encode its map form (keys sorted), without building that map:
 // {"entry":[{"fullUrl","request":{"method","url"},"resource"}...],"id",
 // "resourceType","type"}.
-func appendBundle(b []byte, id string, resources []Resource) ([]byte, error) {
+func (e *jsonEncoder) appendBundle(b []byte, id string, resources []Resource) ([]byte, error) {
 	b = append(b, `{"entry":[`...)
 	for i, r := range resources {
 		if i > 0 {
@@ -202,7 +202,7 @@ func appendBundle(b []byte, id string, resources []Resource) ([]byte, error) {
 		b = appendStringBody(b, r.ID)
 		b = append(b, `"},"resource":`...)
 		var err error
-		if b, err = appendJSON(b, r.Body); err != nil {
+		if b, err = e.appendObject(b, r.Body); err != nil {
 			return nil, err
 		}
 		b = append(b, '}')
@@ -224,7 +224,7 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 		targets = []any{map[string]any{"display": "no resources"}}
 	}
 	recorded := st.recorded(opts)
-	sender := strings.Trim(st.msg.Get("MSH-3.1")+"^"+st.msg.Get("MSH-4.1"), "^")
+	sender := strings.Trim(st.senderV["application"]+"^"+st.senderV["facility"], "^")
 	if sender == "" {
 		sender = "unidentified sender (no MSH-3 or MSH-4)"
 	}
@@ -234,7 +234,7 @@ func (st *mapState) provenance(targets []any, opts Options, structure string) ma
 	}
 	return map[string]any{
 		"resourceType": "Provenance",
-		"id":           StableID("Provenance", st.messageKey()),
+		"id":           StableID("Provenance", st.msgKey),
 		"target":       targets,
 		"recorded":     recorded,
 		"activity": map[string]any{"coding": []any{map[string]any{
@@ -274,7 +274,8 @@ func (st *mapState) unused() []Unused {
 	var occ []int // occurrence of each segment by name, counted when first needed
 	for i, seg := range st.msg.Segments() {
 		name := seg.Name()
-		if st.ignored(name, 0) {
+		ignore := st.mm.ignore[name]
+		if ignore.whole {
 			continue
 		}
 		first := 1
@@ -284,7 +285,7 @@ func (st *mapState) unused() []Unused {
 		fields := st.segFields(i, seg)
 		for f := first; f < len(fields)-1; f++ {
 			field := fields[f]
-			if field.IsEmpty() || st.ignored(name, f) || st.isUsed(posKey{seg: i, field: f}) {
+			if field.IsEmpty() || ignore.ignores(f) || st.isUsed(posKey{seg: i, field: f}) {
 				continue
 			}
 			reps := field.RepetitionCount()
@@ -293,11 +294,17 @@ func (st *mapState) unused() []Unused {
 				if rep.IsEmpty() || st.isUsed(posKey{seg: i, field: f, rep: r}) || (r == 1 && st.isUsed(posKey{seg: i, field: f, rep: 0})) {
 					continue
 				}
-				comps := strings.Count(rep.Raw(), comp) + 1
+				// Split once, not scanned again for every component.
+				parts := st.parts[:0]
+				if strings.Contains(rep.Raw(), comp) {
+					parts = rep.AppendComponents(parts)
+					st.parts = parts
+				}
+				comps := max(len(parts), 1)
 				for c := 1; c <= comps; c++ {
 					cv := rep
 					if comps > 1 {
-						cv = rep.Component(c)
+						cv = parts[c-1]
 					}
 					if cv.IsEmpty() || st.isUsed(posKey{seg: i, field: f, rep: r, comp: c}) || (r == 1 && st.isUsed(posKey{seg: i, field: f, rep: 0, comp: c})) {
 						continue
@@ -345,15 +352,6 @@ func position(name string, occ, f, r, reps, c, comps int) string {
 		b = strconv.AppendInt(b, int64(c), 10)
 	}
 	return string(b)
-}
-
-func (st *mapState) ignored(seg string, field int) bool {
-	for _, r := range st.mm.ignore {
-		if r.segment == seg && (r.field == 0 || r.field == field) {
-			return true
-		}
-	}
-	return false
 }
 
 // keepUnmapped puts unused values on the resource made from their segment,

@@ -24,7 +24,12 @@ func (st *mapState) segValue(ctx *segContext, path string) string {
 	if err != nil {
 		return ""
 	}
-	f, at, ok := st.resolveSeg(ctx, &sp)
+	return st.segValueAt(ctx, &sp)
+}
+
+// segValueAt is segValue of a parsed path.
+func (st *mapState) segValueAt(ctx *segContext, sp *sourcePath) string {
+	f, at, ok := st.resolveSeg(ctx, sp)
 	if !ok {
 		return ""
 	}
@@ -39,8 +44,13 @@ func (st *mapState) dtValue(ctx *dtContext, path string) string {
 	if err != nil {
 		return ""
 	}
-	f := ctx.narrow(&sp)
-	st.mark(ctx.at(&sp))
+	return st.dtValueAt(ctx, &sp)
+}
+
+// dtValueAt is dtValue of a parsed path.
+func (st *mapState) dtValueAt(ctx *dtContext, sp *sourcePath) string {
+	f := ctx.narrow(sp)
+	st.mark(ctx.at(sp))
 	return fieldText(f)
 }
 
@@ -54,6 +64,7 @@ func (st *mapState) pushDT(val hl7.Field, base posKey) *dtContext {
 	c := st.dtStack[st.dtDepth]
 	st.dtDepth++
 	*c = dtContext{val: val, base: base, comps: val.AppendComponents(c.comps[:0])}
+	c.past = val.Component(len(c.comps) + 1)
 	c.acc = accessor{st: st, dt: c}
 	return c
 }
@@ -68,7 +79,7 @@ func (c *dtContext) narrow(sp *sourcePath) hl7.Field {
 	if sp.comp <= len(c.comps) {
 		f = c.comps[sp.comp-1]
 	} else {
-		f = c.val.Component(sp.comp) // empty
+		f = c.past // empty, as every component past the last
 	}
 	if sp.sub > 0 {
 		f = f.Component(sp.sub)
@@ -480,7 +491,9 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 			inGroup = true // a group's segments are read only within this instance
 			for i, s := range seg.group {
 				if s.Name() == r.eachSeg {
-					occ = append(occ, &segContext{seg: s, idx: seg.groupI[i], group: seg.group, groupI: seg.groupI})
+					c := st.newContext()
+					c.seg, c.idx, c.group, c.groupI = s, seg.groupI[i], seg.group, seg.groupI
+					occ = append(occ, c)
 				}
 			}
 		}
@@ -541,7 +554,9 @@ func (st *mapState) occurrences(name string) []*segContext {
 	var occ []*segContext
 	for i, s := range st.msg.Segments() {
 		if s.Name() == name {
-			occ = append(occ, &segContext{seg: s, idx: i})
+			c := st.newContext()
+			c.seg, c.idx = s, i
+			occ = append(occ, c)
 		}
 	}
 	st.cacheOcc(name, occ)

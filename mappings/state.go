@@ -120,7 +120,11 @@ func (st *mapState) segFields(idx int, seg *hl7.Segment) []hl7.Field {
 	fields := st.fields[idx]
 	if len(fields) == 0 {
 		fields = seg.AppendFields(fields)
-		fields = append(fields, seg.Field(len(fields)))
+		past := fields[0] // empty at field level, as Field(n) past the last (and field 0)
+		if len(fields) <= 2 && seg.Name() == "MSH" {
+			past = seg.Field(len(fields)) // MSH-1 and MSH-2 are literals
+		}
+		fields = append(fields, past)
 		st.fields[idx] = fields
 	}
 	return fields
@@ -155,4 +159,48 @@ func (h *sizeHint) note(obj map[string]any) {
 	if n := int32(len(obj)); n != h.n.Load() {
 		h.n.Store(n)
 	}
+}
+
+// newBuilt takes the next resource under construction from the state's,
+// reused from message to message with the memory of its lists of refs and
+// clears (nothing of a built outlives Map: the Result keeps its object).
+func (st *mapState) newBuilt() *built {
+	if st.nBuilt == len(st.builts) {
+		st.builts = append(st.builts, &built{})
+	}
+	b := st.builts[st.nBuilt]
+	st.nBuilt++
+	*b = built{refs: b.refs[:0], clears: b.clears[:0]}
+	return b
+}
+
+// releaseBuilts empties the builts the message used (message text and
+// resources must not stay in the pool), keeping their memory.
+func (st *mapState) releaseBuilts() {
+	for _, b := range st.builts[:st.nBuilt] {
+		clear(b.refs[:cap(b.refs)])
+		clear(b.clears[:cap(b.clears)])
+		*b = built{refs: b.refs[:0], clears: b.clears[:0]}
+	}
+	st.nBuilt = 0
+}
+
+// newContext takes an empty segment context from the state's, reused from
+// message to message (nothing of a context outlives Map).
+func (st *mapState) newContext() *segContext {
+	if st.nCtx == len(st.ctxs) {
+		st.ctxs = append(st.ctxs, &segContext{})
+	}
+	ctx := st.ctxs[st.nCtx]
+	st.nCtx++
+	return ctx // emptied by releaseContexts
+}
+
+// releaseContexts empties the contexts the message used (they point into
+// the message).
+func (st *mapState) releaseContexts() {
+	for _, c := range st.ctxs[:st.nCtx] {
+		*c = segContext{}
+	}
+	st.nCtx = 0
 }
