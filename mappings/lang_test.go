@@ -475,33 +475,41 @@ func TestEmptyDirectoryIsAnError(t *testing.T) {
 	}
 }
 
-func TestRequire(t *testing.T) {
+// langWith loads the language test set with one edit in one of its files.
+func langWith(t *testing.T, file, old, new string) *mappings.Set {
+	t.Helper()
 	files := copyLang()
-	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
-		"    key: identifierKey(resource.identifier)\n",
-		"    key: identifierKey(resource.identifier)\n    require:\n      - {that: has(resource.name), message: a patient needs a name}\n", 1))}
+	files[file] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles[file].Data), old, new, 1))}
 	set, err := mappings.Load(files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR\r"))
-	if _, err := set.Map(msg, mappings.Options{}); err == nil || !strings.Contains(err.Error(), "msg.yaml:13:9: PID: Patient patient: a patient needs a name") {
+	return set
+}
+
+// mapError maps raw (segments separated by \r) and returns the error.
+func mapError(t *testing.T, set *mappings.Set, raw string) error {
+	t.Helper()
+	msg, err := hl7.Parse([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = set.Map(msg, mappings.Options{})
+	return err
+}
+
+func TestRequire(t *testing.T) {
+	set := langWith(t, "msg.yaml", "    key: identifierKey(resource.identifier)\n",
+		"    key: identifierKey(resource.identifier)\n    require:\n      - {that: has(resource.name), message: a patient needs a name}\n")
+	if err := mapError(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR\r"); err == nil || !strings.Contains(err.Error(), "msg.yaml:13:9: PID: Patient patient: a patient needs a name") {
 		t.Fatalf("error = %v", err)
 	}
 	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
 }
 
 func TestRequiredSegment(t *testing.T) {
-	files := copyLang()
-	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
-		"    key: identifierKey(resource.identifier)\n",
-		"    key: identifierKey(resource.identifier)\n    required: true\n", 1))}
-	set, err := mappings.Load(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPV1|1|I\r"))
-	if _, err := set.Map(msg, mappings.Options{}); err == nil || !strings.Contains(err.Error(), "PID: required segment PID is missing (resource patient)") {
+	set := langWith(t, "msg.yaml", "    key: identifierKey(resource.identifier)\n", "    key: identifierKey(resource.identifier)\n    required: true\n")
+	if err := mapError(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPV1|1|I\r"); err == nil || !strings.Contains(err.Error(), "PID: required segment PID is missing (resource patient)") {
 		t.Fatalf("error = %v", err)
 	}
 	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
@@ -510,16 +518,8 @@ func TestRequiredSegment(t *testing.T) {
 // TestConditionErrorNamesTheField: a row condition that fails at run time
 // names the message position it read (PID-7), not the row's relative path.
 func TestConditionErrorNamesTheField(t *testing.T) {
-	files := copyLang()
-	files["pid.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["pid.yaml"].Data),
-		`  - {from: "7", to: birthDate, as: date}`,
-		`  - {from: "7", to: birthDate, as: date, when: 'int(it) > 0'}`, 1))}
-	set, err := mappings.Load(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR||Doe||1980x\r"))
-	if _, err := set.Map(msg, mappings.Options{}); err == nil || !strings.Contains(err.Error(), "pid.yaml:7:5: PID-7: ") {
+	set := langWith(t, "pid.yaml", `  - {from: "7", to: birthDate, as: date}`, `  - {from: "7", to: birthDate, as: date, when: 'int(it) > 0'}`)
+	if err := mapError(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR||Doe||1980x\r"); err == nil || !strings.Contains(err.Error(), "pid.yaml:7:5: PID-7: ") {
 		t.Fatalf("error = %v", err)
 	}
 }
