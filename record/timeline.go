@@ -172,9 +172,10 @@ type ClassPeriod struct {
 
 // LocationStay is one entry of an encounter's location history.
 type LocationStay struct {
-	Location string `json:"location"` // its display, else its reference
-	Status   string `json:"status,omitempty"`
-	Period   Period `json:"period"`
+	Location  string `json:"location"`            // its display, else the Location's name, else its reference
+	Reference string `json:"reference,omitempty"` // Location/id
+	Status    string `json:"status,omitempty"`
+	Period    Period `json:"period"`
 }
 
 // Appointment is a booked appointment.
@@ -404,6 +405,8 @@ type viewBuilder struct {
 	v    *PatientView
 	ref  string          // "Patient/ID"
 	seen map[string]bool // "Type/id" already on the timeline
+	// locations caches the names of the Locations visits were at, by id.
+	locations map[string]string
 }
 
 func (b *viewBuilder) search(typ, param, value string) ([]map[string]any, error) {
@@ -467,6 +470,29 @@ func (b *viewBuilder) build() error {
 	return nil
 }
 
+// locationName is the name of the Location ref points to ("" when it has
+// none or cannot be read: the reference is shown instead).
+func (b *viewBuilder) locationName(ref string) string {
+	k, ok := parseRef(ref)
+	if !ok || k.typ != "Location" {
+		return ""
+	}
+	if name, ok := b.locations[k.id]; ok {
+		return name
+	}
+	name := ""
+	if r, err := b.s.Read(b.ctx, "Location", k.id); err == nil {
+		if body, err := decode(r.Body); err == nil {
+			name = str(body, "name")
+		}
+	}
+	if b.locations == nil {
+		b.locations = map[string]string{}
+	}
+	b.locations[k.id] = name
+	return name
+}
+
 func (b *viewBuilder) visits() error {
 	found, err := b.search("Encounter", "patient", b.ref)
 	if err != nil {
@@ -482,11 +508,9 @@ func (b *viewBuilder) visits() error {
 		}
 		for _, l := range objects(list(e, "location")) {
 			loc := obj(l, "location")
-			name := str(loc, "display")
-			if name == "" {
-				name = str(loc, "reference")
-			}
-			vis.Locations = append(vis.Locations, LocationStay{Location: name, Status: str(l, "status"), Period: periodOf(obj(l, "period"))})
+			ref := str(loc, "reference")
+			name := cmp.Or(str(loc, "display"), b.locationName(ref), ref)
+			vis.Locations = append(vis.Locations, LocationStay{Location: name, Reference: ref, Status: str(l, "status"), Period: periodOf(obj(l, "period"))})
 		}
 		for _, a := range objects(list(e, "appointment")) {
 			if k, ok := parseRef(str(a, "reference")); ok && k.typ == "Appointment" {

@@ -112,8 +112,10 @@ var aliceRecord = []string{
 	  "statusHistory":[{"status":"in-progress","period":{"start":"2026-03-01T08:00:00Z","end":"2026-03-04T10:00:00Z"}}],
 	  "classHistory":[{"class":{"code":"EMER"},"period":{"start":"2026-03-01T08:00:00Z","end":"2026-03-01T12:00:00Z"}}],
 	  "location":[{"location":{"reference":"Location/w1","display":"Ward 1"},"status":"completed","period":{"start":"2026-03-01T12:00:00Z","end":"2026-03-03T09:00:00Z"}},
-	              {"location":{"reference":"Location/w2"},"status":"active","period":{"start":"2026-03-03T09:00:00Z"}}],
+	              {"location":{"reference":"Location/w3"},"status":"completed","period":{"start":"2026-03-03T09:00:00Z","end":"2026-03-03T10:00:00Z"}},
+	              {"location":{"reference":"Location/w2"},"status":"active","period":{"start":"2026-03-03T10:00:00Z"}}],
 	  "appointment":[{"reference":"Appointment/a1"}]}`,
+	`{"resourceType":"Location","id":"w3","name":"Ward 3"}`,
 	`{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},"period":{"start":"2025-12-24"}}`,
 	`{"resourceType":"Appointment","id":"a1","status":"fulfilled","start":"2026-03-01T07:30:00Z","end":"2026-03-01T08:00:00Z",
 	  "serviceType":[{"text":"Cardiology"}],"participant":[{"actor":{"reference":"Patient/p1"},"status":"accepted"}]}`,
@@ -188,8 +190,9 @@ func TestShowTimeline(t *testing.T) {
 		t.Errorf("visit: %+v", visit)
 	}
 	wantLocs := []LocationStay{
-		{Location: "Ward 1", Status: "completed", Period: Period{"2026-03-01T12:00:00Z", "2026-03-03T09:00:00Z"}},
-		{Location: "Location/w2", Status: "active", Period: Period{Start: "2026-03-03T09:00:00Z"}},
+		{Location: "Ward 1", Reference: "Location/w1", Status: "completed", Period: Period{"2026-03-01T12:00:00Z", "2026-03-03T09:00:00Z"}},
+		{Location: "Ward 3", Reference: "Location/w3", Status: "completed", Period: Period{"2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z"}}, // the Location's name
+		{Location: "Location/w2", Reference: "Location/w2", Status: "active", Period: Period{Start: "2026-03-03T10:00:00Z"}},                // not stored: its reference
 	}
 	if visit == nil || !slices.Equal(visit.Locations, wantLocs) {
 		t.Errorf("location history: %+v", visit)
@@ -253,7 +256,7 @@ func TestViewJSONFieldNames(t *testing.T) {
 	for _, frag := range []string{
 		`"kind":"visit","ref":"Encounter/e2","visit":{"status":"finished","class":"IMP"`,
 		`"status_history":[{"status":"in-progress"`, `"class_history":[{"class":"EMER"`,
-		`"locations":[{"location":"Ward 1","status":"completed","period":{"start":"2026-03-01T12:00:00Z","end":"2026-03-03T09:00:00Z"}}`,
+		`"locations":[{"location":"Ward 1","reference":"Location/w1","status":"completed","period":{"start":"2026-03-01T12:00:00Z","end":"2026-03-03T09:00:00Z"}}`,
 		`"charge":{"account":"acc1","status":"billable","code":"Chest X-ray","amount":"120.00","currency":"USD"}`,
 		`"follow_up":{"status":"requested","code":"Call back"`,
 		`"balance":"95.50","currency":"USD","charges":2,"payments":1`,
