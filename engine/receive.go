@@ -196,7 +196,10 @@ func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, probl
 		entry = headerEntry(in, msg)
 	} else {
 		nak = hl7.AckFromRaw(in.Raw, hl7.ApplicationReject, problems...)
-		entry = &fhirstore.Entry{Listener: in.Listener, Peer: in.Peer, Raw: in.Raw}
+		// What can be read of its MSH says who sent what, for the operator.
+		h := hl7.Salvage(in.Raw)
+		entry = &fhirstore.Entry{Listener: in.Listener, Peer: in.Peer, Raw: in.Raw, SendingApp: h.SendingApplication,
+			SendingFacility: h.SendingFacility, MessageType: h.MessageType, MessageTime: h.MessageTime, ControlID: h.ControlID}
 		e.metrics.received.WithLabelValues(in.Listener, "unparseable").Inc()
 	}
 	e.metrics.rejected.WithLabelValues(in.Listener).Inc()

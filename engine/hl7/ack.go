@@ -133,6 +133,7 @@ type ackHeader struct {
 	sendApp, sendFac, recvApp, recvFac string
 	trigger, controlID, processingID   string
 	version, charsetField              string
+	msgType, time                      string // MSH-9 and MSH-7, salvaged only
 }
 
 func headerOf(m *Message) ackHeader {
@@ -230,11 +231,37 @@ func salvageHeader(raw []byte) ackHeader {
 		return v
 	}
 	h.sendApp, h.sendFac, h.recvApp, h.recvFac = field(3), field(4), field(5), field(6)
+	h.msgType, h.time = field(9), field(7)
 	h.trigger = nth(nth(field(9), d.Repetition, 1), d.Component, 2)
 	h.controlID = field(10)
 	h.processingID = field(11)
 	h.version = field(12)
 	return h
+}
+
+// SalvagedHeader is what can be read of the MSH of a message that does not
+// parse (an unknown character set, broken segments), as its wire text: the
+// first component of MSH-3 and MSH-4, MSH-9's message code and trigger
+// event joined by ^, MSH-7 and MSH-10. Fields that cannot be read are "".
+type SalvagedHeader struct {
+	SendingApplication, SendingFacility string
+	MessageType, MessageTime, ControlID string
+}
+
+// Salvage reads what it can of raw's MSH, for the records kept of input
+// that was rejected.
+func Salvage(raw []byte) SalvagedHeader {
+	h := salvageHeader(raw)
+	d := h.d
+	first := func(v string) string { return nth(nth(v, d.Repetition, 1), d.Component, 1) }
+	out := SalvagedHeader{SendingApplication: first(h.sendApp), SendingFacility: first(h.sendFac), ControlID: h.controlID, MessageTime: first(h.time)}
+	if code := first(h.msgType); code != "" {
+		out.MessageType = code
+		if h.trigger != "" {
+			out.MessageType += "^" + h.trigger
+		}
+	}
+	return out
 }
 
 func randomControlID() string {

@@ -226,3 +226,24 @@ func TestAckFromRaw(t *testing.T) {
 		t.Errorf("custom errors ignored: %q", custom)
 	}
 }
+
+func TestSalvage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		raw  string
+		want SalvagedHeader
+	}{
+		{"unknown character set", "MSH|^~\\&|ADT1^X|HOSP^Y|CB|CB|20261201120000||ADT^A01^ADT_A01|BAD00009|P|2.5.1|||||KLINGON\rPID|1\r",
+			SalvagedHeader{SendingApplication: "ADT1", SendingFacility: "HOSP", MessageType: "ADT^A01", MessageTime: "20261201120000", ControlID: "BAD00009"}},
+		{"other delimiters", "MSH#!@$%#LAB#HOSP#CB#CB#20261201#@#ORU!R01#C7#P#2.4\r",
+			SalvagedHeader{SendingApplication: "LAB", SendingFacility: "HOSP", MessageType: "ORU^R01", MessageTime: "20261201", ControlID: "C7"}},
+		{"no MSH", "PID|1||X\r", SalvagedHeader{}},
+		{"no trigger", "MSH|^~\\&|A|B|C|D|2026||ACK|C1|P|2.5\r", SalvagedHeader{SendingApplication: "A", SendingFacility: "B", MessageType: "ACK", MessageTime: "2026", ControlID: "C1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Salvage([]byte(tc.raw)); got != tc.want {
+				t.Errorf("Salvage = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
