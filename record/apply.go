@@ -85,6 +85,7 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 	redirected := map[string]bool{}
 	named := make([]string, len(in)) // per resource: the patient the message named, when redirected
 	var links []identityLink
+	var withheld []withheldIDs
 	for i := range in {
 		if in[i].Type != "Patient" || (merge != nil && merge.merged == in[i].ID) {
 			continue
@@ -117,9 +118,13 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 				}
 			}
 		}
-		target, why, owner, err := p.resolvePatient(ctx, in[i])
+		all := list(in[i].Body, "identifier")
+		target, why, owner, held, err := p.resolvePatient(ctx, in[i])
 		if err != nil {
 			return err
+		}
+		if len(held) > 0 {
+			withheld = append(withheld, withheldIDs{at: i, target: target, sameAs: p.sameAs, all: all, ids: held})
 		}
 		if target == in[i].ID {
 			continue
@@ -229,6 +234,14 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 		}
 		for _, a := range accountsOf(r.Type, s.current()) {
 			accounts[a] = true
+		}
+	}
+	// An identifier withheld because another patient's record had it is
+	// looked at again as the message leaves the records: an A37 that gives
+	// each of its patients back its own number takes it off the other one.
+	for _, w := range withheld {
+		if err := p.addWithheld(ctx, in[w.at].ID, w, redirected[in[w.at].ID], m); err != nil {
+			return err
 		}
 	}
 	for _, k := range gone {
@@ -523,6 +536,54 @@ func messageVisit(in []Incoming) string {
 		visit = "Encounter/" + r.ID
 	}
 	return visit
+}
+
+// withheldIDs are the identifiers withheld from an incoming patient because
+// another patient's record had them (see plan.withholdOthersIdentifiers).
+type withheldIDs struct {
+	at             int    // the incoming Patient
+	target, sameAs string // the patient it was found to be, and the record a merge message's survivor merges
+	all, ids       []any  // its identifiers as the message has them, and those withheld
+}
+
+// addWithheld adds to a patient's record (id, where its data went; joined:
+// another record's, whose identifiers join it) those of its message's
+// identifiers withheld at first that no other patient's record has now that
+// the message's patients are updated; the others are noted. Deciding on the
+// records as the message leaves them makes the message's second
+// application decide the same.
+func (p *plan) addWithheld(ctx context.Context, id string, w withheldIDs, joined bool, m *Message) error {
+	others, err := p.othersIdentifiers(ctx, w.ids, w.target, w.sameAs)
+	if err != nil {
+		return err
+	}
+	var still, add []any
+	for i, x := range w.ids {
+		if who, ok := others[i]; ok {
+			p.note("identity", "Patient/"+w.target, "an identifier of this message belongs to Patient/%s: not added", who)
+			still = append(still, x)
+		} else {
+			add = append(add, x)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	s, err := p.get(ctx, key{"Patient", id})
+	if err != nil {
+		return err
+	}
+	if joined {
+		p.addIdentifiers(s, add, m)
+		return nil
+	}
+	if staleQuiet(s, m) {
+		return nil // not applied, and noted
+	}
+	// The record's own identifiers: as the message has them (same system
+	// replaced), without those still another's.
+	ids := slices.DeleteFunc(slices.Clone(w.all), func(x any) bool { return containsValue(still, x) })
+	return p.update(ctx, s, map[string]any{"identifier": ids}, m)
 }
 
 // addIdentifiers adds to a patient the identifiers it lacks (same system

@@ -31,31 +31,33 @@ const maxChain = 32
 // to that one (see plan.link). owner, when set, is the record the Patient's
 // own data go to (the incoming one for a new link, a linked record for a
 // later message) while the message's other resources go to target.
-func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, owner string, err error) {
+// withheld, for a known patient, are the identifiers taken out of its update
+// because another patient's record has them (see withholdOthersIdentifiers).
+func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, owner string, withheld []any, err error) {
 	s, err := p.get(ctx, key{"Patient", in.ID})
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", nil, err
 	}
 	if s.current() != nil {
 		final, err := p.finalSurvivor(ctx, in.ID)
 		if err != nil {
-			return "", "", "", err
+			return "", "", "", nil, err
 		}
 		// Merges are followed; a link is not, for the patient's own data:
 		// they stay on the linked record (the end of the merges).
 		end, err := p.mergedInto(ctx, in.ID)
 		if err != nil {
-			return "", "", "", err
+			return "", "", "", nil, err
 		}
 		es, err := p.get(ctx, key{"Patient", end})
 		if err != nil {
-			return "", "", "", err
+			return "", "", "", nil, err
 		}
 		if final == in.ID {
 			// Not merged: a merge of it committed meanwhile (its survivor
 			// then links to it) makes this plan start over.
 			if _, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "link", Values: []string{"Patient/" + in.ID}}}}); err != nil {
-				return "", "", "", err
+				return "", "", "", nil, err
 			}
 		}
 		if final != in.ID {
@@ -65,18 +67,19 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, o
 			// to that record) makes this plan start over.
 			chain, err := p.chainFrom(ctx, in.ID)
 			if err != nil {
-				return "", "", "", err
+				return "", "", "", nil, err
 			}
 			for _, ref := range chain {
 				if _, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "link", Values: []string{ref}}}}); err != nil {
-					return "", "", "", err
+					return "", "", "", nil, err
 				}
 			}
 		}
 		if _, kind := forwardLink(es.current()); kind == "refer" {
-			return final, "", end, p.keepOthersIdentifiers(ctx, in, final)
+			owner = end
 		}
-		return final, "", "", p.keepOthersIdentifiers(ctx, in, final)
+		withheld, err = p.withholdOthersIdentifiers(ctx, in, final)
+		return final, "", owner, withheld, err
 	}
 	found := map[string]bool{}
 	var order []string
@@ -89,12 +92,12 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, o
 		}
 		hits, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
-			return "", "", "", err
+			return "", "", "", nil, err
 		}
 		for _, h := range hits {
 			final, err := p.finalSurvivor(ctx, h.id)
 			if err != nil {
-				return "", "", "", err
+				return "", "", "", nil, err
 			}
 			if _, ok := matchedBy[i]; !ok {
 				matchedBy[i] = final
@@ -113,72 +116,105 @@ func (p *plan) resolvePatient(ctx context.Context, in Incoming) (target, link, o
 		// placeholder identifier) is not overwritten: a person decides.
 		cand, err := p.get(ctx, key{"Patient", order[0]})
 		if err != nil {
-			return "", "", "", err
+			return "", "", "", nil, err
 		}
 		if birthDatesDiffer(in.Body, cand.current()) {
 			p.note("identity", "Patient/"+in.ID, "an identifier matches Patient/%s but the birth dates differ: new patient, review opened", order[0])
 			dropIdentifiers(in.Body, matchedBy, "")
-			return in.ID, "", "", p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
+			return in.ID, "", "", nil, p.openReview(ctx, order[0], in.ID, Score{}, "an identifier matches but the birth dates differ")
 		}
 		p.note("identity", "Patient/"+in.ID, "matched Patient/%s by identifier", order[0])
-		return order[0], "identity link: a shared identifier", in.ID, nil
+		return order[0], "identity link: a shared identifier", in.ID, nil, nil
 	default:
 		p.note("identity", "Patient/"+in.ID, "identifiers match %d patients (%s): updating Patient/%s and opening a review", len(order), refs(order), order[0])
 		for _, other := range order[1:] {
 			if err := p.openReview(ctx, order[0], other, Score{}, "their identifiers are on one incoming patient"); err != nil {
-				return "", "", "", err
+				return "", "", "", nil, err
 			}
 		}
 		// The identifiers that belong to the other records stay theirs.
 		dropIdentifiers(in.Body, matchedBy, order[0])
-		return order[0], "identity link: a shared identifier", in.ID, nil
+		return order[0], "identity link: a shared identifier", in.ID, nil, nil
 	}
-	return p.probabilistic(ctx, in)
+	target, link, owner, err = p.probabilistic(ctx, in)
+	return target, link, owner, nil, err
 }
 
-// keepOthersIdentifiers drops from an incoming patient (known as target)
-// the identifiers it does not have yet that belong to another patient: an
-// update never moves one person's identifier onto another's record.
-func (p *plan) keepOthersIdentifiers(ctx context.Context, in Incoming, target string) error {
+// withholdOthersIdentifiers takes out of an incoming patient (known as
+// target) the identifiers it does not have yet that are on another
+// patient's record, and returns them: an update never moves one person's
+// identifier onto another's record. They are looked at again once the
+// message's patients are updated (see plan.addWithheld), since the message
+// itself may take one off that record.
+func (p *plan) withholdOthersIdentifiers(ctx context.Context, in Incoming, target string) ([]any, error) {
+	ids := list(in.Body, "identifier")
+	matchedBy, err := p.othersIdentifiers(ctx, ids, target, p.sameAs)
+	if err != nil || len(matchedBy) == 0 {
+		return nil, err
+	}
+	var withheld []any
+	for i, id := range ids {
+		if _, ok := matchedBy[i]; ok {
+			withheld = append(withheld, id)
+		}
+	}
+	dropIdentifiers(in.Body, matchedBy, target)
+	return withheld, nil
+}
+
+// othersIdentifiers finds which of ids, the identifiers of an incoming
+// patient known as target, target does not have and another patient's
+// record has, as this plan leaves the records: by index, that patient (the
+// end of the record's merges and links). sameAs, for a merge message's
+// survivor, is the record it merges: neither it nor a record on the way to
+// it is another patient.
+func (p *plan) othersIdentifiers(ctx context.Context, ids []any, target, sameAs string) (map[int]string, error) {
 	t, err := p.get(ctx, key{"Patient", target})
 	if err != nil || t.current() == nil {
-		return err
-	}
-	have := map[string]bool{}
-	for _, id := range list(t.current(), "identifier") {
-		x, _ := id.(map[string]any)
-		have[str(x, "system")+"|"+str(x, "value")] = true
+		return nil, err
 	}
 	matchedBy := map[int]string{}
-	for i, id := range list(in.Body, "identifier") {
+	for i, id := range ids {
 		x, _ := id.(map[string]any)
 		sys, val := str(x, "system"), str(x, "value")
-		if sys == "" || val == "" || have[sys+"|"+val] {
+		if sys == "" || val == "" || hasIdentifier(t.current(), sys, val) {
 			continue
 		}
 		hits, err := p.searchChecked(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "identifier", Values: []string{fhirstore.TokenValue{System: sys, Code: val}.String()}}}, Count: 10, Sort: "_id"})
 		if err != nil {
-			return err
+			return nil, err
+		}
+		// And the records this plan gave it (another patient of the
+		// message), which the store does not know yet.
+		for _, k := range p.order {
+			if s := p.res[k]; k.typ == "Patient" && s.body != nil && !slices.Contains(hits, s) {
+				hits = append(hits, s)
+			}
 		}
 		for _, h := range hits {
+			if !hasIdentifier(h.current(), sys, val) {
+				continue // taken off it by this message
+			}
 			way, err := p.walk(ctx, h.id, false)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			final := way[len(way)-1]
-			if final != target && (p.sameAs == "" || !slices.Contains(way, p.sameAs)) {
+			if final != target && (sameAs == "" || !slices.Contains(way, sameAs)) {
 				matchedBy[i] = final
 				break
 			}
 		}
 	}
-	if len(matchedBy) > 0 {
-		for _, who := range matchedBy {
-			p.note("identity", "Patient/"+target, "an identifier of this message belongs to Patient/%s: not added", who)
-		}
-		dropIdentifiers(in.Body, matchedBy, target)
-	}
-	return nil
+	return matchedBy, nil
+}
+
+// hasIdentifier reports whether a patient has the identifier system|value.
+func hasIdentifier(body map[string]any, sys, val string) bool {
+	return slices.ContainsFunc(list(body, "identifier"), func(id any) bool {
+		x, _ := id.(map[string]any)
+		return str(x, "system") == sys && str(x, "value") == val
+	})
 }
 
 // birthDatesDiffer reports whether two patients both have a birth date and

@@ -52,8 +52,8 @@ func openRecord(t *testing.T) (*sqlite.Store, *record.Recorder) {
 }
 
 // msg applies one message: "TYPE CONTROL YYYYMMDDHHMM" then its PID (and
-// MRG) segments; a visit number adds a PV1.
-func (c *chains) msg(head string, segs ...string) {
+// MRG) segments; a visit number adds a PV1. It returns what the record did.
+func (c *chains) msg(head string, segs ...string) *record.Outcome {
 	c.t.Helper()
 	f := strings.Fields(head) // type, control id, time
 	m, raw := inlineMessage(c.t, f[0], f[1], f[2]+"00+0000", segs...)
@@ -65,9 +65,11 @@ func (c *chains) msg(head string, segs ...string) {
 	if _, err := c.st.Append(c.ctx, e); err != nil {
 		c.t.Fatal(err)
 	}
-	if _, err := c.rec.Apply(c.ctx, record.FromMapping(m, res, e.ID), nil); err != nil {
+	out, err := c.rec.Apply(c.ctx, record.FromMapping(m, res, e.ID), nil)
+	if err != nil {
 		c.t.Fatalf("%s: %v", f[1], err)
 	}
+	return out
 }
 
 // inlineMessage builds and parses a message of type typ ("ADT^A04") at
@@ -392,4 +394,57 @@ func TestA40WithBothNumbersNewMerges(t *testing.T) {
 	c.msg("ADT^A04 H1 202611010900", pidH, "VN HV-1")
 	c.msg("ADT^A40 M1 202611040900", "PID|1||H-9^^^GENHOSP^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F", "MRG|OLD-1^^^OLDSYS^MR~H-1^^^GENHOSP^MR")
 	c.wantVisits("H-9", "HV-1")
+}
+
+// A message for CL-1, merged into CL-3, put CL-1's number on CL-3; CL-1 was
+// unmerged and then merged into LAB-2 by hand. An A37 naming CL-3 and CL-1
+// (separate people), in either order, gives CL-3 its own clinic number
+// only, which takes CL-1's off it: CL-1's number then belongs to no other
+// patient, and joins LAB-2 with CL-1's update — the first time, so that the
+// resent A37 writes nothing.
+func TestA37TakingANumberOffOneRecordLetsItsOwnerHaveIt(t *testing.T) {
+	pid1 := "PID|1||CL-1^^^NORTHCLINIC^MR~111 111 1111^^^UKNHS^NH||Alpha^Ann||19700101|F"
+	pid3 := "PID|1||CL-3^^^NORTHCLINIC^MR||Delta^Dee||19500505|F"
+	a37pid1 := "PID|1||CL-1^^^NORTHCLINIC^MR||Alpha^Ann||19700101|F"
+	second := func(pid string) string { return strings.Replace(pid, "PID|1|", "PID|2|", 1) }
+	for _, tc := range []struct {
+		name string
+		a37  []string
+	}{
+		{"CL-3 first", []string{pid3, "PV1|1|N", second(a37pid1), "PV1|1|N"}},
+		{"CL-1 first", []string{a37pid1, "PV1|1|N", second(pid3), "PV1|1|N"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newChains(t)
+			c.msg("ADT^A04 A1 202611010900", pid1, "VN AV-1")
+			c.msg("ADT^A04 L1 202611010901", "PID|1||LAB-2^^^LABSYS^MR~222 222 2222^^^UKNHS^NH||Beta^Bob||19800202|M", "VN LV-1")
+			c.msg("ADT^A04 D1 202611010902", pid3, "VN DV-1")
+			c.msg("ADT^A40 M1 202611020900", pid3, "MRG|CL-1^^^NORTHCLINIC^MR")
+			one, three, lab := c.id("CL-1"), c.id("CL-3"), c.id("LAB-2")
+			c.msg("ADT^A08 A2 202611030900", pid1) // to CL-3, with CL-1's number
+			c.msg("ADT^A37 U1 202611040900", a37pid1, "PV1|1|N")
+			if _, err := c.rec.Merge(c.ctx, lab, one); err != nil {
+				t.Fatal(err)
+			}
+			c.msg("ADT^A37 U2 202611050900", tc.a37...)
+			on := map[string]bool{}
+			for _, p := range c.all("Patient") {
+				for _, x := range asList(p["identifier"]) {
+					if x.(map[string]any)["value"] == "CL-1" {
+						on[p["id"].(string)] = true
+					}
+				}
+			}
+			if on[three] || !on[lab] {
+				t.Errorf("CL-1's number on CL-3: %v, on LAB-2: %v; want only on LAB-2 (and CL-1's own record)", on[three], on[lab])
+			}
+			if out := c.msg("ADT^A37 U2 202611050900", tc.a37...); len(out.Written) > 0 {
+				var ws []string
+				for _, w := range out.Written {
+					ws = append(ws, w.Type+"/"+w.ID)
+				}
+				t.Errorf("the resent A37 wrote %v", ws)
+			}
+		})
+	}
 }
