@@ -23,13 +23,9 @@ func (st *mapState) convert(f hl7.Field, as string, r *compiledRow) (any, bool, 
 	case "date", "dateTime", "instant":
 		return st.convertTime(text, as, r)
 	case "decimal":
-		t := strings.TrimSpace(text)
-		if _, err := strconv.ParseFloat(t, 64); err != nil {
+		t, ok := decimalText(text)
+		if !ok {
 			return nil, false, errors.New("not a number")
-		}
-		t = strings.TrimPrefix(t, "+")
-		if strings.HasPrefix(t, ".") {
-			t = "0" + t
 		}
 		return json.Number(t), true, nil
 	case "integer", "positiveInt", "unsignedInt":
@@ -53,6 +49,43 @@ func (st *mapState) convert(f hl7.Field, as string, r *compiledRow) (any, bool, 
 		return st.identifierSystem(f, r), true, nil
 	}
 	return nil, false, fmt.Errorf("unknown conversion %q", as)
+}
+
+// decimalText reads an HL7 NM value (an optional sign, digits, an optional
+// decimal point and digits; no exponent) as the text of a JSON number with
+// the same decimal places: "+020.50" → "20.50", "-.5" → "-0.5", "20." →
+// "20", "-0.00" → "0.00".
+func decimalText(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" && frac == "" || !allDigits(whole) || !allDigits(frac) {
+		return "", false
+	}
+	whole = strings.TrimLeft(whole, "0")
+	if whole == "" {
+		whole = "0"
+	}
+	out := whole
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg && strings.Trim(whole+frac, "0") != "" { // no "-0"
+		out = "-" + out
+	}
+	return out, true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // leafText is the text of a value: its first part's when composite (with
