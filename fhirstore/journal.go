@@ -96,32 +96,45 @@ type AppendResult struct {
 	Differs bool
 }
 
-// SameMessage reports whether a and b are the same HL7 message, whatever
-// their segment terminators (CR, LF or CRLF) and trailing ones.
+// SameMessage reports whether a and b are the same HL7 message as a resend
+// would repeat it: the same segments, whatever their terminators (CR, LF or
+// CRLF) and empty lines, and the same MSH but for MSH-7 (some senders stamp
+// a resend with the time it is sent again).
 func SameMessage(a, b []byte) bool {
-	a, b = bytes.TrimRight(a, "\r\n"), bytes.TrimRight(b, "\r\n")
-	for len(a) > 0 && len(b) > 0 {
-		ea, na := terminator(a)
-		eb, nb := terminator(b)
-		if ea != eb || !bytes.Equal(a[:ea], b[:eb]) {
+	sa, sb := segments(a), segments(b)
+	if len(sa) != len(sb) {
+		return false
+	}
+	for i := range sa {
+		if i == 0 && bytes.HasPrefix(sa[i], []byte("MSH")) && bytes.HasPrefix(sb[i], []byte("MSH")) {
+			if !bytes.Equal(withoutMSH7(sa[i]), withoutMSH7(sb[i])) {
+				return false
+			}
+			continue
+		}
+		if !bytes.Equal(sa[i], sb[i]) {
 			return false
 		}
-		a, b = a[ea+na:], b[eb+nb:]
 	}
-	return len(a) == 0 && len(b) == 0
+	return true
 }
 
-// terminator finds the end of the segment at the start of b: its length,
-// and the length of its terminator (0 at the end of b).
-func terminator(b []byte) (end, n int) {
-	i := bytes.IndexAny(b, "\r\n")
-	switch {
-	case i < 0:
-		return len(b), 0
-	case b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
-		return i, 2
+// segments splits a message at CR and LF, leaving out empty lines.
+func segments(m []byte) [][]byte {
+	return bytes.FieldsFunc(m, func(r rune) bool { return r == '\r' || r == '\n' })
+}
+
+// withoutMSH7 is an MSH segment with MSH-7 emptied (its field separator is
+// the byte after "MSH").
+func withoutMSH7(msh []byte) []byte {
+	if len(msh) < 4 {
+		return msh
 	}
-	return i, 1
+	fields := bytes.Split(msh, msh[3:4])
+	if len(fields) > 6 {
+		fields[6] = nil // "MSH", MSH-2, MSH-3 … MSH-7
+	}
+	return bytes.Join(fields, msh[3:4])
 }
 
 // DifferentDuplicateError is the Error of a duplicate whose message is not

@@ -346,7 +346,8 @@ func writeSegments(w io.Writer, raw []byte) {
 }
 
 // unqueueable says, for each of ids that reprocess cannot queue, why (its
-// status, or that there is no such message).
+// status, or that there is no such message), and warns of a plain resend
+// (a duplicate of the same message) that it will process again.
 func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]string, error) {
 	var out []string
 	for _, id := range ids {
@@ -360,6 +361,9 @@ func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]strin
 			out = append(out, fmt.Sprintf("%d: received, already waiting to be processed", id))
 		case e.Status == fhirstore.StatusProcessing:
 			out = append(out, fmt.Sprintf("%d: being processed now", id))
+		case e.Status == fhirstore.StatusDuplicate && e.Error == "":
+			// Queued all the same (a person named it), but say what it is.
+			out = append(out, fmt.Sprintf("%d: queued, but it is a resend of entry %d (the same message): it will be processed again", id, e.DuplicateOf))
 		case e.Status == fhirstore.StatusRejected:
 			out = append(out, fmt.Sprintf("%d: rejected (not a message that could be processed; the sender must send it corrected)", id))
 		}

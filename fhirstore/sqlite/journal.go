@@ -34,21 +34,14 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		var dupOf sql.NullInt64
 		if status != fhirstore.StatusRejected && s.opts.DuplicateWindow > 0 && e.ControlID != "" {
 			since := e.ReceivedAt.Add(-s.opts.DuplicateWindow).UnixNano()
-			var id int64
-			var raw, ack []byte
-			err := tx.Stmt(s.stmtDup).QueryRow(e.ControlID, e.SendingApp, e.SendingFacility, since).Scan(&id)
-			if err == nil {
-				err = tx.Stmt(s.stmtBody).QueryRow(id).Scan(&raw, &ack)
-			}
-			switch {
-			case err == nil:
-				res.Duplicate, res.Original, res.OriginalAck = true, id, ack
-				res.Differs = !fhirstore.SameMessage(raw, e.Raw)
-				status = fhirstore.StatusDuplicate
-				dupOf = sql.NullInt64{Int64: id, Valid: true}
-			case errors.Is(err, sql.ErrNoRows):
-			default:
+			found, err := s.original(tx, e, since)
+			if err != nil {
 				return fmt.Errorf("look up duplicate: %w", err)
+			}
+			if found.Duplicate {
+				res = found
+				status = fhirstore.StatusDuplicate
+				dupOf = sql.NullInt64{Int64: res.Original, Valid: true}
 			}
 		}
 		claimedBy, claimedAt := "", int64(0)
@@ -86,6 +79,46 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 	}
 	if res.Differs {
 		e.Error = fhirstore.DifferentDuplicateError(res.Original)
+	}
+	return res, nil
+}
+
+// maxOriginals bounds the earlier entries under one key a duplicate is
+// compared with.
+const maxOriginals = 16
+
+// original finds the entry e repeats (same key since since): the earliest
+// one whose message is e's, else the earliest one, with Differs set.
+func (s *Store) original(tx *sql.Tx, e *fhirstore.Entry, since int64) (fhirstore.AppendResult, error) {
+	rows, err := tx.Stmt(s.stmtDup).Query(e.ControlID, e.SendingApp, e.SendingFacility, since)
+	if err != nil {
+		return fhirstore.AppendResult{}, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fhirstore.AppendResult{}, err
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fhirstore.AppendResult{}, err
+	}
+	var res fhirstore.AppendResult
+	for i, id := range ids {
+		var raw, ack []byte
+		if err := tx.Stmt(s.stmtBody).QueryRow(id).Scan(&raw, &ack); err != nil {
+			return fhirstore.AppendResult{}, err
+		}
+		same := fhirstore.SameMessage(raw, e.Raw)
+		if i == 0 || same {
+			res = fhirstore.AppendResult{Duplicate: true, Original: id, OriginalAck: ack, Differs: !same}
+		}
+		if same {
+			break
+		}
 	}
 	return res, nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -237,11 +238,12 @@ func (s *Store) prepare(ctx context.Context) error {
 		sql  string
 	}{
 		// Answered from the dedup index alone; in index order the earliest
-		// match (the original) comes first.
+		// match (the original) comes first. More than one when a different
+		// message under the same key was processed by hand (requeued).
 		{&s.stmtDup, `SELECT id FROM journal
 			WHERE control_id = ? AND sending_app = ? AND sending_facility = ? AND received_at >= ?
 			  AND status NOT IN ('duplicate', 'rejected')
-			LIMIT 1`},
+			LIMIT ` + strconv.Itoa(maxOriginals)},
 		{&s.stmtBody, `SELECT raw, ack FROM journal_body WHERE id = ?`},
 		{&s.stmtClaim, claimSQL},
 		{&s.stmtInsert, `INSERT INTO journal (received_at, listener, peer, sending_app, sending_facility,

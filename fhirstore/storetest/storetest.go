@@ -129,6 +129,12 @@ func testDuplicates(t *testing.T, newJournal NewJournal, opts Options) {
 	if got, _ = j.Get(context.Background(), diff.ID); got.Status != fhirstore.StatusReceived {
 		t.Fatalf("requeued duplicate is %s, want received", got.Status)
 	}
+	// Processed by hand, it is an original of its own: its resend is a
+	// plain duplicate of it, not "different" from the first.
+	other.ID, other.Status, other.Error = 0, fhirstore.StatusReceived, ""
+	if r := mustAppend(t, j, other); !r.Duplicate || r.Differs || r.Original != diff.ID {
+		t.Fatalf("resend of the message processed by hand: %+v; want a duplicate of %d that does not differ", r, diff.ID)
+	}
 	// Same control ID from another facility or application is not a duplicate.
 	for _, e := range []*fhirstore.Entry{Msg("ADT", "OTHER", "C1", "ADT^A01"), Msg("LAB", "HOSP", "C1", "ADT^A01")} {
 		if r := mustAppend(t, j, e); r.Duplicate {
