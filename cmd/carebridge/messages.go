@@ -354,18 +354,18 @@ func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]strin
 		e, err := j.Get(ctx, id)
 		switch {
 		case errors.Is(err, fhirstore.ErrNotFound):
-			out = append(out, fmt.Sprintf("%d: no such message", id))
+			out = append(out, fmt.Sprintf("not queued: %d: no such message", id))
 		case err != nil:
 			return nil, err
 		case e.Status == fhirstore.StatusReceived:
-			out = append(out, fmt.Sprintf("%d: received, already waiting to be processed", id))
+			out = append(out, fmt.Sprintf("not queued: %d: received, already waiting to be processed", id))
 		case e.Status == fhirstore.StatusProcessing:
-			out = append(out, fmt.Sprintf("%d: being processed now", id))
+			out = append(out, fmt.Sprintf("not queued: %d: being processed now", id))
 		case e.Status == fhirstore.StatusDuplicate && e.Error == "":
 			// Queued all the same (a person named it), but say what it is.
-			out = append(out, fmt.Sprintf("%d: queued, but it is a resend of entry %d (the same message): it will be processed again", id, e.DuplicateOf))
+			out = append(out, fmt.Sprintf("note: %d is a resend of entry %d (the same message): it is processed again", id, e.DuplicateOf))
 		case e.Status == fhirstore.StatusRejected:
-			out = append(out, fmt.Sprintf("%d: rejected (not a message that could be processed; the sender must send it corrected)", id))
+			out = append(out, fmt.Sprintf("not queued: %d: rejected (not a message that could be processed; the sender must send it corrected)", id))
 		}
 	}
 	return out, nil
@@ -418,8 +418,8 @@ process only).`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "queued %d message(s) for reprocessing\n", n)
-			for _, why := range notQueued {
-				fmt.Fprintf(out, "not queued: %s\n", why)
+			for _, line := range notQueued {
+				fmt.Fprintln(out, line)
 			}
 			if queueOnly {
 				return nil
