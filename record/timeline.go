@@ -509,7 +509,10 @@ func (b *viewBuilder) visits() error {
 		for _, l := range objects(list(e, "location")) {
 			loc := obj(l, "location")
 			ref := str(loc, "reference")
-			name := cmp.Or(str(loc, "display"), b.locationName(ref), ref)
+			name := str(loc, "display")
+			if name == "" {
+				name = cmp.Or(b.locationName(ref), ref) // read only when there is no display
+			}
 			vis.Locations = append(vis.Locations, LocationStay{Location: name, Reference: ref, Status: str(l, "status"), Period: periodOf(obj(l, "period"))})
 		}
 		for _, a := range objects(list(e, "appointment")) {

@@ -224,10 +224,9 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 	latencies := make([]time.Duration, total)
 	var next, accepted, notAccepted, errs atomic.Int64
 	// A server that stopped answering ends the run instead of letting it
-	// crawl through reconnect back-offs: a send fails and none succeeded
-	// for benchGiveUp.
-	var lastOK atomic.Int64
-	lastOK.Store(time.Now().UnixNano())
+	// crawl through reconnect back-offs: sends have failed, and none
+	// succeeded, for benchGiveUp since the first of those failures.
+	var failingSince atomic.Int64 // Unix nanoseconds; 0: the last send succeeded
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	start := time.Now()
@@ -259,9 +258,11 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 				ack, err := c.Send(ctx, msg)
 				latencies[i] = time.Since(sendAt)
 				if err == nil {
-					lastOK.Store(time.Now().UnixNano())
-				} else if quiet := time.Since(time.Unix(0, lastOK.Load())); quiet > benchGiveUp {
-					stop(fmt.Errorf("%s stopped answering: no message acknowledged for %s (last error: %w)", to, quiet.Round(time.Second), err))
+					failingSince.Store(0)
+				} else if failingSince.CompareAndSwap(0, time.Now().UnixNano()) {
+					// the first failure since a success
+				} else if failing := time.Since(time.Unix(0, failingSince.Load())); failing > benchGiveUp {
+					stop(fmt.Errorf("%s stopped answering: every send failed for %s (last error: %w)", to, failing.Round(time.Second), err))
 				}
 				switch {
 				case err != nil:

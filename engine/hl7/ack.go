@@ -203,7 +203,7 @@ const maxSalvagedField = 200
 // salvageHeader reads what it can of the first MSH line of raw.
 func salvageHeader(raw []byte) ackHeader {
 	h := ackHeader{d: DefaultDelimiters()}
-	i := bytes.Index(raw, []byte("MSH"))
+	i := mshStart(raw)
 	if i < 0 || len(raw) < i+5 {
 		return h
 	}
@@ -262,6 +262,24 @@ func Salvage(raw []byte) SalvagedHeader {
 		}
 	}
 	return out
+}
+
+// mshStart is where the first segment named MSH begins in raw (after only
+// white space, a byte-order mark or a start block, or after a line end;
+// junk lines before it are skipped), or -1: "MSH" inside a field's text is
+// not a header.
+func mshStart(raw []byte) int {
+	for off := 0; ; {
+		i := bytes.Index(raw[off:], []byte("MSH"))
+		if i < 0 {
+			return -1
+		}
+		at := off + i
+		if len(bytes.TrimLeft(raw[:at], " \t\r\n\x0b\xef\xbb\xbf")) == 0 || raw[at-1] == '\r' || raw[at-1] == '\n' {
+			return at
+		}
+		off = at + 3
+	}
 }
 
 func randomControlID() string {

@@ -238,6 +238,9 @@ func TestSalvage(t *testing.T) {
 		{"other delimiters", "MSH#!@$%#LAB#HOSP#CB#CB#20261201#@#ORU!R01#C7#P#2.4\r",
 			SalvagedHeader{SendingApplication: "LAB", SendingFacility: "HOSP", MessageType: "ORU^R01", MessageTime: "20261201", ControlID: "C7"}},
 		{"no MSH", "PID|1||X\r", SalvagedHeader{}},
+		{"MSH only inside a field", "PID|1||X|MSH|^~\\&|A|B|C|D|2026||ADT^A01|LEAK|P|2.5\r", SalvagedHeader{}},
+		{"byte-order mark first", "\xef\xbb\xbfMSH|^~\\&|A|B|C|D|2026||ADT^A01|C3|P|2.5\r", SalvagedHeader{SendingApplication: "A", SendingFacility: "B", MessageType: "ADT^A01", MessageTime: "2026", ControlID: "C3"}},
+		{"junk line first", "garbage\r\nMSH|^~\\&|A|B|C|D|2026||ADT^A01|C2|P|2.5\r", SalvagedHeader{SendingApplication: "A", SendingFacility: "B", MessageType: "ADT^A01", MessageTime: "2026", ControlID: "C2"}},
 		{"no trigger", "MSH|^~\\&|A|B|C|D|2026||ACK|C1|P|2.5\r", SalvagedHeader{SendingApplication: "A", SendingFacility: "B", MessageType: "ACK", MessageTime: "2026", ControlID: "C1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
