@@ -80,28 +80,54 @@ var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // parser's own "line N" is not that line: it is the zero-based line of the
 // problem, or the line where the enclosing construct began, and it is left
 // out altogether on the first line. The line the document stops parsing at
-// is found instead: the shortest run of b's first lines, from the line the
-// parser named on, that fails to parse by itself. (A construct that spans
-// lines, such as a quoted string or a [flow, list], is named at the line it
-// opens on when it is what fails.)
+// is found instead, starting from the parser's line: the first n such that
+// b's first n lines do not parse by themselves — going forward while they
+// do (or while a longer run parses again: the cut fell inside a construct
+// over several lines), and back while the shorter runs fail too, so that a
+// construct that spans lines and is what fails (a quoted string, a
+// [flow, list] left open) is named at the line it opens on.
 func syntaxErrorPosition(file string, b []byte, err error) Position {
-	from := 1
-	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-		from, _ = strconv.Atoi(m[1])
-	}
-	lines := bytes.SplitAfter(b, []byte("\n"))
-	end := 0 // bytes in the first n lines
-	for n, l := range lines {
-		end += len(l)
-		if n+1 < from {
-			continue
+	var ends []int // ends[n-1]: bytes in the first n lines
+	for off, l := 0, b; len(l) > 0; {
+		n := bytes.IndexByte(l, '\n') + 1
+		if n == 0 {
+			n = len(l)
 		}
+		off += n
+		ends = append(ends, off)
+		l = l[n:]
+	}
+	if len(ends) == 0 {
+		return Position{File: file, Line: 1, Column: 1}
+	}
+	fails := func(n int) bool {
 		var node yaml.Node
-		if yaml.Unmarshal(b[:end], &node) != nil {
-			return Position{File: file, Line: n + 1, Column: 1}
-		}
+		return yaml.Unmarshal(b[:ends[n-1]], &node) != nil
 	}
-	return Position{File: file, Line: max(from, 1), Column: 1}
+	n := 1
+	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
+		n, _ = strconv.Atoi(m[1])
+	}
+	n = min(max(n, 1), len(ends))
+	if fails(n) {
+		// Cut inside a construct that a longer run closes (a quoted
+		// string over two lines)? Then the error is further down.
+		m := n + 1
+		for m <= len(ends) && fails(m) {
+			m++
+		}
+		if m > len(ends) {
+			for n > 1 && fails(n-1) {
+				n--
+			}
+			return Position{File: file, Line: n, Column: 1}
+		}
+		n = m
+	}
+	for n < len(ends) && !fails(n) {
+		n++
+	}
+	return Position{File: file, Line: n, Column: 1}
 }
 
 func yamlErrorText(err error) string {

@@ -21,6 +21,9 @@ func TestSyntaxErrorLine(t *testing.T) {
 		{"no final newline", "a: 1\nb: [1, 2\n", 2},
 		{"unterminated quote opens the construct", "a: 1\nb: \"x\nc: 2\n", 2},
 		{"error after a valid multi-line flow list", "a: [1,\n  2]\nb: 1\nc: {{\n", 4},
+		{"unterminated quote with a blank line in it", "a: 'x\n\nb: 1\n", 1},
+		{"error after a valid two-line quoted string", "a: 'x\n  y'\nb: {{\n", 3},
+		{"unterminated quote further down", "a: 1\nb: 2\nc: 'x\n\nd: 1\ne: 2\n", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var v struct {
@@ -39,4 +42,26 @@ func TestSyntaxErrorLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDecode: any input decodes or fails without panicking, and every error
+// position lies within the file.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{"a: 1\n", "a: [1\n", "a: 'x\n\nb: 1\n", "a:\n  b: {{\n", "\tc: 1", "a: b: c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		var v struct {
+			A any `yaml:"a"`
+			B any `yaml:"b"`
+		}
+		_, errs := Decode("f.yaml", []byte(doc), &v)
+		// Line breaks as YAML counts them: CRLF, CR or LF.
+		lines := strings.Count(strings.ReplaceAll(doc, "\r\n", "\n"), "\n") + strings.Count(strings.ReplaceAll(doc, "\r\n", ""), "\r") + 1
+		for _, e := range errs.List {
+			if e.Pos.Line < 0 || e.Pos.Line > lines {
+				t.Fatalf("error at line %d of a %d-line file: %v", e.Pos.Line, lines, e)
+			}
+		}
+	})
 }
