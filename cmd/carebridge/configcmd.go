@@ -12,15 +12,20 @@ import (
 
 func newConfigCmd() *cobra.Command {
 	c := group(&cobra.Command{Use: "config", Short: "Check or print configuration"})
+	var flagFile string
 	check := &cobra.Command{
-		Use:   "check [FILE]",
+		Use:   "check [FILE | --config FILE]",
 		Short: "Check a configuration file (default: the embedded default) and report every error",
 		Long: `Load FILE exactly as serve does (the same loader), including its TLS files, and report
-every problem at once as file:line:col: message. Exit status 1 if there is any.`,
+every problem at once as file:line:col: message. Exit status 1 if there is any. FILE may
+also be given as --config FILE, as to the other commands.`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			file := ""
+			file := flagFile
 			if len(args) == 1 {
+				if flagFile != "" {
+					return usageErrorf(cmd, "give FILE or --config FILE, not both")
+				}
 				file = args[0]
 			}
 			cfg, err := config.Load(file)
@@ -48,6 +53,7 @@ every problem at once as file:line:col: message. Exit status 1 if there is any.`
 			return nil
 		},
 	}
+	check.Flags().StringVar(&flagFile, "config", "", "the configuration file (the same as FILE)")
 	def := &cobra.Command{
 		Use:   "default",
 		Short: "Print the embedded default configuration (a starting point for your own)",

@@ -676,3 +676,20 @@ func TestReusedControlIDIsKeptVisibleAndReprocessable(t *testing.T) {
 		t.Fatalf("the reused control ID's patient is not in the record: exit %d\n%s", code, out)
 	}
 }
+
+// TestConfigCheckTakesConfigFlag: config check takes its file as the other
+// commands do (--config) as well as positionally, not both.
+func TestConfigCheckTakesConfigFlag(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cb.yaml")
+	if err := os.WriteFile(file, []byte("data_dir: somewhere\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"config", "check", file}, {"config", "check", "--config", file}} {
+		if out, errOut, code := run(t, nil, args...); code != 0 || !strings.Contains(out, file+": ok") {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	if _, errOut, code := run(t, nil, "config", "check", file, "--config", file); code != 2 || !strings.Contains(errOut, "not both") {
+		t.Errorf("FILE and --config: exit %d, %s", code, errOut)
+	}
+}
