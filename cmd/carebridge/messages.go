@@ -197,6 +197,10 @@ func newMessagesListCmd() *cobra.Command {
 			if ferr := tw.Flush(); err == nil {
 				err = ferr
 			}
+			if err == nil && n == 0 {
+				// Said on standard error: standard output stays the table.
+				fmt.Fprintln(cmd.ErrOrStderr(), "no message matches")
+			}
 			return err
 		},
 	}
