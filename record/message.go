@@ -62,7 +62,7 @@ func refersToPatient(body map[string]any) bool {
 		}
 		for _, x := range refs {
 			r, _ := x.(map[string]any)
-			if ref, _ := r["reference"].(string); strings.HasPrefix(ref, "Patient/") {
+			if k, ok := parseRef(str(r, "reference")); ok && k.typ == "Patient" {
 				return true
 			}
 		}

@@ -259,14 +259,15 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 				latencies[i] = time.Since(sendAt)
 				if err == nil {
 					failingSince.Store(0)
-				} else if failingSince.CompareAndSwap(0, time.Now().UnixNano()) {
-					// the first failure since a success
-				} else if failing := time.Since(time.Unix(0, failingSince.Load())); failing > benchGiveUp {
-					stop(fmt.Errorf("%s stopped answering: every send failed for %s (last error: %w)", to, failing.Round(time.Second), err))
 				}
 				switch {
 				case err != nil:
 					errs.Add(1)
+					// The first failure since a success starts the clock.
+					failingSince.CompareAndSwap(0, time.Now().UnixNano())
+					if failing := time.Since(time.Unix(0, failingSince.Load())); failing > benchGiveUp {
+						stop(fmt.Errorf("%s stopped answering: every send failed for %s (last error: %w)", to, failing.Round(time.Second), err))
+					}
 				case ackAccepted(ack):
 					accepted.Add(1)
 				default:

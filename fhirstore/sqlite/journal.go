@@ -28,8 +28,9 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		e.ReceivedAt = s.opts.Now()
 	}
 	var res fhirstore.AppendResult
+	var errText string // e.Error, or why a duplicate differs (the writer may run fn again: e is left alone)
 	err := s.submit(ctx, func(tx *sql.Tx) error {
-		res = fhirstore.AppendResult{}
+		res, errText = fhirstore.AppendResult{}, e.Error
 		status := e.Status
 		var dupOf sql.NullInt64
 		if status != fhirstore.StatusRejected && s.opts.DuplicateWindow > 0 && e.ControlID != "" {
@@ -48,7 +49,7 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		if status == fhirstore.StatusProcessing {
 			claimedBy, claimedAt = e.ClaimedBy, e.ReceivedAt.UnixNano()
 		}
-		ack, errText := e.Ack, e.Error
+		ack := e.Ack
 		if res.Duplicate {
 			ack = res.OriginalAck
 		}
@@ -77,9 +78,7 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 	if res.Duplicate {
 		e.Status, e.DuplicateOf, e.Ack = fhirstore.StatusDuplicate, res.Original, res.OriginalAck
 	}
-	if res.Differs {
-		e.Error = fhirstore.DifferentDuplicateError(res.Original)
-	}
+	e.Error = errText
 	return res, nil
 }
 
