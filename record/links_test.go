@@ -448,3 +448,59 @@ func TestA37TakingANumberOffOneRecordLetsItsOwnerHaveIt(t *testing.T) {
 		})
 	}
 }
+
+// Two systems' records of one person (name and birth date only) open a
+// review; an A40 that merges them answers it, in either direction, so the
+// review is closed as settled rather than left for a person (whose reject
+// would have contradicted the merge). A review the merge does not answer
+// stays open.
+func TestMergeSettlesTheReviewItAnswers(t *testing.T) {
+	for _, tc := range []struct{ name, pid, mrg string }{
+		{"the newer record merged into the candidate", "PID|1||H-Q^^^GENHOSP^MR||Quill^Quentin||19550505|M", "MRG|CL-Q^^^NORTHCLINIC^MR"},
+		{"the candidate merged into the newer record", "PID|1||CL-Q^^^NORTHCLINIC^MR||Quill^Quentin||19550505|M", "MRG|H-Q^^^GENHOSP^MR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newChains(t)
+			c.msg("ADT^A04 Q1 202611010900", "PID|1||H-Q^^^GENHOSP^MR||Quill^Quentin||19550505|M", "VN QV-1")
+			c.msg("ADT^A04 Q2 202611020900", "PID|1||CL-Q^^^NORTHCLINIC^MR||Quill^Quentin||19550505|M", "VN QV-2")
+			c.msg("ADT^A04 Z1 202611020930", "PID|1||H-Z^^^GENHOSP^MR||Zeta^Zoe||19660606|F", "VN ZV-1")
+			c.msg("ADT^A04 Z2 202611021000", "PID|1||CL-Z^^^NORTHCLINIC^MR||Zeta^Zoe||19660606|F", "VN ZV-2")
+			rs, err := c.rec.Reviews(c.ctx, "requested")
+			if err != nil || len(rs) != 2 {
+				t.Fatalf("reviews before the merge: %+v %v, want two", rs, err)
+			}
+			c.msg("ADT^A40 M1 202611030900", tc.pid, tc.mrg)
+			rs, err = c.rec.Reviews(c.ctx, "requested")
+			if err != nil || len(rs) != 1 || rs[0].Patient != c.id("CL-Z") {
+				t.Fatalf("open reviews after the merge: %+v %v, want only Zoe's", rs, err)
+			}
+			done, err := c.rec.Reviews(c.ctx, "completed")
+			if err != nil || len(done) != 1 || done[0].Patient != c.id("CL-Q") {
+				t.Fatalf("completed reviews: %+v %v, want Quentin's", done, err)
+			}
+			for _, task := range c.all("Task") {
+				if task["id"] == done[0].TaskID {
+					if got := asString(task["businessStatus"]); !strings.Contains(got, "settled by a merge (ADT^A40)") {
+						t.Errorf("businessStatus %s, want it to say the A40 settled it", got)
+					}
+				}
+			}
+			if _, err := c.rec.Reject(c.ctx, done[0].TaskID); !errors.Is(err, record.ErrReviewClosed) {
+				t.Errorf("rejecting the settled review: %v, want ErrReviewClosed", err)
+			}
+			// Accepting the other still merges, and closes it as merged.
+			if _, err := c.rec.Accept(c.ctx, rs[0].TaskID); err != nil {
+				t.Fatal(err)
+			}
+			done, err = c.rec.Reviews(c.ctx, "completed")
+			if err != nil || len(done) != 2 {
+				t.Fatalf("completed reviews after the accept: %+v %v", done, err)
+			}
+			for _, task := range c.all("Task") {
+				if task["id"] == rs[0].TaskID && asString(task["businessStatus"]) != `{"text":"merged"}` {
+					t.Errorf("accepted review's businessStatus %s, want merged", asString(task["businessStatus"]))
+				}
+			}
+		})
+	}
+}

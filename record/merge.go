@@ -248,6 +248,39 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 		return err
 	}
 	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
+	return p.settleReviews(ctx, why)
+}
+
+// settleReviews closes the open identity reviews a merge has answered: those
+// whose two records are now merged into one (replaced-by links, not the
+// engine's identity links, which a review exists to confirm). Left open, a
+// reviewer would be asked about records that are already one, and a
+// reject would record "different people" against the merge.
+func (p *plan) settleReviews(ctx context.Context, why string) error {
+	open, err := p.searchAll(ctx, fhirstore.Query{Type: "Task", Params: []fhirstore.Param{
+		{Name: "code", Values: []string{TaskCodeSystem + "|" + ReviewCode}},
+		{Name: "status", Values: []string{"requested"}},
+	}}, false)
+	if err != nil {
+		return err
+	}
+	for _, t := range open {
+		rv := reviewOf(t.current())
+		if rv.Status != "requested" || rv.Patient == "" || rv.Candidate == "" {
+			continue // closed by this plan (an accept), or not one of ours
+		}
+		a, err := p.mergedInto(ctx, rv.Patient)
+		if err != nil {
+			return err
+		}
+		b, err := p.mergedInto(ctx, rv.Candidate)
+		if err != nil {
+			return err
+		}
+		if a == b {
+			p.closeTask(t, "completed", "settled by a merge ("+why+")")
+		}
+	}
 	return nil
 }
 

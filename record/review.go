@@ -74,11 +74,10 @@ func (r *Recorder) Accept(ctx context.Context, taskID string) (*Outcome, error) 
 		if err != nil {
 			return err
 		}
-		if err := p.merge(ctx, rv.Candidate, rv.Patient, "identity review accepted"); err != nil {
-			return err
-		}
+		// Closed first, so that the merge, which settles the reviews it
+		// answers, does not close this one as settled.
 		p.closeTask(t, "completed", "merged")
-		return nil
+		return p.merge(ctx, rv.Candidate, rv.Patient, "identity review accepted")
 	})
 }
 
