@@ -99,8 +99,12 @@ func ref(typ, name, expr, target string) SearchParam {
 	return SearchParam{Type: typ, Name: name, Kind: KindReference, Expr: expr, Target: target}
 }
 
-// paymentAccountExt is the extension carrying a PaymentReconciliation's account.
-const paymentAccountExt = "https://carebridge.dev/fhir/StructureDefinition/account"
+// The extensions carrying a PaymentReconciliation's account, and the visit
+// of one that has no account yet (see record.AccountURL, record.VisitURL).
+const (
+	paymentAccountExt = "https://carebridge.dev/fhir/StructureDefinition/account"
+	paymentVisitExt   = "https://carebridge.dev/fhir/StructureDefinition/visit"
+)
 
 // definitions lists every search parameter beyond _id and _lastUpdated.
 var definitions = []SearchParam{
@@ -162,6 +166,7 @@ var definitions = []SearchParam{
 	sp("PaymentReconciliation", "status", KindToken, "status"),
 	sp("PaymentReconciliation", "created", KindDate, "created"),
 	ref("PaymentReconciliation", "account", "extension.where(url='"+paymentAccountExt+"').valueReference", ""),
+	ref("PaymentReconciliation", "encounter", "extension.where(url='"+paymentVisitExt+"').valueReference", "Encounter"),
 
 	sp("Condition", "identifier", KindToken, "identifier"),
 	sp("Condition", "code", KindToken, "code"),

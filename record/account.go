@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"slices"
+	"strings"
 
 	"github.com/carebridge/carebridge/fhirstore"
 )
@@ -198,4 +199,50 @@ func Balances(account map[string]any) []Money {
 type Money struct {
 	Value    string `json:"value"`
 	Currency string `json:"currency,omitempty"`
+}
+
+// billVisitItems puts on a visit's Account the charges and payments of that
+// visit which name no Account: they came before the message that gave the
+// visit its Account (a DFT before the ADT; a DFT without PID-18 for a visit
+// opened without PV1-19). Only when this plan gives the visit an Account it
+// did not name before: the other messages cost nothing. The accounts whose
+// balance changes are added to accounts.
+func (p *plan) billVisitItems(ctx context.Context, enc *state, accounts map[string]bool) error {
+	cur := encounterAccounts(enc.current())
+	if len(cur) == 0 {
+		return nil
+	}
+	var had []string
+	if enc.stored != nil {
+		had = encounterAccounts(enc.stored)
+	}
+	if !slices.ContainsFunc(cur, func(a string) bool { return !slices.Contains(had, a) }) {
+		return nil
+	}
+	visit := enc.ref()
+	var items []*state
+	for _, q := range []fhirstore.Query{
+		{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "context", Values: []string{visit}}}},
+		{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "encounter", Values: []string{visit}}}},
+	} {
+		found, err := p.searchAll(ctx, q, false)
+		if err != nil {
+			return err
+		}
+		items = append(items, found...)
+	}
+	for _, it := range items {
+		b := it.current()
+		if b == nil || len(accountsOf(it.typ, b)) > 0 || str(b, "status") == "entered-in-error" {
+			continue
+		}
+		body := cloneJSONMap(b)
+		billTo(it.typ, body, cur)
+		p.set(it, body)
+		for _, a := range cur {
+			accounts[a] = true
+		}
+		p.note("account", it.ref(), "billed to %s: its visit's account arrived after it", strings.Join(cur, ", "))
+	}
+	return nil
 }

@@ -273,6 +273,11 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			return err
 		}
 	}
+	for _, s := range encounters {
+		if err := p.billVisitItems(ctx, s, accounts); err != nil {
+			return err
+		}
+	}
 	for _, a := range sortedKeys(accounts) {
 		if err := p.balance(ctx, a); err != nil {
 			return err
@@ -492,33 +497,52 @@ func (p *plan) visitAccount(ctx context.Context, r Incoming, visit string) error
 		return nil
 	}
 	enc, err := p.get(ctx, k)
-	if err != nil || enc.current() == nil {
+	if err != nil {
 		return err
 	}
 	var accounts []string
-	for _, a := range list(enc.current(), "account") {
+	if enc.current() != nil {
+		accounts = encounterAccounts(enc.current())
+	}
+	if len(accounts) == 0 {
+		if r.Type == "PaymentReconciliation" {
+			// A charge finds its way to the Account the visit gets later by
+			// its context; a payment by this (see billVisitItems).
+			r.Body["extension"] = append(list(r.Body, "extension"), map[string]any{"url": VisitURL, "valueReference": map[string]any{"reference": k.ref()}})
+		}
+		return nil
+	}
+	billTo(r.Type, r.Body, accounts)
+	return nil
+}
+
+// encounterAccounts lists the Accounts a visit names.
+func encounterAccounts(enc map[string]any) []string {
+	var accounts []string
+	for _, a := range list(enc, "account") {
 		if ref := str(a.(map[string]any), "reference"); ref != "" {
 			accounts = append(accounts, ref)
 		}
 	}
-	if len(accounts) == 0 {
-		return nil
-	}
-	switch r.Type {
+	return accounts
+}
+
+// billTo puts a charge or payment (body, of type typ) on accounts.
+func billTo(typ string, body map[string]any, accounts []string) {
+	switch typ {
 	case "ChargeItem":
 		refs := make([]any, 0, len(accounts))
 		for _, ref := range accounts {
 			refs = append(refs, map[string]any{"reference": ref})
 		}
-		r.Body["account"] = refs
+		body["account"] = refs
 	case "PaymentReconciliation":
-		exts := list(r.Body, "extension")
+		exts := list(body, "extension")
 		for _, ref := range accounts {
 			exts = append(exts, map[string]any{"url": AccountURL, "valueReference": map[string]any{"reference": ref}})
 		}
-		r.Body["extension"] = exts
+		body["extension"] = exts
 	}
-	return nil
 }
 
 // messageVisit is the reference to the one Encounter a message carries
@@ -717,7 +741,7 @@ func (p *plan) update(ctx context.Context, s *state, in map[string]any, m *Messa
 		return nil
 	}
 	if p.stale(s, m) {
-		return nil
+		return p.fillGaps(ctx, s, in, m)
 	}
 	merged, err := MergeFields(s.typ, cur, in)
 	if err != nil {
@@ -745,8 +769,73 @@ func (p *plan) stale(s *state, m *Message) bool {
 		// across patients: skipped as stale, not worth a note each time.
 		return true
 	}
-	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: not applied",
+	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: what it changes is not applied",
 		m.Event, m.EventTime.UTC().Format(time.RFC3339), eventTimeOf(s.current()).UTC().Format(time.RFC3339), s.ref())
+	return true
+}
+
+// fillGaps adds to s, which an event newer than m last changed, the
+// elements of m's resource (in) that the record never had: newer data are
+// never overwritten, but what only the older event says is not lost (the
+// admission's period, class and account when a DFT for the visit came
+// first; an address only the older registration gave). An element any
+// version had is left alone: a newer event may have cleared it. Reference
+// data are left as they are (see stale).
+func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Message) error {
+	if referenceData[s.typ] || s.typ == "Provenance" {
+		return nil
+	}
+	cur := s.current()
+	var gaps []string
+	for k, v := range in {
+		if k != "resourceType" && k != "id" && k != "meta" && knownElement(s.typ, k, v) && !knownElement(s.typ, k, cur[k]) {
+			gaps = append(gaps, k)
+		}
+	}
+	if len(gaps) == 0 {
+		return nil
+	}
+	h, err := p.r.store.History(ctx, s.typ, s.id)
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", s.ref(), err)
+	}
+	for _, v := range h {
+		if v.Deleted {
+			continue
+		}
+		body, err := decode(v.Body)
+		if err != nil {
+			return fmt.Errorf("read %s version %d: %w", s.ref(), v.Version, err)
+		}
+		gaps = slices.DeleteFunc(gaps, func(k string) bool { return knownElement(s.typ, k, body[k]) })
+	}
+	if len(gaps) == 0 {
+		return nil
+	}
+	slices.Sort(gaps)
+	body := cloneJSONMap(cur)
+	for _, k := range gaps {
+		body[k] = cloneJSON(in[k])
+	}
+	p.set(s, body)
+	p.note("out-of-order", s.ref(), "%s %s added what %s never had: %s", m.Code, m.Event, s.ref(), strings.Join(gaps, ", "))
+	return nil
+}
+
+// knownElement reports whether v, element k of a resource of type typ,
+// says something: an Encounter's status "unknown" (what a DFT's or an
+// update's visit carries) does not.
+func knownElement(typ, k string, v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case string:
+		return x != "" && !(typ == "Encounter" && k == "status" && x == "unknown")
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
 	return true
 }
 

@@ -36,7 +36,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		return nil
 	}
 	if p.stale(s, m) {
-		return nil
+		return p.fillGaps(ctx, s, in, m)
 	}
 	in = cloneJSONMap(in)
 	if str(in, "status") == "unknown" && str(cur, "status") != "" {

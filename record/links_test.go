@@ -504,3 +504,38 @@ func TestMergeSettlesTheReviewItAnswers(t *testing.T) {
 		})
 	}
 }
+
+// An older registration arriving after a newer update gives what no message
+// had given (an address, a phone) but changes nothing the newer one says.
+func TestOlderEventFillsOnlyWhatTheRecordNeverHad(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A08 G2 202611050900", "PID|1||H-G^^^GENHOSP^MR||Gamma^Gwen||19600303|F")
+	out := c.msg("ADT^A04 G1 202611010900", "PID|1||H-G^^^GENHOSP^MR||Gamma^Gwendolyn||19600303|F|||2 Low St^^Leeds^^LS2 2BB||01632 960888^PRN^PH")
+	var p map[string]any
+	for _, x := range c.all("Patient") {
+		p = x
+	}
+	if got := asString(p["name"]); !strings.Contains(got, `"Gwen"`) || strings.Contains(got, "Gwendolyn") {
+		t.Errorf("name %s: the older event overwrote the newer", got)
+	}
+	if got := asString(p["address"]); !strings.Contains(got, "2 Low St") {
+		t.Errorf("address %s, want the older event's (no message had given one)", got)
+	}
+	if got := asString(p["telecom"]); !strings.Contains(got, "01632 960888") {
+		t.Errorf("telecom %s, want the older event's", got)
+	}
+	var notes []string
+	for _, n := range out.Notes {
+		notes = append(notes, n.Message)
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "added what Patient/"+p["id"].(string)+" never had: address, telecom") {
+		t.Errorf("notes %q, want one naming the elements added", notes)
+	}
+	// A resend of the older event: nothing more to add, nothing written.
+	c.msg("ADT^A04 G1B 202611010900", "PID|1||H-G^^^GENHOSP^MR||Gamma^Gwendolyn||19600303|F|||2 Low St^^Leeds^^LS2 2BB||01632 960888^PRN^PH")
+	for _, x := range c.all("Patient") {
+		if v := x["meta"].(map[string]any)["versionId"]; v != "2" {
+			t.Errorf("versionId %v after the resend, want 2", v)
+		}
+	}
+}

@@ -40,6 +40,10 @@ const (
 	BalanceURL = "https://carebridge.dev/fhir/StructureDefinition/account-balance"
 	// AccountURL, on a PaymentReconciliation, is the Account a payment is for.
 	AccountURL = "https://carebridge.dev/fhir/StructureDefinition/account"
+	// VisitURL, on a PaymentReconciliation that names no Account, is the
+	// visit (Encounter) it was paid for while that visit had no Account yet:
+	// when the visit's Account arrives, the payment goes to it.
+	VisitURL = "https://carebridge.dev/fhir/StructureDefinition/visit"
 	// TaskCodeSystem holds the codes of the Tasks the record opens.
 	TaskCodeSystem = "https://carebridge.dev/fhir/CodeSystem/task-code"
 	// LifecycleSystem is ISO 21089's record lifecycle events (merge, unmerge),

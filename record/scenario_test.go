@@ -464,6 +464,29 @@ var scenarios = []struct {
 				t.Errorf("the timeline has %d payments, want 1", payments)
 			}
 		}},
+	{"dft-before-adt-charges-credit-payment", []string{"testdata/hl7/p03-visit-no-account.hl7", "testdata/hl7/a01-account-visit.hl7"},
+		func(t *testing.T, v *view) {
+			// The same messages the other way round: the DFT comes before
+			// the A01 that opens the visit's account. When the account
+			// arrives, the charge, credit and payment go to it.
+			acc := v.one(t, "Account")
+			if value, cur := record.Balance(acc); value != "120.25" || cur != "GBP" {
+				t.Errorf("balance = %s %s, want 120.25 GBP (250.50 charge - 30.25 credit - 100.00 payment)", value, cur)
+			}
+			pay := v.one(t, "PaymentReconciliation")
+			if got, want := accountOf(pay), "Account/"+acc["id"].(string); got != want {
+				t.Errorf("the payment is for %q, want the visit's %s", got, want)
+			}
+			for _, c := range v.all("ChargeItem") {
+				if got := asString(c["account"]); got != `[{"reference":"Account/`+acc["id"].(string)+`"}]` {
+					t.Errorf("ChargeItem/%s account %s, want the visit's", c["id"], got)
+				}
+			}
+			pv := v.show(t, v.patient(t, "MRN600001"))
+			if len(pv.Accounts) != 1 || pv.Accounts[0].Charges != 2 || pv.Accounts[0].Payments != 1 || pv.Accounts[0].Balance != "120.25" {
+				t.Errorf("patients show: accounts %+v, want one with balance 120.25, 2 charges and 1 payment", pv.Accounts)
+			}
+		}},
 	{"balances-per-currency", []string{examples + "DFT/p03-mixed.hl7", "testdata/hl7/p03-euro.hl7"},
 		func(t *testing.T, v *view) {
 			got := record.Balances(v.one(t, "Account"))
