@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -692,4 +693,44 @@ func TestConfigCheckTakesConfigFlag(t *testing.T) {
 	if _, errOut, code := run(t, nil, "config", "check", file, "--config", file); code != 2 || !strings.Contains(errOut, "not both") {
 		t.Errorf("FILE and --config: exit %d, %s", code, errOut)
 	}
+}
+
+// A dry run maps too: a message no map handles, and one a (broken) map of
+// the --mappings directory cannot map, are problems with the map's
+// file:line; the shipped maps' messages are fine.
+func TestReplayDryRunMaps(t *testing.T) {
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "archive")
+	os.MkdirAll(archive, 0o750)
+	var buf bytes.Buffer
+	buf.Write(synthetic("D1", 1))
+	buf.WriteString("\n")
+	buf.WriteString("MSH|^~\\&|LAB|GENHOSP|CB|CB|20261101120000+0000||ORU^R01^ORU_R01|D2|P|2.5.1\rPID|1||M1^^^GENHOSP^MR||Doe^Jane\r\n")
+	os.WriteFile(filepath.Join(archive, "mixed.hl7"), buf.Bytes(), 0o600)
+
+	out, errOut, code := run(t, nil, "replay", "--dry-run", "--json", archive)
+	if code != 1 || !strings.Contains(out, `"fine":1`) || !strings.Contains(errOut, "no map for ORU^R01 from sender LAB^GENHOSP") {
+		t.Fatalf("dry run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	// The same ADT with a mapping directory whose PID map fails on it.
+	maps := filepath.Join(dir, "maps")
+	broken := maps2(smallMappings)
+	broken["messages/ADT.yaml"] = strings.Replace(broken["messages/ADT.yaml"], "A01: ADT_A01", "A01: ADT_A01\n  A08: ADT_A01", 1)
+	broken["segments/PID-Patient.yaml"] += "  - {from: \"7\", to: birthDate, as: date, when: 'int(v[\"5.1\"]) > 0'}\n"
+	writeFiles(t, maps, broken)
+	out, errOut, code = run(t, nil, "replay", "--dry-run", "--mappings", maps, archive)
+	if code != 1 || !strings.Contains(errOut, "mixed.hl7:1: mapping: PID") || !strings.Contains(errOut, "PID-Patient.yaml:") {
+		t.Fatalf("dry run with a broken map: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	// --mappings without --dry-run is a usage error.
+	if _, errOut, code := run(t, nil, "replay", "--mappings", maps, "--data", filepath.Join(dir, "data"), archive); code != 2 || !strings.Contains(errOut, "--mappings is for --dry-run") {
+		t.Fatalf("--mappings without --dry-run: exit %d\n%s", code, errOut)
+	}
+}
+
+// maps2 copies a set of mapping files.
+func maps2(files map[string]string) map[string]string {
+	out := make(map[string]string, len(files))
+	maps.Copy(out, files)
+	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/engine/replay"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
 )
 
 func newReplayCmd() *cobra.Command {
@@ -26,16 +28,17 @@ func newReplayCmd() *cobra.Command {
 	var opts replay.Options
 	var to string
 	var asJSON, noProgress bool
+	var mappingsDir string
 	c := &cobra.Command{
-		Use:   "replay PATH... [--to HOST:PORT | --data DIR]",
+		Use:   "replay PATH... [--to HOST:PORT | --data DIR | --dry-run [--mappings DIR]]",
 		Short: "Replay archived HL7 v2 messages into a running server or straight into a local journal",
 		Long: `Replay the messages in PATH... (files or directories, recursively; back-to-back messages,
 FHS/BHS batches, MLLP-framed captures, gzip) either over MLLP into a running server (--to) or
 straight into the local journal (default; --data/--config choose it), where the next
 'carebridge serve' processes them. Shows a progress bar on a terminal (plain progress lines
 otherwise) and ends with a summary. --resume continues an interrupted replay without resending
-what was already acknowledged (the checkpoint is --state). --dry-run only parses and validates,
-listing every problem. Exit status 1 if any message was rejected or failed, could not be read,
+what was already acknowledged (the checkpoint is --state). --dry-run only parses, validates and
+maps (with the configuration's mappings, or --mappings DIR), listing every problem. Exit status 1 if any message was rejected or failed, could not be read,
 or a file could not be read.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,7 +48,21 @@ or a file could not be read.`,
 			}
 			opts.Paths = args
 			opts.JSON = asJSON
-			opts.Check = checkMessage
+			if opts.DryRun {
+				// The check maps too, with the mappings serve would use
+				// (the configuration's, or --mappings DIR).
+				cfg, err := cf.load()
+				if err != nil {
+					return err
+				}
+				ms, err := loadMappingSet(cmp.Or(mappingsDir, cfg.Mappings.Dir), cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				opts.Check = func(raw []byte) error { return checkMessage(ms, raw) }
+			} else if mappingsDir != "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--mappings is for --dry-run (serve maps with the configuration's mappings)\nrun '%s --help' for usage", cmd.CommandPath())}
+			}
 			if !noProgress {
 				opts.Progress = cmd.ErrOrStderr()
 				if f, ok := opts.Progress.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -126,7 +143,8 @@ or a file could not be read.`,
 	c.Flags().Float64Var(&opts.Rate, "rate", 0, "at most N messages per second (0: unlimited)")
 	c.Flags().BoolVar(&opts.Resume, "resume", false, "continue an interrupted replay, skipping what was already acknowledged")
 	c.Flags().StringVar(&opts.StateFile, "state", replay.DefaultStateFile, "checkpoint file for --resume")
-	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "parse and validate only; list the problems")
+	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "parse, validate and map only; list the problems")
+	c.Flags().StringVar(&mappingsDir, "mappings", "", "with --dry-run: directory of mapping files (default: the configuration's mappings.dir, else the shipped mappings)")
 	c.Flags().BoolVar(&asJSON, "json", false, "problems and the summary as JSON lines")
 	c.Flags().BoolVar(&noProgress, "quiet", false, "no progress output")
 	return c
@@ -151,8 +169,10 @@ func checkPaths(paths []string) error {
 	return fmt.Errorf("%d path(s) cannot be read:\n%s", len(bad), strings.Join(bad, "\n"))
 }
 
-// checkMessage is the dry-run check: what the engine would refuse.
-func checkMessage(raw []byte) error {
+// checkMessage is the dry-run check: what the engine would refuse (the
+// listener's AR) or fail to process (a message no map handles, or one its
+// map cannot map).
+func checkMessage(ms *mappingSet, raw []byte) error {
 	m, err := hl7.Parse(raw)
 	if err != nil {
 		return err
@@ -163,6 +183,12 @@ func checkMessage(raw []byte) error {
 			errs = append(errs, errors.New(p.Text))
 		}
 		return errors.Join(errs...)
+	}
+	if _, err := ms.set.Map(m, mappings.Options{}); err != nil {
+		if me, ok := errors.AsType[*mappings.MapError](err); ok {
+			return fmt.Errorf("mapping: %s: %v (map %s)", me.Where, me.Err, ms.at(me.At))
+		}
+		return fmt.Errorf("mapping: %w", err)
 	}
 	return nil
 }
