@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -675,6 +675,11 @@ func TestReusedControlIDIsKeptVisibleAndReprocessable(t *testing.T) {
 	out, _, code = run(t, nil, "patients", "show", "--data", data, "--identifier", "E2E000002")
 	if code != 0 || !strings.Contains(out, "Synthetic") {
 		t.Fatalf("the reused control ID's patient is not in the record: exit %d\n%s", code, out)
+	}
+	out, errOut, code = run(t, nil, "messages", "reprocess", "--data", data, "--json", fmt.Sprint(dup.ID), "99999")
+	want := fmt.Sprintf(`{"queued":1,"ids":[{"id":99999,"queued":false,"why":"no such message"}],"processed_here":{"total":1,"processed":1,"failed":0,"filtered":0}}` + "\n")
+	if code != 0 || out != want {
+		t.Fatalf("reprocess --json: exit %d\n%s%s\nwant %s", code, out, errOut, want)
 	}
 }
 

@@ -352,35 +352,65 @@ func writeSegments(w io.Writer, raw []byte) {
 // unqueueable says, for each of ids that reprocess cannot queue, why (its
 // status, or that there is no such message), and warns of a plain resend
 // (a duplicate of the same message) that it will process again.
-func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]string, error) {
-	var out []string
+// idNote is what reprocess says of one message named by ID: not queued and
+// why, or queued with a note.
+type idNote struct {
+	ID     int64  `json:"id"`
+	Queued bool   `json:"queued"`
+	Why    string `json:"why"`
+}
+
+func (n idNote) String() string {
+	if n.Queued {
+		return fmt.Sprintf("note: %d %s", n.ID, n.Why)
+	}
+	return fmt.Sprintf("not queued: %d: %s", n.ID, n.Why)
+}
+
+func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]idNote, error) {
+	var out []idNote
 	for _, id := range ids {
 		e, err := j.Get(ctx, id)
 		switch {
 		case errors.Is(err, fhirstore.ErrNotFound):
-			out = append(out, fmt.Sprintf("not queued: %d: no such message", id))
+			out = append(out, idNote{ID: id, Why: "no such message"})
 		case err != nil:
 			return nil, err
 		case e.Status == fhirstore.StatusReceived:
-			out = append(out, fmt.Sprintf("not queued: %d: received, already waiting to be processed", id))
+			out = append(out, idNote{ID: id, Why: "received, already waiting to be processed"})
 		case e.Status == fhirstore.StatusProcessing:
-			out = append(out, fmt.Sprintf("not queued: %d: being processed now", id))
+			out = append(out, idNote{ID: id, Why: "being processed now"})
 		case e.Status == fhirstore.StatusDuplicate && e.Error == "":
 			// Queued all the same (a person named it), but say what it is.
-			out = append(out, fmt.Sprintf("note: %d is a resend of entry %d (the same message): it is processed again", id, e.DuplicateOf))
+			out = append(out, idNote{ID: id, Queued: true, Why: fmt.Sprintf("is a resend of entry %d (the same message): it is processed again", e.DuplicateOf)})
 		case e.Status == fhirstore.StatusRejected:
-			out = append(out, fmt.Sprintf("not queued: %d: rejected (not a message that could be processed; the sender must send it corrected)", id))
+			out = append(out, idNote{ID: id, Why: "rejected (not a message that could be processed; the sender must send it corrected)"})
 		}
 	}
 	return out, nil
 }
 
+// reprocessJSON is what `messages reprocess --json` prints.
+type reprocessJSON struct {
+	Queued    int            `json:"queued"`
+	IDs       []idNote       `json:"ids,omitempty"`            // the IDs named that were not queued, or queued with a note
+	Processed *processedJSON `json:"processed_here,omitempty"` // absent with --queue-only
+}
+
+// processedJSON counts the outcomes of the messages this command processed.
+type processedJSON struct {
+	Total     int `json:"total"`
+	Processed int `json:"processed"`
+	Failed    int `json:"failed"`
+	Filtered  int `json:"filtered"`
+}
+
 func newMessagesReprocessCmd() *cobra.Command {
 	var cf configFlags
 	var ff filterFlags
-	var queueOnly bool
+	var queueOnly, asJSON bool
 	c := &cobra.Command{
-		Use:   "reprocess [ID...]",
+		Use:   "reprocess [ID...] [--json]",
 		Short: "Process messages again (after a fix), by ID or by filter",
 		Long: `Put processed, failed or filtered messages back in the queue and process them again.
 Select them by ID, by filter, or both; at least one is required (use --status failed to retry
@@ -421,11 +451,22 @@ process only).`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "queued %d message(s) for reprocessing\n", n)
-			for _, line := range notQueued {
-				fmt.Fprintln(out, line)
+			report := reprocessJSON{Queued: n, IDs: notQueued}
+			writeJSON := func() error {
+				enc := json.NewEncoder(out)
+				enc.SetEscapeHTML(false)
+				return enc.Encode(report)
+			}
+			if !asJSON {
+				fmt.Fprintf(out, "queued %d message(s) for reprocessing\n", n)
+				for _, line := range notQueued {
+					fmt.Fprintln(out, line)
+				}
 			}
 			if queueOnly {
+				if asJSON {
+					return writeJSON()
+				}
 				return nil
 			}
 			log := newLogger(cfg, cmd.ErrOrStderr())
@@ -441,8 +482,15 @@ process only).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "processed here: %d (processed %d, failed %d, filtered %d); any others were taken by a running server\n",
-				res.Total(), res[fhirstore.StatusProcessed], res[fhirstore.StatusFailed], res[fhirstore.StatusFiltered])
+			if asJSON {
+				report.Processed = &processedJSON{res.Total(), res[fhirstore.StatusProcessed], res[fhirstore.StatusFailed], res[fhirstore.StatusFiltered]}
+				if err := writeJSON(); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(out, "processed here: %d (processed %d, failed %d, filtered %d); any others were taken by a running server\n",
+					res.Total(), res[fhirstore.StatusProcessed], res[fhirstore.StatusFailed], res[fhirstore.StatusFiltered])
+			}
 			if res[fhirstore.StatusFailed] > 0 {
 				return &exitError{code: exitFailure, err: fmt.Errorf("%d message(s) failed again; see `carebridge messages list --status failed`", res[fhirstore.StatusFailed])}
 			}
@@ -452,5 +500,6 @@ process only).`,
 	cf.register(c)
 	ff.register(c)
 	c.Flags().BoolVar(&queueOnly, "queue-only", false, "only queue the messages; leave processing to the running server")
+	c.Flags().BoolVar(&asJSON, "json", false, "print what was queued and processed as one JSON object")
 	return c
 }

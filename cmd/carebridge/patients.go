@@ -534,9 +534,9 @@ link found to be another patient, with that patient.`,
 // writeOutcome prints what a merge, unmerge or review decision did.
 // changeRecord runs one change of the record (a merge, an unmerge, a review
 // decision) and prints what it did.
-func changeRecord(cmd *cobra.Command, cf *configFlags, what string, change func(context.Context, *record.Recorder) (*record.Outcome, error)) error {
+func changeRecord(cmd *cobra.Command, cf *changeFlags, what string, change func(context.Context, *record.Recorder) (*record.Outcome, error)) error {
 	ctx := cmd.Context()
-	j, rec, err := openRecorder(ctx, cf, false)
+	j, rec, err := openRecorder(ctx, &cf.configFlags, false)
 	if err != nil {
 		return err
 	}
@@ -545,8 +545,48 @@ func changeRecord(cmd *cobra.Command, cf *configFlags, what string, change func(
 	if err != nil {
 		return recordError(what, err)
 	}
+	if cf.json {
+		return writeOutcomeJSON(cmd.OutOrStdout(), o)
+	}
 	writeOutcome(cmd.OutOrStdout(), o)
 	return nil
+}
+
+// changeFlags are the flags of the commands that change the record (merge,
+// unmerge, review accept and reject).
+type changeFlags struct {
+	configFlags
+	json bool
+}
+
+func (f *changeFlags) register(c *cobra.Command) {
+	f.configFlags.register(c)
+	c.Flags().BoolVar(&f.json, "json", false, "print what was done as one JSON object")
+}
+
+// outcomeJSON is what a change to the record did, as --json prints it.
+type outcomeJSON struct {
+	Notes   []record.Note `json:"notes"`
+	Written []writtenJSON `json:"written"`
+}
+
+type writtenJSON struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+}
+
+func writeOutcomeJSON(w io.Writer, o *record.Outcome) error {
+	out := outcomeJSON{Notes: o.Notes, Written: make([]writtenJSON, 0, len(o.Written))}
+	if out.Notes == nil {
+		out.Notes = []record.Note{}
+	}
+	for _, r := range o.Written {
+		out.Written = append(out.Written, writtenJSON{Type: r.Type, ID: r.ID, Version: r.Version})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
 }
 
 func writeOutcome(w io.Writer, o *record.Outcome) {
@@ -571,9 +611,9 @@ func recordError(what string, err error) error {
 }
 
 func newPatientsMergeCmd() *cobra.Command {
-	var cf configFlags
+	var cf changeFlags
 	c := &cobra.Command{
-		Use:   "merge SURVIVOR MERGED",
+		Use:   "merge SURVIVOR MERGED [--json]",
 		Short: "Merge patient MERGED into patient SURVIVOR",
 		Long: `Merge patient MERGED into patient SURVIVOR, as a person who decided they are the same:
 everything that refers to MERGED (visits, appointments, charges, accounts, follow-ups,
@@ -592,9 +632,9 @@ into MERGED) is refused. Undo with 'carebridge patients unmerge MERGED'.`,
 }
 
 func newPatientsUnmergeCmd() *cobra.Command {
-	var cf configFlags
+	var cf changeFlags
 	c := &cobra.Command{
-		Use:   "unmerge ID",
+		Use:   "unmerge ID [--json]",
 		Short: "Undo the latest merge or identity link of patient ID",
 		Long: `Undo the latest merge of patient ID, or the identity link that found it to be another
 patient: what that merge or link moved to the survivor, and what messages addressed to ID put
@@ -689,9 +729,9 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 }
 
 func newReviewDecisionCmd(verb, short string, decide func(*record.Recorder, context.Context, string) (*record.Outcome, error)) *cobra.Command {
-	var cf configFlags
+	var cf changeFlags
 	c := &cobra.Command{
-		Use:   verb + " TASK",
+		Use:   verb + " TASK [--json]",
 		Short: short,
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {

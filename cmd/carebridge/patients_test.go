@@ -303,6 +303,29 @@ func TestPatientsReview(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "cannot accept review nope") {
 		t.Errorf("accept an unknown review: exit %d: %s", code, errOut)
 	}
+	// What a change did, as JSON: the notes and the versions written.
+	out, errOut, code = cli("unmerge", "p3", "--json")
+	var did struct {
+		Notes   []struct{ Kind, Where, Message string }
+		Written []struct {
+			Type, ID string
+			Version  int64
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &did) != nil || len(did.Written) == 0 {
+		t.Fatalf("unmerge --json: exit %d\n%s%s", code, out, errOut)
+	}
+	found := false
+	for _, n := range did.Notes {
+		found = found || n.Kind == "unmerge" && n.Where == "Patient/p3"
+	}
+	wrote := false
+	for _, w := range did.Written {
+		wrote = wrote || w.Type == "Patient" && w.ID == "p3" && w.Version > 1
+	}
+	if !found || !wrote {
+		t.Errorf("unmerge --json: %+v, want an unmerge note on Patient/p3 and a new version of it", did)
+	}
 }
 
 func TestPatientsNoDatabase(t *testing.T) {
