@@ -79,7 +79,7 @@ type MatchConfig struct {
 // the same person than for two different people), rounded:
 //
 //	field        agree  partial  disagree
-//	name           +8      +4       -5    partial: one typo (Jaro–Winkler ≥ 0.9) in family or given, family and given swapped, an initial or shortened given name, or no given name on one side; a typo in the family name with given names that agree on what both have (extra middle names on one side, initials)
+//	name           +8      +4       -5    partial: one typo (Jaro–Winkler ≥ 0.9) in family or given, family and given swapped, an initial or shortened given name, or no given name on one side; a typo in the family name with given names that agree on what both have (extra middle names on one side, initials, a first name shortened to three letters or more)
 //	birth_date     +6      +2       -6    partial: day and month swapped, one digit off, or one side less precise
 //	gender         +1       0       -3    "unknown" counts as missing
 //	phone          +4       0       -1    the last 8 digits of any phone; people change numbers, households share them
@@ -413,12 +413,27 @@ func compareName(x, y normalizedName) string {
 		return OutcomePartial // family and given swapped
 	case x.family == y.family && (jaroWinkler(gx, gy) >= 0.9 || givenAbbreviated(x.given, y.given)):
 		return OutcomePartial
-	case jaroWinkler(x.family, y.family) >= 0.9 && givenConsistent(x.given, y.given):
+	case jaroWinkler(x.family, y.family) >= 0.9 && (givenConsistent(x.given, y.given) || givenShortened(x.given, y.given)):
 		// A typo in the family name, and given names that agree on what
-		// both have: two small differences are no worse than either.
+		// both have (or a first name shortened): two small differences
+		// are no worse than either.
 		return OutcomePartial
 	}
 	return OutcomeDisagree
+}
+
+// givenShortened reports whether the first given names are one the short
+// form of the other, of three letters or more ("Chris" and "Christopher":
+// the prefix, not a nickname), and the other given names agree on what both
+// have (givenConsistent).
+func givenShortened(x, y []string) bool {
+	if len(x) == 0 || len(y) == 0 || !givenAbbreviated(x, y) || min(utf8.RuneCountInString(x[0]), utf8.RuneCountInString(y[0])) < 3 {
+		return false
+	}
+	if len(x) == 1 || len(y) == 1 {
+		return true
+	}
+	return givenConsistent(x[1:], y[1:])
 }
 
 // givenConsistent reports whether two lists of given names agree on what

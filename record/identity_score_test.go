@@ -152,6 +152,20 @@ func TestScoreDecisions(t *testing.T) {
 			outcomes: map[string]string{"name": "partial"},
 		},
 		{
+			name:     "a typo in the family name and a shortened first name: review, as for either alone",
+			a:        isPatient{family: "Quillfeather", given: "Christopher", birth: "1994-08-21", gender: "male"},
+			b:        isPatient{family: "Quilfeather", given: "Chris", birth: "1994-08-21", gender: "male"},
+			decision: DecisionReview, total: 11,
+			outcomes: map[string]string{"name": "partial"},
+		},
+		{
+			name:     "a typo in the family name and first names sharing two letters only: a new patient",
+			a:        isPatient{family: "Quillfeather", given: "Al", birth: "1994-08-21", gender: "male"},
+			b:        isPatient{family: "Quilfeather", given: "Alexander", birth: "1994-08-21", gender: "male"},
+			decision: DecisionNew, total: 2,
+			outcomes: map[string]string{"name": "disagree"},
+		},
+		{
 			name:     "twins, a typo in the family name: other first names stay a new patient",
 			a:        isPatient{family: "Quillfeather", given: "Oona Beth", birth: "1994-08-21", gender: "female"},
 			b:        isPatient{family: "Quilfeather", given: "Orla", birth: "1994-08-21", gender: "female"},
