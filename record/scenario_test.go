@@ -439,54 +439,14 @@ var scenarios = []struct {
 			}
 		}},
 	{"visit-account-charges-credit-payment", []string{"testdata/hl7/a01-account-visit.hl7", "testdata/hl7/p03-visit-no-account.hl7"},
-		func(t *testing.T, v *view) {
-			// The DFT names no account (PID-18 empty): its charge, credit
-			// and payment all go to the account the A01 opened for the visit.
-			acc := v.one(t, "Account")
-			if value, cur := record.Balance(acc); value != "120.25" || cur != "GBP" {
-				t.Errorf("balance = %s %s, want 120.25 GBP (250.50 charge - 30.25 credit - 100.00 payment)", value, cur)
-			}
-			pay := v.one(t, "PaymentReconciliation")
-			if got, want := accountOf(pay), "Account/"+acc["id"].(string); got != want {
-				t.Errorf("the payment is for %q, want the visit's %s", got, want)
-			}
-			pv := v.show(t, v.patient(t, "MRN600001"))
-			if len(pv.Accounts) != 1 || pv.Accounts[0].Charges != 2 || pv.Accounts[0].Payments != 1 || pv.Accounts[0].Balance != "120.25" {
-				t.Errorf("patients show: accounts %+v, want one with balance 120.25, 2 charges and 1 payment", pv.Accounts)
-			}
-			var payments int
-			for _, e := range pv.Timeline {
-				if e.Payment != nil {
-					payments++
-				}
-			}
-			if payments != 1 {
-				t.Errorf("the timeline has %d payments, want 1", payments)
-			}
-		}},
+		// The DFT names no account (PID-18 empty): its charge, credit and
+		// payment all go to the account the A01 opened for the visit.
+		wantVisitBilled},
 	{"dft-before-adt-charges-credit-payment", []string{"testdata/hl7/p03-visit-no-account.hl7", "testdata/hl7/a01-account-visit.hl7"},
-		func(t *testing.T, v *view) {
-			// The same messages the other way round: the DFT comes before
-			// the A01 that opens the visit's account. When the account
-			// arrives, the charge, credit and payment go to it.
-			acc := v.one(t, "Account")
-			if value, cur := record.Balance(acc); value != "120.25" || cur != "GBP" {
-				t.Errorf("balance = %s %s, want 120.25 GBP (250.50 charge - 30.25 credit - 100.00 payment)", value, cur)
-			}
-			pay := v.one(t, "PaymentReconciliation")
-			if got, want := accountOf(pay), "Account/"+acc["id"].(string); got != want {
-				t.Errorf("the payment is for %q, want the visit's %s", got, want)
-			}
-			for _, c := range v.all("ChargeItem") {
-				if got := asString(c["account"]); got != `[{"reference":"Account/`+acc["id"].(string)+`"}]` {
-					t.Errorf("ChargeItem/%s account %s, want the visit's", c["id"], got)
-				}
-			}
-			pv := v.show(t, v.patient(t, "MRN600001"))
-			if len(pv.Accounts) != 1 || pv.Accounts[0].Charges != 2 || pv.Accounts[0].Payments != 1 || pv.Accounts[0].Balance != "120.25" {
-				t.Errorf("patients show: accounts %+v, want one with balance 120.25, 2 charges and 1 payment", pv.Accounts)
-			}
-		}},
+		// The same messages the other way round: the DFT comes before the
+		// A01 that opens the visit's account. When the account arrives,
+		// the charge, credit and payment go to it.
+		wantVisitBilled},
 	{"balances-per-currency", []string{examples + "DFT/p03-mixed.hl7", "testdata/hl7/p03-euro.hl7"},
 		func(t *testing.T, v *view) {
 			got := record.Balances(v.one(t, "Account"))
@@ -881,4 +841,36 @@ func TestArrivalByAppointmentIDAmongOtherPatients(t *testing.T) {
 func list(v any) []any {
 	l, _ := v.([]any)
 	return l
+}
+
+// wantVisitBilled checks that MRN600001's charge, credit and payment (of a
+// DFT naming no account) are on the account of their visit, and its
+// balance.
+func wantVisitBilled(t *testing.T, v *view) {
+	acc := v.one(t, "Account")
+	if value, cur := record.Balance(acc); value != "120.25" || cur != "GBP" {
+		t.Errorf("balance = %s %s, want 120.25 GBP (250.50 charge - 30.25 credit - 100.00 payment)", value, cur)
+	}
+	pay := v.one(t, "PaymentReconciliation")
+	if got, want := accountOf(pay), "Account/"+acc["id"].(string); got != want {
+		t.Errorf("the payment is for %q, want the visit's %s", got, want)
+	}
+	for _, c := range v.all("ChargeItem") {
+		if got := asString(c["account"]); got != `[{"reference":"Account/`+acc["id"].(string)+`"}]` {
+			t.Errorf("ChargeItem/%s account %s, want the visit's", c["id"], got)
+		}
+	}
+	pv := v.show(t, v.patient(t, "MRN600001"))
+	if len(pv.Accounts) != 1 || pv.Accounts[0].Charges != 2 || pv.Accounts[0].Payments != 1 || pv.Accounts[0].Balance != "120.25" {
+		t.Errorf("patients show: accounts %+v, want one with balance 120.25, 2 charges and 1 payment", pv.Accounts)
+	}
+	var payments int
+	for _, e := range pv.Timeline {
+		if e.Payment != nil {
+			payments++
+		}
+	}
+	if payments != 1 {
+		t.Errorf("the timeline has %d payments, want 1", payments)
+	}
 }
