@@ -31,34 +31,30 @@ func FromMapping(msg *hl7.Message, res *mappings.Result, journalID int64) *Messa
 var ErrNoPatient = errors.New("the message names no patient")
 
 // checkPatient returns ErrNoPatient for an ADT or DFT message with neither
-// a Patient nor a resource that refers to one, unless all it makes is
-// reference data (a bed status update, A20, made by a map of one's own:
-// Locations belong to no patient). (A schedule message may book a slot for
-// no one.)
+// a Patient nor a resource that refers to one. (A schedule message may
+// book a slot for no one; a bed status update, ADT^A20, has no patient by
+// its structure: what a map of one's own makes of it is recorded.)
 func (m *Message) checkPatient() error {
-	if m.Code != "ADT" && m.Code != "DFT" {
+	if (m.Code != "ADT" && m.Code != "DFT") || (m.Code == "ADT" && patientless[m.Event]) {
 		return nil
 	}
 	var made []string
-	shared := false
 	for _, r := range m.Resources {
 		switch {
 		case r.Type == "Patient" || refersToPatient(r.Body):
 			return nil
-		case referenceData[r.Type]:
-			shared = true
 		case r.Type != "Provenance":
 			made = append(made, r.Type)
 		}
-	}
-	if len(made) == 0 && shared {
-		return nil
 	}
 	if len(made) == 0 {
 		return fmt.Errorf("%w: no PID (nothing to record)", ErrNoPatient)
 	}
 	return fmt.Errorf("%w: no PID, so its %s would belong to no one", ErrNoPatient, strings.Join(made, ", "))
 }
+
+// patientless are the ADT events whose message structure has no PID.
+var patientless = map[string]bool{"A20": true}
 
 // refersToPatient reports whether a resource's subject or patient (one
 // reference or a list of them) is a Patient.

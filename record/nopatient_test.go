@@ -50,17 +50,22 @@ func TestMessageWithoutPatientIsRefused(t *testing.T) {
 	}
 }
 
-// A message that makes reference data only (a bed status update, ADT^A20,
-// mapped by a map of one's own) names no patient and needs none: its
-// Location is recorded.
-func TestReferenceDataOnlyMessageIsRecorded(t *testing.T) {
+// A bed status update (ADT^A20, mapped by a map of one's own) names no
+// patient and needs none: its Location is recorded. An A01 that makes only
+// a Location (no PID, no visit number) is still refused.
+func TestBedStatusNeedsNoPatient(t *testing.T) {
 	st, rec := openRecord(t)
 	ctx := context.Background()
-	m := &record.Message{Code: "ADT", Event: "A20", Resources: []record.Incoming{
+	m := &record.Message{Code: "ADT", Resources: []record.Incoming{
 		{Type: "Location", ID: "bed-4-101-a", Body: map[string]any{"resourceType": "Location", "id": "bed-4-101-a", "name": "WARD4 101 A", "operationalStatus": map[string]any{"code": "U", "system": "http://terminology.hl7.org/CodeSystem/v2-0116"}}},
 		{Type: "Provenance", ID: "prov-a20", Body: map[string]any{"resourceType": "Provenance", "id": "prov-a20", "recorded": "2026-12-01T12:00:00Z",
 			"target": []any{map[string]any{"reference": "Location/bed-4-101-a"}}, "agent": []any{map[string]any{"who": map[string]any{"display": "ADTSYS^GENHOSP"}}}}},
 	}}
+	m.Event = "A01"
+	if _, err := rec.Apply(ctx, m, nil); !errors.Is(err, record.ErrNoPatient) {
+		t.Fatalf("apply an A01 making only a Location: %v, want ErrNoPatient", err)
+	}
+	m.Event = "A20"
 	if _, err := rec.Apply(ctx, m, nil); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
