@@ -21,6 +21,7 @@ import (
 
 	"github.com/carebridge/carebridge/config"
 	"github.com/carebridge/carebridge/engine/api"
+	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/mappings"
@@ -355,8 +356,11 @@ func (e *Engine) newServer(l *listener) *mllp.Server {
 		IdleTimeout:  l.cfg.IdleTimeout.D,
 		WriteTimeout: l.cfg.WriteTimeout.D,
 		OnOversize:   func(c *mllp.ConnInfo, head []byte) []byte { return e.oversize(l, c, head) },
-		Logger:       e.log,
-		Observer:     mllpObserver{e.metrics},
+		OnStrayEndBlock: func(c *mllp.ConnInfo, err *mllp.StrayEndBlockError) []byte {
+			return e.refuseFrame(l, err.Head, hl7.CodeDataType, fmt.Sprintf("the message holds a 0x1C byte (the MLLP end block) at offset %d, followed by more of it: refused whole rather than cut short there", err.Offset))
+		},
+		Logger:   e.log,
+		Observer: mllpObserver{e.metrics},
 	}
 }
 

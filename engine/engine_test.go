@@ -720,3 +720,36 @@ func TestOnProcessUnsupportedMessageGetsAR(t *testing.T) {
 		}
 	}
 }
+
+// A 0x1C byte inside a message would end its frame early: the message is
+// refused whole (AR, ERR-3 102), nothing is journaled, and the connection
+// goes on.
+func TestStrayEndBlockGetsARNotAShortenedMessage(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msg := "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|FS1|P|2.5.1\rPID|1||P1^^^HOSP^MR||Emb\x1cFs^Three||19700101|F\rPV1|1|I\r"
+	if _, err := conn.Write([]byte("\x0b" + msg + "\x1c\r")); err != nil {
+		t.Fatal(err)
+	}
+	r := mllp.NewReader(conn)
+	ack, err := r.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := parseAck(t, ack); a.Get("MSA-1") != "AR" || a.Get("MSA-2") != "FS1" || a.Get("ERR-3.1") != hl7.CodeDataType {
+		t.Fatalf("reply = %q; want AR for FS1 with ERR-3 102", ack)
+	}
+	if es := entries(t, n.store, fhirstore.Filter{ControlID: "FS1"}); len(es) != 0 {
+		t.Fatalf("the cut message was journaled: %v", es)
+	}
+	if err := mllp.WriteFrame(conn, readFixture(t, "adt_a08.hl7")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.ReadFrame(); err != nil || parseAck(t, ok).Get("MSA-1") != "AA" {
+		t.Fatalf("next message on the same connection: %q, %v", ok, err)
+	}
+}

@@ -224,11 +224,14 @@ func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, probl
 
 // oversize answers a frame larger than the listener allows.
 func (e *Engine) oversize(l *listener, c *mllp.ConnInfo, head []byte) []byte {
+	return e.refuseFrame(l, head, hl7.CodeApplicationInternalError, "message exceeds the listener's maximum size of "+l.cfg.MaxMessageSize.String())
+}
+
+// refuseFrame answers a frame the listener refuses before reading it as a
+// message (head: its first bytes, for the NAK's header) with AR.
+func (e *Engine) refuseFrame(l *listener, head []byte, code, why string) []byte {
 	e.metrics.rejected.WithLabelValues(l.cfg.Name).Inc()
-	nak := hl7.AckFromRaw(head, hl7.ApplicationReject, hl7.ErrorDetail{
-		Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError,
-		Text: "message exceeds the listener's maximum size of " + l.cfg.MaxMessageSize.String(),
-	})
+	nak := hl7.AckFromRaw(head, hl7.ApplicationReject, hl7.ErrorDetail{Code: code, Severity: hl7.SeverityError, Text: why})
 	e.metrics.acks.WithLabelValues(l.cfg.Name, string(hl7.ApplicationReject)).Inc()
 	return nak
 }

@@ -63,6 +63,31 @@ func (e *FrameTooLargeError) Error() string {
 // Is reports whether target is ErrFrameTooLarge.
 func (e *FrameTooLargeError) Is(target error) bool { return target == ErrFrameTooLarge }
 
+// ErrStrayEndBlock is matched (with errors.Is) by the error a Reader returns
+// for a frame whose payload holds an end block byte followed by more of the
+// message: a byte no HL7 message may contain, which would otherwise end the
+// frame early and cut the message short. The frame has been read up to its
+// real end and the Reader is ready for the next frame.
+var ErrStrayEndBlock = errors.New("mllp: end block byte inside a message")
+
+// StrayEndBlockError describes a frame discarded because its payload holds
+// an end block byte. It matches ErrStrayEndBlock.
+type StrayEndBlockError struct {
+	// Offset is the payload offset of the first stray end block.
+	Offset int64
+	// Head holds the first bytes of the payload (at most OversizeHeadSize),
+	// enough to build a negative acknowledgement.
+	Head []byte
+}
+
+// Error describes the frame without its content.
+func (e *StrayEndBlockError) Error() string {
+	return fmt.Sprintf("mllp: the message holds an end block byte (0x1C) at offset %d, followed by more of it", e.Offset)
+}
+
+// Is reports whether target is ErrStrayEndBlock.
+func (e *StrayEndBlockError) Is(target error) bool { return target == ErrStrayEndBlock }
+
 // ReaderOption configures a Reader.
 type ReaderOption func(*Reader)
 
@@ -127,8 +152,10 @@ func (r *Reader) Skipped() int64 { return r.skipped }
 // ReadFrame returns io.EOF when the input ends between frames (possibly after
 // skipped garbage), io.ErrUnexpectedEOF when it ends inside a frame, and a
 // *FrameTooLargeError (matching ErrFrameTooLarge) when a payload exceeds the
-// limit; after the latter the Reader has discarded the frame up to its end
-// block and the next call reads the following frame. Errors of the
+// limit, or a *StrayEndBlockError (matching ErrStrayEndBlock) when an end
+// block byte inside the message is followed by more of it; after either the
+// Reader has discarded the frame up to its end block and the next call
+// reads the following frame. Errors of the
 // underlying reader, such as deadline errors, are returned wrapped.
 func (r *Reader) ReadFrame() ([]byte, error) {
 	if err := r.findStart(); err != nil {
@@ -147,6 +174,7 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 		total     int64 // payload bytes of the current frame, stored or not
 		oversized bool
 		head      []byte
+		stray     = int64(-1) // offset of the first end block inside the message
 	)
 	for {
 		chunk, err := r.br.ReadSlice(EndBlock)
@@ -154,9 +182,17 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 			// The sender began a new frame before ending this one.
 			r.skipped += 1 + total + int64(i)
 			chunk = chunk[i+1:]
-			r.scratch, total, oversized, head = r.scratch[:0], 0, false, nil
+			r.scratch, total, oversized, head, stray = r.scratch[:0], 0, false, nil, -1
 		}
 		data, ended := chunk, err == nil
+		if ended && r.strayEnd() {
+			// More of the message follows the end block: it is part of
+			// the payload (and the message is refused), not its end.
+			if stray < 0 {
+				stray = total + int64(len(chunk)) - 1
+			}
+			ended, err = false, bufio.ErrBufferFull
+		}
 		if ended {
 			data = chunk[:len(chunk)-1]
 		}
@@ -169,7 +205,7 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 			head = append(make([]byte, 0, OversizeHeadSize), r.scratch[:n]...)
 			head = append(head, data[:min(OversizeHeadSize-n, len(data))]...)
 			r.scratch = r.scratch[:0]
-		case ended && len(r.scratch) == 0:
+		case ended && len(r.scratch) == 0 && stray < 0:
 			// The whole payload came in one buffered slice: copy it once.
 			r.endFrame()
 			return append(make([]byte, 0, len(data)), data...), nil
@@ -180,6 +216,10 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 			r.endFrame()
 			if oversized {
 				return nil, &FrameTooLargeError{Limit: r.max, Size: total, Head: head}
+			}
+			if stray >= 0 {
+				n := min(OversizeHeadSize, len(r.scratch))
+				return nil, &StrayEndBlockError{Offset: stray, Head: append(make([]byte, 0, n), r.scratch[:n]...)}
 			}
 			return append(make([]byte, 0, len(r.scratch)), r.scratch...), nil
 		}
@@ -223,6 +263,19 @@ func (r *Reader) findStart() error {
 		_, _ = r.br.Discard(i + 1)
 		return nil
 	}
+}
+
+// strayEnd reports whether the end block just read is followed, in what is
+// already buffered, by more of a message rather than by the end of the
+// frame: a carriage return, a line feed (some senders end frames with FS
+// LF), the next frame's start block, or nothing yet (a sender waiting for
+// its ACK after an end block without CR) end it.
+func (r *Reader) strayEnd() bool {
+	if r.br.Buffered() == 0 {
+		return false
+	}
+	b, _ := r.br.Peek(1)
+	return b[0] != CarriageReturn && b[0] != '\n' && b[0] != StartBlock
 }
 
 // endFrame consumes the optional carriage return after an end block without

@@ -38,6 +38,7 @@ const (
 	FramingOversized = "oversized" // a frame exceeded MaxFrameSize and was discarded
 	FramingTruncated = "truncated" // the connection ended inside a frame
 	FramingTimeout   = "timeout"   // a frame was not complete within ReadTimeout
+	FramingStrayEnd  = "stray_end" // a frame held an end block byte inside its message and was refused
 )
 
 // Connection rejection reasons reported to Observer.ConnRejected.
@@ -131,6 +132,12 @@ type Server struct {
 	// typically an AR NAK built from the MSH segment in head. The frame is
 	// discarded either way and the connection stays open.
 	OnOversize func(conn *ConnInfo, head []byte) []byte
+	// OnStrayEndBlock, if set, is called instead of the Handler for a frame
+	// whose message holds an end block byte (see StrayEndBlockError), with
+	// the error (its Head holds the frame's first bytes). A non-nil result
+	// is written back as a frame, typically an AR NAK. The frame is
+	// discarded either way and the connection stays open.
+	OnStrayEndBlock func(conn *ConnInfo, err *StrayEndBlockError) []byte
 	// Logger receives connection-level logs; nil discards them. Message
 	// content is never logged.
 	Logger *slog.Logger
@@ -428,8 +435,18 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 			skipped = n
 		}
 		var tooLarge *FrameTooLargeError
+		var stray *StrayEndBlockError
 		switch {
 		case err == nil:
+		case errors.As(err, &stray):
+			log.Warn("mllp frame refused: end block byte inside the message", "offset", stray.Offset)
+			obs.FramingError(s.Name, FramingStrayEnd)
+			if s.OnStrayEndBlock != nil {
+				if !s.reply(c, log, s.OnStrayEndBlock(info, stray)) {
+					return
+				}
+			}
+			continue
 		case errors.As(err, &tooLarge):
 			log.Warn("mllp frame too large", "bytes", tooLarge.Size, "limit", tooLarge.Limit)
 			obs.FramingError(s.Name, FramingOversized)
