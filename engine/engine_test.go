@@ -753,3 +753,28 @@ func TestStrayEndBlockGetsARNotAShortenedMessage(t *testing.T) {
 		t.Fatalf("next message on the same connection: %q, %v", ok, err)
 	}
 }
+
+// Two messages in one frame would be journaled as one, the second's
+// patient under the first's control ID: the frame is refused (AR, ERR-3
+// 100 at the second MSH) and nothing is journaled.
+func TestTwoMessagesInOneFrameAreRefused(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	c := dial(t, n.addr)
+	one := func(ctl string) string {
+		return "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|" + ctl + "|P|2.5.1\rPID|1||" + ctl + "^^^HOSP^MR||Batch^" + ctl + "\r"
+	}
+	ack, err := c.Send(context.Background(), []byte(one("TWO1")+one("TWO2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := parseAck(t, ack); a.Get("MSA-1") != "AR" || a.Get("MSA-2") != "TWO1" || a.Get("ERR-3.1") != hl7.CodeSegmentSequence || a.Get("ERR-2.1") != "MSH" {
+		t.Fatalf("reply = %q; want AR for TWO1 with ERR-3 100 at the second MSH", ack)
+	}
+	for _, ctl := range []string{"TWO1", "TWO2"} {
+		for _, e := range entries(t, n.store, fhirstore.Filter{ControlID: ctl}) {
+			if e.Status != fhirstore.StatusRejected {
+				t.Errorf("%s journaled as %s, want only a rejected entry", ctl, e.Status)
+			}
+		}
+	}
+}

@@ -207,7 +207,11 @@ func trimMessage(s string) string {
 // split reads the delimiters and cuts text into segments and fields.
 func (m *Message) split(text string, strict bool) error {
 	if len(text) < 4 || text[:3] != "MSH" {
-		return &ParseError{Segment: "MSH", Line: 1, Code: CodeSegmentSequence, Err: ErrNoHeader}
+		err := ErrNoHeader
+		if strings.HasPrefix(text, "FHS") || strings.HasPrefix(text, "BHS") {
+			err = fmt.Errorf("%w: a batch (FHS/BHS) is not accepted here, send each message on its own", ErrNoHeader)
+		}
+		return &ParseError{Segment: "MSH", Line: 1, Code: CodeSegmentSequence, Err: err}
 	}
 	fs := text[3]
 	encEnd := 4

@@ -143,6 +143,7 @@ func TestParseErrors(t *testing.T) {
 		{"garbage", "hello world", CodeSegmentSequence, 0, ErrNoHeader},
 		{"PID first", "PID|1||2\rMSH|^~\\&|A", CodeSegmentSequence, 0, ErrNoHeader},
 		{"MSH only", "MSH", CodeSegmentSequence, 0, ErrNoHeader},
+		{"a batch", "FHS|^~\\&|A\rBHS|^~\\&|A\rMSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rBTS|1\rFTS|1", CodeSegmentSequence, 0, ErrNoHeader},
 		{"no encoding characters", "MSH||A|B", CodeDataType, 2, ErrEncodingCharacters},
 		{"alphanumeric separator", "MSHX^~\\&XAXB", CodeDataType, 1, ErrEncodingCharacters},
 		{"duplicate encoding character", "MSH|^^\\&|A", CodeDataType, 2, ErrEncodingCharacters},
@@ -166,6 +167,13 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %q is not lower-case", err)
 			}
 		})
+	}
+}
+
+func TestBatchErrorSaysSo(t *testing.T) {
+	_, err := Parse([]byte("BHS|^~\\&|A\rMSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rBTS|1"))
+	if err == nil || !strings.Contains(err.Error(), "a batch (FHS/BHS) is not accepted here") {
+		t.Fatalf("err = %v, want it to say batches are not accepted", err)
 	}
 }
 

@@ -1,6 +1,9 @@
 package hl7
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // KnownVersion reports whether v is an HL7 v2 version ID from table 0104,
 // such as "2.5.1".
@@ -24,6 +27,15 @@ func Validate(msg *Message) []ErrorDetail {
 			Text: "message does not start with an MSH segment"}}
 	}
 	var errs []ErrorDetail
+	for i, seg := range msg.segments[1:] {
+		if seg.Name() == "MSH" {
+			// Two messages in one: the second's segments would be taken
+			// for the first's, under the first's control ID.
+			errs = append(errs, ErrorDetail{Location: "MSH^2", Code: CodeSegmentSequence, Severity: SeverityError,
+				Text: fmt.Sprintf("a second MSH segment (segment %d): one message at a time, each in its own frame", i+2)})
+			break
+		}
+	}
 	missing := func(loc, what string) {
 		errs = append(errs, ErrorDetail{Location: loc, Code: CodeRequiredFieldMissing,
 			Severity: SeverityError, Text: what + " is missing"})

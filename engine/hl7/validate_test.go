@@ -19,6 +19,7 @@ func TestValidate(t *testing.T) {
 		{"unknown version", "MSH|^~\\&|A|B|C|D|1||ADT^A01|9|P|3.0", []string{"MSH^1^12 203"}},
 		{"version with components", "MSH|^~\\&|A|B|C|D|1||ADT^A01|9|P|2.5.1^^^^", nil},
 		{"bad processing ID", "MSH|^~\\&|A|B|C|D|1||ADT^A01|9|X|2.5", []string{"MSH^1^11 202"}},
+		{"two messages in one", adt + "\r" + adt, []string{"MSH^2 100"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
