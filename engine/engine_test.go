@@ -778,3 +778,28 @@ func TestTwoMessagesInOneFrameAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// Latin-1 text sent without MSH-18 to a UTF-8 listener would reach the
+// record as U+FFFD: it is answered AR (ERR-3 102 on MSH-18, saying how to
+// fix it) and journaled rejected, with its bytes.
+func TestTextNotInTheCharsetIsRefused(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	c := dial(t, n.addr)
+	raw := "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|LAT1|P|2.5.1\rPID|1||P1^^^HOSP^MR||M\xfcller^J\xfcrgen\r"
+	ack, err := c.Send(context.Background(), []byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := parseAck(t, ack)
+	if a.Get("MSA-1") != "AR" || a.Get("MSA-2") != "LAT1" || a.Get("ERR-2.1") != "MSH" || a.Get("ERR-2.3") != "18" || a.Get("ERR-3.1") != hl7.CodeDataType ||
+		!strings.Contains(a.Get("ERR-8"), "listener's charset") {
+		t.Fatalf("reply = %q; want AR for LAT1, ERR at MSH-18 with 102 saying how to fix it", ack)
+	}
+	es := entries(t, n.store, fhirstore.Filter{ControlID: "LAT1"})
+	if len(es) != 1 || es[0].Status != fhirstore.StatusRejected {
+		t.Fatalf("journal: %d entries, want one rejected", len(es))
+	}
+	if e, err := n.store.Get(context.Background(), es[0].ID); err != nil || string(e.Raw) != raw {
+		t.Fatalf("journaled bytes %q (%v), want them as received", e.Raw, err)
+	}
+}

@@ -63,6 +63,9 @@ func ErrorCodeText(code string) string {
 var (
 	// ErrNoHeader means the input does not start with an MSH segment.
 	ErrNoHeader = errors.New("message does not start with an MSH segment")
+	// ErrInvalidText means the message holds bytes that are not text in its
+	// character set (MSH-18, else the listener's, else UTF-8).
+	ErrInvalidText = errors.New("message is not valid text in its character set")
 	// ErrEncodingCharacters means MSH-1 or MSH-2 does not define usable delimiters.
 	ErrEncodingCharacters = errors.New("invalid encoding characters")
 	// ErrUnknownCharset means MSH-18 (or the fallback) names a character set

@@ -2,8 +2,13 @@ package hl7
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
 )
 
 // ParseOptions adjust Parse.
@@ -132,6 +137,17 @@ func (m *Message) decode(raw []byte, opts ParseOptions) (string, error) {
 	if err != nil {
 		return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeDataType, Err: fmt.Errorf("decode %s: %w", primary, err)}
 	}
+	// Bytes that are not text in the character set would reach the record
+	// as U+FFFD (a name no one can find): the message is refused instead.
+	if at := invalidText(body, text, enc); at != "" {
+		name := cmp.Or(primary, "UNICODE UTF-8")
+		how := "the message's MSH-18"
+		if msh18 == "" {
+			how = "assumed: the message has no MSH-18"
+		}
+		return "", &ParseError{Segment: "MSH", Line: 1, Field: 18, Code: CodeDataType,
+			Err: fmt.Errorf("%w: %s is not valid %s (%s); name the sender's character set in MSH-18 or in the listener's charset", ErrInvalidText, at, name, how)}
+	}
 	if enc != nil {
 		text = trimMessage(text)
 		if !headerConsistent(line, text[:lineEnd(text)], msh18) {
@@ -140,6 +156,36 @@ func (m *Message) decode(raw []byte, opts ParseOptions) (string, error) {
 		}
 	}
 	return text, nil
+}
+
+// invalidText says where body first holds bytes that are not text in its
+// character set (enc; nil for UTF-8), "" when it holds none: for UTF-8 the
+// byte offset of an invalid sequence; for the others, whose decoders put
+// U+FFFD for what they cannot read, the segment of the first U+FFFD in text
+// (body decoded) unless text encodes back to body exactly (a U+FFFD the
+// sender wrote, in a set such as GB 18030 that can).
+func invalidText(body []byte, text string, enc encoding.Encoding) string {
+	if enc == nil {
+		if utf8.Valid(body) {
+			return ""
+		}
+		for i := 0; i < len(body); {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return "byte " + strconv.Itoa(i)
+			}
+			i += n
+		}
+		return ""
+	}
+	i := strings.IndexRune(text, utf8.RuneError)
+	if i < 0 {
+		return ""
+	}
+	if back, err := enc.NewEncoder().Bytes([]byte(text)); err == nil && bytes.Equal(back, body) {
+		return ""
+	}
+	return "segment " + strconv.Itoa(1+strings.Count(text[:i], "\r"))
 }
 
 // headerConsistent reports whether the MSH line read as bytes (to find

@@ -506,3 +506,29 @@ func TestAppendComponentsAgreesWithComponent(t *testing.T) {
 		}
 	}
 }
+
+// Bytes that are not text in the message's character set are refused (they
+// would reach the record as U+FFFD): Latin-1 sent without MSH-18 to a UTF-8
+// listener, invalid UTF-8 under MSH-18 UTF-8, an invalid GB 18030 sequence.
+func TestInvalidTextIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw, fallback, where string
+	}{
+		{"latin-1 without MSH-18", "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||1||M\xfcller^J\xfcrgen", "", "byte 47 is not valid UNICODE UTF-8 (assumed: the message has no MSH-18)"},
+		{"invalid UTF-8 under MSH-18", "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||UNICODE UTF-8\rPID|1||1||Bad\xff^X", "", "is not valid UNICODE UTF-8 (the message's MSH-18)"},
+		{"invalid GB 18030", "MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5||||||GB 18030\rPID|1||1||\x81\x20^X", "", "segment 2 is not valid GB 18030"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseWithOptions([]byte(tc.raw), ParseOptions{FallbackCharset: tc.fallback})
+			var pe *ParseError
+			if !errors.As(err, &pe) || !errors.Is(err, ErrInvalidText) || pe.Field != 18 || pe.Code != CodeDataType || !strings.Contains(err.Error(), tc.where) {
+				t.Fatalf("err = %v, want ErrInvalidText at MSH-18 saying %q", err, tc.where)
+			}
+		})
+	}
+	// The same Latin-1 bytes under the listener's 8859/1 are text.
+	m, err := ParseWithOptions([]byte("MSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rPID|1||1||M\xfcller^J\xfcrgen"), ParseOptions{FallbackCharset: "8859/1"})
+	if err != nil || m.Get("PID-5.1") != "Müller" {
+		t.Fatalf("under 8859/1: %v %q", err, m.Get("PID-5.1"))
+	}
+}
