@@ -719,6 +719,20 @@ func TestOnProcessUnsupportedMessageGetsAR(t *testing.T) {
 			t.Errorf("%s: journal %+v, want one failed entry", tc.typ, es)
 		}
 	}
+	// A corrected resend under the same control ID is processed, not
+	// answered with the old AR: the refused message was no original.
+	fixed := "MSH|^~\\&|LAB|GENHOSP|CB|CB|20261201120000+0000||ADT^A08^ADT_A01|U-201|P|2.5.1\rEVN|A08|20261201120000+0000\rPID|1||U1^^^GENHOSP^MR||Resent^Rita||19800101|F\r"
+	ack, err := c.Send(context.Background(), []byte(fixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := parseAck(t, ack); a.Get("MSA-1") != "AA" {
+		t.Errorf("corrected resend: ACK %q, want AA", ack)
+	}
+	es := entries(t, n.store, fhirstore.Filter{ControlID: "U-201"})
+	if len(es) != 2 || es[1].Status != fhirstore.StatusProcessed {
+		t.Errorf("journal after the corrected resend: %d entries, want the failed one and a processed one", len(es))
+	}
 }
 
 // A 0x1C byte inside a message would end its frame early: the message is

@@ -137,6 +137,26 @@ func withoutMSH7(msh []byte) []byte {
 	return bytes.Join(fields, msh[3:4])
 }
 
+// Refused reports whether ack, the acknowledgement an entry was answered
+// with, refused it (MSA-1 AE, AR, CE or CR: under on-process, a message
+// whose processing failed). A refused message is no original: the sender
+// was told to fix it or that it was not taken, and its resend is taken
+// afresh, as a rejected one's is.
+func Refused(ack []byte) bool {
+	for _, seg := range segments(ack) {
+		if len(seg) < 7 || !bytes.HasPrefix(seg, []byte("MSA")) {
+			continue
+		}
+		code, _, _ := bytes.Cut(seg[4:], seg[3:4])
+		switch string(bytes.TrimSpace(code)) {
+		case "AE", "AR", "CE", "CR":
+			return true
+		}
+		return false
+	}
+	return false
+}
+
 // DifferentDuplicateError is the Error of a duplicate whose message is not
 // the original's.
 func DifferentDuplicateError(original int64) string {

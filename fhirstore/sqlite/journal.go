@@ -87,7 +87,8 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 const maxOriginals = 16
 
 // original finds the entry e repeats (same key since since): the earliest
-// one whose message is e's, else the earliest one, with Differs set.
+// one whose message is e's, else the earliest one, with Differs set. An
+// entry answered AE/AR (processing failed under on-process) is left out.
 func (s *Store) original(tx *sql.Tx, e *fhirstore.Entry, since int64) (fhirstore.AppendResult, error) {
 	rows, err := tx.Stmt(s.stmtDup).Query(e.ControlID, e.SendingApp, e.SendingFacility, since)
 	if err != nil {
@@ -106,13 +107,16 @@ func (s *Store) original(tx *sql.Tx, e *fhirstore.Entry, since int64) (fhirstore
 		return fhirstore.AppendResult{}, err
 	}
 	var res fhirstore.AppendResult
-	for i, id := range ids {
+	for _, id := range ids {
 		var raw, ack []byte
 		if err := tx.Stmt(s.stmtBody).QueryRow(id).Scan(&raw, &ack); err != nil {
 			return fhirstore.AppendResult{}, err
 		}
+		if fhirstore.Refused(ack) {
+			continue // answered AE/AR after processing: no original
+		}
 		same := fhirstore.SameMessage(raw, e.Raw)
-		if i == 0 || same {
+		if !res.Duplicate || same {
 			res = fhirstore.AppendResult{Duplicate: true, Original: id, OriginalAck: ack, Differs: !same}
 		}
 		if same {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,6 +161,28 @@ func testRejected(t *testing.T, newJournal NewJournal) {
 	c, _ := j.Claim(context.Background(), "w", 10)
 	if len(c) != 1 || c[0].ControlID != "C9" || c[0].Status != fhirstore.StatusProcessing {
 		t.Fatalf("Claim = %v; want only the accepted resend", c)
+	}
+	// Under on-process, a message whose processing failed was answered AE
+	// (or AR): no original either, its corrected resend is taken afresh.
+	// One answered AA after it failed (on-commit) stays an original.
+	for _, tc := range []struct {
+		ctrl, ack string
+		original  bool
+	}{
+		{"C10", "MSH|^~\\&|CB|CB|ADT|HOSP|20261101120000||ACK^A01^ACK|A1|P|2.5.1\rMSA|AE|C10\rERR|||207^Application internal error^HL70357|E", false},
+		{"C11", "MSH|^~\\&|CB|CB|ADT|HOSP|20261101120000||ACK^A01^ACK|A2|P|2.5.1\rMSA|AR|C11\rERR|||200^Unsupported message type^HL70357|E", false},
+		{"C12", "MSH|^~\\&|CB|CB|ADT|HOSP|20261101120000||ACK^A01^ACK|A3|P|2.5.1\rMSA|AA|C12", true},
+	} {
+		e := Msg("ADT", "HOSP", tc.ctrl, "ADT^A01")
+		e.Status, e.ClaimedBy, e.Ack = fhirstore.StatusProcessing, "w", nil
+		first := mustAppend(t, j, e)
+		if err := j.Complete(context.Background(), []fhirstore.Completion{{ID: first.ID, Owner: "w", Status: fhirstore.StatusFailed, Error: "failed", Ack: []byte(tc.ack)}}); err != nil {
+			t.Fatal(err)
+		}
+		r := mustAppend(t, j, Msg("ADT", "HOSP", tc.ctrl, "ADT^A01"))
+		if r.Duplicate != tc.original {
+			t.Errorf("%s: resend of a message answered %q taken for a duplicate: %v, want %v", tc.ctrl, tc.ack[strings.Index(tc.ack, "MSA"):], r.Duplicate, tc.original)
+		}
 	}
 }
 
