@@ -14,9 +14,12 @@ import (
 
 // Watcher reloads a directory of mappings when its files change. An edit
 // that does not compile is refused: OnError receives every error and the
-// previous set stays in use.
+// previous set stays in use. The directory itself may be replaced (a new
+// copy moved into place, a symbolic link switched to another release): the
+// watcher watches the new one and reloads.
 type Watcher struct {
-	// Dir is the mappings directory (watched recursively).
+	// Dir is the mappings directory (watched recursively; a symbolic link
+	// is followed, and watched for being switched).
 	Dir string
 	// Debounce is how long to wait for more changes before reloading
 	// (editors write several times); default 200ms.
@@ -35,7 +38,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return fmt.Errorf("watch mappings: %w", err)
 	}
 	defer fw.Close()
-	if err := addTree(fw, w.Dir); err != nil {
+	// The directory's own entry is watched in its parent: a replaced
+	// directory or a switched link shows there, not inside the old tree.
+	dir := filepath.Clean(w.Dir)
+	parent, base := filepath.Dir(dir), filepath.Base(dir)
+	if err := fw.Add(parent); err != nil {
+		return fmt.Errorf("watch mappings %s: %w", parent, err)
+	}
+	if err := w.arm(fw, parent); err != nil {
 		return fmt.Errorf("watch mappings %s: %w", w.Dir, err)
 	}
 	debounce := w.Debounce
@@ -43,6 +53,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		debounce = 200 * time.Millisecond
 	}
 	var timer <-chan time.Time
+	rearm := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -50,6 +61,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case ev, ok := <-fw.Events:
 			if !ok {
 				return nil
+			}
+			if filepath.Dir(ev.Name) == parent {
+				if filepath.Base(ev.Name) != base {
+					continue // the parent's other entries
+				}
+				rearm = true // the directory (or the link) itself changed
 			}
 			if ev.Op&fsnotify.Create != 0 {
 				if st, err := os.Stat(ev.Name); err == nil && st.IsDir() {
@@ -66,6 +83,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		case <-timer:
 			timer = nil
+			if rearm {
+				rearm = false
+				if err := w.arm(fw, parent); err != nil && w.OnError != nil {
+					w.OnError(fmt.Errorf("watch mappings %s: %w", w.Dir, err))
+				}
+			}
 			set, err := Load(os.DirFS(w.Dir))
 			if err != nil {
 				if w.OnError != nil {
@@ -78,6 +101,26 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// arm watches the directory tree Dir leads to now (following a link),
+// instead of the one it led to before; parent stays watched. A directory
+// that is gone for the moment is not an error: its return is seen in
+// parent.
+func (w *Watcher) arm(fw *fsnotify.Watcher, parent string) error {
+	for _, p := range fw.WatchList() {
+		if p != parent {
+			_ = fw.Remove(p)
+		}
+	}
+	root, err := filepath.EvalSymlinks(w.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return addTree(fw, root)
 }
 
 func addTree(fw *fsnotify.Watcher, root string) error {

@@ -2,6 +2,7 @@ package mappings_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,124 @@ func TestWatcherReloadsAndRefusesBadEdits(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the good edit was never loaded")
 		}
+	}
+}
+
+// Deploying a new release of the mappings by replacing the directory (a
+// copy moved into place) or by switching a symbolic link to another
+// directory is seen: the new tree is loaded and then watched.
+func TestWatcherFollowsAReplacedDirectory(t *testing.T) {
+	for _, how := range []string{"directory moved into place", "symbolic link switched"} {
+		t.Run(how, func(t *testing.T) {
+			base := t.TempDir()
+			release := func(name, female string) string {
+				t.Helper()
+				d := filepath.Join(base, name)
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for file, f := range langFiles {
+					data := f.Data
+					if file == "sex.yaml" {
+						data = []byte("codemap: Sex\ntable: \"0001\"\ntarget: http://hl7.org/fhir/administrative-gender\ncodes:\n  F: {code: " + female + "}\n  M: {code: male}\n")
+					}
+					if err := os.WriteFile(filepath.Join(d, file), data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return d
+			}
+			dir := filepath.Join(base, "current")
+			if how == "directory moved into place" {
+				if err := os.Rename(release("r1", "female"), dir); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Symlink("r1", dir); err != nil {
+				t.Fatal(err)
+			} else {
+				release("r1", "female")
+			}
+			first, err := mappings.Load(os.DirFS(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			loaded := make(chan *mappings.Set, 16)
+			refused := make(chan error, 16)
+			ctx, cancel := context.WithCancel(context.Background())
+			w := &mappings.Watcher{Dir: dir, Debounce: 20 * time.Millisecond,
+				OnLoad: func(s *mappings.Set) { loaded <- s }, OnError: func(err error) { refused <- err }}
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			// Deploy release n (bounded retries: the watcher may not be
+			// watching yet when the first deploy happens) and wait for a
+			// set other than the one before.
+			deadline := time.After(10 * time.Second)
+			deploy := func(n int, female string, before *mappings.Set) *mappings.Set {
+				t.Helper()
+				name := fmt.Sprintf("r%d", n)
+				for try := 0; ; try++ {
+					rel := release(fmt.Sprintf("%s-%d", name, try), female)
+					if how == "directory moved into place" {
+						if err := os.RemoveAll(dir); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.Rename(rel, dir); err != nil {
+							t.Fatal(err)
+						}
+					} else {
+						tmp := filepath.Join(base, "current.tmp")
+						if err := os.Symlink(filepath.Base(rel), tmp); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.Rename(tmp, dir); err != nil {
+							t.Fatal(err)
+						}
+					}
+					wait := time.After(500 * time.Millisecond)
+					for {
+						select {
+						case s := <-loaded:
+							if s.Hash() != before.Hash() {
+								return s
+							}
+							continue
+						case <-refused: // the directory was briefly gone
+							continue
+						case <-wait:
+						case <-deadline:
+							t.Fatalf("release %s never loaded", name)
+						}
+						break
+					}
+				}
+			}
+			second := deploy(2, "unknown", first)
+			// And the new tree is watched: an edit inside it is loaded.
+			tree, err := filepath.EvalSymlinks(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				data := []byte("codemap: Sex\ntable: \"0001\"\ntarget: http://hl7.org/fhir/administrative-gender\ncodes:\n  F: {code: other}\n  M: {code: male}\n")
+				if err := os.WriteFile(filepath.Join(tree, ".tmp"), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(filepath.Join(tree, ".tmp"), filepath.Join(tree, "sex.yaml")); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case s := <-loaded:
+					if s.Hash() != second.Hash() && s.Hash() != first.Hash() {
+						return
+					}
+				case <-refused:
+				case <-time.After(500 * time.Millisecond):
+				case <-deadline:
+					t.Fatal("an edit inside the new tree was never loaded")
+				}
+			}
+		})
 	}
 }
