@@ -98,6 +98,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "carebridge_messages_unmapped_total", Help: "Messages that failed because no map handles their type or trigger event.",
 		}),
 	}
+	// Both results exist from the start (at 0), so that an alert on
+	// refusals has a series to watch before the first reload.
+	m.mappingReloads.WithLabelValues("applied")
+	m.mappingReloads.WithLabelValues("refused")
 	if reg != nil {
 		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped, m.recordLatency)
 		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.duplicatesDiffering, m.rejected, m.connsOpen, m.connsRefused,

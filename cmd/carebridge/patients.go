@@ -507,12 +507,13 @@ link found to be another patient, with that patient.`,
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), orDash(s.ReplacedBy), orDash(s.LinkedTo))
 			}
-			if asJSON {
-				return nil
+			if !asJSON {
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
+			// On standard error, also with --json: the lines on standard
+			// output stay JSON, and a script can tell a cut list.
 			if len(found) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no patient matches")
 			} else if len(found) == count {

@@ -151,6 +151,9 @@ func TestPatientsReadOnly(t *testing.T) {
 		{name: "search by birth date with a prefix", args: []string{"search", "--birthdate", "ge1980-02-15", "--json"},
 			stdout: []string{`^\{"id":"p2",[^\n]*\n$`}},
 		{name: "search finds nobody", args: []string{"search", "--name", "zz"}, stdout: []string{`^ID.*\n$`}, stderr: "no patient matches\n"},
+		{name: "search finds nobody, as JSON", args: []string{"search", "--name", "zz", "--json"}, stdout: []string{`^$`}, stderr: "no patient matches\n"},
+		{name: "search as JSON, capped", args: []string{"search", "--identifier", "SHARED1", "--count", "1", "--json"},
+			stdout: []string{`^\{"id":"p[12]"[^\n]*\n$`}, stderr: "showing the first 1: there may be more (narrow the search or raise --count)\n"},
 		{name: "open reviews", args: []string{"review"}, stdout: []string{`^TASK\s+PATIENT\s+CANDIDATE\s+SCORE\s+STATUS\nrev1\s+p3\s+p1\s+9.5\s+requested\n$`}},
 		{name: "reviews as JSON", args: []string{"review", "--json"}, stdout: []string{`^\{"task":"rev1","patient":"p3","candidate":"p1","score":"9.5","status":"requested","description":"Possible duplicate: [^"]*"\}\n$`}},
 
