@@ -49,4 +49,5 @@ func ExampleIndexEntries() {
 	// given 伟
 	// name 张
 	// name 伟
+	// name 张伟
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 	"sync"
 	"time"
 )
@@ -456,6 +457,28 @@ func IndexEntries(body map[string]any) ([]IndexEntry, error) {
 // complex types) that a string parameter on them searches.
 var stringParts = []string{"text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode", "country"}
 
+// cjkFullName is a HumanName in a CJK script written whole, family name
+// then given names run together (张伟), as people search for it; "" for
+// other names and for names that carry it as their text already.
+func cjkFullName(name map[string]any) string {
+	family, _ := name["family"].(string)
+	var given strings.Builder
+	for _, g := range appendFlat(nil, name["given"], "") {
+		if s, ok := g.v.(string); ok {
+			given.WriteString(s)
+		}
+	}
+	full := family + given.String()
+	if family == "" || given.Len() == 0 || name["text"] == full || strings.IndexFunc(full, isCJK) < 0 {
+		return ""
+	}
+	return full
+}
+
+func isCJK(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
+
 // entries converts one selected value to index entries for p.
 func (p *SearchParam) entries(l leaf, emit func(IndexEntry)) error {
 	switch p.Kind {
@@ -477,6 +500,9 @@ func (p *SearchParam) entries(l leaf, emit func(IndexEntry)) error {
 						addString(s)
 					}
 				}
+			}
+			if full := cjkFullName(x); full != "" {
+				addString(full)
 			}
 		}
 	case KindDate:

@@ -516,3 +516,20 @@ func ExampleMatchConfig_Score() {
 	// address     agree    +3
 	// total 18 → link
 }
+
+// A name is written on one line as its script writes it.
+func TestNameText(t *testing.T) {
+	for _, tc := range []struct {
+		n    Name
+		want string
+	}{
+		{Name{Family: "Testperson", Given: []string{"Alice", "B"}}, "Alice B Testperson"},
+		{Name{Family: "张", Given: []string{"伟"}}, "张伟"},
+		{Name{Family: "山田", Given: []string{"太郎"}}, "山田太郎"},
+		{Name{Given: []string{"Alice"}}, "Alice"},
+	} {
+		if got := nameText(tc.n); got != tc.want {
+			t.Errorf("nameText(%+v) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -72,7 +72,7 @@ type PatientView struct {
 // Name is one of a patient's names.
 type Name struct {
 	Use    string   `json:"use,omitempty"`
-	Text   string   `json:"text"` // as written, else given names then family name
+	Text   string   `json:"text"` // as written, else given names then family name (in CJK scripts family then given, run together: 张伟)
 	Family string   `json:"family,omitempty"`
 	Given  []string `json:"given,omitempty"`
 }
@@ -297,7 +297,7 @@ func Describe(r *fhirstore.Resource) (*PatientView, error) {
 	for _, n := range objects(list(b, "name")) {
 		nm := Name{Use: str(n, "use"), Text: str(n, "text"), Family: str(n, "family"), Given: stringList(list(n, "given"))}
 		if nm.Text == "" {
-			nm.Text = strings.TrimSpace(strings.Join(append(slices.Clone(nm.Given), nm.Family), " "))
+			nm.Text = nameText(nm)
 		}
 		v.Names = append(v.Names, nm)
 	}
@@ -802,4 +802,14 @@ func nonEmptyStrings(ss ...string) []string {
 // did, or was deleted).
 func IsMissing(err error) bool {
 	return errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone)
+}
+
+// nameText writes a name on one line: given names then the family name,
+// or for a name in a CJK script the family name then the given names run
+// together, as they are written there (张伟, not 伟 张).
+func nameText(n Name) string {
+	if containsHan(n.Family + strings.Join(n.Given, "")) {
+		return strings.TrimSpace(n.Family + strings.Join(n.Given, ""))
+	}
+	return strings.TrimSpace(strings.Join(append(slices.Clone(n.Given), n.Family), " "))
 }
