@@ -10,11 +10,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/carebridge/carebridge/config"
 	"github.com/carebridge/carebridge/engine"
+	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
 	"github.com/carebridge/carebridge/mappings"
@@ -129,19 +131,52 @@ type entryJSON struct {
 	DuplicateOf     int64           `json:"duplicate_of,omitempty"`
 	Attempts        int             `json:"attempts"`
 	ProcessedAt     time.Time       `json:"processed_at,omitzero"`
-	Raw             string          `json:"raw,omitempty"`
+	Raw             string          `json:"raw,omitempty"`        // the message as text (decoded from its character set)
+	RawBase64       []byte          `json:"raw_base64,omitempty"` // the bytes as received, when they are not UTF-8
 	Ack             string          `json:"ack,omitempty"`
 	MappingHash     string          `json:"mapping_hash,omitempty"`
 	Bundle          json.RawMessage `json:"bundle,omitempty"`
 	Warnings        json.RawMessage `json:"warnings,omitempty"`
 }
 
-func toJSON(e *fhirstore.Entry) entryJSON {
-	return entryJSON{ID: e.ID, Status: string(e.Status), MessageType: e.MessageType, Sender: sender(e),
+func toJSON(e *fhirstore.Entry, charsets map[string]string) entryJSON {
+	j := entryJSON{ID: e.ID, Status: string(e.Status), MessageType: e.MessageType, Sender: sender(e),
 		SendingApp: e.SendingApp, SendingFacility: e.SendingFacility, ControlID: e.ControlID,
 		ReceivedAt: e.ReceivedAt.UTC(), Listener: e.Listener, Peer: e.Peer, MessageTime: e.MessageTime, Error: e.Error,
-		DuplicateOf: e.DuplicateOf, Attempts: e.Attempts, ProcessedAt: e.ProcessedAt.UTC(), Raw: string(e.Raw), Ack: string(e.Ack),
+		DuplicateOf: e.DuplicateOf, Attempts: e.Attempts, ProcessedAt: e.ProcessedAt.UTC(), Ack: string(e.Ack),
 		MappingHash: e.ResultHash, Bundle: bundleJSON(e.Result), Warnings: bundleJSON(e.Notes)}
+	if len(e.Raw) > 0 {
+		j.Raw = strings.Join(messageText(e.Raw, charsets[e.Listener]), "\r") + "\r"
+		if !utf8.Valid(e.Raw) {
+			j.RawBase64 = e.Raw
+		}
+	}
+	return j
+}
+
+// messageText is a journaled message's segments as text: decoded from its
+// character set (MSH-18, else its listener's) when it parses, else its
+// bytes as they are (invalid UTF-8 shown as U+FFFD).
+func messageText(raw []byte, charset string) []string {
+	if m, err := hl7.ParseWithOptions(raw, hl7.ParseOptions{FallbackCharset: charset}); err == nil {
+		out := make([]string, 0, len(m.Segments()))
+		for _, seg := range m.Segments() {
+			out = append(out, seg.String())
+		}
+		return out
+	}
+	s := strings.ReplaceAll(string(raw), "\r\n", "\r")
+	return strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' })
+}
+
+// listenerCharsets maps each configured listener to the character set it
+// assumes for messages without MSH-18.
+func listenerCharsets(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for _, l := range cfg.MLLP {
+		out[l.Name] = l.Charset
+	}
+	return out
 }
 
 // bundleJSON passes a stored Bundle through as JSON (nil when there is none).
@@ -180,7 +215,8 @@ func newMessagesListCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
-				return j.List(cmd.Context(), f, func(e *fhirstore.Entry) error { return enc.Encode(toJSON(e)) })
+				charsets := listenerCharsets(cfg)
+				return j.List(cmd.Context(), f, func(e *fhirstore.Entry) error { return enc.Encode(toJSON(e, charsets)) })
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tRECEIVED\tSTATUS\tTYPE\tSENDER\tCONTROL ID\tERROR")
@@ -251,9 +287,9 @@ func newMessagesShowCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(out).Encode(toJSON(e))
+				return json.NewEncoder(out).Encode(toJSON(e, listenerCharsets(cfg)))
 			}
-			writeEntry(out, e)
+			writeEntry(out, e, listenerCharsets(cfg)[e.Listener])
 			if withBundle {
 				fmt.Fprintln(out, "\nFHIR Bundle:")
 				if len(e.Result) == 0 {
@@ -271,7 +307,7 @@ func newMessagesShowCmd() *cobra.Command {
 	return c
 }
 
-func writeEntry(w io.Writer, e *fhirstore.Entry) {
+func writeEntry(w io.Writer, e *fhirstore.Entry, charset string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
@@ -298,7 +334,7 @@ func writeEntry(w io.Writer, e *fhirstore.Entry) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nMessage:")
-	writeSegments(w, e.Raw)
+	writeSegments(w, messageText(e.Raw, charset))
 	if len(e.Notes) > 0 {
 		var notes []struct{ Kind, At, Where, Message string }
 		if json.Unmarshal(e.Notes, &notes) == nil {
@@ -331,15 +367,14 @@ func writeEntry(w io.Writer, e *fhirstore.Entry) {
 	if len(e.Ack) == 0 {
 		fmt.Fprintln(w, "  (none)")
 	} else {
-		writeSegments(w, e.Ack)
+		writeSegments(w, messageText(e.Ack, charset))
 	}
 }
 
 // writeSegments prints a message one segment per line, indented; bytes that
 // are not printable are shown escaped so a terminal is never garbled.
-func writeSegments(w io.Writer, raw []byte) {
-	s := strings.ReplaceAll(string(raw), "\r\n", "\r")
-	for _, seg := range strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' }) {
+func writeSegments(w io.Writer, segs []string) {
+	for _, seg := range segs {
 		fmt.Fprintf(w, "  %s\n", strings.Map(func(r rune) rune {
 			if r < 0x20 && r != '\t' {
 				return '\uFFFD'
@@ -349,9 +384,6 @@ func writeSegments(w io.Writer, raw []byte) {
 	}
 }
 
-// unqueueable says, for each of ids that reprocess cannot queue, why (its
-// status, or that there is no such message), and warns of a plain resend
-// (a duplicate of the same message) that it will process again.
 // idNote is what reprocess says of one message named by ID: not queued and
 // why, or queued with a note.
 type idNote struct {
@@ -367,6 +399,9 @@ func (n idNote) String() string {
 	return fmt.Sprintf("not queued: %d: %s", n.ID, n.Why)
 }
 
+// unqueueable says, for each of ids that reprocess cannot queue, why (its
+// status, or that there is no such message), and warns of a plain resend
+// (a duplicate of the same message) that it will process again.
 func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]idNote, error) {
 	var out []idNote
 	for _, id := range ids {

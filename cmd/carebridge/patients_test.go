@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -365,5 +367,35 @@ func TestWriteView(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// messages show prints a message in a character set other than UTF-8 as
+// text (decoded with its MSH-18, else its listener's), and --json keeps its
+// bytes exactly (raw_base64) beside the text.
+func TestMessagesShowDecodesTheCharset(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(dir, "carebridge.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte("MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|GB1|P|2.5.1||||||GB 18030\rPID|1||P1^^^HOSP^MR||\xcd\xf5^\xb7\xbc\r")
+	e := &fhirstore.Entry{Listener: "mllp", SendingApp: "ADT", SendingFacility: "HOSP", ControlID: "GB1", MessageType: "ADT^A08", Status: fhirstore.StatusReceived, Raw: raw}
+	if _, err := s.Append(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	out, errOut, code := runCLI(t, "", "messages", "show", fmt.Sprint(e.ID), "--data", dir)
+	if code != 0 || !strings.Contains(out, "  PID|1||P1^^^HOSP^MR||王^芳\n") {
+		t.Fatalf("messages show: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "", "messages", "show", fmt.Sprint(e.ID), "--data", dir, "--json")
+	var got struct {
+		Raw       string `json:"raw"`
+		RawBase64 []byte `json:"raw_base64"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || !strings.Contains(got.Raw, "王^芳") || !bytes.Equal(got.RawBase64, raw) {
+		t.Fatalf("messages show --json: exit %d\n%s%s", code, out, errOut)
 	}
 }
