@@ -111,10 +111,16 @@ type Mappings struct {
 	// Reload watches Dir and applies edits that compile, without a restart
 	// (default true; an edit that does not compile is refused and logged).
 	Reload *bool `yaml:"reload"`
+	// CheckExamples runs the examples next to the maps before a reload is
+	// applied, and refuses a set that fails them (default true).
+	CheckExamples *bool `yaml:"check_examples"`
 }
 
 // ReloadEnabled reports whether mapping edits are applied live.
 func (m Mappings) ReloadEnabled() bool { return m.Dir != "" && (m.Reload == nil || *m.Reload) }
+
+// ExamplesChecked reports whether a reload must pass the maps' examples.
+func (m Mappings) ExamplesChecked() bool { return m.CheckExamples == nil || *m.CheckExamples }
 
 // Log configures logging.
 type Log struct {

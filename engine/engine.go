@@ -270,6 +270,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		})
 		e.log.Info("watching mappings for changes", "dir", e.cfg.Mappings.Dir)
+		if err := failingExamples(e.mapper.Set(), e.mapper.files); err != nil {
+			e.log.Warn("the mappings in use fail their own examples: reloads are refused until they pass", "err", err)
+		}
 	}
 
 	serveErr := make(chan error, len(e.listeners)+1)

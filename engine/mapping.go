@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"sync/atomic"
 
@@ -23,6 +25,7 @@ import (
 type Mapper struct {
 	set      atomic.Pointer[mappings.Set]
 	charsets map[string]string // listener name → fallback charset
+	files    fs.FS             // the mappings directory, for the examples of a reload (nil: not checked)
 	metrics  *Metrics
 	log      *slog.Logger
 }
@@ -32,6 +35,9 @@ var _ Processor = (*Mapper)(nil)
 // NewMapper returns a Mapper using set for the listeners in cfg.
 func NewMapper(cfg *config.Config, set *mappings.Set, m *Metrics, log *slog.Logger) *Mapper {
 	mp := &Mapper{charsets: listenerCharsets(cfg), metrics: m, log: log}
+	if cfg.Mappings.Dir != "" && cfg.Mappings.ExamplesChecked() {
+		mp.files = os.DirFS(cfg.Mappings.Dir)
+	}
 	mp.set.Store(set)
 	m.mappingSet(set.Hash())
 	return mp
@@ -70,7 +76,45 @@ func (mp *Mapper) reload(set *mappings.Set) {
 		mp.refused(fmt.Errorf("the edited mappings have no message map for %s, which the mappings in use have (restart serve to apply a change that drops a message type)", strings.Join(dropped, ", ")))
 		return
 	}
+	if err := failingExamples(set, mp.files); err != nil {
+		mp.refused(err)
+		return
+	}
 	mp.Swap(set)
+}
+
+// failingExamples runs the examples next to the maps of set (files: the
+// directory they are in) and describes those that fail, nil when all pass:
+// a set that compiles but no longer makes what its own examples expect
+// (an edit that breaks every ADT) is not put in use.
+func failingExamples(set *mappings.Set, files fs.FS) error {
+	if files == nil {
+		return nil
+	}
+	exs := set.Examples()
+	var failed []string
+	for _, ex := range exs {
+		run, err := set.RunExample(files, ex)
+		switch {
+		case err != nil:
+			failed = append(failed, err.Error())
+		case run.Want == nil:
+			failed = append(failed, fmt.Sprintf("%s: example %s: no expected output %s", ex.At, ex.Name, ex.Expect))
+		case !run.Passed():
+			failed = append(failed, fmt.Sprintf("%s: example %s: the Bundle differs from %s", ex.At, ex.Name, ex.Expect))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	const shown = 5
+	n, more := len(failed), ""
+	if n > shown {
+		more = fmt.Sprintf("\n(and %d more)", n-shown)
+		failed = failed[:shown]
+	}
+	return fmt.Errorf("%d of %d example(s) fail with the edited mappings: see `carebridge mapping test DIR` (with -update if the new output is what you want)\n%s%s",
+		n, len(exs), strings.Join(failed, "\n"), more)
 }
 
 // refused logs a reload that did not compile; the previous set stays.

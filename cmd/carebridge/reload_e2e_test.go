@@ -56,9 +56,9 @@ func showMessage(t *testing.T, data string, id int64) shown {
 }
 
 // TestMappingsHotReload: serve maps with a mappings directory; a valid edit
-// is applied without a restart (new hash on later messages), an edit that
-// does not compile is refused and logged while the previous set keeps
-// working.
+// is applied without a restart (new hash on later messages) once its
+// examples agree, an edit that does not compile is refused and logged while
+// the previous set keeps working.
 func TestMappingsHotReload(t *testing.T) {
 	dir := t.TempDir()
 	maps := filepath.Join(dir, "maps")
@@ -118,6 +118,12 @@ func TestMappingsHotReload(t *testing.T) {
 	mark := s.waitLog(t, "watching mappings for changes", 0)
 	if err := os.WriteFile(sexFile, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// It compiles, but the examples next to the maps expect "female": the
+	// edit is refused until they are updated, which puts it in use.
+	mark = s.waitLog(t, "example(s) fail with the edited mappings", mark)
+	if out, errOut, code := run(t, nil, "mapping", "test", maps, "-update"); code != 0 {
+		t.Fatalf("mapping test -update: exit %d\n%s%s", code, out, errOut)
 	}
 	mark = s.waitLog(t, "mappings reloaded", mark)
 	second := waitMapped(send("RL-2"))
