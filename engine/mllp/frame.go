@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
+	"time"
 )
 
 // Framing bytes of MLLP.
@@ -263,6 +265,15 @@ func (r *Reader) findStart() error {
 		_, _ = r.br.Discard(i + 1)
 		return nil
 	}
+}
+
+// startsTLS reports whether the connection's first bytes are a TLS
+// handshake record (content type 22, version 3.x), which no MLLP sender
+// starts with: it waits up to timeout for them (a client speaks first).
+func (r *Reader) startsTLS(c net.Conn, timeout time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	b, err := r.br.Peek(2)
+	return err == nil && b[0] == 0x16 && b[1] == 0x03
 }
 
 // strayEnd reports whether the end block just read is followed, in what is

@@ -39,6 +39,9 @@ const (
 	FramingTruncated = "truncated" // the connection ended inside a frame
 	FramingTimeout   = "timeout"   // a frame was not complete within ReadTimeout
 	FramingStrayEnd  = "stray_end" // a frame held an end block byte inside its message and was refused
+	// FramingTLSOnPlain: a TLS handshake arrived on a listener without TLS;
+	// the connection was closed.
+	FramingTLSOnPlain = "tls_on_plain"
 )
 
 // Connection rejection reasons reported to Observer.ConnRejected.
@@ -421,6 +424,15 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 	}))
 	var skipped int64
 	var messages int
+	// Waiting for the first bytes is idle time: a shutdown closes it.
+	if s.TLSConfig == nil && s.setState(c, stateIdle) && r.startsTLS(c.nc, s.idleTimeout()) {
+		// A client speaking TLS to a plain listener: its handshake would be
+		// read as framing garbage or junk messages (journaled rejected,
+		// again on every retry). Say what is wrong instead.
+		log.Warn("mllp TLS handshake on a listener without TLS; closing (configure tls on this listener, or have the sender connect without TLS)")
+		obs.FramingError(s.Name, FramingTLSOnPlain)
+		return
+	}
 	for {
 		if !s.setState(c, stateIdle) {
 			log.Debug("mllp connection closed for shutdown", "messages", messages)

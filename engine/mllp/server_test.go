@@ -595,3 +595,45 @@ func TestServerLogsNoContent(t *testing.T) {
 		t.Errorf("logs contain message content:\n%s", out)
 	}
 }
+
+// A client that speaks TLS to a listener without TLS is told off in the
+// log and closed, instead of its handshake being read as junk messages
+// (answered and journaled as rejected, again on every retry).
+func TestServerClosesATLSHandshakeOnAPlainListener(t *testing.T) {
+	rec := newRecorder()
+	handled := make(chan []byte, 1)
+	s := &mllp.Server{Name: "plain", Observer: rec, Handler: mllp.HandlerFunc(func(ctx context.Context, conn *mllp.ConnInfo, msg []byte) []byte {
+		handled <- msg
+		return ackFor(msg, "AA")
+	})}
+	addr := serve(t, s)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The start of a ClientHello, with the bytes of an MLLP frame in it.
+	hello := []byte{0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x0b, 'M', 'S', 'H', 0x1c, 0x0d}
+	if _, err := conn.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "framing:"+mllp.FramingTLSOnPlain, 1)
+	_ = conn.SetReadDeadline(time.Now().Add(testTimeout))
+	if n, err := conn.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("the server answered %d bytes, want the connection closed", n)
+	}
+	select {
+	case msg := <-handled:
+		t.Fatalf("the handshake reached the handler as %q", msg)
+	default:
+	}
+	// A plain MLLP client is served as before.
+	c, err := mllp.Dial(context.Background(), addr, mllp.ClientOptions{AckTimeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ack, err := c.Send(context.Background(), hl7Msg("AFTER")); err != nil || ackControlIDOf(ack) != "AFTER" {
+		t.Fatalf("plain client after: %q, %v", ack, err)
+	}
+}
