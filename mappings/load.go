@@ -53,6 +53,9 @@ type messageMap struct {
 	groups    map[string]groupSpec
 	ignore    map[string]ignoreRule // by segment name
 	resources []*compiledResource
+	// typeOf is the resource type of each rule, by rule name (the last rule
+	// of a name decides), for the refs to it.
+	typeOf map[string]string
 }
 
 // ignoreRule says what of a segment is never reported as unused.
@@ -647,8 +650,10 @@ func (l *loader) resolve() {
 	// resources: an unresolved ref would silently make no reference.
 	for _, mm := range l.set.messages {
 		names := map[string]bool{}
+		mm.typeOf = make(map[string]string, len(mm.resources))
 		for _, cr := range mm.resources {
 			names[cr.rule.Name] = true
+			mm.typeOf[cr.rule.Name] = cr.resource
 		}
 		seen := map[*compiledRow]bool{}
 		var walk func(rows []*compiledRow)

@@ -442,12 +442,7 @@ func (st *mapState) applyRef(p pendingRef) error {
 	if !ok {
 		return nil // the referenced resource was not produced by this message
 	}
-	target := ""
-	for _, cr := range st.mm.resources {
-		if cr.rule.Name == r.row.Ref {
-			target = cr.resource
-		}
-	}
+	target := st.mm.typeOf[r.row.Ref]
 	if target == "" {
 		return &MapError{At: r.at, Err: fmt.Errorf("ref %q names no resource", r.row.Ref)}
 	}

@@ -114,8 +114,9 @@ func (p targetPath) set(obj map[string]any, v any) (dirty bool) {
 		last := i == len(p)-1
 		if step.index == indexNone {
 			if last {
-				if old, ok := cur[step.name].(map[string]any); ok {
-					if nv, ok := v.(map[string]any); ok {
+				// Only an object is merged: other values need no look-up.
+				if nv, ok := v.(map[string]any); ok {
+					if old, ok := cur[step.name].(map[string]any); ok {
 						merge(old, nv)
 						return dirty
 					}
@@ -136,21 +137,22 @@ func (p targetPath) set(obj map[string]any, v any) (dirty bool) {
 		if idx == indexAppend {
 			idx = len(list)
 		}
-		grown := len(list) <= idx
-		if idx > len(list) {
-			dirty = true // slots before idx stay nil
-		}
-		for len(list) <= idx {
-			list = append(list, nil)
-		}
-		if grown {
+		if idx >= len(list) {
+			if idx > len(list) {
+				dirty = true // slots before idx stay nil
+			}
+			if len(list) == 0 {
+				list = make([]any, idx+1) // most lists hold one element: no growth
+			} else {
+				list = append(list, make([]any, idx+1-len(list))...)
+			}
 			// A list in an interface is a copy of its header: store it
 			// again only when its length changed.
 			cur[step.name] = list
 		}
 		if last {
-			if old, ok := list[idx].(map[string]any); ok {
-				if nv, ok := v.(map[string]any); ok {
+			if nv, ok := v.(map[string]any); ok {
+				if old, ok := list[idx].(map[string]any); ok {
 					merge(old, nv)
 					return dirty
 				}
