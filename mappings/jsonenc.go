@@ -39,20 +39,14 @@ func (e *jsonEncoder) append(b []byte, v any) ([]byte, error) {
 		return append(b, "null"...), nil
 	case string:
 		return appendString(b, x), nil
+	case *node:
+		return e.appendNode(b, x)
+	case *list:
+		return e.appendList(b, x.els)
 	case map[string]any:
 		return e.appendObject(b, x)
 	case []any:
-		b = append(b, '[')
-		for i, el := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = e.append(b, el); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return e.appendList(b, x)
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case int:
@@ -118,6 +112,38 @@ func (e *jsonEncoder) appendObject(b []byte, x map[string]any) ([]byte, error) {
 		}
 	}
 	e.members = e.members[:start]
+	return append(b, '}'), nil
+}
+
+func (e *jsonEncoder) appendList(b []byte, l []any) ([]byte, error) {
+	b = append(b, '[')
+	for i, el := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = e.append(b, el); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+// appendNode encodes an object under construction: its members are
+// already in key order.
+func (e *jsonEncoder) appendNode(b []byte, n *node) ([]byte, error) {
+	b = append(b, '{')
+	for i, m := range n.ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, m.k)
+		b = append(b, ':')
+		var err error
+		if b, err = e.append(b, m.v); err != nil {
+			return nil, err
+		}
+	}
 	return append(b, '}'), nil
 }
 

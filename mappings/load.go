@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -33,6 +34,9 @@ type Set struct {
 	sources   sync.Map  // sourceKey → cachedSource, for v[...] in expressions
 	paths     sync.Map  // string → cachedTerser, for m[...] in expressions
 	states    sync.Pool // *mapState, reused across Map calls
+	// How many nodes and lists the last message took (the first arena
+	// block of the next: see arena).
+	arenaNodes, arenaLists atomic.Int32
 	// The literal paths of the set's expressions, parsed at load and only
 	// read afterwards (see notePaths).
 	segPaths, dtPaths map[string]cachedSource
