@@ -119,7 +119,7 @@ func (n *node) find(k string) (int, bool) {
 	lo, hi := 0, len(n.ms)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if n.ms[mid].k < k {
+		if keyLess(n.ms[mid].k, k) {
 			lo = mid + 1
 		} else {
 			hi = mid
