@@ -292,17 +292,17 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 	}
 	// The original coding: kept when the code is unmapped, or next to the
 	// mapped one in a CodeableConcept when they differ.
-	original := func() map[string]any {
-		o := make(map[string]any, 3)
-		o["code"] = code
+	original := func() *node {
+		o := st.arena.node(3) // members in key order
+		o.ms = append(o.ms, member{"code", code})
+		if text != "" {
+			o.ms = append(o.ms, member{"display", text})
+		}
 		if origSystem != "" {
 			if origSystemV == nil {
 				origSystemV = origSystem
 			}
-			o["system"] = origSystemV
-		}
-		if text != "" {
-			o["display"] = text
+			o.ms = append(o.ms, member{"system", origSystemV})
 		}
 		return o
 	}
@@ -316,38 +316,36 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 		case "coding":
 			return original(), true, nil
 		case "codeableConcept":
-			return codeableConcept([]any{original()}, text), true, nil
+			return codeableConcept(&st.arena, text, original()), true, nil
 		}
 		return nil, false, nil // a bare code cannot keep an unmapped value
 	}
 	if as != "coding" && as != "codeableConcept" {
 		return e.code, true, nil
 	}
-	mapped := make(map[string]any, 3)
-	mapped["system"] = e.systemV
-	mapped["code"] = e.code
+	mapped := st.arena.node(3) // members in key order
+	mapped.ms = append(mapped.ms, member{"code", e.code})
 	if e.display != nil {
-		mapped["display"] = e.display
+		mapped.ms = append(mapped.ms, member{"display", e.display})
 	}
+	mapped.ms = append(mapped.ms, member{"system", e.systemV})
 	if as == "coding" {
 		return mapped, true, nil
 	}
 	if origSystem != e.system || code != e.t.Code {
-		return codeableConcept([]any{mapped, original()}, text), true, nil
+		return codeableConcept(&st.arena, text, mapped, original()), true, nil
 	}
-	return codeableConcept([]any{mapped}, text), true, nil
+	return codeableConcept(&st.arena, text, mapped), true, nil
 }
 
 // codeableConcept makes a CodeableConcept of codings and text.
-func codeableConcept(codings []any, text string) map[string]any {
-	n := 1
+func codeableConcept(a *arena, text string, codings ...any) *node {
+	cc := a.node(2) // members in key order
+	l := a.list()
+	l.els = append(l.els, codings...)
+	cc.ms = append(cc.ms, member{"coding", l})
 	if text != "" {
-		n++
-	}
-	cc := make(map[string]any, n)
-	cc["coding"] = codings
-	if text != "" {
-		cc["text"] = text
+		cc.ms = append(cc.ms, member{"text", text})
 	}
 	return cc
 }

@@ -104,7 +104,7 @@ type mapState struct {
 	senderV  map[string]string
 	current  *built
 	occ      map[string][]*segContext // occurrences by segment name (see occurrences)
-	curObj   map[string]any           // the object a conversion's row writes to
+	curObj   *node                    // the object a conversion's row writes to
 	pos      posKey                   // the position being mapped, for warnings
 	hasPos   bool
 	fields   [][]hl7.Field // fields, by segment index, split on first read (see field)
@@ -116,7 +116,7 @@ type mapState struct {
 	vars       activation
 	msgAcc     accessor
 	noAcc      accessor
-	noResource map[string]any
+	noResource *node
 	builts     []*built      // reused from message to message (see newBuilt)
 	nBuilt     int           // how many of builts this message uses
 	all        []*built      // the resources built, in order
@@ -128,12 +128,15 @@ type mapState struct {
 	dirty   bool
 	dtStack []*dtContext // reused datatype contexts (pushDT)
 	dtDepth int
+	// arena makes the message's nodes and lists; never kept in the pool
+	// (the Result owns what it made).
+	arena arena
 }
 
 // built is one resource being built.
 type built struct {
 	rule     *compiledResource
-	obj      map[string]any
+	obj      *node
 	clears   []string
 	refs     []pendingRef // applied once every id is known
 	ctx      *segContext
@@ -145,8 +148,8 @@ type built struct {
 // pendingRef is a ref row waiting for every id to be known.
 type pendingRef struct {
 	row *compiledRow
-	obj map[string]any // where To is set
-	seg int            // the segment occurrence the row was read in
+	obj *node // where To is set
+	seg int   // the segment occurrence the row was read in
 }
 
 // segContext is the segment (and group instance) rows read from.
@@ -157,7 +160,8 @@ type segContext struct {
 	rep      int
 	group    []*hl7.Segment
 	groupI   []int
-	acc      *accessor // v[...] for this context, made once (&accv)
+	spec     *groupSpec // the group group is an instance of
+	acc      *accessor  // v[...] for this context, made once (&accv)
 	accv     accessor
 }
 
@@ -241,6 +245,7 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 	}
 	st := s.newState()
 	defer s.releaseState(st)
+	st.arena.nodeBlock, st.arena.listBlock = s.arenaNodes.Load(), s.arenaLists.Load()
 	st.msg, st.mm, st.profile, st.event = msg, mm, p, event
 	st.resetFields(msg)
 	st.hits = make([]bool, len(s.rows))
@@ -336,12 +341,13 @@ func (st *mapState) contexts(cr *compiledResource) []*segContext {
 		}
 		defer func() { st.cacheOcc(key, out) }()
 		g := st.mm.groups[cr.rule.Group]
+		spec := &g // shared by the instances
 		var cur *segContext
 		for i, seg := range segs {
 			switch {
 			case seg.Name() == g.Start:
 				cur = st.newContext()
-				cur.seg, cur.idx, cur.group, cur.groupI = seg, i, []*hl7.Segment{seg}, []int{i}
+				cur.seg, cur.idx, cur.group, cur.groupI, cur.spec = seg, i, []*hl7.Segment{seg}, []int{i}, spec
 				out = append(out, cur)
 			case cur != nil && slices.Contains(g.Members, seg.Name()):
 				cur.group = append(cur.group, seg)
@@ -385,8 +391,8 @@ func (c *segContext) key() int { return c.idx<<12 | c.rep&0xfff }
 
 // build makes one resource from one context.
 func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activation) (*built, error) {
-	obj := cr.size.newObject()
-	obj["resourceType"] = cr.typeVal
+	obj := cr.size.newObject(&st.arena)
+	obj.put("resourceType", cr.typeVal)
 	b := st.newBuilt()
 	b.rule, b.obj, b.ctx, b.resource = cr, obj, ctx, cr.resource
 	st.current = b
@@ -404,10 +410,9 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 		return nil, err
 	}
 	if st.dirty { // else every value written was already pruned
-		pruned, _ := prune(b.obj)
-		b.obj = pruned.(map[string]any)
+		pruneNode(b.obj)
 	}
-	b.obj["resourceType"] = cr.typeVal
+	b.obj.put("resourceType", cr.typeVal)
 	// The key and requirements read the resource and the context (switched
 	// in place, as applyRows does, and restored on return).
 	savedV := vars.v
@@ -437,7 +442,7 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	ref, idText := stableRef(cr.resource, key)
 	b.id = idText
 	id := any(b.id) // boxed once for both maps
-	b.obj["id"] = id
+	b.obj.put("id", id)
 	b.ref = ref
 	if _, seen := st.refOf[b.id]; !seen {
 		st.refOf[b.id] = b.ref
@@ -507,11 +512,17 @@ func (s *Set) newState() *mapState {
 		return st
 	}
 	return &mapState{set: s, ids: map[string]any{}, idsBySeg: map[string]map[int]string{}, refOf: map[string]any{},
-		senderV: make(map[string]string, 3), noResource: map[string]any{}}
+		senderV: make(map[string]string, 3), noResource: &node{}}
 }
 
 // releaseState empties st and puts it back in the pool.
 func (s *Set) releaseState(st *mapState) {
+	if n := st.arena.usedNodes; n != s.arenaNodes.Load() {
+		s.arenaNodes.Store(n)
+	}
+	if n := st.arena.usedLists; n != s.arenaLists.Load() {
+		s.arenaLists.Store(n)
+	}
 	st.used.reset()
 	clear(st.ids)
 	clear(st.refOf)

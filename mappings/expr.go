@@ -131,16 +131,12 @@ func addMinutes(ts ref.Val, minutes int64) string {
 // Identifiers: the first with type code MR, else the first with a value.
 func identifierKey(ids []any) string {
 	var first string
-	for _, x := range ids {
-		id, ok := x.(map[string]any)
-		if !ok {
-			continue
-		}
-		value, _ := id["value"].(string)
+	for _, id := range ids {
+		value, _ := memberOf(id, "value").(string)
 		if value == "" {
 			continue
 		}
-		system, _ := id["system"].(string)
+		system, _ := memberOf(id, "system").(string)
 		key := system + "|" + value
 		if first == "" {
 			first = key
@@ -154,27 +150,24 @@ func identifierKey(ids []any) string {
 
 // identifierKeyOf is the business key of the first identifier of type code t.
 func identifierKeyOf(ids []any, t string) string {
-	for _, x := range ids {
-		id, ok := x.(map[string]any)
-		if !ok || identifierTypeCode(id) != t {
+	for _, id := range ids {
+		if identifierTypeCode(id) != t {
 			continue
 		}
-		if value, _ := id["value"].(string); value != "" {
-			system, _ := id["system"].(string)
+		if value, _ := memberOf(id, "value").(string); value != "" {
+			system, _ := memberOf(id, "system").(string)
 			return system + "|" + value
 		}
 	}
 	return ""
 }
 
-func identifierTypeCode(id map[string]any) string {
-	t, _ := id["type"].(map[string]any)
-	codings, _ := t["coding"].([]any)
-	for _, c := range codings {
-		if cm, ok := c.(map[string]any); ok {
-			if code, _ := cm["code"].(string); code != "" {
-				return code
-			}
+// identifierTypeCode is the first code of an identifier's type: of a node
+// or a map (see memberOf).
+func identifierTypeCode(id any) string {
+	for _, c := range elementsOf(memberOf(memberOf(id, "type"), "coding")) {
+		if code, _ := memberOf(c, "code").(string); code != "" {
+			return code
 		}
 	}
 	return ""
@@ -377,7 +370,7 @@ type activation struct {
 	itStr                string
 	v, m                 *accessor
 	sender               map[string]string
-	resource             map[string]any
+	resource             *node
 	ids                  map[string]any
 }
 
@@ -402,7 +395,10 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "sender":
 		return a.sender, true
 	case "resource":
-		return a.resource, true
+		if a.resource == nil {
+			return map[string]any(nil), true
+		}
+		return a.resource.toMap(), true // made for the interpreter only
 	case "ids":
 		return a.ids, true
 	}

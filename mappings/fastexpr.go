@@ -227,8 +227,9 @@ func compileFastStr(e ast.Expr) fastStr {
 			}
 		case "resource":
 			return func(a *activation) (string, bool) {
-				v, ok := a.resource[field].(string)
-				return v, ok
+				v, _ := a.resource.get(field)
+				s, ok := v.(string)
+				return s, ok
 			}
 		}
 		return nil
@@ -525,8 +526,7 @@ func compileMapVar(e ast.Expr) func(a *activation, key string) (bool, bool) {
 			if a.resource == nil {
 				return false, false
 			}
-			_, ok := a.resource[k]
-			return ok, true
+			return a.resource.has(k), true
 		}
 	case "sender":
 		return func(a *activation, k string) (bool, bool) { _, ok := a.sender[k]; return ok, true }
@@ -546,8 +546,12 @@ func compileResourceList(e ast.Expr) func(a *activation) ([]any, bool) {
 	}
 	field := sel.FieldName()
 	return func(a *activation) ([]any, bool) {
-		l, ok := a.resource[field].([]any)
-		return l, ok
+		v, _ := a.resource.get(field)
+		l, ok := v.(*list)
+		if !ok {
+			return nil, false
+		}
+		return l.els, true
 	}
 }
 

@@ -144,11 +144,15 @@ func plain(p *program, v ref.Val) any {
 func fastFixture(set *Set, msg *hl7.Message, si int, seg *hl7.Segment, dt bool, it string, ids, res map[string]any) (*mapState, *activation) {
 	st := &mapState{set: set, msg: msg}
 	st.resetFields(msg)
+	var resource *node // the resource being built, as rows hold it
+	if res != nil {
+		resource = toNodes(nil, res).(*node)
+	}
 	a := &activation{
 		itStr: it, event: celString(msg.TriggerEvent()), structure: celString("X"),
 		m:      &accessor{st: st, msg: true},
 		sender: map[string]string{"name": "default", "application": msg.Get("MSH-3.1"), "facility": msg.Get("MSH-4.1")},
-		ids:    ids, resource: res,
+		ids:    ids, resource: resource,
 	}
 	if dt {
 		c := &dtContext{val: seg.Field(3).Repetition(1), base: posKey{seg: si, field: 3, rep: 1}}

@@ -39,20 +39,14 @@ func (e *jsonEncoder) append(b []byte, v any) ([]byte, error) {
 		return append(b, "null"...), nil
 	case string:
 		return appendString(b, x), nil
+	case *node:
+		return e.appendNode(b, x)
+	case *list:
+		return e.appendList(b, x.els)
 	case map[string]any:
 		return e.appendObject(b, x)
 	case []any:
-		b = append(b, '[')
-		for i, el := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = e.append(b, el); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return e.appendList(b, x)
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case int:
@@ -94,9 +88,11 @@ func (e *jsonEncoder) appendObject(b []byte, x map[string]any) ([]byte, error) {
 		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
 	} else {
 		for i := 1; i < len(ms); i++ {
-			for j := i; j > 0 && ms[j].k < ms[j-1].k; j-- {
-				ms[j], ms[j-1] = ms[j-1], ms[j]
+			m, j := ms[i], i
+			for ; j > 0 && keyLess(m.k, ms[j-1].k); j-- {
+				ms[j] = ms[j-1]
 			}
+			ms[j] = m
 		}
 	}
 	b = append(b, '{')
@@ -117,6 +113,48 @@ func (e *jsonEncoder) appendObject(b []byte, x map[string]any) ([]byte, error) {
 	}
 	e.members = e.members[:start]
 	return append(b, '}'), nil
+}
+
+func (e *jsonEncoder) appendList(b []byte, l []any) ([]byte, error) {
+	b = append(b, '[')
+	for i, el := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = e.append(b, el); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+// appendNode encodes an object under construction: its members are
+// already in key order.
+func (e *jsonEncoder) appendNode(b []byte, n *node) ([]byte, error) {
+	b = append(b, '{')
+	for i, m := range n.ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, m.k)
+		b = append(b, ':')
+		var err error
+		if b, err = e.append(b, m.v); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// keyLess orders object keys as strings.Compare does, deciding on the
+// first byte when it differs (as it does for most element names) without
+// a call.
+func keyLess(a, b string) bool {
+	if a != "" && b != "" && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
 }
 
 // reset drops the values the scratch stack still refers to (message text

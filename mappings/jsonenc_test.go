@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -99,6 +100,19 @@ func TestEncoderReuse(t *testing.T) {
 	for _, m := range e.members[:cap(e.members)] {
 		if m.v != nil || m.k != "" {
 			t.Fatal("reset kept a member")
+		}
+	}
+}
+
+// TestKeyLessMatchesCompare checks the first-byte shortcut of keyLess
+// against strings.Compare: empty keys, shared prefixes, bytes past ASCII.
+func TestKeyLessMatchesCompare(t *testing.T) {
+	keys := []string{"", "a", "b", "ab", "abc", "abd", "B", "_x", "z", "\xff", "é", "id", "identifier", "meta", "resourceType"}
+	for _, a := range keys {
+		for _, b := range keys {
+			if got, want := keyLess(a, b), strings.Compare(a, b) < 0; got != want {
+				t.Errorf("keyLess(%q, %q) = %v, want %v", a, b, got, want)
+			}
 		}
 	}
 }

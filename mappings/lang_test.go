@@ -151,7 +151,7 @@ func mapMsg(t *testing.T, set *mappings.Set, raw string) (*mappings.Result, map[
 	byType := map[string]map[string]any{}
 	for _, r := range res.Resources {
 		if _, ok := byType[r.Type]; !ok {
-			byType[r.Type] = r.Body
+			byType[r.Type] = r.Body()
 		}
 	}
 	return res, byType
@@ -196,9 +196,9 @@ ZZZ|1|secret`)
 	for _, x := range res.Resources {
 		switch x.Type {
 		case "RelatedPerson":
-			kin = append(kin, x.Body)
+			kin = append(kin, x.Body())
 		case "Coverage":
-			cov = append(cov, x.Body)
+			cov = append(cov, x.Body())
 		}
 	}
 	if len(kin) != 2 || kin[0]["id"] == kin[1]["id"] {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/cel"
@@ -33,6 +34,9 @@ type Set struct {
 	sources   sync.Map  // sourceKey → cachedSource, for v[...] in expressions
 	paths     sync.Map  // string → cachedTerser, for m[...] in expressions
 	states    sync.Pool // *mapState, reused across Map calls
+	// How many nodes and lists the last message took (the first arena
+	// block of the next: see arena).
+	arenaNodes, arenaLists atomic.Int32
 	// The literal paths of the set's expressions, parsed at load and only
 	// read afterwards (see notePaths).
 	segPaths, dtPaths map[string]cachedSource
@@ -53,6 +57,9 @@ type messageMap struct {
 	groups    map[string]groupSpec
 	ignore    map[string]ignoreRule // by segment name
 	resources []*compiledResource
+	// typeOf is the resource type of each rule, by rule name (the last rule
+	// of a name decides), for the refs to it.
+	typeOf map[string]string
 }
 
 // ignoreRule says what of a segment is never reported as unused.
@@ -647,8 +654,10 @@ func (l *loader) resolve() {
 	// resources: an unresolved ref would silently make no reference.
 	for _, mm := range l.set.messages {
 		names := map[string]bool{}
+		mm.typeOf = make(map[string]string, len(mm.resources))
 		for _, cr := range mm.resources {
 			names[cr.rule.Name] = true
+			mm.typeOf[cr.rule.Name] = cr.resource
 		}
 		seen := map[*compiledRow]bool{}
 		var walk func(rows []*compiledRow)

@@ -33,9 +33,9 @@ func TestEveryAttendingDoctorIsKept(t *testing.T) {
 	for _, r := range res.Resources {
 		switch r.Type {
 		case "Practitioner":
-			ids[js(r.Body["identifier"])] = r.ID
+			ids[js(r.Body()["identifier"])] = r.ID
 		case "Encounter":
-			enc = r.Body
+			enc = r.Body()
 		}
 	}
 	if len(ids) != 2 {

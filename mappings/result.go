@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/carebridge/carebridge/engine/hl7"
 )
@@ -49,7 +50,42 @@ type Result struct {
 type Resource struct {
 	Type string
 	ID   string
-	Body map[string]any
+	body *body
+}
+
+// Body is the resource as JSON values (maps, lists, strings, numbers,
+// booleans), as the Bundle holds it. It is made on the first call, from
+// any goroutine; later calls return the same map (a caller may edit it).
+func (r Resource) Body() map[string]any { return r.body.get() }
+
+// body is a resource's content: the tree it was built as (encoded into
+// the Bundle; never changed once Map returns), and the map made of it when
+// first asked for.
+type body struct {
+	once sync.Once
+	tree *node
+	m    map[string]any
+}
+
+func (b *body) get() map[string]any {
+	if b == nil {
+		return nil
+	}
+	b.once.Do(func() {
+		if b.tree != nil {
+			b.m, b.tree = b.tree.toMap(), nil
+		}
+	})
+	return b.m
+}
+
+// encodable is the body as the encoder takes it; only for the Result
+// being made (before any call of get).
+func (b *body) encodable() any {
+	if b.tree != nil {
+		return b.tree
+	}
+	return b.m
 }
 
 // Unused is a valued position of the message no map used.
@@ -73,23 +109,23 @@ func (st *mapState) finish(all []*built, opts Options, structure string) (*Resul
 	for _, b := range all {
 		if len(b.clears) > 0 {
 			slices.Sort(b.clears)
-			var exts []any
-			for _, c := range slices.Compact(b.clears) {
-				exts = append(exts, map[string]any{"url": ClearExtensionURL, "valueString": c})
-			}
-			meta, _ := b.obj["meta"].(map[string]any)
+			old, _ := b.obj.get("meta")
+			meta, _ := old.(*node)
 			if meta == nil {
-				meta = map[string]any{}
-				b.obj["meta"] = meta
+				meta = st.arena.node(1)
+				b.obj.put("meta", meta)
 			}
-			meta["extension"] = append(asList(meta["extension"]), exts...)
+			exts := listAt(&st.arena, meta, "extension")
+			for _, c := range slices.Compact(b.clears) {
+				exts.els = append(exts.els, &node{ms: []member{{"url", ClearExtensionURL}, {"valueString", c}}})
+			}
 		}
 		b.rule.size.note(b.obj)
-		res.Resources = append(res.Resources, Resource{Type: b.resource, ID: b.id, Body: b.obj})
-		targets = append(targets, map[string]any{"reference": b.ref})
+		res.Resources = append(res.Resources, Resource{Type: b.resource, ID: b.id, body: &body{tree: b.obj}})
+		targets = append(targets, st.arena.nodeOf(member{"reference", b.ref}))
 	}
-	prov := st.provenance(targets, opts, structure)
-	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: prov["id"].(string), Body: prov})
+	provID := StableID("Provenance", st.msgKey)
+	res.Resources = append(res.Resources, Resource{Type: "Provenance", ID: provID, body: &body{tree: st.provenance(provID, targets, opts, structure)}})
 	// Encoded in the state's scratch buffer, then copied at its size.
 	b, err := st.enc.appendBundle(st.buf[:0], StableID("Bundle", st.msgKey), res.Resources)
 	if err != nil {
@@ -142,26 +178,25 @@ func dedupe(enc *jsonEncoder, all []*built) []*built {
 
 // mergeResource adds to dst what src has and dst lacks; list elements of src
 // not already in dst are appended (compared by their JSON, encoded with enc).
-func mergeResource(enc *jsonEncoder, dst, src map[string]any) {
-	for k, v := range src {
-		old, ok := dst[k]
+func mergeResource(enc *jsonEncoder, dst, src *node) {
+	for _, m := range src.ms {
+		old, ok := dst.get(m.k)
 		if !ok {
-			dst[k] = v
+			dst.put(m.k, m.v)
 			continue
 		}
-		switch nv := v.(type) {
-		case map[string]any:
-			if om, ok := old.(map[string]any); ok {
+		switch nv := m.v.(type) {
+		case *node:
+			if om, ok := old.(*node); ok {
 				mergeResource(enc, om, nv)
 			}
-		case []any:
-			if ol, ok := old.([]any); ok {
-				for _, e := range nv {
-					if !containsJSON(enc, ol, e) {
-						ol = append(ol, e)
+		case *list:
+			if ol, ok := old.(*list); ok {
+				for _, e := range nv.els {
+					if !containsJSON(enc, ol.els, e) {
+						ol.els = append(ol.els, e)
 					}
 				}
-				dst[k] = ol
 			}
 		}
 	}
@@ -179,8 +214,15 @@ func containsJSON(enc *jsonEncoder, list []any, e any) bool {
 	return false
 }
 
-func asList(v any) []any {
-	l, _ := v.([]any)
+// listAt is the list member k of n, made (in place of whatever else was
+// there) when n has none.
+func listAt(a *arena, n *node, k string) *list {
+	old, _ := n.get(k)
+	l, ok := old.(*list)
+	if !ok {
+		l = a.list()
+		n.put(k, l)
+	}
 	return l
 }
 
@@ -202,7 +244,7 @@ func (e *jsonEncoder) appendBundle(b []byte, id string, resources []Resource) ([
 		b = appendStringBody(b, r.ID)
 		b = append(b, `"},"resource":`...)
 		var err error
-		if b, err = e.appendObject(b, r.Body); err != nil {
+		if b, err = e.append(b, r.body.encodable()); err != nil {
 			return nil, err
 		}
 		b = append(b, '}')
@@ -219,34 +261,44 @@ func (st *mapState) messageKey() string {
 
 // provenance records where the resources came from: the message (sender,
 // control ID, type) and the journal entry.
-func (st *mapState) provenance(targets []any, opts Options, structure string) map[string]any {
+func (st *mapState) provenance(id string, targets []any, opts Options, structure string) *node {
 	if len(targets) == 0 {
-		targets = []any{map[string]any{"display": "no resources"}}
+		targets = []any{noTargets}
 	}
 	recorded := st.recorded(opts)
 	sender := strings.Trim(st.senderV["application"]+"^"+st.senderV["facility"], "^")
 	if sender == "" {
 		sender = "unidentified sender (no MSH-3 or MSH-4)"
 	}
-	what := map[string]any{"display": fmt.Sprintf("%s^%s %s from %s (%s)", st.msg.MessageCode(), st.event, st.msg.ControlID(), sender, structure)}
+	a := &st.arena
+	what := a.nodeOf(member{"display", fmt.Sprintf("%s^%s %s from %s (%s)", st.msg.MessageCode(), st.event, st.msg.ControlID(), sender, structure)})
 	if opts.JournalID != 0 {
-		what["identifier"] = map[string]any{"system": JournalSystem, "value": strconv.FormatInt(opts.JournalID, 10)}
+		what.ms = append(what.ms, member{"identifier", a.nodeOf(member{"system", JournalSystem}, member{"value", strconv.FormatInt(opts.JournalID, 10)})})
 	}
-	return map[string]any{
-		"resourceType": "Provenance",
-		"id":           StableID("Provenance", st.msgKey),
-		"target":       targets,
-		"recorded":     recorded,
-		"activity": map[string]any{"coding": []any{map[string]any{
-			"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "UPDATE", "display": "revise"}}},
-		"agent": []any{map[string]any{
-			"type": map[string]any{"coding": []any{map[string]any{
-				"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author", "display": "Author"}}},
-			"who": map[string]any{"display": sender},
-		}},
-		"entity": []any{map[string]any{"role": "source", "what": what}},
-	}
+	agent, entity := a.list(), a.list()
+	agent.els = append(agent.els, a.nodeOf(member{"type", provenanceAuthor}, member{"who", a.nodeOf(member{"display", sender})}))
+	entity.els = append(entity.els, a.nodeOf(member{"role", "source"}, member{"what", what}))
+	// Members in key order.
+	return a.nodeOf(
+		member{"activity", provenanceActivity},
+		member{"agent", agent},
+		member{"entity", entity},
+		member{"id", id},
+		member{"recorded", recorded},
+		member{"resourceType", "Provenance"},
+		member{"target", &list{els: targets}},
+	)
 }
+
+// The parts of every Provenance that never change, shared by them all: a
+// Result's trees are only read once made (Body makes maps of its own).
+var (
+	provenanceActivity = newNodeOf(member{"coding", &list{els: []any{newNodeOf(
+		member{"code", "UPDATE"}, member{"display", "revise"}, member{"system", "http://terminology.hl7.org/CodeSystem/v3-DataOperation"})}}})
+	provenanceAuthor = newNodeOf(member{"coding", &list{els: []any{newNodeOf(
+		member{"code", "author"}, member{"display", "Author"}, member{"system", "http://terminology.hl7.org/CodeSystem/provenance-participant-type"})}}})
+	noTargets = newNodeOf(member{"display", "no resources"})
+)
 
 // recorded is the Provenance's time: MSH-7 when it can be placed in time
 // (an offset, or the sender's zone), else when the message was received, else
@@ -367,10 +419,14 @@ func (st *mapState) keepUnmapped(all []*built, unused []Unused) {
 				break
 			}
 		}
-		ext := map[string]any{"url": UnmappedExtensionURL, "extension": []any{
-			map[string]any{"url": "position", "valueString": u.Position},
-			map[string]any{"url": "value", "valueString": u.Value},
+		ext := &node{ms: []member{
+			{"extension", &list{els: []any{
+				&node{ms: []member{{"url", "position"}, {"valueString", u.Position}}},
+				&node{ms: []member{{"url", "value"}, {"valueString", u.Value}}},
+			}}},
+			{"url", UnmappedExtensionURL},
 		}}
-		target.obj["extension"] = append(asList(target.obj["extension"]), ext)
+		l := listAt(&st.arena, target.obj, "extension")
+		l.els = append(l.els, ext)
 	}
 }

@@ -116,10 +116,9 @@ func (st *mapState) resolveSeg(ctx *segContext, sp *sourcePath) (hl7.Field, posK
 				break
 			}
 		}
-		if ctx.group != nil {
+		if g := ctx.spec; g != nil {
 			// A group's own segments are read only within this instance.
-			g := st.groupOf(ctx)
-			inGroup = g != nil && (g.Start == sp.segment || slices.Contains(g.Members, sp.segment))
+			inGroup = g.Start == sp.segment || slices.Contains(g.Members, sp.segment)
 		}
 		if seg == nil && inGroup {
 			return hl7.Field{}, posKey{}, false
@@ -133,22 +132,9 @@ func (st *mapState) resolveSeg(ctx *segContext, sp *sourcePath) (hl7.Field, posK
 	return sp.narrow(st.field(idx, seg, sp.field)), posKey{seg: idx, field: sp.field, rep: sp.rep, comp: sp.comp}, true
 }
 
-// groupOf finds the group a context is an instance of.
-func (st *mapState) groupOf(ctx *segContext) *groupSpec {
-	if len(ctx.group) == 0 {
-		return nil
-	}
-	for _, g := range st.mm.groups {
-		if g.Start == ctx.group[0].Name() {
-			return &g
-		}
-	}
-	return nil
-}
-
 // applyRows applies rows to obj, reading from a segment context (seg) or a
 // data type value (dt).
-func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
+func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContext, obj *node, vars *activation) error {
 	// The activation is switched in place and restored: one mapping runs on
 	// one goroutine, and this saves a copy per context.
 	saved, savedIt, savedItStr := vars.v, vars.it, vars.itStr
@@ -167,7 +153,7 @@ func (st *mapState) applyRows(rows []*compiledRow, seg *segContext, dt *dtContex
 	return err
 }
 
-func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
+func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj *node, vars *activation) error {
 	if r.to == nil {
 		return nil
 	}
@@ -176,7 +162,7 @@ func (st *mapState) applyRow(r *compiledRow, seg *segContext, dt *dtContext, obj
 	return err
 }
 
-func (st *mapState) applyRowTo(r *compiledRow, seg *segContext, dt *dtContext, obj map[string]any, vars *activation) error {
+func (st *mapState) applyRowTo(r *compiledRow, seg *segContext, dt *dtContext, obj *node, vars *activation) error {
 	if r.row.Ref != "" {
 		if r.when != nil {
 			ok, err := st.evalBool(r.when, vars)
@@ -286,7 +272,7 @@ func (st *mapState) applyRowTo(r *compiledRow, seg *segContext, dt *dtContext, o
 
 // applyValue maps one value of a row's source (one repetition when each
 // becomes an element) read at position at.
-func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[string]any, vars *activation) error {
+func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj *node, vars *activation) error {
 	if f.IsNull() {
 		st.mark(at)
 		st.hits[r.id] = true
@@ -340,7 +326,7 @@ func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[s
 		st.pos, st.hasPos = at, true
 		return nil
 	case r.viaDT != nil:
-		child := r.size.newObject()
+		child := r.size.newObject(&st.arena)
 		dirty := st.dirty
 		st.dirty = false
 		base := at
@@ -400,12 +386,12 @@ func (st *mapState) applyValue(r *compiledRow, f hl7.Field, at posKey, obj map[s
 }
 
 // holdsNone reports whether obj has none of the elements names.
-func holdsNone(obj map[string]any, names []string) bool {
-	if len(obj) > 8 {
+func holdsNone(obj *node, names []string) bool {
+	if len(obj.ms) > 8 {
 		return false // not worth looking
 	}
-	for k := range obj {
-		if _, found := slices.BinarySearch(names, k); found {
+	for _, m := range obj.ms {
+		if _, found := slices.BinarySearch(names, m.k); found {
 			return false
 		}
 	}
@@ -413,8 +399,8 @@ func holdsNone(obj map[string]any, names []string) bool {
 }
 
 // put writes a row's value, noting whether the object now needs pruning.
-func (st *mapState) put(r *compiledRow, obj map[string]any, v any) {
-	if r.to.set(obj, v) {
+func (st *mapState) put(r *compiledRow, obj *node, v any) {
+	if r.to.set(&st.arena, obj, v) {
 		st.dirty = true
 	}
 }
@@ -422,13 +408,13 @@ func (st *mapState) put(r *compiledRow, obj map[string]any, v any) {
 // pruneChild prunes an object built by a nested map (via, or map with each)
 // when its rows left anything to prune, and restores the outer object's
 // dirty flag saved before it was built.
-func (st *mapState) pruneChild(child map[string]any, outerDirty bool) (any, bool) {
+func (st *mapState) pruneChild(child *node, outerDirty bool) (any, bool) {
 	dirty := st.dirty
 	st.dirty = outerDirty
 	if dirty {
 		return prune(child)
 	}
-	return child, len(child) > 0
+	return child, len(child.ms) > 0
 }
 
 func (st *mapState) applyRef(p pendingRef) error {
@@ -442,12 +428,7 @@ func (st *mapState) applyRef(p pendingRef) error {
 	if !ok {
 		return nil // the referenced resource was not produced by this message
 	}
-	target := ""
-	for _, cr := range st.mm.resources {
-		if cr.rule.Name == r.row.Ref {
-			target = cr.resource
-		}
-	}
+	target := st.mm.typeOf[r.row.Ref]
 	if target == "" {
 		return &MapError{At: r.at, Err: fmt.Errorf("ref %q names no resource", r.row.Ref)}
 	}
@@ -455,7 +436,7 @@ func (st *mapState) applyRef(p pendingRef) error {
 	if s, _ := ref.(string); !ok || s[:len(s)-len(id)-1] != target {
 		ref = target + "/" + id // not made by this message (or of another type)
 	}
-	r.to.set(p.obj, map[string]any{"reference": ref})
+	r.to.set(&st.arena, p.obj, st.arena.nodeOf(member{"reference", ref}))
 	return nil
 }
 
@@ -483,16 +464,16 @@ func wrapRowErr(r *compiledRow, err error) error {
 // applyEach applies a row once per occurrence of its Each segment: within
 // the current group instance when the segment belongs to it, else in the
 // whole message.
-func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]any, vars *activation) error {
+func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj *node, vars *activation) error {
 	var occ []*segContext
 	inGroup := false
 	if seg != nil && len(seg.group) > 0 {
-		if g := st.groupOf(seg); g != nil && (g.Start == r.eachSeg || slices.Contains(g.Members, r.eachSeg)) {
+		if g := seg.spec; g != nil && (g.Start == r.eachSeg || slices.Contains(g.Members, r.eachSeg)) {
 			inGroup = true // a group's segments are read only within this instance
 			for i, s := range seg.group {
 				if s.Name() == r.eachSeg {
 					c := st.newContext()
-					c.seg, c.idx, c.group, c.groupI = s, seg.groupI[i], seg.group, seg.groupI
+					c.seg, c.idx, c.group, c.groupI, c.spec = s, seg.groupI[i], seg.group, seg.groupI, seg.spec
 					occ = append(occ, c)
 				}
 			}
@@ -512,7 +493,7 @@ func (st *mapState) applyEach(r *compiledRow, seg *segContext, obj map[string]an
 
 // applyEachOf applies an each row to the occurrences occ, switching the
 // context of vars in place (applyEach restores it).
-func (st *mapState) applyEachOf(r *compiledRow, occ []*segContext, obj map[string]any, vars *activation) error {
+func (st *mapState) applyEachOf(r *compiledRow, occ []*segContext, obj *node, vars *activation) error {
 	for _, c := range occ {
 		vars.v = st.segAccessor(c)
 		if r.when != nil {
@@ -526,7 +507,7 @@ func (st *mapState) applyEachOf(r *compiledRow, occ []*segContext, obj map[strin
 		}
 		st.hits[r.id] = true
 		if r.segMap != nil {
-			child := r.size.newObject()
+			child := r.size.newObject(&st.arena)
 			dirty := st.dirty
 			st.dirty = false
 			if err := st.applyRows(r.segMap.rows, c, nil, child, vars); err != nil {

@@ -165,23 +165,23 @@ func TestSIUAppointmentLifecycle(t *testing.T) {
 			} else if a.ID != id {
 				t.Errorf("appointment id %s, want the booking's %s", a.ID, id)
 			}
-			if a.Body["status"] != c.status {
-				t.Errorf("status %v, want %s", a.Body["status"], c.status)
+			if a.Body()["status"] != c.status {
+				t.Errorf("status %v, want %s", a.Body()["status"], c.status)
 			}
-			if a.Body["start"] != c.start {
-				t.Errorf("start %v, want %s", a.Body["start"], c.start)
+			if a.Body()["start"] != c.start {
+				t.Errorf("start %v, want %s", a.Body()["start"], c.start)
 			}
-			if ps, _ := a.Body["participant"].([]any); len(ps) != c.participants {
+			if ps, _ := a.Body()["participant"].([]any); len(ps) != c.participants {
 				t.Errorf("%d participants, want %d: %v", len(ps), c.participants, ps)
 			}
 		})
 	}
 	s16 := siuOnly(t, siuMapExample(t, set, "SIU/s16-discontinue.hl7", "genhosp-adt"), "Appointment")
 	s17 := siuOnly(t, siuMapExample(t, set, "SIU/s17-delete.hl7", "genhosp-adt"), "Appointment")
-	if s16.ID != s17.ID || s16.Body["status"] != "cancelled" || s17.Body["status"] != "entered-in-error" {
-		t.Errorf("S16/S17: ids %s/%s, statuses %v/%v", s16.ID, s17.ID, s16.Body["status"], s17.Body["status"])
+	if s16.ID != s17.ID || s16.Body()["status"] != "cancelled" || s17.Body()["status"] != "entered-in-error" {
+		t.Errorf("S16/S17: ids %s/%s, statuses %v/%v", s16.ID, s17.ID, s16.Body()["status"], s17.Body()["status"])
 	}
-	if s16.Body["cancelationReason"] == nil {
+	if s16.Body()["cancelationReason"] == nil {
 		t.Errorf("S16 should carry SCH-6 as cancelationReason")
 	}
 }
@@ -196,7 +196,7 @@ func TestSIUParticipantsPerOccurrence(t *testing.T) {
 		t.Fatalf("want a Practitioner per AIP, got %d", len(pracs))
 	}
 	a := siuOnly(t, res, "Appointment")
-	ps := a.Body["participant"].([]any)
+	ps := a.Body()["participant"].([]any)
 	want := []string{"accepted", "declined", "accepted"} // AIP-2 D removes Abernathy
 	for i, p := range ps[1:] {
 		pm := p.(map[string]any)
@@ -213,8 +213,8 @@ func TestSIUParticipantsPerOccurrence(t *testing.T) {
 func TestSIUUnknownFillerStatusAndNoTimezone(t *testing.T) {
 	set := siuSet(t)
 	res := siuMapExample(t, set, "SIU/s12-unknown-status.hl7", "genhosp-adt")
-	if a := siuOnly(t, res, "Appointment"); a.Body["status"] != "booked" {
-		t.Errorf("an unknown SCH-25 should leave S12 booked, got %v", a.Body["status"])
+	if a := siuOnly(t, res, "Appointment"); a.Body()["status"] != "booked" {
+		t.Errorf("an unknown SCH-25 should leave S12 booked, got %v", a.Body()["status"])
 	}
 	if !siuHasWarning(res, "unmapped-code") {
 		t.Errorf("an unknown SCH-25 should be reported: %v", res.Warnings)
@@ -224,10 +224,10 @@ func TestSIUUnknownFillerStatusAndNoTimezone(t *testing.T) {
 		t.Errorf("profile %s, warnings %v: want default and no-timezone", res.Profile, res.Warnings)
 	}
 	a := siuOnly(t, res, "Appointment")
-	if a.Body["start"] != "2026-04-09T10:15:00+03:00" {
-		t.Errorf("AIS-4 with an offset should give start: %v", a.Body["start"])
+	if a.Body()["start"] != "2026-04-09T10:15:00+03:00" {
+		t.Errorf("AIS-4 with an offset should give start: %v", a.Body()["start"])
 	}
-	p := a.Body["participant"].([]any)[2].(map[string]any)
+	p := a.Body()["participant"].([]any)[2].(map[string]any)
 	if got := p["period"].(map[string]any)["start"]; got != "2026-04-09" {
 		t.Errorf("a time without offset and no zone should stay a date: %v", got)
 	}
@@ -255,7 +255,7 @@ func TestSIUAgreesWithADT(t *testing.T) {
 	}
 	enc := siuOnly(t, siu, "Encounter")
 	appt := siuOnly(t, siu, "Appointment")
-	if got := enc.Body["appointment"]; got == nil || !strings.Contains(js(got), "Appointment/"+appt.ID) {
+	if got := enc.Body()["appointment"]; got == nil || !strings.Contains(js(got), "Appointment/"+appt.ID) {
 		t.Errorf("Encounter.appointment = %v, want Appointment/%s", got, appt.ID)
 	}
 }
@@ -275,7 +275,7 @@ func TestDFTTransactionTypes(t *testing.T) {
 		t.Error("the payment FT1 made nothing and was not reported as unused")
 	}
 	price := func(r mappings.Resource) string {
-		p, _ := r.Body["priceOverride"].(map[string]any)
+		p, _ := r.Body()["priceOverride"].(map[string]any)
 		if p == nil {
 			return "none"
 		}
@@ -289,16 +289,16 @@ func TestDFTTransactionTypes(t *testing.T) {
 	}
 	for i, c := range cases {
 		r := items[i]
-		reason, _ := r.Body["overrideReason"].(string)
-		if r.Body["status"] != c.status || price(r) != c.price || !strings.HasPrefix(reason, c.reason) {
-			t.Errorf("FT1 %d: status %v, price %s, overrideReason %q; want %s, %s, %s…", i+1, r.Body["status"], price(r), reason, c.status, c.price, c.reason)
+		reason, _ := r.Body()["overrideReason"].(string)
+		if r.Body()["status"] != c.status || price(r) != c.price || !strings.HasPrefix(reason, c.reason) {
+			t.Errorf("FT1 %d: status %v, price %s, overrideReason %q; want %s, %s, %s…", i+1, r.Body()["status"], price(r), reason, c.status, c.price, c.reason)
 		}
 	}
 	acc, enc, pat := siuOnly(t, res, "Account"), siuOnly(t, res, "Encounter"), siuOnly(t, res, "Patient")
 	for _, r := range items {
-		if js(r.Body["account"]) != `[{"reference":"Account/`+acc.ID+`"}]` || js(r.Body["context"]) != `{"reference":"Encounter/`+enc.ID+`"}` ||
-			js(r.Body["subject"]) != `{"reference":"Patient/`+pat.ID+`"}` {
-			t.Errorf("ChargeItem %s: account %s, context %s, subject %s", r.ID, js(r.Body["account"]), js(r.Body["context"]), js(r.Body["subject"]))
+		if js(r.Body()["account"]) != `[{"reference":"Account/`+acc.ID+`"}]` || js(r.Body()["context"]) != `{"reference":"Encounter/`+enc.ID+`"}` ||
+			js(r.Body()["subject"]) != `{"reference":"Patient/`+pat.ID+`"}` {
+			t.Errorf("ChargeItem %s: account %s, context %s, subject %s", r.ID, js(r.Body()["account"]), js(r.Body()["context"]), js(r.Body()["subject"]))
 		}
 	}
 	// The same patient, account and visit from ADT get the same ids.

@@ -147,16 +147,13 @@ func (st *mapState) resetFields(msg *hl7.Message) {
 type sizeHint struct{ n atomic.Int32 }
 
 // newObject makes an object sized for what the last one held.
-func (h *sizeHint) newObject() map[string]any {
-	if n := int(h.n.Load()); n > 8 {
-		return make(map[string]any, n)
-	}
-	return map[string]any{}
+func (h *sizeHint) newObject(a *arena) *node {
+	return a.node(max(int(h.n.Load()), 4))
 }
 
 // note records the size of an object just built.
-func (h *sizeHint) note(obj map[string]any) {
-	if n := int32(len(obj)); n != h.n.Load() {
+func (h *sizeHint) note(obj *node) {
+	if n := int32(len(obj.ms)); n != h.n.Load() {
 		h.n.Store(n)
 	}
 }

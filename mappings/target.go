@@ -97,15 +97,17 @@ func (p targetPath) clearPath() string {
 	return strings.Join(names, ".")
 }
 
-// set stores v at p in obj. Maps met on the way are created; a map value
-// stored where a map already is is merged into it. It reports whether it
-// may have left something prune removes (a list slot skipped by an index,
-// an empty value); the values rows write are otherwise already pruned.
-func (p targetPath) set(obj map[string]any, v any) (dirty bool) {
+// set stores v at p in obj. Objects met on the way are created (by a); an object
+// stored where an object already is is merged into it. Maps and lists in v
+// are converted to nodes (see toNodes). It reports whether it may have left
+// something prune removes (a list slot skipped by an index, an empty
+// value); the values rows write are otherwise already pruned.
+func (p targetPath) set(a *arena, obj *node, v any) (dirty bool) {
 	dirty = prunable(v)
+	v = toNodes(a, v)
 	if len(p) == 0 { // "." : merge an object into the one being built
-		if m, ok := v.(map[string]any); ok {
-			merge(obj, m)
+		if n, ok := v.(*node); ok {
+			merge(obj, n)
 		}
 		return dirty
 	}
@@ -114,54 +116,57 @@ func (p targetPath) set(obj map[string]any, v any) (dirty bool) {
 		last := i == len(p)-1
 		if step.index == indexNone {
 			if last {
-				if old, ok := cur[step.name].(map[string]any); ok {
-					if nv, ok := v.(map[string]any); ok {
-						merge(old, nv)
-						return dirty
+				// Only an object is merged: other values need no look-up.
+				if nv, ok := v.(*node); ok {
+					if old, _ := cur.get(step.name); old != nil {
+						if old, ok := old.(*node); ok {
+							merge(old, nv)
+							return dirty
+						}
 					}
 				}
-				cur[step.name] = v
+				cur.put(step.name, v)
 				return dirty
 			}
-			next, ok := cur[step.name].(map[string]any)
+			old, _ := cur.get(step.name)
+			next, ok := old.(*node)
 			if !ok {
-				next = map[string]any{}
-				cur[step.name] = next
+				next = a.node(4)
+				cur.put(step.name, next)
 			}
 			cur = next
 			continue
 		}
-		list, _ := cur[step.name].([]any)
+		old, _ := cur.get(step.name)
+		l, ok := old.(*list)
+		if !ok {
+			l = a.list()
+			cur.put(step.name, l)
+		}
 		idx := step.index
 		if idx == indexAppend {
-			idx = len(list)
+			idx = len(l.els)
 		}
-		grown := len(list) <= idx
-		if idx > len(list) {
+		if idx > len(l.els) {
 			dirty = true // slots before idx stay nil
 		}
-		for len(list) <= idx {
-			list = append(list, nil)
-		}
-		if grown {
-			// A list in an interface is a copy of its header: store it
-			// again only when its length changed.
-			cur[step.name] = list
+		for len(l.els) <= idx {
+			l.els = append(l.els, nil)
 		}
 		if last {
-			if old, ok := list[idx].(map[string]any); ok {
-				if nv, ok := v.(map[string]any); ok {
+			if nv, ok := v.(*node); ok {
+				if old, ok := l.els[idx].(*node); ok {
 					merge(old, nv)
 					return dirty
 				}
 			}
-			list[idx] = v
+			l.els[idx] = v
 			return dirty
 		}
-		next, ok := list[idx].(map[string]any)
+		next, ok := l.els[idx].(*node)
 		if !ok {
-			next = map[string]any{}
-			list[idx] = next
+			next = a.node(4)
+			l.els[idx] = next
 		}
 		cur = next
 	}
@@ -179,37 +184,52 @@ func prunable(v any) bool {
 		return len(x) == 0
 	case []any:
 		return len(x) == 0
+	case *node:
+		return len(x.ms) == 0
+	case *list:
+		return len(x.els) == 0
 	}
 	return false
 }
 
-// merge copies src into dst, merging nested maps and appending lists.
-func merge(dst, src map[string]any) {
-	for k, v := range src {
-		switch nv := v.(type) {
-		case map[string]any:
-			if old, ok := dst[k].(map[string]any); ok {
-				merge(old, nv)
-				continue
+// merge copies src into dst, merging nested objects and appending lists.
+func merge(dst, src *node) {
+	for _, m := range src.ms {
+		switch nv := m.v.(type) {
+		case *node:
+			if old, _ := dst.get(m.k); old != nil {
+				if old, ok := old.(*node); ok {
+					merge(old, nv)
+					continue
+				}
 			}
-		case []any:
-			if old, ok := dst[k].([]any); ok {
-				dst[k] = append(old, nv...)
-				continue
+		case *list:
+			if old, _ := dst.get(m.k); old != nil {
+				if old, ok := old.(*list); ok {
+					old.els = append(old.els, nv.els...)
+					continue
+				}
 			}
 		}
-		dst[k] = v
+		dst.put(m.k, m.v)
 	}
 }
 
-// prune removes nil list slots and empty maps, lists and strings, which
-// FHIR forbids. It works in place and reports whether v keeps any content.
+// prune removes nil list slots and empty objects, lists and strings, which
+// FHIR forbids, from a value under construction or one an expression made
+// (maps and slices). It works in place and reports whether v keeps any
+// content.
 func prune(v any) (any, bool) {
 	switch x := v.(type) {
+	case *node:
+		return x, pruneNode(x)
+	case *list:
+		pruneList(x)
+		return x, len(x.els) > 0
 	case map[string]any:
 		return x, pruneMap(x)
 	case []any:
-		out := pruneList(x)
+		out := pruneSlice(x)
 		return out, len(out) > 0
 	case string:
 		return x, x != ""
@@ -217,6 +237,57 @@ func prune(v any) (any, bool) {
 		return nil, false
 	}
 	return v, true
+}
+
+func pruneNode(n *node) bool {
+	out := n.ms[:0]
+	for _, m := range n.ms {
+		switch x := m.v.(type) {
+		case *node:
+			if !pruneNode(x) {
+				continue
+			}
+		case *list:
+			if pruneList(x); len(x.els) == 0 {
+				continue
+			}
+		case string:
+			if x == "" {
+				continue
+			}
+		case nil:
+			continue
+		}
+		out = append(out, m)
+	}
+	clear(n.ms[len(out):])
+	n.ms = out
+	return len(n.ms) > 0
+}
+
+func pruneList(l *list) {
+	out := l.els[:0]
+	for _, e := range l.els {
+		switch x := e.(type) {
+		case *node:
+			if pruneNode(x) {
+				out = append(out, x)
+			}
+		case *list:
+			if pruneList(x); len(x.els) > 0 {
+				out = append(out, x)
+			}
+		case string:
+			if x != "" {
+				out = append(out, x)
+			}
+		case nil:
+		default:
+			out = append(out, e)
+		}
+	}
+	clear(l.els[len(out):])
+	l.els = out
 }
 
 func pruneMap(m map[string]any) bool {
@@ -227,7 +298,7 @@ func pruneMap(m map[string]any) bool {
 				delete(m, k)
 			}
 		case []any:
-			out := pruneList(x)
+			out := pruneSlice(x)
 			if len(out) == 0 {
 				delete(m, k)
 			} else if len(out) != len(x) {
@@ -244,7 +315,7 @@ func pruneMap(m map[string]any) bool {
 	return len(m) > 0
 }
 
-func pruneList(l []any) []any {
+func pruneSlice(l []any) []any {
 	out := l[:0]
 	for _, e := range l {
 		switch x := e.(type) {
@@ -253,7 +324,7 @@ func pruneList(l []any) []any {
 				out = append(out, x)
 			}
 		case []any:
-			if o := pruneList(x); len(o) > 0 {
+			if o := pruneSlice(x); len(o) > 0 {
 				out = append(out, o)
 			}
 		case string:

@@ -20,7 +20,7 @@ func FromMapping(msg *hl7.Message, res *mappings.Result, journalID int64) *Messa
 	m.EventTime = eventTime(msg, res)
 	m.Resources = make([]Incoming, len(res.Resources))
 	for i, r := range res.Resources {
-		m.Resources[i] = Incoming{Type: r.Type, ID: r.ID, Body: r.Body}
+		m.Resources[i] = Incoming{Type: r.Type, ID: r.ID, Body: r.Body()}
 	}
 	return m
 }
@@ -85,7 +85,7 @@ func eventTime(msg *hl7.Message, res *mappings.Result) time.Time {
 		if res.Resources[i].Type != "Provenance" {
 			continue
 		}
-		if s, ok := res.Resources[i].Body["recorded"].(string); ok {
+		if s, ok := res.Resources[i].Body()["recorded"].(string); ok {
 			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 				return t
 			}
