@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/internal/jsonmap"
 )
 
 // paramKey names a search parameter of a resource type.
@@ -140,6 +140,9 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 // cannot contain it (control characters are refused in strings).
 const versionMark = "\u0000cb-version\u0000"
 
+// versionMarkJSON is versionMark as it appears in an encoded body.
+var versionMarkJSON = []byte(`"\u0000cb-version\u0000"`)
+
 // preparedWrite is a Write with everything computed that does not depend on
 // the stored state: done in the caller's goroutine, not in the writer.
 type preparedWrite struct {
@@ -174,10 +177,8 @@ func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, e
 	if err := s.opts.Validator.Resource(w.Body); err != nil {
 		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(w.Body))
-	dec.UseNumber() // keep decimals as written
-	var body map[string]any
-	if err := dec.Decode(&body); err != nil {
+	body, err := jsonmap.Decode(w.Body) // numbers as json.Number: decimals kept as written
+	if err != nil {
 		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
 	}
 	if body == nil {
@@ -199,14 +200,11 @@ func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, e
 	}
 	meta["versionId"] = versionMark
 	meta["lastUpdated"] = now.UTC().Format(time.RFC3339Nano)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(body); err != nil {
+	out, err := jsonmap.Append(nil, body, false)
+	if err != nil {
 		return pw, fmt.Errorf("%s: encode: %w", ref, err)
 	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	mark, _ := json.Marshal(versionMark)
+	mark := versionMarkJSON
 	i := bytes.Index(out, mark)
 	if i < 0 || bytes.Count(out, mark) != 1 {
 		return pw, fmt.Errorf("%s: %w: the body must not contain the store's version marker", ref, fhirstore.ErrInvalid)
