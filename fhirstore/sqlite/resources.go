@@ -67,8 +67,10 @@ func loadParams(ctx context.Context, db *sql.DB) (map[paramKey]int64, error) {
 // resourceStmts are the writer's prepared statements for resources.
 type resourceStmts struct {
 	lookup, insert, update, insertVersion, insertChange *sql.Stmt
-	// rows[t] reads a resource's rows of indexTables[t]; del[t] deletes one.
-	rows, del [len(indexTables)]*sql.Stmt
+	// rows reads a resource's rows of every indexTables (rowsSQL); del[t]
+	// deletes one of indexTables[t].
+	rows *sql.Stmt
+	del  [len(indexTables)]*sql.Stmt
 	// add[t][k] inserts k rows into indexTables[t].
 	add [len(indexTables)][maxRowsPerInsert + 1]*sql.Stmt
 }
@@ -110,6 +112,7 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.update, `UPDATE resource SET version = ?, last_updated = ?, deleted = ? WHERE rid = ?`},
 		{&r.insertVersion, `INSERT INTO resource_version (rid, version, last_updated, deleted, journal_id, body) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.insertChange, `INSERT INTO change (type, id, version, interaction, at, journal_id) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&r.rows, rowsSQL()},
 	} {
 		var err error
 		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
@@ -118,9 +121,6 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 	}
 	for t, tab := range indexTables {
 		var err error
-		if r.rows[t], err = db.PrepareContext(ctx, "SELECT param, "+tab.a+", "+tab.b+" FROM "+tab.name+" WHERE rid = ?"); err != nil {
-			return err
-		}
 		if r.del[t], err = db.PrepareContext(ctx, "DELETE FROM "+tab.name+" WHERE param = ? AND "+tab.a+" = ? AND "+tab.b+" = ? AND rid = ?"); err != nil {
 			return err
 		}
@@ -133,6 +133,23 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	return nil
+}
+
+// rowsSQL reads a resource's rows of every search table in one statement
+// (one step through the driver, not one per table): per row its table's
+// index in indexTables, param, the two text columns and the two integer
+// ones (the date table's), the columns a table lacks empty or 0. The
+// resource's rid is bound once per table.
+func rowsSQL() string {
+	var parts []string
+	for t, tab := range indexTables {
+		cols := tab.a + ", " + tab.b + ", 0, 0"
+		if t == kindTable(fhirstore.KindDate) {
+			cols = "'', '', " + tab.a + ", " + tab.b
+		}
+		parts = append(parts, "SELECT "+strconv.Itoa(t)+", param, "+cols+" FROM "+tab.name+" WHERE rid = ?")
+	}
+	return strings.Join(parts, " UNION ALL ")
 }
 
 // versionMark stands for meta.versionId in a body prepared outside the
@@ -430,19 +447,17 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 		want[keyOf(r)] = true
 	}
 	if had {
-		for t := range indexTables {
-			old, err := s.indexRowsOf(tx, t, rid)
-			if err != nil {
-				return err
+		old, err := s.indexRowsOf(tx, rid)
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if want[k] {
+				delete(want, k) // stays as it is
+				continue
 			}
-			for _, k := range old {
-				if want[k] {
-					delete(want, k) // stays as it is
-					continue
-				}
-				if _, err := tx.Stmt(s.res.del[t]).Exec(k.args(rid)...); err != nil {
-					return err
-				}
+			if _, err := tx.Stmt(s.res.del[k.table]).Exec(k.args(rid)...); err != nil {
+				return err
 			}
 		}
 	}
@@ -465,23 +480,21 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 	return nil
 }
 
-// indexRowsOf reads the rows resource rid has in indexTables[t].
-func (s *Store) indexRowsOf(tx *sql.Tx, t int, rid int64) ([]indexKey, error) {
-	q, err := tx.Stmt(s.res.rows[t]).Query(rid)
+// indexRowsOf reads the rows resource rid has in the search tables.
+func (s *Store) indexRowsOf(tx *sql.Tx, rid int64) ([]indexKey, error) {
+	q, err := tx.Stmt(s.res.rows).Query(rid, rid, rid, rid)
 	if err != nil {
 		return nil, err
 	}
 	defer q.Close()
 	var out []indexKey
 	for q.Next() {
-		k := indexKey{table: t}
-		if t == kindTable(fhirstore.KindDate) {
-			err = q.Scan(&k.param, &k.lo, &k.hi)
-		} else {
-			err = q.Scan(&k.param, &k.a, &k.b)
-		}
-		if err != nil {
+		var k indexKey
+		if err := q.Scan(&k.table, &k.param, &k.a, &k.b, &k.lo, &k.hi); err != nil {
 			return nil, err
+		}
+		if k.table < 0 || k.table >= len(indexTables) {
+			return nil, fmt.Errorf("search row of table %d", k.table)
 		}
 		out = append(out, k)
 	}
