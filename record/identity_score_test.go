@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -501,4 +502,33 @@ func ExampleMatchConfig_Score() {
 	// national_id missing  +0
 	// address     agree    +3
 	// total 18 → link
+}
+
+// TestNormalizeASCIIIsNormalizeText checks the ASCII fast path against the
+// Unicode one: every ASCII character alone and between letters, and
+// random ASCII strings.
+func TestNormalizeASCIIIsNormalizeText(t *testing.T) {
+	var inputs []string
+	for c := range 128 {
+		inputs = append(inputs, string(rune(c)), "Ab"+string(rune(c))+"Cd", string(rune(c))+" x-Y ")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := make([]byte, rng.IntN(24))
+		for i := range b {
+			b[i] = byte(rng.IntN(128))
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, s := range inputs {
+		got, ok := normalizeASCII(s)
+		if want := normalizeUnicode(s); !ok || got != want {
+			t.Fatalf("normalizeASCII(%q) = %q, %v; normalizeUnicode %q", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"Müller", "王", "a\x80"} {
+		if _, ok := normalizeASCII(s); ok {
+			t.Errorf("normalizeASCII(%q) took a string that is not ASCII", s)
+		}
+	}
 }
