@@ -194,6 +194,9 @@ func (d *decoder) string() (string, bool) {
 	start := d.i + 1
 	plain := true // no escapes and nothing but ASCII
 	for j := start; j < len(d.b); j++ {
+		if plainInString[d.b[j]] {
+			continue
+		}
 		switch c := d.b[j]; {
 		case c == '"':
 			d.i = j + 1
@@ -213,6 +216,15 @@ func (d *decoder) string() (string, bool) {
 	}
 	return "", false
 }
+
+// plainInString are the bytes a string's content may have that neither
+// end it, nor escape, nor need a look at their encoding.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func hasEscape(s []byte) bool { return bytes.IndexByte(s, '\\') >= 0 }
 
@@ -487,19 +499,34 @@ func validNumber(s string) bool {
 
 const hexDigits = "0123456789abcdef"
 
+// safeSet and htmlSafeSet are the bytes appendString copies as they are
+// (ASCII only: other bytes are looked at as UTF-8), without and with HTML
+// escaping.
+var safeSet, htmlSafeSet = func() (t, h [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+		h[c] = t[c] && c != '<' && c != '>' && c != '&'
+	}
+	return t, h
+}()
+
 // appendString is encoding/json's string encoding: '"', '\\' and control
 // characters escaped, with html also '<', '>' and '&'; U+2028 and U+2029
 // escaped; invalid UTF-8 as \ufffd.
 func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
+	safe := &safeSet
+	if html {
+		safe = &htmlSafeSet
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if safe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':
