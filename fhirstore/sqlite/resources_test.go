@@ -2,8 +2,14 @@ package sqlite
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
 	"testing"
+
+	"github.com/carebridge/carebridge/fhirstore"
 )
 
 // TestVersionMarkJSON checks that the encoded marker prepareWrite looks
@@ -11,5 +17,70 @@ import (
 func TestVersionMarkJSON(t *testing.T) {
 	if b, err := json.Marshal(versionMark); err != nil || !bytes.Equal(b, versionMarkJSON) {
 		t.Fatalf("versionMark encodes as %s (%v), versionMarkJSON is %s", b, err, versionMarkJSON)
+	}
+}
+
+// TestChooseDriverAsCountingEveryClause checks that probing with a
+// running limit, string clauses last, picks the driver that counting
+// every clause up to probeLimit picks: the fewest rows, the earlier
+// clause on a tie (also at the cap).
+func TestChooseDriverAsCountingEveryClause(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "d.db"), Options{Validator: NoValidation, Durability: DurabilityOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var writes []fhirstore.Write
+	for i := range probeLimit + 200 {
+		family, year, gender := "FamB", "1980", "male"
+		switch {
+		case i >= probeLimit+100:
+			family, year = "FamZ", "1990" // 100 each: a tie below the cap
+		case i%3 == 0:
+			family = "FamA"
+		}
+		if i%2 == 0 {
+			gender = "female"
+		}
+		writes = append(writes, fhirstore.Write{Type: "Patient", ID: fmt.Sprint("p", i), IfVersion: fhirstore.Unconditional,
+			Body: fmt.Appendf(nil, `{"resourceType":"Patient","name":[{"family":%q}],"birthDate":"%s-01-02","gender":%q}`, family, year, gender)})
+	}
+	if _, err := s.Apply(ctx, fhirstore.ChangeSet{Writes: writes}); err != nil {
+		t.Fatal(err)
+	}
+	p := func(name, value string) fhirstore.Param { return fhirstore.Param{Name: name, Values: []string{value}} }
+	for _, params := range [][]fhirstore.Param{
+		{p("family", "fam"), p("birthdate", "eq1980")},  // both at the cap: the first
+		{p("birthdate", "eq1980"), p("family", "fam")},  // the same, the other way round
+		{p("family", "famz"), p("birthdate", "eq1990")}, // a tie of 100: the first
+		{p("birthdate", "eq1990"), p("family", "famz")}, // the same, the other way round
+		{p("family", "fama"), p("gender", "male"), p("birthdate", "eq1990")},
+		{p("gender", "female"), p("family", "famb"), p("birthdate", "eq1980")},
+		{p("family", "famz"), p("gender", "female"), p("birthdate", "eq1990"), p("name", "famz")},
+		{p("name", "fam"), p("family", "fama")},
+	} {
+		pq, err := fhirstore.PrepareQuery(fhirstore.Query{Type: "Patient", Params: params})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.chooseDriver(ctx, s.rdb, pq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, best := -1, math.MaxInt
+		for i := range pq.Clauses {
+			sub := s.driverSQL(pq.Type, &pq.Clauses[i])
+			var n int
+			if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub.sql+` LIMIT `+fmt.Sprint(probeLimit)+`)`, sub.args...).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n < best {
+				best, want = n, i
+			}
+		}
+		if got != want {
+			t.Errorf("%v: driver %d, counting every clause %d", params, got, want)
+		}
 	}
 }
