@@ -320,7 +320,7 @@ func sameIDs(found, want []string) bool {
 
 // completeIn records c within tx, or fails with ErrNotClaimed.
 func (s *Store) completeIn(tx *sql.Tx, c fhirstore.Completion, now int64) error {
-	r, err := tx.Stmt(s.stmtComplete).Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID, c.Owner)
+	r, err := s.stmt(tx, s.stmtComplete).Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID, c.Owner)
 	if err != nil {
 		return fmt.Errorf("complete journal entry %d: %w", c.ID, err)
 	}
@@ -329,7 +329,7 @@ func (s *Store) completeIn(tx *sql.Tx, c fhirstore.Completion, now int64) error 
 	} else if n == 0 {
 		return fmt.Errorf("complete journal entry %d: %w", c.ID, fhirstore.ErrNotClaimed)
 	}
-	if _, err := tx.Stmt(s.stmtSetAck).Exec(nullBytes(c.Ack), nullBytes(c.Result), nullBytes(c.Notes), c.ID); err != nil {
+	if _, err := s.stmt(tx, s.stmtSetAck).Exec(nullBytes(c.Ack), nullBytes(c.Result), nullBytes(c.Notes), c.ID); err != nil {
 		return fmt.Errorf("complete journal entry %d: %w", c.ID, err)
 	}
 	return nil
@@ -342,7 +342,7 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	st := &s.res
 	var rid, version int64
 	var deleted bool
-	err := tx.Stmt(st.lookup).QueryRow(w.Type, w.ID).Scan(&rid, &version, &deleted)
+	err := s.stmt(tx, st.lookup).QueryRow(w.Type, w.ID).Scan(&rid, &version, &deleted)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s/%s: look up: %w", w.Type, w.ID, err)
@@ -380,11 +380,11 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	}
 	at := pw.lastUpdated.UnixNano()
 	if exists {
-		if _, err := tx.Stmt(st.update).Exec(res.Version, at, w.Delete, rid); err != nil {
+		if _, err := s.stmt(tx, st.update).Exec(res.Version, at, w.Delete, rid); err != nil {
 			return nil, fmt.Errorf("%s/%s: update: %w", w.Type, w.ID, err)
 		}
 	} else {
-		r, err := tx.Stmt(st.insert).Exec(w.Type, w.ID, res.Version, at, w.Delete)
+		r, err := s.stmt(tx, st.insert).Exec(w.Type, w.ID, res.Version, at, w.Delete)
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: insert: %w", w.Type, w.ID, err)
 		}
@@ -392,13 +392,13 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 			return nil, err
 		}
 	}
-	if _, err := tx.Stmt(st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
+	if _, err := s.stmt(tx, st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
 		return nil, fmt.Errorf("%s/%s: insert version: %w", w.Type, w.ID, err)
 	}
 	if err := s.updateIndexRows(tx, rid, exists && !deleted, pw.entries); err != nil {
 		return nil, fmt.Errorf("%s/%s: index: %w", w.Type, w.ID, err)
 	}
-	if _, err := tx.Stmt(st.insertChange).Exec(w.Type, w.ID, res.Version, string(interaction), at, journalID); err != nil {
+	if _, err := s.stmt(tx, st.insertChange).Exec(w.Type, w.ID, res.Version, string(interaction), at, journalID); err != nil {
 		return nil, fmt.Errorf("%s/%s: change feed: %w", w.Type, w.ID, err)
 	}
 	return res, nil
@@ -456,7 +456,7 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 				delete(want, k) // stays as it is
 				continue
 			}
-			if _, err := tx.Stmt(s.res.del[k.table]).Exec(k.args(rid)...); err != nil {
+			if _, err := s.stmt(tx, s.res.del[k.table]).Exec(k.args(rid)...); err != nil {
 				return err
 			}
 		}
@@ -471,7 +471,7 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 	for t, a := range args {
 		for len(a) > 0 {
 			k := min(len(a)/4, maxRowsPerInsert)
-			if _, err := tx.Stmt(s.res.add[t][k]).Exec(a[:4*k]...); err != nil {
+			if _, err := s.stmt(tx, s.res.add[t][k]).Exec(a[:4*k]...); err != nil {
 				return err
 			}
 			a = a[4*k:]
@@ -482,7 +482,7 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 
 // indexRowsOf reads the rows resource rid has in the search tables.
 func (s *Store) indexRowsOf(tx *sql.Tx, rid int64) ([]indexKey, error) {
-	q, err := tx.Stmt(s.res.rows).Query(rid, rid, rid, rid)
+	q, err := s.stmt(tx, s.res.rows).Query(rid, rid, rid, rid)
 	if err != nil {
 		return nil, err
 	}

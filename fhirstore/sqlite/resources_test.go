@@ -3,7 +3,9 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -82,5 +84,38 @@ func TestChooseDriverAsCountingEveryClause(t *testing.T) {
 		if got != want {
 			t.Errorf("%v: driver %d, counting every clause %d", params, got, want)
 		}
+	}
+}
+
+// TestWriterStatementsBoundPerTransaction checks that the writer binds a
+// statement to its transaction once, and again in the next transaction
+// (the one before is closed with its commit).
+func TestWriterStatementsBoundPerTransaction(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{Validator: NoValidation, Durability: DurabilityOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var bound []*sql.Stmt
+	for range 2 {
+		if err := s.submit(ctx, func(tx *sql.Tx) error {
+			st := s.stmt(tx, s.res.lookup)
+			if again := s.stmt(tx, s.res.lookup); again != st {
+				t.Error("the statement was bound to the transaction twice")
+			}
+			bound = append(bound, st)
+			var rid, version int64
+			var deleted bool
+			if err := st.QueryRow("Patient", "none").Scan(&rid, &version, &deleted); !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("look up: %w", err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bound[0] == bound[1] {
+		t.Error("the next transaction used the statement bound to the one before")
 	}
 }
