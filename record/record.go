@@ -391,7 +391,11 @@ func (p *plan) changeSet(journalID int64) (fhirstore.ChangeSet, error) {
 		if err != nil {
 			return cs, fmt.Errorf("encode %s: %w", k.ref(), err)
 		}
-		cs.Writes = append(cs.Writes, fhirstore.Write{Type: k.typ, ID: k.id, IfVersion: s.version, Body: b})
+		// s.body is what decoding b gives (incoming resources are
+		// normalized; a number the record computes may be a float64, which
+		// encodes alike): the store need not decode b again. The scenario
+		// and sequence tests check this on every write (objectsChecked).
+		cs.Writes = append(cs.Writes, fhirstore.Write{Type: k.typ, ID: k.id, IfVersion: s.version, Body: b, Object: s.body})
 	}
 	return cs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -194,9 +195,14 @@ func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, e
 	if err := s.opts.Validator.Resource(w.Body); err != nil {
 		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
 	}
-	body, err := jsonmap.Decode(w.Body) // numbers as json.Number: decimals kept as written
-	if err != nil {
-		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
+	// Decoded with numbers as json.Number: decimals kept as written. The
+	// caller's decoded body is copied where meta and id are set below.
+	body := maps.Clone(w.Object)
+	if body == nil {
+		var err error
+		if body, err = jsonmap.Decode(w.Body); err != nil {
+			return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
+		}
 	}
 	if body == nil {
 		return pw, fmt.Errorf("%s: %w: not a JSON object", ref, fhirstore.ErrInvalid)
@@ -211,10 +217,11 @@ func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, e
 		return pw, fmt.Errorf("%s: %w: body has id %v", ref, fhirstore.ErrInvalid, id)
 	}
 	meta, _ := body["meta"].(map[string]any)
+	meta = maps.Clone(meta)
 	if meta == nil {
 		meta = map[string]any{}
-		body["meta"] = meta
 	}
+	body["meta"] = meta
 	meta["versionId"] = versionMark
 	meta["lastUpdated"] = now.UTC().Format(time.RFC3339Nano)
 	out, err := jsonmap.Append(nil, body, false)

@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/internal/jsonmap"
 )
 
 // TestVersionMarkJSON checks that the encoded marker prepareWrite looks
@@ -117,5 +120,58 @@ func TestWriterStatementsBoundPerTransaction(t *testing.T) {
 	}
 	if bound[0] == bound[1] {
 		t.Error("the next transaction used the statement bound to the one before")
+	}
+}
+
+// TestWriteObjectAsDecodedBody checks that a write carrying its decoded
+// body (Write.Object) stores the same version and search rows as one the
+// store decodes itself, and leaves the Object as it was.
+func TestWriteObjectAsDecodedBody(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	body := []byte(`{"resourceType":"Patient","id":"p1","meta":{"tag":[{"system":"urn:t","code":"x"}]},` +
+		`"identifier":[{"system":"urn:mrn","value":"M1"}],"name":[{"family":"Ôkafor <&>","given":["Ada"]}],` +
+		`"birthDate":"1980-02-14","multipleBirthInteger":2,"extension":[{"url":"urn:x","valueDecimal":1.50}]}`)
+	var stored [2][]byte
+	var rows [2][]indexKey
+	for i, withObject := range []bool{false, true} {
+		s, err := Open(ctx, filepath.Join(t.TempDir(), "o.db"), Options{Durability: DurabilityOff, Now: func() time.Time { return at }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := fhirstore.Write{Type: "Patient", ID: "p1", Body: body}
+		var before []byte
+		if withObject {
+			if w.Object, err = jsonmap.Decode(body); err != nil {
+				t.Fatal(err)
+			}
+			before, _ = jsonmap.Append(nil, w.Object, true)
+		}
+		if _, err := s.Apply(ctx, fhirstore.ChangeSet{Writes: []fhirstore.Write{w}}); err != nil {
+			t.Fatal(err)
+		}
+		if withObject {
+			if after, _ := jsonmap.Append(nil, w.Object, true); !bytes.Equal(after, before) {
+				t.Errorf("the store changed the Object: %s, was %s", after, before)
+			}
+		}
+		r, err := s.Read(ctx, "Patient", "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[i] = r.Body
+		if err := s.submit(ctx, func(tx *sql.Tx) error {
+			rows[i], err = s.indexRowsOf(tx, 1)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	if !bytes.Equal(stored[0], stored[1]) {
+		t.Errorf("stored with Object:\n%s\nwithout:\n%s", stored[1], stored[0])
+	}
+	if len(rows[0]) == 0 || !reflect.DeepEqual(rows[0], rows[1]) {
+		t.Errorf("search rows with Object %v, without %v", rows[1], rows[0])
 	}
 }
