@@ -82,6 +82,14 @@ func (d *decoder) value() (any, bool) {
 	case c == '[':
 		return d.array()
 	case c == '"':
+		if end := d.i + 1 + bytes.IndexByte(d.b[d.i+1:], '"'); end > d.i {
+			// A common value is shared, already boxed. (Common values
+			// hold no backslash: the quote found is the closing one.)
+			if v, ok := commonValues[string(d.b[d.i+1:end])]; ok {
+				d.i = end + 1
+				return v, true
+			}
+		}
 		s, ok := d.string()
 		return s, ok
 	case c == '-' || c >= '0' && c <= '9':
@@ -122,7 +130,7 @@ func (d *decoder) object() (map[string]any, bool) {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
 			return nil, false
 		}
-		k, ok := d.string()
+		k, ok := d.key()
 		if !ok {
 			return nil, false
 		}
@@ -187,6 +195,19 @@ func (d *decoder) array() (any, bool) {
 			return nil, false
 		}
 	}
+}
+
+// key reads an object's key, d.i at its opening quote: a common element
+// name is shared rather than allocated. (Element names hold no backslash:
+// the quote found is the closing one.)
+func (d *decoder) key() (string, bool) {
+	if end := d.i + 1 + bytes.IndexByte(d.b[d.i+1:], '"'); end > d.i {
+		if k, ok := commonKeys[string(d.b[d.i+1:end])]; ok {
+			d.i = end + 1
+			return k, true
+		}
+	}
+	return d.string()
 }
 
 // string reads a string, d.i at its opening quote.
@@ -568,3 +589,44 @@ func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// commonKeys are FHIR element names: decoded, each is one shared string
+// rather than a string allocated per occurrence.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range strings.Fields(`resourceType id meta versionId lastUpdated tag extension url
+		valueDateTime valueString valueCode valueCoding valueReference valueMoney valueDecimal valueBoolean
+		system code display coding text value type use reference identifier status period start end
+		subject patient encounter name family given prefix suffix telecom rank address line city district
+		state postalCode country gender birthDate active link other class location participant individual
+		actor account category condition clinicalStatus verificationStatus criticality reaction
+		manifestation severity relationship serviceType reasonCode diagnosis communication language
+		preferred maritalStatus contact assigner managingOrganization serviceProvider hospitalization
+		statusHistory classHistory priority appointment minutesDuration description focus for intent
+		authoredOn input currency amount quantity context occurrenceDateTime performer entered enteredDate
+		payment paymentAmount detail onsetDateTime recordedDate note deceasedBoolean deceasedDateTime
+		multipleBirthBoolean multipleBirthInteger generalPractitioner partOf physicalType mode alias`) {
+		m[k] = k
+	}
+	return m
+}()
+
+// commonValues are values FHIR resources repeat (code systems, the
+// record's extension and tag systems, frequent codes), boxed once.
+var commonValues = func() map[string]any {
+	m := map[string]any{}
+	for _, v := range strings.Fields(`official usual home work mobile temp old phone email fax sms
+		male female unknown other true false active inactive completed in-progress finished planned
+		cancelled arrived booked fulfilled billable entered-in-error
+		http://terminology.hl7.org/CodeSystem/v2-0203 http://terminology.hl7.org/CodeSystem/v3-ActCode
+		http://terminology.hl7.org/CodeSystem/v3-ParticipationType http://terminology.hl7.org/CodeSystem/v3-MaritalStatus
+		http://terminology.hl7.org/CodeSystem/condition-category http://terminology.hl7.org/CodeSystem/condition-clinical
+		http://terminology.hl7.org/CodeSystem/v2-0131 http://terminology.hl7.org/CodeSystem/v3-RoleCode
+		http://hl7.org/fhir/sid/icd-10 urn:ietf:bcp:47 urn:iso:std:iso:3166
+		https://carebridge.dev/fhir/StructureDefinition/event-time https://carebridge.dev/fhir/CodeSystem/hl7v2-event
+		https://carebridge.dev/fhir/CodeSystem/named-patient https://carebridge.dev/fhir/StructureDefinition/account-balance
+		https://carebridge.dev/fhir/StructureDefinition/account MR VN AN NI PI PRN WPN IMP AMB EMER ATND ADM`) {
+		m[v] = v
+	}
+	return m
+}()

@@ -27,6 +27,8 @@ var seeds = []string{
 	`{"a":1,}`, `{"a":[1,]}`, `{"a"}`, `{"a":}`, `{a:1}`, `{"a":tru}`, `{"a":nul}`, `{"a":1`, `{"a":"x`,
 	`{"a":"x\`, `{"a":[`, `{"a":{`, ``, ` `, `{"a":1}}`,
 	`{"a":"` + strings.Repeat(`\u0041`, 40) + `"}`,
+	`{"system":"official","use\"":"home\"","use":"home","x":["male","http://hl7.org/fhir/sid/icd-10"],"code\u0073":"\u0068ome"}`,
+	`{"system":"official`, `{"system`, `{"use":"home"`,
 	strings.Repeat(`{"a":`, 1200) + `1` + strings.Repeat(`}`, 1200),
 	strings.Repeat(`{"a":[`, 600) + `1` + strings.Repeat(`]}`, 600),
 }
