@@ -60,6 +60,10 @@ type Write struct {
 	// store sets meta.versionId and meta.lastUpdated and keeps the rest of
 	// meta. Nil with Delete.
 	Body []byte
+	// Object, when not nil, is Body as encoding/json decodes it (numbers
+	// as json.Number), which the caller has at hand: the store then uses
+	// it rather than decoding Body again. The store does not modify it.
+	Object map[string]any
 	// Delete writes a deletion version. Deleting a resource that never
 	// existed fails with ErrNotFound; deleting one already deleted writes
 	// nothing and returns its deletion version.

@@ -470,6 +470,14 @@ func givenAbbreviated(x, y []string) bool {
 // turns punctuation into single spaces: "Müller-Lüdenscheidt" becomes
 // "muller ludenscheidt".
 func normalizeText(s string) string {
+	if ascii, ok := normalizeASCII(s); ok {
+		return ascii
+	}
+	return normalizeUnicode(s)
+}
+
+// normalizeUnicode is normalizeText for any string.
+func normalizeUnicode(s string) string {
 	s = cases.Fold().String(norm.NFKD.String(s))
 	var b strings.Builder
 	space := false
@@ -488,6 +496,34 @@ func normalizeText(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// normalizeASCII is normalizeText for a string of ASCII characters (most
+// names and addresses, where NFKD and the combining marks change nothing
+// and folding is lower-casing), without the Unicode tables' cost; ok is
+// false for any other string.
+func normalizeASCII(s string) (string, bool) {
+	b := make([]byte, 0, len(s))
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return "", false
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		default:
+			space = true
+			continue
+		}
+		if space && len(b) > 0 {
+			b = append(b, ' ')
+		}
+		space = false
+		b = append(b, c)
+	}
+	return string(b), true
 }
 
 // isHan reports whether r is written in a CJK script (Han, kana or

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -530,6 +531,35 @@ func TestNameText(t *testing.T) {
 	} {
 		if got := nameText(tc.n); got != tc.want {
 			t.Errorf("nameText(%+v) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestNormalizeASCIIIsNormalizeText checks the ASCII fast path against the
+// Unicode one: every ASCII character alone and between letters, and
+// random ASCII strings.
+func TestNormalizeASCIIIsNormalizeText(t *testing.T) {
+	var inputs []string
+	for c := range 128 {
+		inputs = append(inputs, string(rune(c)), "Ab"+string(rune(c))+"Cd", string(rune(c))+" x-Y ")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := make([]byte, rng.IntN(24))
+		for i := range b {
+			b[i] = byte(rng.IntN(128))
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, s := range inputs {
+		got, ok := normalizeASCII(s)
+		if want := normalizeUnicode(s); !ok || got != want {
+			t.Fatalf("normalizeASCII(%q) = %q, %v; normalizeUnicode %q", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{"Müller", "王", "a\x80"} {
+		if _, ok := normalizeASCII(s); ok {
+			t.Errorf("normalizeASCII(%q) took a string that is not ASCII", s)
 		}
 	}
 }

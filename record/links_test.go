@@ -44,7 +44,7 @@ func openRecord(t *testing.T) (*sqlite.Store, *record.Recorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	rec, err := record.New(st, record.Options{})
+	rec, err := record.New(objectsChecked{st, t}, record.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -521,7 +521,7 @@ func run(t *testing.T, set *mappings.Set, steps []string, times int) *view {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	rec, err := record.New(st, record.Options{Now: now})
+	rec, err := record.New(objectsChecked{st, t}, record.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,13 @@ func TestStatementsAreNotCompiledAgain(t *testing.T) {
 			}
 			return err
 		}},
+		{"search rows of a resource", func(i int) error {
+			rows, err := db.QueryContext(ctx, rowsSQL(), i+1, i+1, i+1, i+1)
+			if err == nil {
+				err = rows.Close()
+			}
+			return err
+		}},
 		{"token", nil}, {"string", nil}, {"date", nil}, {"reference", nil}, {"two parameters", nil}, {"sorted", nil}, {"ids only", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,7 +56,7 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		if res.Differs {
 			errText = fhirstore.DifferentDuplicateError(res.Original)
 		}
-		r, err := tx.Stmt(s.stmtInsert).Exec(
+		r, err := s.stmt(tx, s.stmtInsert).Exec(
 			e.ReceivedAt.UnixNano(), e.Listener, e.Peer, e.SendingApp, e.SendingFacility,
 			e.MessageTime, e.MessageType, e.ControlID, string(status), errText, dupOf,
 			claimedBy, claimedAt, boolInt(status == fhirstore.StatusProcessing))
@@ -66,7 +66,7 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 		if res.ID, err = r.LastInsertId(); err != nil {
 			return err
 		}
-		if _, err := tx.Stmt(s.stmtInsertBody).Exec(res.ID, e.Raw, nullBytes(ack)); err != nil {
+		if _, err := s.stmt(tx, s.stmtInsertBody).Exec(res.ID, e.Raw, nullBytes(ack)); err != nil {
 			return fmt.Errorf("insert journal message: %w", err)
 		}
 		return nil
@@ -90,7 +90,7 @@ const maxOriginals = 16
 // one whose message is e's, else the earliest one, with Differs set. An
 // entry answered AE/AR (processing failed under on-process) is left out.
 func (s *Store) original(tx *sql.Tx, e *fhirstore.Entry, since int64) (fhirstore.AppendResult, error) {
-	rows, err := tx.Stmt(s.stmtDup).Query(e.ControlID, e.SendingApp, e.SendingFacility, since)
+	rows, err := s.stmt(tx, s.stmtDup).Query(e.ControlID, e.SendingApp, e.SendingFacility, since)
 	if err != nil {
 		return fhirstore.AppendResult{}, err
 	}
@@ -109,7 +109,7 @@ func (s *Store) original(tx *sql.Tx, e *fhirstore.Entry, since int64) (fhirstore
 	var res fhirstore.AppendResult
 	for _, id := range ids {
 		var raw, ack []byte
-		if err := tx.Stmt(s.stmtBody).QueryRow(id).Scan(&raw, &ack); err != nil {
+		if err := s.stmt(tx, s.stmtBody).QueryRow(id).Scan(&raw, &ack); err != nil {
 			return fhirstore.AppendResult{}, err
 		}
 		if fhirstore.Refused(ack) {
@@ -134,7 +134,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int) ([]*fhirstor
 	var out []*fhirstore.Entry
 	err := s.submit(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		rows, err := tx.Stmt(s.stmtClaim).Query(owner, s.opts.Now().UnixNano(), limit)
+		rows, err := s.stmt(tx, s.stmtClaim).Query(owner, s.opts.Now().UnixNano(), limit)
 		if err != nil {
 			return err
 		}
@@ -150,7 +150,7 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int) ([]*fhirstor
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		body := tx.Stmt(s.stmtBody)
+		body := s.stmt(tx, s.stmtBody)
 		for _, e := range out {
 			if err := body.QueryRow(e.ID).Scan(&e.Raw, &e.Ack); err != nil {
 				return fmt.Errorf("read message %d: %w", e.ID, err)
@@ -179,7 +179,7 @@ func (s *Store) Complete(ctx context.Context, cs []fhirstore.Completion) error {
 	var lost []int64
 	err := s.submit(ctx, func(tx *sql.Tx) error {
 		lost = lost[:0]
-		complete, setAck := tx.Stmt(s.stmtComplete), tx.Stmt(s.stmtSetAck)
+		complete, setAck := s.stmt(tx, s.stmtComplete), s.stmt(tx, s.stmtSetAck)
 		for _, c := range cs {
 			r, err := complete.Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID, c.Owner)
 			if err != nil {

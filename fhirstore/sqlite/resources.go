@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/carebridge/carebridge/fhirstore"
+	"github.com/carebridge/carebridge/internal/jsonmap"
 )
 
 // paramKey names a search parameter of a resource type.
@@ -67,8 +68,10 @@ func loadParams(ctx context.Context, db *sql.DB) (map[paramKey]int64, error) {
 // resourceStmts are the writer's prepared statements for resources.
 type resourceStmts struct {
 	lookup, insert, update, insertVersion, insertChange *sql.Stmt
-	// rows[t] reads a resource's rows of indexTables[t]; del[t] deletes one.
-	rows, del [len(indexTables)]*sql.Stmt
+	// rows reads a resource's rows of every indexTables (rowsSQL); del[t]
+	// deletes one of indexTables[t].
+	rows *sql.Stmt
+	del  [len(indexTables)]*sql.Stmt
 	// add[t][k] inserts k rows into indexTables[t].
 	add [len(indexTables)][maxRowsPerInsert + 1]*sql.Stmt
 }
@@ -110,6 +113,7 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.update, `UPDATE resource SET version = ?, last_updated = ?, deleted = ? WHERE rid = ?`},
 		{&r.insertVersion, `INSERT INTO resource_version (rid, version, last_updated, deleted, journal_id, body) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.insertChange, `INSERT INTO change (type, id, version, interaction, at, journal_id) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&r.rows, rowsSQL()},
 	} {
 		var err error
 		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
@@ -118,9 +122,6 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 	}
 	for t, tab := range indexTables {
 		var err error
-		if r.rows[t], err = db.PrepareContext(ctx, "SELECT param, "+tab.a+", "+tab.b+" FROM "+tab.name+" WHERE rid = ?"); err != nil {
-			return err
-		}
 		if r.del[t], err = db.PrepareContext(ctx, "DELETE FROM "+tab.name+" WHERE param = ? AND "+tab.a+" = ? AND "+tab.b+" = ? AND rid = ?"); err != nil {
 			return err
 		}
@@ -135,10 +136,30 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// rowsSQL reads a resource's rows of every search table in one statement
+// (one step through the driver, not one per table): per row its table's
+// index in indexTables, param, the two text columns and the two integer
+// ones (the date table's), the columns a table lacks empty or 0. The
+// resource's rid is bound once per table.
+func rowsSQL() string {
+	var parts []string
+	for t, tab := range indexTables {
+		cols := tab.a + ", " + tab.b + ", 0, 0"
+		if t == kindTable(fhirstore.KindDate) {
+			cols = "'', '', " + tab.a + ", " + tab.b
+		}
+		parts = append(parts, "SELECT "+strconv.Itoa(t)+", param, "+cols+" FROM "+tab.name+" WHERE rid = ?")
+	}
+	return strings.Join(parts, " UNION ALL ")
+}
+
 // versionMark stands for meta.versionId in a body prepared outside the
 // writer; the writer puts the version number in its place. Validated FHIR
 // cannot contain it (control characters are refused in strings).
 const versionMark = "\u0000cb-version\u0000"
+
+// versionMarkJSON is versionMark as it appears in an encoded body.
+var versionMarkJSON = []byte(`"\u0000cb-version\u0000"`)
 
 // preparedWrite is a Write with everything computed that does not depend on
 // the stored state: done in the caller's goroutine, not in the writer.
@@ -174,11 +195,14 @@ func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, e
 	if err := s.opts.Validator.Resource(w.Body); err != nil {
 		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(w.Body))
-	dec.UseNumber() // keep decimals as written
-	var body map[string]any
-	if err := dec.Decode(&body); err != nil {
-		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
+	// Decoded with numbers as json.Number: decimals kept as written. The
+	// caller's decoded body is copied where meta and id are set below.
+	body := maps.Clone(w.Object)
+	if body == nil {
+		var err error
+		if body, err = jsonmap.Decode(w.Body); err != nil {
+			return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
+		}
 	}
 	if body == nil {
 		return pw, fmt.Errorf("%s: %w: not a JSON object", ref, fhirstore.ErrInvalid)
@@ -193,20 +217,18 @@ func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, e
 		return pw, fmt.Errorf("%s: %w: body has id %v", ref, fhirstore.ErrInvalid, id)
 	}
 	meta, _ := body["meta"].(map[string]any)
+	meta = maps.Clone(meta)
 	if meta == nil {
 		meta = map[string]any{}
-		body["meta"] = meta
 	}
+	body["meta"] = meta
 	meta["versionId"] = versionMark
 	meta["lastUpdated"] = now.UTC().Format(time.RFC3339Nano)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(body); err != nil {
+	out, err := jsonmap.Append(nil, body, false)
+	if err != nil {
 		return pw, fmt.Errorf("%s: encode: %w", ref, err)
 	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	mark, _ := json.Marshal(versionMark)
+	mark := versionMarkJSON
 	i := bytes.Index(out, mark)
 	if i < 0 || bytes.Count(out, mark) != 1 {
 		return pw, fmt.Errorf("%s: %w: the body must not contain the store's version marker", ref, fhirstore.ErrInvalid)
@@ -305,7 +327,7 @@ func sameIDs(found, want []string) bool {
 
 // completeIn records c within tx, or fails with ErrNotClaimed.
 func (s *Store) completeIn(tx *sql.Tx, c fhirstore.Completion, now int64) error {
-	r, err := tx.Stmt(s.stmtComplete).Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID, c.Owner)
+	r, err := s.stmt(tx, s.stmtComplete).Exec(string(c.Status), c.Error, now, c.ResultHash, c.ID, c.Owner)
 	if err != nil {
 		return fmt.Errorf("complete journal entry %d: %w", c.ID, err)
 	}
@@ -314,7 +336,7 @@ func (s *Store) completeIn(tx *sql.Tx, c fhirstore.Completion, now int64) error 
 	} else if n == 0 {
 		return fmt.Errorf("complete journal entry %d: %w", c.ID, fhirstore.ErrNotClaimed)
 	}
-	if _, err := tx.Stmt(s.stmtSetAck).Exec(nullBytes(c.Ack), nullBytes(c.Result), nullBytes(c.Notes), c.ID); err != nil {
+	if _, err := s.stmt(tx, s.stmtSetAck).Exec(nullBytes(c.Ack), nullBytes(c.Result), nullBytes(c.Notes), c.ID); err != nil {
 		return fmt.Errorf("complete journal entry %d: %w", c.ID, err)
 	}
 	return nil
@@ -327,7 +349,7 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	st := &s.res
 	var rid, version int64
 	var deleted bool
-	err := tx.Stmt(st.lookup).QueryRow(w.Type, w.ID).Scan(&rid, &version, &deleted)
+	err := s.stmt(tx, st.lookup).QueryRow(w.Type, w.ID).Scan(&rid, &version, &deleted)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%s/%s: look up: %w", w.Type, w.ID, err)
@@ -365,11 +387,11 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	}
 	at := pw.lastUpdated.UnixNano()
 	if exists {
-		if _, err := tx.Stmt(st.update).Exec(res.Version, at, w.Delete, rid); err != nil {
+		if _, err := s.stmt(tx, st.update).Exec(res.Version, at, w.Delete, rid); err != nil {
 			return nil, fmt.Errorf("%s/%s: update: %w", w.Type, w.ID, err)
 		}
 	} else {
-		r, err := tx.Stmt(st.insert).Exec(w.Type, w.ID, res.Version, at, w.Delete)
+		r, err := s.stmt(tx, st.insert).Exec(w.Type, w.ID, res.Version, at, w.Delete)
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: insert: %w", w.Type, w.ID, err)
 		}
@@ -377,13 +399,13 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 			return nil, err
 		}
 	}
-	if _, err := tx.Stmt(st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
+	if _, err := s.stmt(tx, st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
 		return nil, fmt.Errorf("%s/%s: insert version: %w", w.Type, w.ID, err)
 	}
 	if err := s.updateIndexRows(tx, rid, exists && !deleted, pw.entries); err != nil {
 		return nil, fmt.Errorf("%s/%s: index: %w", w.Type, w.ID, err)
 	}
-	if _, err := tx.Stmt(st.insertChange).Exec(w.Type, w.ID, res.Version, string(interaction), at, journalID); err != nil {
+	if _, err := s.stmt(tx, st.insertChange).Exec(w.Type, w.ID, res.Version, string(interaction), at, journalID); err != nil {
 		return nil, fmt.Errorf("%s/%s: change feed: %w", w.Type, w.ID, err)
 	}
 	return res, nil
@@ -432,19 +454,17 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 		want[keyOf(r)] = true
 	}
 	if had {
-		for t := range indexTables {
-			old, err := s.indexRowsOf(tx, t, rid)
-			if err != nil {
-				return err
+		old, err := s.indexRowsOf(tx, rid)
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if want[k] {
+				delete(want, k) // stays as it is
+				continue
 			}
-			for _, k := range old {
-				if want[k] {
-					delete(want, k) // stays as it is
-					continue
-				}
-				if _, err := tx.Stmt(s.res.del[t]).Exec(k.args(rid)...); err != nil {
-					return err
-				}
+			if _, err := s.stmt(tx, s.res.del[k.table]).Exec(k.args(rid)...); err != nil {
+				return err
 			}
 		}
 	}
@@ -458,7 +478,7 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 	for t, a := range args {
 		for len(a) > 0 {
 			k := min(len(a)/4, maxRowsPerInsert)
-			if _, err := tx.Stmt(s.res.add[t][k]).Exec(a[:4*k]...); err != nil {
+			if _, err := s.stmt(tx, s.res.add[t][k]).Exec(a[:4*k]...); err != nil {
 				return err
 			}
 			a = a[4*k:]
@@ -467,23 +487,21 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 	return nil
 }
 
-// indexRowsOf reads the rows resource rid has in indexTables[t].
-func (s *Store) indexRowsOf(tx *sql.Tx, t int, rid int64) ([]indexKey, error) {
-	q, err := tx.Stmt(s.res.rows[t]).Query(rid)
+// indexRowsOf reads the rows resource rid has in the search tables.
+func (s *Store) indexRowsOf(tx *sql.Tx, rid int64) ([]indexKey, error) {
+	q, err := s.stmt(tx, s.res.rows).Query(rid, rid, rid, rid)
 	if err != nil {
 		return nil, err
 	}
 	defer q.Close()
 	var out []indexKey
 	for q.Next() {
-		k := indexKey{table: t}
-		if t == kindTable(fhirstore.KindDate) {
-			err = q.Scan(&k.param, &k.lo, &k.hi)
-		} else {
-			err = q.Scan(&k.param, &k.a, &k.b)
-		}
-		if err != nil {
+		var k indexKey
+		if err := q.Scan(&k.table, &k.param, &k.a, &k.b, &k.lo, &k.hi); err != nil {
 			return nil, err
+		}
+		if k.table < 0 || k.table >= len(indexTables) {
+			return nil, fmt.Errorf("search row of table %d", k.table)
 		}
 		out = append(out, k)
 	}

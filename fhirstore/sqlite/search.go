@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,19 +124,40 @@ func (s *Store) chooseDriver(ctx context.Context, db querier, pq *fhirstore.Prep
 	case 1:
 		driver = drivers[0]
 	default:
-		best := math.MaxInt
+		// The clause with the fewest rows drives (counted up to
+		// probeLimit; a tie goes to the earlier clause). A probe stops
+		// counting where it can no longer win: at the best count so far,
+		// or one further for a clause before the best one (a tie would go
+		// to it). String clauses (name prefixes, which many share) are
+		// probed last, so that they count least.
+		slices.SortStableFunc(drivers, func(a, b int) int {
+			return cmp.Compare(probeRank(&pq.Clauses[a]), probeRank(&pq.Clauses[b]))
+		})
+		best := probeLimit
 		for _, i := range drivers {
+			limit := best
+			if driver >= 0 && i < driver {
+				limit = min(best+1, probeLimit)
+			}
 			sub := s.driverSQL(pq.Type, &pq.Clauses[i])
 			var n int
-			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub.sql+` LIMIT `+fmt.Sprint(probeLimit)+`)`, sub.args...).Scan(&n); err != nil {
+			if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (`+sub.sql+` LIMIT +?)`, append(sub.args, limit)...).Scan(&n); err != nil {
 				return 0, fmt.Errorf("search %s: estimate %s: %w", pq.Type, pq.Clauses[i].Param.Name, err)
 			}
-			if n < best {
+			if driver < 0 || n < best || n == best && i < driver {
 				best, driver = n, i
 			}
 		}
 	}
 	return driver, nil
+}
+
+// probeRank orders the probes of chooseDriver: string clauses last.
+func probeRank(c *fhirstore.Clause) int {
+	if c.Param.Kind == fhirstore.KindString {
+		return 1
+	}
+	return 0
 }
 
 // canDrive reports whether c can produce the candidate set from an index

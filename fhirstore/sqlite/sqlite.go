@@ -99,6 +99,12 @@ type Store struct {
 	// params maps a search parameter (type, name) to its search_param code.
 	params map[paramKey]int64
 
+	// tx and txStmts are the writer's open transaction and the prepared
+	// statements bound to it so far (see stmt). Only the writer goroutine
+	// uses them.
+	tx      *sql.Tx
+	txStmts map[*sql.Stmt]*sql.Stmt
+
 	reqs      chan *writeReq
 	closing   chan struct{}
 	writerEnd chan struct{}
@@ -290,6 +296,25 @@ func (s *Store) Close() error {
 	return err
 }
 
+// stmt is st bound to the writer's transaction tx, once per transaction:
+// tx.Stmt makes a new statement on each call (and each is closed at the
+// commit), for every one of the writer's many statements per change set.
+func (s *Store) stmt(tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	if tx != s.tx {
+		s.tx = tx
+		if s.txStmts == nil {
+			s.txStmts = map[*sql.Stmt]*sql.Stmt{}
+		}
+		clear(s.txStmts)
+	}
+	if t, ok := s.txStmts[st]; ok {
+		return t
+	}
+	t := tx.Stmt(st)
+	s.txStmts[st] = t
+	return t
+}
+
 // submit hands fn to the writer and waits until its transaction committed.
 func (s *Store) submit(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.submitReq(ctx, &writeReq{fn: fn, done: make(chan struct{})})
@@ -410,6 +435,7 @@ func (s *Store) runBatch(batch []*writeReq) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	defer func() { s.tx = nil }()
 	for _, r := range batch {
 		if _, err := tx.Exec("SAVEPOINT request"); err != nil {
 			_ = tx.Rollback()
