@@ -164,3 +164,44 @@ func TestResultOutlivesLaterMaps(t *testing.T) {
 		}
 	}
 }
+
+// An A01 whose PV1 has nothing to identify the visit by makes no
+// Encounter: a warning says so (with the map row), so that its class,
+// location and doctors are not lost silently; a PV1 saying "not
+// applicable" (PV1-2 N) is left out without one.
+func TestPV1WithoutVisitIdentityIsReported(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pv1  string
+		warn bool
+	}{
+		{"PV1|1|I|WARD4^101^A^GENHOSP|||||1234^Attending^Ann", true},
+		{"PV1|1|N", false},
+		{"PV1|1|I|WARD4^101^A^GENHOSP||||||||||||||||VN1^^^GENHOSP^VN", false},
+	} {
+		raw := "MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261201120000+0000||ADT^A01^ADT_A01|SK1|P|2.5.1\rEVN|A01|20261201120000+0000\rPID|1||SK1^^^GENHOSP^MR||Skip^Sam\r" + tc.pv1 + "\r"
+		msg, err := hl7.Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := set.Map(msg, mappings.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *mappings.Warning
+		for i, w := range res.Warnings {
+			if w.Kind == "skipped-resource" {
+				got = &res.Warnings[i]
+			}
+		}
+		if (got != nil) != tc.warn {
+			t.Errorf("%s: skipped-resource warning %+v, want one: %v", tc.pv1, got, tc.warn)
+		}
+		if got != nil && (got.Where != "PV1" || !strings.Contains(got.At, "ADT.yaml:") || !strings.Contains(got.Message, "no Encounter made")) {
+			t.Errorf("warning %+v, want it on PV1, at the ADT map's row, saying no Encounter was made", got)
+		}
+	}
+}

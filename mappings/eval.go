@@ -58,7 +58,7 @@ func (e *MapError) Unwrap() error { return e.Err }
 // Warning is something a mapping did not do as well as it could: an
 // unmapped code, a field no map uses, a missing time zone.
 type Warning struct {
-	Kind    string `json:"kind"`         // unmapped-code, unused-field, no-timezone, unregistered-authority
+	Kind    string `json:"kind"`         // unmapped-code, unused-field, no-timezone, unregistered-authority, skipped-resource, ...
 	At      string `json:"at,omitempty"` // the map row, file:line:col
 	Where   string `json:"where"`        // the HL7 position
 	Message string `json:"message"`
@@ -271,11 +271,20 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 				savedV := vars.v
 				vars.v = st.segAccessor(ctx)
 				ok, err := st.evalBool(cr.when, vars)
+				var why string
+				if err == nil && !ok && cr.skipped != nil {
+					// The segment is there but makes no resource: said,
+					// so that nothing is lost silently.
+					why, err = st.evalString(cr.skipped, vars)
+				}
 				vars.v = savedV
 				if err != nil {
 					return nil, &MapError{At: cr.at, Where: ctx.seg.Name(), Err: err}
 				}
 				if !ok {
+					if why != "" {
+						st.warnings = append(st.warnings, Warning{Kind: "skipped-resource", At: cr.at, Where: ctx.seg.Name(), Message: why})
+					}
 					continue
 				}
 			}

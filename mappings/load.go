@@ -77,6 +77,7 @@ type compiledResource struct {
 	seg      *segmentMap
 	events   []string
 	when     *program
+	skipped  *program // the warning for what when leaves out
 	key      *program
 	require  []*program
 	rows     []*compiledRow
@@ -443,6 +444,12 @@ func (l *loader) addMessage(f *messageFile, file string) {
 		}
 		if r.When.Src != "" {
 			cr.when = l.compile(r.Pos, r.When.Src, cel.BoolType)
+		}
+		if r.Skipped.Src != "" {
+			if r.When.Src == "" {
+				l.errorf(r.Pos, "skipped gives the warning for what when leaves out", "resource %s: skipped without when", r.Name)
+			}
+			cr.skipped = l.compile(r.Pos, r.Skipped.Src, cel.StringType)
 		}
 		switch {
 		case r.Key.Src != "":

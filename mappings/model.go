@@ -139,6 +139,11 @@ type resourceRule struct {
 	Events []string `yaml:"events"`
 	// When is a CEL condition on the message.
 	When Expr `yaml:"when"`
+	// Skipped, when set, is a CEL expression giving the warning (kind
+	// skipped-resource) for an occurrence of Segment that When leaves out,
+	// "" for none: a segment that is there but makes no resource is said,
+	// not lost silently.
+	Skipped Expr `yaml:"skipped"`
 	// Key is a CEL expression giving the resource's business identity; the
 	// resource id derives from it. Without it, the segment map's key applies.
 	Key Expr `yaml:"key"`
