@@ -786,9 +786,21 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 		return nil
 	}
 	cur := s.current()
+	elems, err := resourceElems(s.typ)
+	if err != nil {
+		return err
+	}
+	// The forms of a choice element (deceasedBoolean, deceasedDateTime)
+	// are one element: one form is no gap where another is said.
+	said := func(body map[string]any, k string) bool {
+		if el := elems.element(k); el != nil && el.choice != "" {
+			return slices.ContainsFunc(elems.variants[el.choice], func(v string) bool { return knownElement(s.typ, v, body[v]) })
+		}
+		return knownElement(s.typ, k, body[k])
+	}
 	var gaps []string
 	for k, v := range in {
-		if k != "resourceType" && k != "id" && k != "meta" && knownElement(s.typ, k, v) && !knownElement(s.typ, k, cur[k]) {
+		if k != "resourceType" && k != "id" && k != "meta" && knownElement(s.typ, k, v) && !said(cur, k) {
 			gaps = append(gaps, k)
 		}
 	}
@@ -807,7 +819,7 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 		if err != nil {
 			return fmt.Errorf("read %s version %d: %w", s.ref(), v.Version, err)
 		}
-		gaps = slices.DeleteFunc(gaps, func(k string) bool { return knownElement(s.typ, k, body[k]) })
+		gaps = slices.DeleteFunc(gaps, func(k string) bool { return said(body, k) })
 	}
 	if len(gaps) == 0 {
 		return nil

@@ -539,3 +539,33 @@ func TestOlderEventFillsOnlyWhatTheRecordNeverHad(t *testing.T) {
 		}
 	}
 }
+
+// The forms of a choice element are one element: an older event saying
+// deceasedBoolean (or multipleBirthBoolean) adds nothing where a newer one
+// said deceasedDateTime (multipleBirthInteger), and the message is applied,
+// not refused as an invalid resource.
+func TestOlderEventDoesNotAddAnotherFormOfAChoice(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A08 D2 202611050900", "PID|1||H-D^^^GENHOSP^MR||Delta^Dora||19600303|F||||||||||||||||Y|2||||20261104")
+	c.msg("ADT^A08 D1 202611010900", "PID|1||H-D^^^GENHOSP^MR||Delta^Dora||19600303|F|||3 Mid St^^Leeds^^LS3 3CC||||||||||||||N|||||N")
+	p := c.all("Patient")[0]
+	if p["deceasedBoolean"] != nil || p["deceasedDateTime"] == nil || p["multipleBirthBoolean"] != nil || p["multipleBirthInteger"] == nil {
+		t.Errorf("deceased %v/%v, multiple birth %v/%v: want the newer event's forms only", p["deceasedDateTime"], p["deceasedBoolean"], p["multipleBirthInteger"], p["multipleBirthBoolean"])
+	}
+	if got := asString(p["address"]); !strings.Contains(got, "3 Mid St") {
+		t.Errorf("address %s: the older event's address (never given) should be added", got)
+	}
+}
+
+// An A40 whose new survivor scores in the review band against the record
+// it merges opens a review and settles it in the same message: no review
+// is left open about two records that are one.
+func TestMergeSettlesTheReviewItOpened(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 O1 202611010900", "PID|1||H-O^^^GENHOSP^MR||Okafor^Chiamaka||19850412|F", "VN OV-1")
+	c.msg("ADT^A40 O2 202611090900", "PID|1||H-O2^^^GENHOSP^MR||Okafor-Eze^Chiamaka||19850412|F", "MRG|H-O^^^GENHOSP^MR")
+	if rs, err := c.rec.Reviews(c.ctx, "requested"); err != nil || len(rs) != 0 {
+		t.Fatalf("open reviews after the A40: %+v %v, want none", rs, err)
+	}
+	c.wantVisits("H-O2", "OV-1")
+}

@@ -264,6 +264,15 @@ func (p *plan) settleReviews(ctx context.Context, why string) error {
 	if err != nil {
 		return err
 	}
+	// And the reviews this plan opened (a merge message whose survivor
+	// scored in the review band against the record it merges), which the
+	// store does not know yet.
+	for _, k := range p.order {
+		if st := p.res[k]; k.typ == "Task" && st.stored == nil && st.body != nil && !slices.Contains(open, st) &&
+			hasCoding(obj(st.body, "code"), TaskCodeSystem, ReviewCode) {
+			open = append(open, st)
+		}
+	}
 	for _, t := range open {
 		rv := reviewOf(t.current())
 		if rv.Status != "requested" || rv.Patient == "" || rv.Candidate == "" {
