@@ -739,3 +739,37 @@ func maps2(files map[string]string) map[string]string {
 	maps.Copy(out, files)
 	return out
 }
+
+// An archive from a sender that writes Latin-1 without MSH-18 is read as a
+// configured listener with that charset reads it (--listener): the dry run
+// finds no problem, the replay journals the messages under that listener,
+// and processing decodes them alike. Without --listener they are not text
+// in UTF-8, and said so.
+func TestReplayAsAListenerWithItsCharset(t *testing.T) {
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "archive")
+	os.MkdirAll(archive, 0o750)
+	msg := "MSH|^~\\&|LEGACY|GENHOSP|CB|CB|20261101120000+0000||ADT^A08^ADT_A01|L1|P|2.5.1\rEVN|A08|20261101120000+0000\rPID|1||L1^^^GENHOSP^MR||M\xfcller^J\xfcrgen||19700101|M\r"
+	os.WriteFile(filepath.Join(archive, "legacy.hl7"), []byte(msg), 0o600)
+	cfg := filepath.Join(dir, "carebridge.yaml")
+	os.WriteFile(cfg, []byte("data_dir: data\nmllp:\n  - name: legacy\n    addr: 127.0.0.1:0\n    charset: 8859/1\n"), 0o600)
+
+	if _, errOut, code := run(t, nil, "replay", "--dry-run", "--config", cfg, archive); code != 1 || !strings.Contains(errOut, "is not valid UNICODE UTF-8") {
+		t.Fatalf("dry run without --listener: exit %d\n%s", code, errOut)
+	}
+	if out, errOut, code := run(t, nil, "replay", "--dry-run", "--config", cfg, "--listener", "legacy", archive); code != 0 {
+		t.Fatalf("dry run as listener legacy: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := run(t, nil, "replay", "--dry-run", "--config", cfg, "--listener", "nope", archive); code != 2 || !strings.Contains(errOut, "listeners: legacy") {
+		t.Fatalf("unknown listener: exit %d\n%s", code, errOut)
+	}
+	if out, errOut, code := run(t, nil, "replay", "--config", cfg, "--listener", "legacy", "--state", filepath.Join(dir, "state"), archive); code != 0 {
+		t.Fatalf("replay as listener legacy: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--type", "ADT^A08"); code != 0 || !strings.Contains(out, "processed 1") {
+		t.Fatalf("processing the replayed message: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := run(t, nil, "patients", "search", "--config", cfg, "--name", "müller"); code != 0 || !strings.Contains(out, "Jürgen Müller") {
+		t.Fatalf("the record has the name decoded: exit %d\n%s", code, out)
+	}
+}

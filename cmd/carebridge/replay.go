@@ -28,7 +28,7 @@ func newReplayCmd() *cobra.Command {
 	var opts replay.Options
 	var to string
 	var asJSON, noProgress bool
-	var mappingsDir string
+	var mappingsDir, listener string
 	c := &cobra.Command{
 		Use:   "replay PATH... [--to HOST:PORT | --data DIR | --dry-run [--mappings DIR]]",
 		Short: "Replay archived HL7 v2 messages into a running server or straight into a local journal",
@@ -48,6 +48,28 @@ or a file could not be read.`,
 			}
 			opts.Paths = args
 			opts.JSON = asJSON
+			// As if received by a configured listener: its character set
+			// reads messages without MSH-18, at once and when processed.
+			charset := ""
+			if listener != "" {
+				if to != "" {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--listener is for --dry-run and the local journal (over --to, the server's listener decides)\nrun '%s --help' for usage", cmd.CommandPath())}
+				}
+				cfg, err := cf.load()
+				if err != nil {
+					return err
+				}
+				var names []string
+				for _, l := range cfg.MLLP {
+					names = append(names, l.Name)
+					if l.Name == listener {
+						charset = l.Charset
+					}
+				}
+				if charset == "" {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--listener %s: no such listener in the configuration (listeners: %s)\nrun '%s --help' for usage", listener, strings.Join(names, ", "), cmd.CommandPath())}
+				}
+			}
 			if opts.DryRun {
 				// The check maps too, with the mappings serve would use
 				// (the configuration's, or --mappings DIR).
@@ -59,7 +81,7 @@ or a file could not be read.`,
 				if err != nil {
 					return err
 				}
-				opts.Check = func(raw []byte) error { return checkMessage(ms, raw) }
+				opts.Check = func(raw []byte) error { return checkMessage(ms, raw, charset) }
 			} else if mappingsDir != "" {
 				return &exitError{code: exitUsage, err: fmt.Errorf("--mappings is for --dry-run (serve maps with the configuration's mappings)\nrun '%s --help' for usage", cmd.CommandPath())}
 			}
@@ -103,7 +125,7 @@ or a file could not be read.`,
 					if err != nil {
 						return err
 					}
-					sink = journalSink{eng: eng}
+					sink = journalSink{eng: eng, listener: cmp.Or(listener, "replay"), charset: charset}
 					db, err := filepath.Abs(cfg.DatabasePath())
 					if err != nil {
 						return err
@@ -144,6 +166,7 @@ or a file could not be read.`,
 	c.Flags().BoolVar(&opts.Resume, "resume", false, "continue an interrupted replay, skipping what was already acknowledged")
 	c.Flags().StringVar(&opts.StateFile, "state", replay.DefaultStateFile, "checkpoint file for --resume")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "parse, validate and map only; list the problems")
+	c.Flags().StringVar(&listener, "listener", "", "with --dry-run or into the local journal: read the messages as this configured listener does (its charset for messages without MSH-18; the entries are journaled under its name, so processing reads them alike)")
 	c.Flags().StringVar(&mappingsDir, "mappings", "", "with --dry-run: directory of mapping files (default: the configuration's mappings.dir, else the shipped mappings)")
 	c.Flags().BoolVar(&asJSON, "json", false, "problems and the summary as JSON lines")
 	c.Flags().BoolVar(&noProgress, "quiet", false, "no progress output")
@@ -172,8 +195,8 @@ func checkPaths(paths []string) error {
 // checkMessage is the dry-run check: what the engine would refuse (the
 // listener's AR) or fail to process (a message no map handles, or one its
 // map cannot map).
-func checkMessage(ms *mappingSet, raw []byte) error {
-	m, err := hl7.Parse(raw)
+func checkMessage(ms *mappingSet, raw []byte, charset string) error {
+	m, err := hl7.ParseWithOptions(raw, hl7.ParseOptions{FallbackCharset: charset})
 	if err != nil {
 		return err
 	}
@@ -196,10 +219,13 @@ func checkMessage(ms *mappingSet, raw []byte) error {
 // journalSink replays into the local journal through the engine's own
 // receive path (the same parsing, validation, de-duplication and NAKs as a
 // listener).
-type journalSink struct{ eng *engine.Engine }
+type journalSink struct {
+	eng               *engine.Engine
+	listener, charset string // the entries' listener ("replay", or --listener) and its character set
+}
 
 func (s journalSink) Deliver(ctx context.Context, m archive.Message) (replay.Result, error) {
-	r := s.eng.Receive(ctx, engine.Inbound{Listener: "replay", Peer: m.Source, Raw: m.Raw})
+	r := s.eng.Receive(ctx, engine.Inbound{Listener: s.listener, Peer: m.Source, Raw: m.Raw, Charset: s.charset})
 	res := replay.Result{AckCode: r.Code}
 	switch {
 	case !r.Stored && !r.Rejected:
