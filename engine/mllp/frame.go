@@ -121,12 +121,15 @@ func WithFrameStart(fn func()) ReaderOption {
 // A Reader buffers input, so it may read past the end of the current frame.
 // It is not safe for concurrent use.
 type Reader struct {
-	br        *bufio.Reader
-	max       int
-	onStart   func()
-	skipped   int64
-	pendingCR bool // the last frame's end block was the last buffered byte
-	scratch   []byte
+	br      *bufio.Reader
+	max     int
+	onStart func()
+	skipped int64
+	// pending is what may still end the last frame when its end block (or
+	// its CR) was the last byte buffered: a CR or LF (pendingEnd), or the
+	// LF of CR LF (pendingLF).
+	pending uint8
+	scratch []byte
 }
 
 // NewReader returns a Reader reading frames from r.
@@ -248,10 +251,13 @@ func (r *Reader) findStart() error {
 			}
 		}
 		buf, _ := r.br.Peek(r.br.Buffered())
-		if r.pendingCR {
-			r.pendingCR = false
-			if buf[0] == CarriageReturn {
+		if p := r.pending; p != 0 {
+			r.pending = 0
+			if (p == pendingEnd && buf[0] == CarriageReturn) || buf[0] == '\n' {
 				_, _ = r.br.Discard(1)
+				if buf[0] == CarriageReturn {
+					r.pending = pendingLF
+				}
 				continue
 			}
 		}
@@ -282,24 +288,69 @@ func (r *Reader) startsTLS(c net.Conn, timeout time.Duration) bool {
 // LF), the next frame's start block, or nothing yet (a sender waiting for
 // its ACK after an end block without CR) end it.
 func (r *Reader) strayEnd() bool {
-	if r.br.Buffered() == 0 {
+	n := r.br.Buffered()
+	if n == 0 {
 		return false
 	}
-	b, _ := r.br.Peek(1)
-	return b[0] != CarriageReturn && b[0] != '\n' && b[0] != StartBlock
+	b, _ := r.br.Peek(min(n, 6))
+	if b[0] == CarriageReturn {
+		// FS CR ends a frame, unless what follows at once is the next
+		// segment of the message: a stray 0x1C at the end of a segment
+		// ("…|Emb\x1c\rPV1|…"). Other bytes there are garbage between
+		// frames, skipped as before.
+		b = b[1:]
+		if len(b) > 0 && b[0] == '\n' {
+			b = b[1:]
+		}
+		return segmentStart(b)
+	}
+	return b[0] != '\n' && b[0] != StartBlock
+}
+
+// segmentStart reports whether b starts like an HL7 segment: a name of an
+// upper-case letter and two upper-case letters or digits, then a field
+// separator (printable, not a letter or digit).
+func segmentStart(b []byte) bool {
+	if len(b) < 4 || b[0] < 'A' || b[0] > 'Z' {
+		return false
+	}
+	for _, c := range b[1:3] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	c := b[3]
+	return c > ' ' && c < 0x7f && !(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9')
 }
 
 // endFrame consumes the optional carriage return after an end block without
 // blocking: if it has not arrived yet, the next findStart drops it.
 func (r *Reader) endFrame() {
+	r.pending = pendingEnd
 	if r.br.Buffered() == 0 {
-		r.pendingCR = true
 		return
 	}
-	if b, _ := r.br.Peek(1); b[0] == CarriageReturn {
+	b, _ := r.br.Peek(min(r.br.Buffered(), 2))
+	switch {
+	case len(b) == 2 && b[0] == CarriageReturn && b[1] == '\n':
+		_, _ = r.br.Discard(2) // FS CR LF, as some senders end frames
+		r.pending = 0
+	case b[0] == CarriageReturn:
 		_, _ = r.br.Discard(1)
+		r.pending = pendingLF // its LF may come in the next read
+	case b[0] == '\n':
+		_, _ = r.br.Discard(1)
+		r.pending = 0
+	default:
+		r.pending = 0
 	}
 }
+
+// What may still end a frame (Reader.pending).
+const (
+	pendingEnd uint8 = 1 + iota // a CR or an LF
+	pendingLF                   // the LF of CR LF
+)
 
 // frameBuffers caches frame-sized write buffers. It is a cache only: no
 // state survives a WriteFrame call.

@@ -93,10 +93,9 @@ func TestReadFrame(t *testing.T) {
 			want: []readResult{{"one", ""}, {"two", ""}, {"", "eof"}},
 		},
 		{
-			name:    "LF after CR is garbage",
-			in:      "\x0bone\x1c\r\n\x0btwo\x1c\r",
-			want:    []readResult{{"one", ""}, {"two", ""}, {"", "eof"}},
-			skipped: 1,
+			name: "CR LF after the end block is framing",
+			in:   "\x0bone\x1c\r\n\x0btwo\x1c\r",
+			want: []readResult{{"one", ""}, {"two", ""}, {"", "eof"}},
 		},
 		{
 			name:    "only one CR after end block is framing",
@@ -109,8 +108,8 @@ func TestReadFrame(t *testing.T) {
 			in:   "\x0bMSH|a\x1c\x0bMSH|b\x1c\nMSH|c",
 			want: []readResult{{"MSH|a", ""}, {"MSH|b", ""}, {"", "eof"}},
 			// The next frame's start block, or a line feed, end it too;
-			// the line feed and "MSH|c" sit outside any frame.
-			skipped: 6,
+			// "MSH|c" sits outside any frame.
+			skipped: 5,
 		},
 		{
 			name: "segments keep their CRs",
@@ -195,7 +194,15 @@ func TestReadFrame(t *testing.T) {
 // at: an end block that is the last byte received ends the frame, as the
 // sender may be waiting for its ACK.)
 func TestReadFrameStrayEndBlock(t *testing.T) {
-	msg := "MSH|^~\\&|A|B\rPID|1||M1||Emb\x1cFs^Three\rPV1|1|I\r"
+	for _, msg := range []string{
+		"MSH|^~\\&|A|B\rPID|1||M1||Emb\x1cFs^Three\rPV1|1|I\r",
+		"MSH|^~\\&|A|B\rPID|1||M1||Emb\x1c\rPV1|1|I\r", // at the end of a segment
+	} {
+		testStrayEndBlock(t, msg)
+	}
+}
+
+func testStrayEndBlock(t *testing.T, msg string) {
 	for _, rd := range []struct {
 		name string
 		wrap func(io.Reader) io.Reader
@@ -421,11 +428,24 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
-// hasStrayEndBlock reports whether data holds an end block followed by a
-// byte that does not end a frame (see Reader.strayEnd).
+// hasStrayEndBlock reports whether data holds an end block followed by
+// what does not end a frame (see Reader.strayEnd).
 func hasStrayEndBlock(data []byte) bool {
 	for i := 0; i+1 < len(data); i++ {
-		if data[i] == EndBlock && data[i+1] != CarriageReturn && data[i+1] != '\n' && data[i+1] != StartBlock {
+		if data[i] != EndBlock {
+			continue
+		}
+		switch rest := data[i+1:]; rest[0] {
+		case '\n', StartBlock:
+		case CarriageReturn:
+			rest = rest[1:]
+			if len(rest) > 0 && rest[0] == '\n' {
+				rest = rest[1:]
+			}
+			if segmentStart(rest) {
+				return true
+			}
+		default:
 			return true
 		}
 	}
