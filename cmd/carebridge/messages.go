@@ -131,7 +131,7 @@ type entryJSON struct {
 	DuplicateOf     int64           `json:"duplicate_of,omitempty"`
 	Attempts        int             `json:"attempts"`
 	ProcessedAt     time.Time       `json:"processed_at,omitzero"`
-	Raw             string          `json:"raw,omitempty"`        // the message as text (decoded from its character set)
+	Raw             string          `json:"raw,omitempty"`        // the message as received; decoded from its character set when not UTF-8
 	RawBase64       []byte          `json:"raw_base64,omitempty"` // the bytes as received, when they are not UTF-8
 	Ack             string          `json:"ack,omitempty"`
 	MappingHash     string          `json:"mapping_hash,omitempty"`
@@ -145,11 +145,13 @@ func toJSON(e *fhirstore.Entry, charsets map[string]string) entryJSON {
 		ReceivedAt: e.ReceivedAt.UTC(), Listener: e.Listener, Peer: e.Peer, MessageTime: e.MessageTime, Error: e.Error,
 		DuplicateOf: e.DuplicateOf, Attempts: e.Attempts, ProcessedAt: e.ProcessedAt.UTC(), Ack: string(e.Ack),
 		MappingHash: e.ResultHash, Bundle: bundleJSON(e.Result), Warnings: bundleJSON(e.Notes)}
-	if len(e.Raw) > 0 {
+	switch {
+	case utf8.Valid(e.Raw):
+		j.Raw = string(e.Raw) // exactly as received
+	case len(e.Raw) > 0:
+		// Decoded for reading; the bytes themselves beside it.
 		j.Raw = strings.Join(messageText(e.Raw, charsets[e.Listener]), "\r") + "\r"
-		if !utf8.Valid(e.Raw) {
-			j.RawBase64 = e.Raw
-		}
+		j.RawBase64 = e.Raw
 	}
 	return j
 }
