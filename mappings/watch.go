@@ -40,7 +40,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer fw.Close()
 	// The directory's own entry is watched in its parent: a replaced
 	// directory or a switched link shows there, not inside the old tree.
-	dir := filepath.Clean(w.Dir)
+	dir, err := filepath.Abs(w.Dir) // "." has a parent too
+	if err != nil {
+		return fmt.Errorf("watch mappings %s: %w", w.Dir, err)
+	}
 	parent, base := filepath.Dir(dir), filepath.Base(dir)
 	if err := fw.Add(parent); err != nil {
 		return fmt.Errorf("watch mappings %s: %w", parent, err)

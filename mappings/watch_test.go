@@ -203,3 +203,36 @@ func TestWatcherFollowsAReplacedDirectory(t *testing.T) {
 		})
 	}
 }
+
+// With the mappings directory given as ".", edits at its top level are
+// seen like any others.
+func TestWatcherOnTheCurrentDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for name, f := range langFiles {
+		if err := os.WriteFile(filepath.Join(dir, name), f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	refused := make(chan error, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &mappings.Watcher{Dir: ".", Debounce: 20 * time.Millisecond, OnError: func(err error) { refused <- err }}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.After(10 * time.Second)
+	for {
+		if err := os.WriteFile("sex.yaml", []byte("codemap: Sex\ncolour: red\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-refused:
+			if strings.Contains(err.Error(), "sex.yaml") {
+				return
+			}
+		case <-time.After(300 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("an edit at the top of \".\" was never seen")
+		}
+	}
+}
