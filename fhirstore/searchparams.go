@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // ParamKind is the FHIR search parameter type of a SearchParam.

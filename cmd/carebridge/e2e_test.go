@@ -752,7 +752,9 @@ func TestReplayAsAListenerWithItsCharset(t *testing.T) {
 	msg := "MSH|^~\\&|LEGACY|GENHOSP|CB|CB|20261101120000+0000||ADT^A08^ADT_A01|L1|P|2.5.1\rEVN|A08|20261101120000+0000\rPID|1||L1^^^GENHOSP^MR||M\xfcller^J\xfcrgen||19700101|M\r"
 	os.WriteFile(filepath.Join(archive, "legacy.hl7"), []byte(msg), 0o600)
 	cfg := filepath.Join(dir, "carebridge.yaml")
-	os.WriteFile(cfg, []byte("data_dir: data\nmllp:\n  - name: legacy\n    addr: 127.0.0.1:0\n    charset: 8859/1\n"), 0o600)
+	// data_dir is relative to the working directory: an absolute one keeps
+	// the test out of the source tree.
+	os.WriteFile(cfg, []byte("data_dir: "+filepath.Join(dir, "data")+"\nmllp:\n  - name: legacy\n    addr: 127.0.0.1:0\n    charset: 8859/1\n"), 0o600)
 
 	if _, errOut, code := run(t, nil, "replay", "--dry-run", "--config", cfg, archive); code != 1 || !strings.Contains(errOut, "is not valid UNICODE UTF-8") {
 		t.Fatalf("dry run without --listener: exit %d\n%s", code, errOut)
