@@ -7,7 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/carebridge/carebridge/internal/jsonmap"
 )
 
 // appendJSON encodes the values mappings build (maps, lists, strings,
@@ -164,94 +165,11 @@ func (e *jsonEncoder) reset() {
 	e.members = e.members[:0]
 }
 
-const hexDigits = "0123456789abcdef"
-
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	return append(appendStringBody(b, s), '"')
 }
 
-// plainByte marks the bytes a JSON string holds as they are: printable
-// ASCII other than '"' and '\\'.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// plainPrefix is the length of the longest prefix of s that needs no
-// escaping, tested eight bytes at a time (most values and every element
-// name need none).
-func plainPrefix(s string) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		t := s[i : i+8] // one bounds check; the compiler makes one load of it
-		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		// A high bit set in special marks a byte ≥ 0x80 (w itself), one
-		// < 0x20 (its subtraction borrows; bytes ≥ 0xa0 too, already
-		// marked), or a '"' or '\\' (a zero byte after the xor).
-		quote, backslash := w^(ones*'"'), w^(ones*'\\')
-		special := w | (w - ones*0x20) | (quote-ones)&^quote | (backslash-ones)&^backslash
-		if special&highs != 0 {
-			break
-		}
-	}
-	for i < len(s) && plainByte[s[i]] {
-		i++
-	}
-	return i
-}
-
-// appendStringBody appends s escaped as in a JSON string, without quotes.
-func appendStringBody(b []byte, s string) []byte {
-	i := plainPrefix(s)
-	if i == len(s) { // the common case: nothing to escape
-		return append(b, s...)
-	}
-	start := 0
-	for i < len(s) {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plainByte[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, "\ufffd"...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
+// appendStringBody appends s escaped as in a JSON string, without quotes
+// (encoding/json's escaping, without HTML escaping).
+func appendStringBody(b []byte, s string) []byte { return jsonmap.AppendStringBody(b, s, false) }

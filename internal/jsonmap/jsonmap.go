@@ -541,17 +541,26 @@ var safeSet, htmlSafeSet = func() (t, h [256]bool) {
 	return t, h
 }()
 
-// appendString is encoding/json's string encoding: '"', '\\' and control
-// characters escaped, with html also '<', '>' and '&'; U+2028 and U+2029
-// escaped; invalid UTF-8 as \ufffd.
+// appendString is encoding/json's string encoding, quoted.
 func appendString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
+	return append(AppendStringBody(b, s, html), '"')
+}
+
+// AppendStringBody appends s as encoding/json writes it inside a string's
+// quotes: '"', '\\' and control characters escaped, with html also '<',
+// '>' and '&'; U+2028 and U+2029 escaped; invalid UTF-8 as \ufffd. (The
+// mappings' Bundle encoder writes its strings with it too.)
+func AppendStringBody(b []byte, s string, html bool) []byte {
 	safe := &safeSet
+	i := 0
 	if html {
 		safe = &htmlSafeSet
+	} else if i = plainPrefix(s); i == len(s) {
+		return append(b, s...) // the common case: nothing to escape
 	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if safe[c] {
 			i++
@@ -596,8 +605,32 @@ func appendString(b []byte, s string, html bool) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
+}
+
+// plainPrefix is the length of the longest prefix of s that needs no
+// escaping (without HTML escaping), tested eight bytes at a time (most
+// values and every element name need none).
+func plainPrefix(s string) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8] // one bounds check; the compiler makes one load of it
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		// A high bit set in special marks a byte ≥ 0x80 (w itself), one
+		// < 0x20 (its subtraction borrows; bytes ≥ 0xa0 too, already
+		// marked), or a '"' or '\\' (a zero byte after the xor).
+		quote, backslash := w^(ones*'"'), w^(ones*'\\')
+		special := w | (w - ones*0x20) | (quote-ones)&^quote | (backslash-ones)&^backslash
+		if special&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) && safeSet[s[i]] {
+		i++
+	}
+	return i
 }
 
 // commonKeys are FHIR element names: decoded, each is one shared string

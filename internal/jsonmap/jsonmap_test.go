@@ -139,3 +139,28 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestPlainPrefixMatchesByteScan checks the eight-bytes-at-a-time scan
+// against the byte table: every byte value, at every place of a word, after
+// plain text of every length up to two words, at the end or followed by
+// more plain text.
+func TestPlainPrefixMatchesByteScan(t *testing.T) {
+	byteScan := func(s string) int {
+		i := 0
+		for i < len(s) && safeSet[s[i]] {
+			i++
+		}
+		return i
+	}
+	for c := 0; c < 256; c++ {
+		for at := 0; at < 17; at++ {
+			b := []byte("abcdefgh~ !#[]{}xyz")
+			b = append(b[:at], byte(c))
+			for _, s := range []string{string(b), string(b) + "tail text ok", string(b[:at])} {
+				if got, want := plainPrefix(s), byteScan(s); got != want {
+					t.Fatalf("plainPrefix(%q) = %d, want %d", s, got, want)
+				}
+			}
+		}
+	}
+}
