@@ -232,7 +232,7 @@ func (e *Engine) oversize(l *listener, c *mllp.ConnInfo, head []byte) []byte {
 // message (head: its first bytes, for the NAK's header) with AR.
 func (e *Engine) refuseFrame(l *listener, head []byte, code, why string) []byte {
 	e.metrics.rejected.WithLabelValues(l.cfg.Name).Inc()
-	nak := hl7.AckFromRaw(head, hl7.ApplicationReject, hl7.ErrorDetail{Code: code, Severity: hl7.SeverityError, Text: why})
+	nak := hl7.Acker{Charset: l.cfg.Charset}.AckFromRaw(head, hl7.ApplicationReject, hl7.ErrorDetail{Code: code, Severity: hl7.SeverityError, Text: why})
 	e.metrics.acks.WithLabelValues(l.cfg.Name, string(hl7.ApplicationReject)).Inc()
 	return nak
 }

@@ -112,6 +112,10 @@ type Acker struct {
 	Now func() time.Time
 	// ControlID returns a new MSH-10; nil means 20 random hexadecimal digits.
 	ControlID func() string
+	// Charset is the character set AckFromRaw assumes for a message
+	// without MSH-18 (its listener's), which the acknowledgment names in
+	// its MSH-18 and is encoded in; "" means UTF-8, unnamed.
+	Charset string
 }
 
 // Ack builds an acknowledgment of msg with the zero Acker; see Acker.Ack.
@@ -178,7 +182,7 @@ func (a Acker) Ack(msg *Message, code AckCode, text string, errs ...ErrorDetail)
 // empty, the parse error (or a 207 application internal error) is
 // reported.
 func (a Acker) AckFromRaw(raw []byte, code AckCode, errs ...ErrorDetail) []byte {
-	msg, err := Parse(raw)
+	msg, err := ParseWithOptions(raw, ParseOptions{FallbackCharset: a.Charset})
 	if len(errs) == 0 && err != nil {
 		var pe *ParseError
 		if errors.As(err, &pe) {
