@@ -569,3 +569,27 @@ func TestMergeSettlesTheReviewItOpened(t *testing.T) {
 	}
 	c.wantVisits("H-O2", "OV-1")
 }
+
+// Through a chain: the review's candidate was merged into a third record
+// first; merging the review's patient into that record settles it too.
+func TestMergeSettlesAReviewThroughAChain(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A04 Q1 202611010900", "PID|1||H-Q^^^GENHOSP^MR||Quill^Quentin||19550505|M", "VN QV-1")
+	c.msg("ADT^A04 Q2 202611020900", "PID|1||CL-Q^^^NORTHCLINIC^MR||Quill^Quentin||19550505|M", "VN QV-2")
+	c.msg("ADT^A04 Q3 202611020930", "PID|1||H-Q3^^^GENHOSP^MR||Quillon^Quincy||19550506|M", "VN QV-3")
+	if rs, err := c.rec.Reviews(c.ctx, "requested"); err != nil || len(rs) != 1 {
+		t.Fatalf("reviews: %+v %v, want one (Quentin's two records)", rs, err)
+	}
+	if _, err := c.rec.Merge(c.ctx, c.id("H-Q3"), c.id("H-Q")); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := c.rec.Reviews(c.ctx, "requested"); err != nil || len(rs) != 1 {
+		t.Fatalf("after the first merge: %+v %v, want the review still open", rs, err)
+	}
+	if _, err := c.rec.Merge(c.ctx, c.id("H-Q3"), c.id("CL-Q")); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := c.rec.Reviews(c.ctx, "requested"); err != nil || len(rs) != 0 {
+		t.Fatalf("after both are merged into the third: %+v %v, want none open", rs, err)
+	}
+}

@@ -248,19 +248,29 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 		return err
 	}
 	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
-	return p.settleReviews(ctx, why)
+	return p.settleReviews(ctx, survivor, why)
 }
 
 // settleReviews closes the open identity reviews a merge has answered: those
 // whose two records are now merged into one (replaced-by links, not the
 // engine's identity links, which a review exists to confirm). Left open, a
 // reviewer would be asked about records that are already one, and a
-// reject would record "different people" against the merge.
-func (p *plan) settleReviews(ctx context.Context, why string) error {
-	open, err := p.searchAll(ctx, fhirstore.Query{Type: "Task", Params: []fhirstore.Param{
+// reject would record "different people" against the merge. Such a
+// review's two records are both merged into survivor now, its patient
+// (the Task's for) among them: only those patients' reviews are read.
+func (p *plan) settleReviews(ctx context.Context, survivor, why string) error {
+	merged, err := p.mergedFrom(ctx, survivor)
+	if err != nil {
+		return err
+	}
+	params := []fhirstore.Param{
 		{Name: "code", Values: []string{TaskCodeSystem + "|" + ReviewCode}},
 		{Name: "status", Values: []string{"requested"}},
-	}}, false)
+	}
+	if merged != nil {
+		params = append(params, fhirstore.Param{Name: "patient", Values: merged})
+	} // else more records than a search names: every open review is read
+	open, err := p.searchAll(ctx, fhirstore.Query{Type: "Task", Params: params}, false)
 	if err != nil {
 		return err
 	}
@@ -292,6 +302,39 @@ func (p *plan) settleReviews(ctx context.Context, why string) error {
 	}
 	return nil
 }
+
+// mergedFrom lists survivor and every record merged into it, directly or
+// through others (their replaced-by links end there; found by the
+// survivors' replaces links), as references; nil when they are more than
+// maxMergedFrom.
+func (p *plan) mergedFrom(ctx context.Context, survivor string) ([]string, error) {
+	seen := map[string]bool{survivor: true}
+	refs := []string{"Patient/" + survivor}
+	for i := 0; i < len(refs); i++ {
+		k, _ := parseRef(refs[i])
+		s, err := p.get(ctx, key{"Patient", k.id})
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range list(s.current(), "link") {
+			x, _ := l.(map[string]any)
+			if str(x, "type") != "replaces" {
+				continue
+			}
+			if o, ok := parseRef(str(obj(x, "other"), "reference")); ok && o.typ == "Patient" && !seen[o.id] {
+				if len(refs) == maxMergedFrom {
+					return nil, nil
+				}
+				seen[o.id] = true
+				refs = append(refs, "Patient/"+o.id)
+			}
+		}
+	}
+	return refs, nil
+}
+
+// maxMergedFrom bounds the records settleReviews names in one search.
+const maxMergedFrom = 100
 
 // reviewLinksVia opens a review for each record still linked to patient
 // survivor whose link was decided on the data of record gone (a record
