@@ -231,6 +231,15 @@ func (p *plan) billVisitItems(ctx context.Context, enc *state, accounts map[stri
 		}
 		items = append(items, found...)
 	}
+	// And this message's own, which the store does not know yet (a map
+	// that makes the visit's Account after its charges).
+	for _, k := range p.order {
+		st := p.res[k]
+		if (k.typ == "ChargeItem" || k.typ == "PaymentReconciliation") && st.stored == nil && st.body != nil && !slices.Contains(items, st) &&
+			(str(obj(st.body, "context"), "reference") == visit || hasVisit(st.body, visit)) {
+			items = append(items, st)
+		}
+	}
 	for _, it := range items {
 		b := it.current()
 		if b == nil || len(accountsOf(it.typ, b)) > 0 || str(b, "status") == "entered-in-error" {
@@ -245,4 +254,16 @@ func (p *plan) billVisitItems(ctx context.Context, enc *state, accounts map[stri
 		p.note("account", it.ref(), "billed to %s: its visit's account arrived after it", strings.Join(cur, ", "))
 	}
 	return nil
+}
+
+// hasVisit reports whether a payment waits for visit's Account (its
+// VisitURL extension names visit).
+func hasVisit(body map[string]any, visit string) bool {
+	for _, e := range list(body, "extension") {
+		x, _ := e.(map[string]any)
+		if str(x, "url") == VisitURL && str(obj(x, "valueReference"), "reference") == visit {
+			return true
+		}
+	}
+	return false
 }

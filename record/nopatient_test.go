@@ -2,6 +2,7 @@ package record_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -71,5 +72,40 @@ func TestBedStatusNeedsNoPatient(t *testing.T) {
 	}
 	if r, err := st.Read(ctx, "Location", "bed-4-101-a"); err != nil || r.Version != 1 {
 		t.Fatalf("the Location was not recorded: %+v %v", r, err)
+	}
+}
+
+// A charge made before its visit's Account in the same message (a map of
+// one's own that builds the Account last) is billed to it all the same.
+func TestChargeBeforeItsAccountInOneMessage(t *testing.T) {
+	st, rec := openRecord(t)
+	ctx := context.Background()
+	ref := func(r string) map[string]any { return map[string]any{"reference": r} }
+	m := &record.Message{Code: "DFT", Event: "P03", Resources: []record.Incoming{
+		{Type: "Patient", ID: "pa", Body: map[string]any{"resourceType": "Patient", "id": "pa",
+			"identifier": []any{map[string]any{"system": "urn:x", "value": "PA1"}}, "name": []any{map[string]any{"family": "Order", "given": []any{"Olive"}}}}},
+		{Type: "ChargeItem", ID: "ch", Body: map[string]any{"resourceType": "ChargeItem", "id": "ch", "status": "billable",
+			"code": map[string]any{"text": "Visit"}, "subject": ref("Patient/pa"), "context": ref("Encounter/en"),
+			"priceOverride": map[string]any{"value": json.Number("12.50"), "currency": "GBP"}}},
+		{Type: "Encounter", ID: "en", Body: map[string]any{"resourceType": "Encounter", "id": "en", "status": "in-progress",
+			"class":   map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+			"subject": ref("Patient/pa"), "account": []any{ref("Account/ac")}}},
+		{Type: "Account", ID: "ac", Body: map[string]any{"resourceType": "Account", "id": "ac", "status": "active", "subject": []any{ref("Patient/pa")}}},
+		{Type: "Provenance", ID: "pr", Body: map[string]any{"resourceType": "Provenance", "id": "pr", "recorded": "2026-12-01T12:00:00Z",
+			"target": []any{ref("ChargeItem/ch")}, "agent": []any{map[string]any{"who": map[string]any{"display": "BILLSYS^GENHOSP"}}}}},
+	}}
+	if _, err := rec.Apply(ctx, m, nil); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	acc, err := st.Read(ctx, "Account", "ac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(acc.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if v, cur := record.Balance(body); v != "12.50" || cur != "GBP" {
+		t.Errorf("balance %s %s, want 12.50 GBP: the charge was not billed to its visit's account", v, cur)
 	}
 }
