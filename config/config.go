@@ -116,6 +116,16 @@ type Mappings struct {
 	CheckExamples *bool `yaml:"check_examples"`
 }
 
+// Charsets maps each MLLP listener's name to the character set it assumes
+// for a message without MSH-18.
+func (c *Config) Charsets() map[string]string {
+	m := make(map[string]string, len(c.MLLP))
+	for _, l := range c.MLLP {
+		m[l.Name] = l.Charset
+	}
+	return m
+}
+
 // ReloadEnabled reports whether mapping edits are applied live.
 func (m Mappings) ReloadEnabled() bool { return m.Dir != "" && (m.Reload == nil || *m.Reload) }
 

@@ -112,7 +112,7 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 		gatherer:  deps.Gatherer,
 		processor: deps.Processor,
 		recorder:  deps.Record,
-		charsets:  listenerCharsets(cfg),
+		charsets:  cfg.Charsets(),
 		wake:      make(chan struct{}, 1),
 		hotSlots:  make(chan struct{}, hotCapacity),
 		ready:     make(chan struct{}),

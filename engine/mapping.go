@@ -34,7 +34,7 @@ var _ Processor = (*Mapper)(nil)
 
 // NewMapper returns a Mapper using set for the listeners in cfg.
 func NewMapper(cfg *config.Config, set *mappings.Set, m *Metrics, log *slog.Logger) *Mapper {
-	mp := &Mapper{charsets: listenerCharsets(cfg), metrics: m, log: log}
+	mp := &Mapper{charsets: cfg.Charsets(), metrics: m, log: log}
 	if cfg.Mappings.Dir != "" && cfg.Mappings.ExamplesChecked() {
 		mp.files = os.DirFS(cfg.Mappings.Dir)
 	}

@@ -67,17 +67,7 @@ type Validator struct {
 
 // NewValidator returns a Validator for the listeners in cfg.
 func NewValidator(cfg *config.Config) *Validator {
-	return &Validator{charsets: listenerCharsets(cfg)}
-}
-
-// listenerCharsets maps each listener to the charset assumed when a message
-// has no MSH-18: processing parses with the same fallback as receiving.
-func listenerCharsets(cfg *config.Config) map[string]string {
-	m := make(map[string]string, len(cfg.MLLP))
-	for _, l := range cfg.MLLP {
-		m[l.Name] = l.Charset
-	}
-	return m
+	return &Validator{charsets: cfg.Charsets()}
 }
 
 // Process parses and validates e.

@@ -279,27 +279,12 @@ func ackCode(ack []byte) string {
 }
 
 // metricType bounds the label values of the message type: a message code
-// and trigger event as HL7 writes them (three letters or digits each,
-// "ADT^A01"); anything else, which may be any text a sender put in MSH-9,
-// is "other".
+// and trigger event as HL7 writes them ("ADT^A01"); anything else, which
+// may be any text a sender put in MSH-9, is "other".
 func metricType(t string) string {
 	code, event, _ := strings.Cut(t, "^")
-	if !codeLike(code) || (event != "" && !codeLike(event)) {
+	if !hl7.ValidID(code) || (event != "" && !hl7.ValidID(event)) {
 		return "other"
 	}
 	return t
-}
-
-// codeLike reports whether s is three upper-case letters or digits, the
-// first a letter.
-func codeLike(s string) bool {
-	if len(s) != 3 || s[0] < 'A' || s[0] > 'Z' {
-		return false
-	}
-	for i := 1; i < 3; i++ {
-		if (s[i] < 'A' || s[i] > 'Z') && (s[i] < '0' || s[i] > '9') {
-			return false
-		}
-	}
-	return true
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 )
 
 // ParamKind is the FHIR search parameter type of a SearchParam.
@@ -469,14 +468,10 @@ func cjkFullName(name map[string]any) string {
 		}
 	}
 	full := family + given.String()
-	if family == "" || given.Len() == 0 || name["text"] == full || strings.IndexFunc(full, isCJK) < 0 {
+	if family == "" || given.Len() == 0 || name["text"] == full || !ContainsCJK(full) {
 		return ""
 	}
 	return full
-}
-
-func isCJK(r rune) bool {
-	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
 // entries converts one selected value to index entries for p.

@@ -13,6 +13,15 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
+// ContainsCJK reports whether s holds a character of a CJK script (Han,
+// kana or Hangul): names in these scripts are written family name first,
+// run together, and compared as written.
+func ContainsCJK(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+	}) >= 0
+}
+
 // NormalizeString is how string search parameters compare text: Unicode
 // NFKD, combining marks dropped, case folded, white space collapsed to one
 // space and trimmed. "Müller" and "MULLER" both become "muller", "Zoë"

@@ -233,10 +233,8 @@ func (p *plan) billVisitItems(ctx context.Context, enc *state, accounts map[stri
 	}
 	// And this message's own, which the store does not know yet (a map
 	// that makes the visit's Account after its charges).
-	for _, k := range p.order {
-		st := p.res[k]
-		if (k.typ == "ChargeItem" || k.typ == "PaymentReconciliation") && st.stored == nil && st.body != nil && !slices.Contains(items, st) &&
-			(str(obj(st.body, "context"), "reference") == visit || hasVisit(st.body, visit)) {
+	for _, st := range p.made("ChargeItem", "PaymentReconciliation") {
+		if !slices.Contains(items, st) && (str(obj(st.body, "context"), "reference") == visit || hasVisit(st.body, visit)) {
 			items = append(items, st)
 		}
 	}

@@ -382,20 +382,6 @@ func forwardLink(body map[string]any) (id, kind string) {
 	return "", ""
 }
 
-// replacedBy is the id of the patient that replaced this one, "" if none.
-func replacedBy(body map[string]any) string {
-	for _, l := range list(body, "link") {
-		x, _ := l.(map[string]any)
-		if str(x, "type") != "replaced-by" {
-			continue
-		}
-		if k, ok := parseRef(str(obj(x, "other"), "reference")); ok && k.typ == "Patient" {
-			return k.id
-		}
-	}
-	return ""
-}
-
 // ReviewCode is the Task code of identity reviews.
 const ReviewCode = "identity-review"
 

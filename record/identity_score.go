@@ -297,7 +297,7 @@ func familyPrefix(family string) string {
 	switch {
 	case len(r) == 0:
 		return ""
-	case isHan(r[0]):
+	case fhirstore.ContainsCJK(string(r[:1])):
 		return string(r[:1])
 	case len(r) > 3:
 		return string(r[:3])
@@ -344,7 +344,9 @@ type normalizedName struct {
 
 func normalizePersonName(n personName) normalizedName {
 	raw := n.family + strings.Join(n.given, "") + n.text
-	if containsHan(raw) {
+	// Names in a CJK script are compared by exact normalised text: one
+	// character more or less is another name.
+	if fhirstore.ContainsCJK(raw) {
 		full := normalizeText(n.family + strings.Join(n.given, ""))
 		if n.family == "" && len(n.given) == 0 {
 			full = normalizeText(n.text)
@@ -524,17 +526,6 @@ func normalizeASCII(s string) (string, bool) {
 		b = append(b, c)
 	}
 	return string(b), true
-}
-
-// isHan reports whether r is written in a CJK script (Han, kana or
-// Hangul): names in these scripts are compared by exact normalised text,
-// since one character more or less is another name.
-func isHan(r rune) bool {
-	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
-}
-
-func containsHan(s string) bool {
-	return strings.IndexFunc(s, isHan) >= 0
 }
 
 // jaroWinkler is the Jaro–Winkler similarity of two strings (by rune), 1

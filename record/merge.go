@@ -277,9 +277,8 @@ func (p *plan) settleReviews(ctx context.Context, survivor, why string) error {
 	// And the reviews this plan opened (a merge message whose survivor
 	// scored in the review band against the record it merges), which the
 	// store does not know yet.
-	for _, k := range p.order {
-		if st := p.res[k]; k.typ == "Task" && st.stored == nil && st.body != nil && !slices.Contains(open, st) &&
-			hasCoding(obj(st.body, "code"), TaskCodeSystem, ReviewCode) {
+	for _, st := range p.made("Task") {
+		if !slices.Contains(open, st) && hasCoding(obj(st.body, "code"), TaskCodeSystem, ReviewCode) {
 			open = append(open, st)
 		}
 	}
@@ -308,27 +307,25 @@ func (p *plan) settleReviews(ctx context.Context, survivor, why string) error {
 // survivors' replaces links), as references; nil when they are more than
 // maxMergedFrom.
 func (p *plan) mergedFrom(ctx context.Context, survivor string) ([]string, error) {
-	seen := map[string]bool{survivor: true}
-	refs := []string{"Patient/" + survivor}
-	for i := 0; i < len(refs); i++ {
-		k, _ := parseRef(refs[i])
-		s, err := p.get(ctx, key{"Patient", k.id})
+	ids := []string{survivor}
+	for i := 0; i < len(ids); i++ {
+		s, err := p.get(ctx, key{"Patient", ids[i]})
 		if err != nil {
 			return nil, err
 		}
 		for _, l := range list(s.current(), "link") {
 			x, _ := l.(map[string]any)
-			if str(x, "type") != "replaces" {
-				continue
-			}
-			if o, ok := parseRef(str(obj(x, "other"), "reference")); ok && o.typ == "Patient" && !seen[o.id] {
-				if len(refs) == maxMergedFrom {
+			if o, ok := parseRef(str(obj(x, "other"), "reference")); ok && str(x, "type") == "replaces" && o.typ == "Patient" && !slices.Contains(ids, o.id) {
+				if len(ids) == maxMergedFrom {
 					return nil, nil
 				}
-				seen[o.id] = true
-				refs = append(refs, "Patient/"+o.id)
+				ids = append(ids, o.id)
 			}
 		}
+	}
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = "Patient/" + id
 	}
 	return refs, nil
 }

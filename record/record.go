@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -301,6 +302,18 @@ func (p *plan) get(ctx context.Context, k key) (*state, error) {
 	p.res[k] = s
 	p.order = append(p.order, k)
 	return s, nil
+}
+
+// made lists the resources of the given types this plan creates, in the
+// order it met them: searches of the store do not find them yet.
+func (p *plan) made(types ...string) []*state {
+	var out []*state
+	for _, k := range p.order {
+		if s := p.res[k]; s.stored == nil && s.body != nil && slices.Contains(types, k.typ) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // set replaces the planned content of s.

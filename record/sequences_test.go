@@ -381,8 +381,6 @@ func (f *fz) exec(o fzOp) {
 	}
 }
 
-func (f *fz) randomStep() { f.exec(f.genOp()) }
-
 func newFz(t *testing.T, seed int64) *fz {
 	f := &fz{chains: newChains(t), rng: rand.New(rand.NewSource(seed)), t0: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC),
 		belongs: map[string]string{}, vnNum: map[int]string{}, seen: map[string]string{}, idem: true, review: true, revisit: true}

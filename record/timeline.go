@@ -808,7 +808,7 @@ func IsMissing(err error) bool {
 // or for a name in a CJK script the family name then the given names run
 // together, as they are written there (张伟, not 伟 张).
 func nameText(n Name) string {
-	if containsHan(n.Family + strings.Join(n.Given, "")) {
+	if fhirstore.ContainsCJK(n.Family + strings.Join(n.Given, "")) {
 		return strings.TrimSpace(n.Family + strings.Join(n.Given, ""))
 	}
 	return strings.TrimSpace(strings.Join(append(slices.Clone(n.Given), n.Family), " "))

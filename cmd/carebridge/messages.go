@@ -171,16 +171,6 @@ func messageText(raw []byte, charset string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' })
 }
 
-// listenerCharsets maps each configured listener to the character set it
-// assumes for messages without MSH-18.
-func listenerCharsets(cfg *config.Config) map[string]string {
-	out := map[string]string{}
-	for _, l := range cfg.MLLP {
-		out[l.Name] = l.Charset
-	}
-	return out
-}
-
 // bundleJSON passes a stored Bundle through as JSON (nil when there is none).
 func bundleJSON(b []byte) json.RawMessage {
 	if len(b) == 0 || !json.Valid(b) {
@@ -217,7 +207,7 @@ func newMessagesListCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
-				charsets := listenerCharsets(cfg)
+				charsets := cfg.Charsets()
 				return j.List(cmd.Context(), f, func(e *fhirstore.Entry) error { return enc.Encode(toJSON(e, charsets)) })
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -289,9 +279,9 @@ func newMessagesShowCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(out).Encode(toJSON(e, listenerCharsets(cfg)))
+				return json.NewEncoder(out).Encode(toJSON(e, cfg.Charsets()))
 			}
-			writeEntry(out, e, listenerCharsets(cfg)[e.Listener])
+			writeEntry(out, e, cfg.Charsets()[e.Listener])
 			if withBundle {
 				fmt.Fprintln(out, "\nFHIR Bundle:")
 				if len(e.Result) == 0 {

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/carebridge/carebridge/config"
 	"github.com/carebridge/carebridge/engine"
 	"github.com/carebridge/carebridge/engine/archive"
 	"github.com/carebridge/carebridge/engine/hl7"
@@ -48,35 +51,32 @@ or a file could not be read.`,
 			}
 			opts.Paths = args
 			opts.JSON = asJSON
+			if listener != "" && to != "" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--listener is for --dry-run and the local journal (over --to, the server's listener decides)\nrun '%s --help' for usage", cmd.CommandPath())}
+			}
+			// The configuration, for all but a replay over MLLP: its
+			// listeners, mappings and journal.
+			var cfg *config.Config
+			if to == "" || opts.DryRun {
+				var err error
+				if cfg, err = cf.load(); err != nil {
+					return err
+				}
+			}
 			// As if received by a configured listener: its character set
 			// reads messages without MSH-18, at once and when processed.
 			charset := ""
 			if listener != "" {
-				if to != "" {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--listener is for --dry-run and the local journal (over --to, the server's listener decides)\nrun '%s --help' for usage", cmd.CommandPath())}
-				}
-				cfg, err := cf.load()
-				if err != nil {
-					return err
-				}
-				var names []string
-				for _, l := range cfg.MLLP {
-					names = append(names, l.Name)
-					if l.Name == listener {
-						charset = l.Charset
-					}
-				}
-				if charset == "" {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--listener %s: no such listener in the configuration (listeners: %s)\nrun '%s --help' for usage", listener, strings.Join(names, ", "), cmd.CommandPath())}
+				charsets := cfg.Charsets()
+				var ok bool
+				if charset, ok = charsets[listener]; !ok {
+					return &exitError{code: exitUsage, err: fmt.Errorf("--listener %s: no such listener in the configuration (listeners: %s)\nrun '%s --help' for usage",
+						listener, strings.Join(slices.Sorted(maps.Keys(charsets)), ", "), cmd.CommandPath())}
 				}
 			}
 			if opts.DryRun {
 				// The check maps too, with the mappings serve would use
 				// (the configuration's, or --mappings DIR).
-				cfg, err := cf.load()
-				if err != nil {
-					return err
-				}
 				ms, err := loadMappingSet(cmp.Or(mappingsDir, cfg.Mappings.Dir), cmd.ErrOrStderr())
 				if err != nil {
 					return err
@@ -110,10 +110,6 @@ or a file could not be read.`,
 					sink = s
 					opts.Target = "mllp://" + to
 				} else {
-					cfg, err := cf.load()
-					if err != nil {
-						return err
-					}
 					store, err := sqlite.Open(ctx, cfg.DatabasePath(), sqlite.Options{
 						Durability: sqlite.Durability(cfg.Journal.Durability), DuplicateWindow: duplicateWindow(cfg), MaxBatch: cfg.Journal.MaxBatch,
 					})

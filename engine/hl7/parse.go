@@ -354,16 +354,22 @@ func appendFields(arena []string, s string, fs byte) []string {
 // isSegmentStart reports whether s starts with a segment ID followed by the
 // field separator or the end of the line.
 func isSegmentStart(s string, fs byte) bool {
-	if len(s) < 3 || s[0] < 'A' || s[0] > 'Z' {
+	return len(s) >= 3 && ValidID(s[:3]) && (len(s) == 3 || s[3] == fs)
+}
+
+// ValidID reports whether s is written as HL7 writes segment IDs and
+// message codes and trigger events: three characters, an upper-case letter
+// then upper-case letters or digits ("PID", "ADT", "A01").
+func ValidID(s string) bool {
+	if len(s) != 3 || s[0] < 'A' || s[0] > 'Z' {
 		return false
 	}
 	for i := 1; i < 3; i++ {
-		c := s[i]
-		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
 			return false
 		}
 	}
-	return len(s) == 3 || s[3] == fs
+	return true
 }
 
 // Raw returns the bytes the message was parsed from, as received. Do not

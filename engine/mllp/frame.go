@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
-	"time"
+
+	"github.com/carebridge/carebridge/engine/hl7"
 )
 
 // Framing bytes of MLLP.
@@ -273,15 +273,6 @@ func (r *Reader) findStart() error {
 	}
 }
 
-// startsTLS reports whether the connection's first bytes are a TLS
-// handshake record (content type 22, version 3.x), which no MLLP sender
-// starts with: it waits up to timeout for them (a client speaks first).
-func (r *Reader) startsTLS(c net.Conn, timeout time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(timeout))
-	b, err := r.br.Peek(2)
-	return err == nil && b[0] == 0x16 && b[1] == 0x03
-}
-
 // strayEnd reports whether the end block just read is followed, in what is
 // already buffered, by more of a message rather than by the end of the
 // frame: a carriage return, a line feed (some senders end frames with FS
@@ -307,17 +298,11 @@ func (r *Reader) strayEnd() bool {
 	return b[0] != '\n' && b[0] != StartBlock
 }
 
-// segmentStart reports whether b starts like an HL7 segment: a name of an
-// upper-case letter and two upper-case letters or digits, then a field
-// separator (printable, not a letter or digit).
+// segmentStart reports whether b starts like an HL7 segment: a segment ID,
+// then a field separator (printable, not a letter or digit).
 func segmentStart(b []byte) bool {
-	if len(b) < 4 || b[0] < 'A' || b[0] > 'Z' {
+	if len(b) < 4 || !hl7.ValidID(string(b[:3])) {
 		return false
-	}
-	for _, c := range b[1:3] {
-		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
 	}
 	c := b[3]
 	return c > ' ' && c < 0x7f && !(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9')

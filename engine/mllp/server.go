@@ -425,7 +425,7 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 	var skipped int64
 	var messages int
 	// Waiting for the first bytes is idle time: a shutdown closes it.
-	if s.TLSConfig == nil && s.setState(c, stateIdle) && r.startsTLS(c.nc, s.idleTimeout()) {
+	if s.TLSConfig == nil && s.setState(c, stateIdle) && startsTLS(r, c.nc, s.idleTimeout()) {
 		// A client speaking TLS to a plain listener: its handshake would be
 		// read as framing garbage or junk messages (journaled rejected,
 		// again on every retry). Say what is wrong instead.
@@ -558,3 +558,12 @@ func (nopObserver) ConnOpened(string)           {}
 func (nopObserver) ConnClosed(string)           {}
 func (nopObserver) ConnRejected(string, string) {}
 func (nopObserver) FramingError(string, string) {}
+
+// startsTLS reports whether the connection's first bytes are a TLS
+// handshake record (content type 22, version 3.x), which no MLLP sender
+// starts with: it waits up to timeout for them (a client speaks first).
+func startsTLS(r *Reader, c net.Conn, timeout time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	b, err := r.br.Peek(2)
+	return err == nil && b[0] == 0x16 && b[1] == 0x03
+}
