@@ -87,12 +87,25 @@ type ChangeSet struct {
 	// patient being merged), nothing is written and Apply fails with
 	// ErrConflict, so that the caller computes again.
 	Checks []Check
+	// Reads are resources the change set was computed from without
+	// writing them (a visit found to have no Account yet): each must still
+	// be at its version where the change set commits, else nothing is
+	// written and Apply fails with ErrConflict. A resource it writes is
+	// checked by its Write's IfVersion instead.
+	Reads []Read
 }
 
 // Check is a search and the ids it found (in any order).
 type Check struct {
 	Query Query
 	IDs   []string
+}
+
+// Read is a resource as a change set saw it: its version, 0 when it did
+// not exist (a deleted resource has its deletion's version).
+type Read struct {
+	Type, ID string
+	Version  int64
 }
 
 // Change is one row of the change feed. Interaction is create for a

@@ -225,7 +225,12 @@ func (p *plan) billVisitItems(ctx context.Context, enc *state, accounts map[stri
 		{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "context", Values: []string{visit}}}},
 		{Type: "PaymentReconciliation", Params: []fhirstore.Param{{Name: "encounter", Values: []string{visit}}}},
 	} {
-		found, err := p.searchAll(ctx, q, false)
+		// Checked: an item of the visit another worker adds meanwhile
+		// (a DFT routed by another identifier than this ADT) makes this
+		// plan start over and bill it too; the other plan, having seen
+		// the visit without an Account, checks that it still has none
+		// (visitAccount).
+		found, err := p.searchAll(ctx, q, true)
 		if err != nil {
 			return err
 		}

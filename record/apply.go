@@ -505,6 +505,10 @@ func (p *plan) visitAccount(ctx context.Context, r Incoming, visit string) error
 		accounts = encounterAccounts(enc.current())
 	}
 	if len(accounts) == 0 {
+		// Unless the message that gives the visit its Account commits
+		// first, and then its billVisitItems did not see this item: then
+		// this plan starts over and finds the Account.
+		enc.checked = true
 		if r.Type == "PaymentReconciliation" {
 			// A charge finds its way to the Account the visit gets later by
 			// its context; a payment by this (see billVisitItems).

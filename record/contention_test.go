@@ -173,3 +173,100 @@ func appliedAtOnce(t *testing.T, hospital, clinic *record.Message) {
 		}
 	}
 }
+
+// interleaved is a store whose first Apply of a change set that writes a
+// resource of type when runs other first: the plan of that change set was
+// computed before other's message was applied, as when two workers apply
+// messages about one visit at the same moment.
+type interleaved struct {
+	record.Store
+	when  string
+	other func()
+	once  sync.Once
+}
+
+func (s *interleaved) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore.Resource, error) {
+	for _, w := range cs.Writes {
+		if w.Type == s.when {
+			s.once.Do(s.other)
+			break
+		}
+	}
+	return s.Store.Apply(ctx, cs)
+}
+
+// TestVisitChargeAndAccountAtOnce: a DFT and the ADT that gives the visit
+// its Account, routed to different workers (their first PID-3 differ), are
+// applied at the same moment, each committing while the other was being
+// planned. Either way round the charge ends on the Account and in its
+// balance: the ADT's search for the visit's unbilled items is checked where
+// it commits, and so is the DFT's finding that the visit had no Account.
+func TestVisitChargeAndAccountAtOnce(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapped := func(typ, ctl, ts string, segs ...string) *record.Message {
+		m, _ := inlineMessage(t, typ, ctl, ts, segs...)
+		res, err := set.Map(m, mappings.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return record.FromMapping(m, res, 0)
+	}
+	const pv1 = "PV1|1|O|OPD^CR1^^GENHOSP||||||||||||||||VN700001^^^GENHOSP^VN"
+	// The visit, opened without an Account.
+	open := mapped("ADT^A04^ADT_A01", "RACE-A04", "20261207080000+0000",
+		"PID|1||MRN700001^^^GENHOSP^MR||Racecase^Rita||19700707|F", pv1)
+	// The billing system names the patient by another identifier first,
+	// and its PV1 says nothing new about the visit.
+	charge := mapped("DFT^P03^DFT_P03", "RACE-P03", "20261207080000+0000",
+		"PID|1||NH7000011^^^NHS^NH~MRN700001^^^GENHOSP^MR||Racecase^Rita||19700707|F", pv1,
+		"FT1|1|TXR7001||20261207|20261207|CG|99213^Office visit^CPT|||1|80.00&GBP")
+	account := mapped("ADT^A08^ADT_A01", "RACE-A08", "20261207090000+0000",
+		"PID|1||MRN700001^^^GENHOSP^MR||Racecase^Rita||19700707|F||||||||||ACC7001^^^GENHOSP^AN", pv1)
+
+	for _, tc := range []struct {
+		name          string
+		first, second *record.Message
+		when          string // the type only the first message's change set writes
+	}{
+		{"account commits while the charge is planned", charge, account, "ChargeItem"},
+		{"charge commits while the account is planned", account, charge, "Account"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, plain := openRecord(t)
+			if _, err := plain.Apply(ctx, open, nil); err != nil {
+				t.Fatal(err)
+			}
+			hooked := &interleaved{Store: st, when: tc.when, other: func() {
+				if _, err := plain.Apply(ctx, tc.second, nil); err != nil {
+					t.Errorf("second message: %v", err)
+				}
+			}}
+			rec, err := record.New(hooked, record.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rec.Apply(ctx, tc.first, nil); err != nil {
+				t.Fatal(err)
+			}
+			accs, err := st.Search(ctx, fhirstore.Query{Type: "Account"})
+			if err != nil || len(accs) != 1 {
+				t.Fatalf("accounts: %d, %v", len(accs), err)
+			}
+			var acc map[string]any
+			if err := json.Unmarshal(accs[0].Body, &acc); err != nil {
+				t.Fatal(err)
+			}
+			if v, c := record.Balance(acc); v != "80.00" || c != "GBP" {
+				t.Errorf("balance = %s %s, want 80.00 GBP", v, c)
+			}
+			items, err := st.Search(ctx, fhirstore.Query{Type: "ChargeItem", Params: []fhirstore.Param{{Name: "account", Values: []string{"Account/" + accs[0].ID}}}})
+			if err != nil || len(items) != 1 {
+				t.Errorf("charges on the account: %d, %v", len(items), err)
+			}
+		})
+	}
+}

@@ -235,6 +235,10 @@ type state struct {
 	stored  map[string]any // nil when new
 	body    map[string]any // nil: unchanged
 	deleted bool           // stored as deleted
+	// checked: the plan rests on this resource as stored (a visit found
+	// to have no Account yet), so the change set fails if another writes
+	// it first, written by this plan or not (fhirstore.Read).
+	checked bool
 }
 
 // current is the resource as it will be after the plan.
@@ -402,6 +406,9 @@ func (p *plan) changeSet(journalID int64) (fhirstore.ChangeSet, error) {
 	for _, k := range p.order {
 		s := p.res[k]
 		if s.body == nil || (s.stored != nil && Equal(s.stored, s.body)) {
+			if s.checked {
+				cs.Reads = append(cs.Reads, fhirstore.Read{Type: k.typ, ID: k.id, Version: s.version})
+			}
 			continue
 		}
 		b, err := jsonmap.Append(nil, s.body, true)

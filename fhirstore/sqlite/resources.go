@@ -289,6 +289,17 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 				return fmt.Errorf("a %s search the change set was computed from finds other resources now: %w", c.Query.Type, fhirstore.ErrConflict)
 			}
 		}
+		for _, r := range cs.Reads {
+			var rid, version int64
+			var deleted bool
+			err := s.stmt(tx, s.res.lookup).QueryRow(r.Type, r.ID).Scan(&rid, &version, &deleted)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("check %s/%s: %w", r.Type, r.ID, err)
+			}
+			if version != r.Version {
+				return fmt.Errorf("%s/%s, which the change set was computed from, is at version %d now, not %d: %w", r.Type, r.ID, version, r.Version, fhirstore.ErrConflict)
+			}
+		}
 		for i := range pws {
 			r, err := s.writeResource(tx, &pws[i], cs.JournalID)
 			if err != nil {

@@ -24,6 +24,7 @@ func RunStore(t *testing.T, newStore NewStore) {
 	t.Run("CreateUpdateDelete", func(t *testing.T) { testCRUD(t, newStore) })
 	t.Run("VersionConflicts", func(t *testing.T) { testConflicts(t, newStore) })
 	t.Run("SearchChecks", func(t *testing.T) { testChecks(t, newStore) })
+	t.Run("ReadChecks", func(t *testing.T) { testReads(t, newStore) })
 	t.Run("InvalidResource", func(t *testing.T) { testInvalid(t, newStore) })
 	t.Run("CompletionInChangeSet", func(t *testing.T) { testCompletion(t, newStore) })
 	t.Run("ChangeFeed", func(t *testing.T) { testChangeFeed(t, newStore) })
@@ -445,5 +446,40 @@ func testChecks(t *testing.T, newStore NewStore) {
 	// A malformed check is refused before anything runs.
 	if _, err := s.Apply(ctx, fhirstore.ChangeSet{Checks: []fhirstore.Check{{Query: fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "colour"}}}}}}); !errors.Is(err, fhirstore.ErrBadQuery) {
 		t.Fatalf("a malformed check = %v, want ErrBadQuery", err)
+	}
+}
+
+// testReads: the resources a change set was computed from without writing
+// them must still be at the versions it saw (0: absent) where it commits;
+// else it fails with ErrConflict and writes nothing.
+func testReads(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	s := newStore(t, time.Now)
+	enc := func(v int64, body string) fhirstore.Write {
+		return put("Encounter", "e1", v, []byte(`{"resourceType":"Encounter","id":"e1","status":"in-progress","class":{"code":"IMP"}`+body+`}`))
+	}
+	charge := func(id string) fhirstore.Write {
+		return put("Basic", id, 0, []byte(`{"resourceType":"Basic","id":"`+id+`","code":{"text":"charge"}}`))
+	}
+	// Computed when e1 did not exist: holds while it does not.
+	mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{charge("c1")}, Reads: []fhirstore.Read{{Type: "Encounter", ID: "e1"}}})
+	mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{enc(0, "")}})
+	// Computed before e1 was written: refused, nothing written.
+	_, err := s.Apply(ctx, fhirstore.ChangeSet{Writes: []fhirstore.Write{charge("c2")}, Reads: []fhirstore.Read{{Type: "Encounter", ID: "e1"}}})
+	if !errors.Is(err, fhirstore.ErrConflict) {
+		t.Fatalf("Apply from e1 as absent, after it was written = %v, want ErrConflict", err)
+	}
+	if _, err := s.Read(ctx, "Basic", "c2"); !errors.Is(err, fhirstore.ErrNotFound) {
+		t.Fatalf("the refused change set wrote c2: %v", err)
+	}
+	// Computed from version 1: holds until e1 changes.
+	mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{charge("c3")}, Reads: []fhirstore.Read{{Type: "Encounter", ID: "e1", Version: 1}}})
+	mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{enc(1, `,"account":[{"reference":"Account/a1"}]`)}})
+	_, err = s.Apply(ctx, fhirstore.ChangeSet{Writes: []fhirstore.Write{charge("c4")}, Reads: []fhirstore.Read{{Type: "Encounter", ID: "e1", Version: 1}}})
+	if !errors.Is(err, fhirstore.ErrConflict) {
+		t.Fatalf("Apply from e1 version 1, after version 2 = %v, want ErrConflict", err)
+	}
+	if _, err := s.Read(ctx, "Basic", "c4"); !errors.Is(err, fhirstore.ErrNotFound) {
+		t.Fatalf("the refused change set wrote c4: %v", err)
 	}
 }
