@@ -50,9 +50,6 @@ func NewCA(t testing.TB) *CA {
 	return &CA{cert: cert, key: key, pool: pool}
 }
 
-// Pool returns a certificate pool holding the CA's certificate.
-func (ca *CA) Pool() *x509.CertPool { return ca.pool }
-
 // ServerTLS returns a server configuration with a certificate for hosts (IP
 // addresses or DNS names; "127.0.0.1" and "localhost" when none are given).
 // It trusts the CA for client certificates but does not ask for them: set
