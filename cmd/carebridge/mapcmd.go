@@ -232,15 +232,23 @@ func (m *mapper) file(cmd *cobra.Command, path string) error {
 		defer closer.Close()
 		sc = s
 	}
+	n := 0
 	for sc.Scan() {
 		if err := cmd.Context().Err(); err != nil {
 			return err
 		}
+		n++
 		m.message(sc.Message())
 	}
-	if err := sc.Err(); err != nil {
+	switch err := sc.Err(); {
+	case err != nil:
 		m.fileErrors++
 		m.problem(mapProblem{File: path, Severity: "error", Kind: "file", Message: err.Error()})
+	case n == 0:
+		// Nothing mapped is not a success: a script would take the empty
+		// output for an empty Bundle list.
+		m.fileErrors++
+		m.problem(mapProblem{File: path, Severity: "error", Kind: "file", Message: "no HL7 messages found"})
 	}
 	return nil
 }

@@ -112,6 +112,8 @@ func TestMapCommand(t *testing.T) {
 				`{"file":"` + mixed + `","index":2,"severity":"warning","kind":"unused-field","where":"PID-7","message":"no map uses this value"}`}},
 		{name: "missing file is reported, the others mapped", args: []string{"map", "--mappings", small, filepath.Join(tmp, "nope.hl7"), mixed}, code: 1, bundles: 1,
 			stderr: []string{"nope.hl7: error: archive: open", "1 file error(s)"}},
+		{name: "a file without a message is an error, not an empty success", args: []string{"map", "--mappings", small, "-"}, stdin: "garbage\r", code: 1,
+			stderr: []string{"-: archive: offset 0: skipped 8 bytes", "-: error: no HL7 messages found", "1 file error(s)"}},
 		{name: "broken mappings", args: []string{"map", "--mappings", broken, oru}, code: 1,
 			stderr: []string{filepath.Join(broken, "segments", "PID.yaml") + ":4:6: rows[0].form: unknown setting", "mappings " + broken + ": 2 error(s)"}},
 		{name: "unknown sender profile is a usage error", args: []string{"map", "--sender", "nobody", "--mappings", small, oru}, code: 2,
