@@ -246,11 +246,8 @@ func (e *Engine) record(ctx context.Context, entry *fhirstore.Entry, out Outcome
 		return out
 	}
 	e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", err)
-	out.Status, out.Err = fhirstore.StatusFailed, errors.Join(errors.New("apply to the record"), err)
-	if out.applied != nil {
-		// The record still holds the earlier result: the entry keeps it.
-		out.Result, out.ResultHash = out.applied, out.appliedHash
-	}
+	// The record still holds the earlier result, if any: the entry keeps it.
+	out.applyFailed(err)
 	c = out.completion(entry, nil)
 	if err := e.complete(ctx, []fhirstore.Completion{c}); err != nil {
 		e.log.Error("record processing result", "id", entry.ID, "err", err)

@@ -48,6 +48,22 @@ type Outcome struct {
 	appliedHash string
 }
 
+// applyFailed marks o failed because the record refused its result (err).
+// The error names the mapping set whose result failed when the entry keeps
+// the result of an earlier one (which the record still holds), so that
+// `messages show` says both.
+func (o *Outcome) applyFailed(err error) {
+	if o.applied != nil && o.appliedHash != o.ResultHash {
+		err = fmt.Errorf("apply the result of mapping set %s to the record (the entry keeps mapping set %s's, which the record holds): %w", o.ResultHash, o.appliedHash, err)
+	} else {
+		err = fmt.Errorf("apply to the record: %w", err)
+	}
+	o.Status, o.Err = fhirstore.StatusFailed, err
+	if o.applied != nil {
+		o.Result, o.ResultHash = o.applied, o.appliedHash
+	}
+}
+
 func (o Outcome) errText() string {
 	if o.Err == nil {
 		return ""

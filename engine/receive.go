@@ -154,7 +154,7 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 			return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
 		}
 		e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", err)
-		out.Status, out.Err = fhirstore.StatusFailed, errors.Join(errors.New("apply to the record"), err)
+		out.applyFailed(err)
 	}
 	success := out.Status != fhirstore.StatusFailed
 	if !success {

@@ -303,7 +303,9 @@ func writeEntry(w io.Writer, e *fhirstore.Entry, charset string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+			// A value of several lines (an error listing several problems)
+			// keeps its lines in the value column.
+			fmt.Fprintf(tw, "%s:\t%s\n", k, strings.ReplaceAll(v, "\n", "\n\t"))
 		}
 	}
 	row("ID", strconv.FormatInt(e.ID, 10))

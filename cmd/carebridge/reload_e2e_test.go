@@ -227,6 +227,24 @@ func TestReprocessAfterMappingFix(t *testing.T) {
 	if got := names(); got != "[{usual Fixture}]" {
 		t.Fatalf("names after a refused reprocessing = %s", got)
 	}
+	// The entry says which set failed, and keeps the Bundle (and its set)
+	// that the record holds.
+	out, errOut, code := run(t, nil, "messages", "show", "1", "--json", "--data", data)
+	if code != 0 {
+		t.Fatalf("messages show: exit %d: %s", code, errOut)
+	}
+	var shown struct {
+		Status, Error string
+		MappingHash   string `json:"mapping_hash"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if shown.Status != "failed" || shown.MappingHash == "" ||
+		!strings.HasPrefix(shown.Error, "apply the result of mapping set ") ||
+		!strings.Contains(shown.Error, "(the entry keeps mapping set "+shown.MappingHash+"'s, which the record holds)") {
+		t.Errorf("the refused entry: status %s, mapping_hash %s, error %q", shown.Status, shown.MappingHash, shown.Error)
+	}
 	// The fix, then reprocessing: the usual name only the broken mapping
 	// made goes; twice changes nothing more.
 	if err := os.WriteFile(sexFile, sexGood, 0o644); err != nil {
