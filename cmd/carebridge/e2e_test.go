@@ -663,8 +663,10 @@ func TestReusedControlIDIsKeptVisibleAndReprocessable(t *testing.T) {
 		t.Fatalf("messages list --status duplicate: exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code = run(t, nil, "messages", "reprocess", "--data", data, fmt.Sprint(dup.ID), "99999")
-	if code != 0 || !strings.Contains(out, "queued 1 message(s)") || !strings.Contains(out, "not queued: 99999: no such message") ||
-		!strings.Contains(out, "processed here: 2 (processed 2") {
+	// The duplicate is processed; the ID that names nothing fails the
+	// command (as `messages show 99999` does), after the rest is done.
+	if code != 1 || !strings.Contains(out, "queued 1 message(s)") || !strings.Contains(out, "not queued: 99999: no such message") ||
+		!strings.Contains(out, "processed here: 2 (processed 2") || !strings.Contains(errOut, "carebridge: 1 message ID(s) not queued: no such message, or rejected") {
 		t.Fatalf("reprocess the duplicate: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, l := range listMessages(t, data) {
@@ -678,8 +680,14 @@ func TestReusedControlIDIsKeptVisibleAndReprocessable(t *testing.T) {
 	}
 	out, errOut, code = run(t, nil, "messages", "reprocess", "--data", data, "--json", fmt.Sprint(dup.ID), "99999")
 	want := fmt.Sprintf(`{"queued":1,"ids":[{"id":99999,"queued":false,"why":"no such message"}],"processed_here":{"total":1,"processed":1,"failed":0,"filtered":0}}` + "\n")
-	if code != 0 || out != want {
+	if code != 1 || out != want {
 		t.Fatalf("reprocess --json: exit %d\n%s%s\nwant %s", code, out, errOut, want)
+	}
+	// Statuses that are never reprocessed are a usage error.
+	for _, st := range []string{"duplicate", "rejected", "received,failed"} {
+		if _, errOut, code := run(t, nil, "messages", "reprocess", "--data", data, "--status", st); code != 2 || !strings.Contains(errOut, "only processed, failed or filtered messages can be reprocessed") {
+			t.Errorf("reprocess --status %s: exit %d, %s", st, code, errOut)
+		}
 	}
 }
 

@@ -384,6 +384,10 @@ type idNote struct {
 	ID     int64  `json:"id"`
 	Queued bool   `json:"queued"`
 	Why    string `json:"why"`
+	// never: it is not queued and will not be processed (no such message,
+	// a rejected one), which makes the command fail; a message already
+	// waiting or being processed will be.
+	never bool
 }
 
 func (n idNote) String() string {
@@ -402,7 +406,7 @@ func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]idNot
 		e, err := j.Get(ctx, id)
 		switch {
 		case errors.Is(err, fhirstore.ErrNotFound):
-			out = append(out, idNote{ID: id, Why: "no such message"})
+			out = append(out, idNote{ID: id, Why: "no such message", never: true})
 		case err != nil:
 			return nil, err
 		case e.Status == fhirstore.StatusReceived:
@@ -413,10 +417,21 @@ func unqueueable(ctx context.Context, j fhirstore.Journal, ids []int64) ([]idNot
 			// Queued all the same (a person named it), but say what it is.
 			out = append(out, idNote{ID: id, Queued: true, Why: fmt.Sprintf("is a resend of entry %d (the same message): it is processed again", e.DuplicateOf)})
 		case e.Status == fhirstore.StatusRejected:
-			out = append(out, idNote{ID: id, Why: "rejected (not a message that could be processed; the sender must send it corrected)"})
+			out = append(out, idNote{ID: id, Why: "rejected (not a message that could be processed; the sender must send it corrected)", never: true})
 		}
 	}
 	return out, nil
+}
+
+// countNever counts the notes of IDs that will never be processed.
+func countNever(notes []idNote) int {
+	n := 0
+	for _, x := range notes {
+		if x.never {
+			n++
+		}
+	}
+	return n
 }
 
 // reprocessJSON is what `messages reprocess --json` prints.
@@ -461,6 +476,14 @@ process only).`,
 			if len(f.IDs) == 0 && len(f.Statuses) == 0 && f.MessageType == "" && f.Sender == "" && f.ControlID == "" && f.Since.IsZero() && f.Until.IsZero() {
 				return &exitError{code: exitUsage, err: fmt.Errorf("say which messages: IDs or filters (e.g. --status failed)")}
 			}
+			for _, st := range f.Statuses {
+				switch {
+				case st == fhirstore.StatusProcessed, st == fhirstore.StatusFailed, st == fhirstore.StatusFiltered:
+				case st == fhirstore.StatusDuplicate && len(f.IDs) > 0:
+				default:
+					return &exitError{code: exitUsage, err: fmt.Errorf("--status %s: only processed, failed or filtered messages can be reprocessed (a duplicate only when named by ID)", st)}
+				}
+			}
 			ctx := cmd.Context()
 			set, err := configuredMappings(cfg) // a set that does not compile queues nothing
 			if err != nil {
@@ -492,11 +515,25 @@ process only).`,
 					fmt.Fprintln(out, line)
 				}
 			}
+			// What makes the command fail, after the rest is done: named IDs
+			// that will never be processed, messages that failed again.
+			var failures []string
+			if never := countNever(notQueued); never > 0 {
+				failures = append(failures, fmt.Sprintf("%d message ID(s) not queued: no such message, or rejected", never))
+			}
+			failed := func() error {
+				if len(failures) == 0 {
+					return nil
+				}
+				return &exitError{code: exitFailure, err: errors.New(strings.Join(failures, "; "))}
+			}
 			if queueOnly {
 				if asJSON {
-					return writeJSON()
+					if err := writeJSON(); err != nil {
+						return err
+					}
 				}
-				return nil
+				return failed()
 			}
 			log := newLogger(cfg, cmd.ErrOrStderr())
 			rec, err := record.New(j, record.Options{Match: &cfg.Identity, Log: log})
@@ -520,10 +557,10 @@ process only).`,
 				fmt.Fprintf(out, "processed here: %d (processed %d, failed %d, filtered %d); any others were taken by a running server\n",
 					res.Total(), res[fhirstore.StatusProcessed], res[fhirstore.StatusFailed], res[fhirstore.StatusFiltered])
 			}
-			if res[fhirstore.StatusFailed] > 0 {
-				return &exitError{code: exitFailure, err: fmt.Errorf("%d message(s) failed again; see `carebridge messages list --status failed`", res[fhirstore.StatusFailed])}
+			if n := res[fhirstore.StatusFailed]; n > 0 {
+				failures = append([]string{fmt.Sprintf("%d message(s) failed again; see `carebridge messages list --status failed`", n)}, failures...)
 			}
-			return nil
+			return failed()
 		},
 	}
 	cf.register(c)
