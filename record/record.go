@@ -132,10 +132,17 @@ type Incoming struct {
 // Note is something the record decided or refused about a message, kept
 // with its journal entry (ids and scores, never patient data).
 type Note struct {
-	Kind    string `json:"kind"` // identity, out-of-order, merge, unmerge, appointment, balance, reprocess, ...
+	Kind    string `json:"kind"` // one of NoteKinds
 	Where   string `json:"where"`
 	Message string `json:"message"`
 }
+
+// NoteKinds are the kinds of the record's notes (docs/record.md), which
+// tell them from the mapping's warnings kept in the same list.
+var NoteKinds = []string{"account", "appointment", "cancel", "identity", "link", "merge", "out-of-order", "reprocess", "review", "unmerge"}
+
+// IsNoteKind reports whether kind is one of NoteKinds.
+func IsNoteKind(kind string) bool { return slices.Contains(NoteKinds, kind) }
 
 // Outcome says what applying a message did.
 type Outcome struct {

@@ -247,11 +247,6 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// recordKinds are the kinds of the notes the unified record adds (see
-// docs/record.md); the others are mapping warnings.
-var recordKinds = map[string]bool{"identity": true, "out-of-order": true, "merge": true, "unmerge": true,
-	"cancel": true, "appointment": true, "review": true}
-
 func newMessagesShowCmd() *cobra.Command {
 	var cf configFlags
 	var asJSON, withBundle bool
@@ -340,7 +335,7 @@ func writeEntry(w io.Writer, e *fhirstore.Entry, charset string) {
 				if n.At != "" {
 					line += " (map " + n.At + ")"
 				}
-				if recordKinds[n.Kind] {
+				if record.IsNoteKind(n.Kind) {
 					rec = append(rec, line)
 				} else {
 					mapping = append(mapping, line)
