@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/carebridge/carebridge/fhirstore"
 )
@@ -13,7 +14,12 @@ type Review struct {
 	TaskID      string
 	Patient     string // the record created when the score fell in the review band
 	Candidate   string // the stored record it may duplicate (it survives on accept)
-	Score       string // the score and its fields' points, as recorded
+	// Score is the total score, as recorded (Scored: there is one; a
+	// review opened for another reason than a score has none).
+	Score  float64
+	Scored bool
+	// FieldScores is each field's points ("name partial +4.0, ...").
+	FieldScores string
 	Description string
 	Status      string
 }
@@ -40,6 +46,19 @@ func (r *Recorder) Reviews(ctx context.Context, status string) ([]Review, error)
 	return out, nil
 }
 
+// ScoreText is the score with its fields' points: "11.0 (name partial
+// +4.0, ...)"; "" when there is none.
+func (rv Review) ScoreText() string {
+	if !rv.Scored {
+		return ""
+	}
+	text := strconv.FormatFloat(rv.Score, 'f', 1, 64)
+	if rv.FieldScores != "" {
+		text += " (" + rv.FieldScores + ")"
+	}
+	return text
+}
+
 func reviewOf(b map[string]any) Review {
 	rv := Review{TaskID: str(b, "id"), Description: str(b, "description"), Status: str(b, "status")}
 	if k, ok := parseRef(str(obj(b, "focus"), "reference")); ok {
@@ -54,10 +73,11 @@ func reviewOf(b map[string]any) Review {
 			}
 		case "score":
 			if v, ok := decimal(x["valueDecimal"]); ok {
-				rv.Score = v.FloatString(1) + rv.Score
+				rv.Score, _ = v.Float64()
+				rv.Scored = true
 			}
 		case "field scores":
-			rv.Score += " (" + str(x, "valueString") + ")"
+			rv.FieldScores = str(x, "valueString")
 		}
 	}
 	return rv

@@ -655,12 +655,13 @@ merged nor linked is refused.`,
 
 // reviewJSON is one identity review as `patients review --json` prints it.
 type reviewJSON struct {
-	Task        string `json:"task"`
-	Patient     string `json:"patient"`
-	Candidate   string `json:"candidate"`
-	Score       string `json:"score,omitempty"`
-	Status      string `json:"status"`
-	Description string `json:"description,omitempty"`
+	Task        string   `json:"task"`
+	Patient     string   `json:"patient"`
+	Candidate   string   `json:"candidate"`
+	Score       *float64 `json:"score,omitempty"`
+	FieldScores string   `json:"field_scores,omitempty"`
+	Status      string   `json:"status"`
+	Description string   `json:"description,omitempty"`
 }
 
 func newPatientsReviewCmd() *cobra.Command {
@@ -698,7 +699,11 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 			if asJSON {
 				enc := json.NewEncoder(out)
 				for _, r := range reviews {
-					if err := enc.Encode(reviewJSON{Task: r.TaskID, Patient: r.Patient, Candidate: r.Candidate, Score: r.Score, Status: r.Status, Description: r.Description}); err != nil {
+					rj := reviewJSON{Task: r.TaskID, Patient: r.Patient, Candidate: r.Candidate, FieldScores: r.FieldScores, Status: r.Status, Description: r.Description}
+					if r.Scored {
+						rj.Score = &r.Score
+					}
+					if err := enc.Encode(rj); err != nil {
 						return err
 					}
 				}
@@ -715,7 +720,7 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TASK\tPATIENT\tCANDIDATE\tSCORE\tSTATUS")
 			for _, r := range reviews {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, orDash(r.Patient), orDash(r.Candidate), orDash(r.Score), r.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, orDash(r.Patient), orDash(r.Candidate), orDash(r.ScoreText()), r.Status)
 			}
 			return tw.Flush()
 		},

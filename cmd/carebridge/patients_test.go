@@ -157,7 +157,7 @@ func TestPatientsReadOnly(t *testing.T) {
 		{name: "search as JSON, capped", args: []string{"search", "--identifier", "SHARED1", "--count", "1", "--json"},
 			stdout: []string{`^\{"id":"p[12]"[^\n]*\n$`}, stderr: "showing the first 1: there may be more (narrow the search or raise --count)\n"},
 		{name: "open reviews", args: []string{"review"}, stdout: []string{`^TASK\s+PATIENT\s+CANDIDATE\s+SCORE\s+STATUS\nrev1\s+p3\s+p1\s+9.5\s+requested\n$`}},
-		{name: "reviews as JSON", args: []string{"review", "--json"}, stdout: []string{`^\{"task":"rev1","patient":"p3","candidate":"p1","score":"9.5","status":"requested","description":"Possible duplicate: [^"]*"\}\n$`}},
+		{name: "reviews as JSON", args: []string{"review", "--json"}, stdout: []string{`^\{"task":"rev1","patient":"p3","candidate":"p1","score":9.5,"status":"requested","description":"Possible duplicate: [^"]*"\}\n$`}},
 
 		{name: "show without patient", args: []string{"show"}, code: 2, stderr: "carebridge: carebridge patients show: give a patient ID or --identifier, one of them\nrun 'carebridge patients show --help' for usage\n"},
 		{name: "show with id and identifier", args: []string{"show", "p1", "--identifier", "MRN100"}, code: 2},
