@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -210,7 +209,7 @@ func newMessagesListCmd() *cobra.Command {
 				charsets := cfg.Charsets()
 				return j.List(cmd.Context(), f, func(e *fhirstore.Entry) error { return enc.Encode(toJSON(e, charsets)) })
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			tw := newTable(out)
 			fmt.Fprintln(tw, "ID\tRECEIVED\tSTATUS\tTYPE\tSENDER\tCONTROL ID\tERROR")
 			n := 0
 			err = j.List(cmd.Context(), f, func(e *fhirstore.Entry) error {
@@ -295,7 +294,7 @@ func newMessagesShowCmd() *cobra.Command {
 }
 
 func writeEntry(w io.Writer, e *fhirstore.Entry, charset string) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	row := func(k, v string) {
 		if v != "" {
 			// A value of several lines (an error listing several problems)

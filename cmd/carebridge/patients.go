@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -179,7 +178,7 @@ func listMatches(ctx context.Context, w io.Writer, s record.ViewStore, ids []str
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tNAME\tBIRTH DATE")
 	for _, m := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.ID, orDash(m.Name), orDash(m.BirthDate))
@@ -222,7 +221,7 @@ func writeView(w io.Writer, v *record.PatientView) {
 		}
 		fmt.Fprintf(w, " (an identity link); its events are there: carebridge patients show %s; to undo the link: carebridge patients unmerge %s\n", cmp.Or(v.FinalSurvivor, v.LinkedTo), v.ID)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	field := func(label string, values []string) {
 		for i, val := range values {
 			if i == 0 {
@@ -279,7 +278,7 @@ func writeView(w io.Writer, v *record.PatientView) {
 	if len(v.Timeline) == 0 {
 		fmt.Fprintln(w, "  (nothing recorded)")
 	}
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw = newTable(w)
 	for _, e := range v.Timeline {
 		line, more := eventText(e)
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", orDash(e.Time), e.Kind, e.Ref, line)
@@ -293,7 +292,7 @@ func writeView(w io.Writer, v *record.PatientView) {
 	if len(v.Accounts) == 0 {
 		fmt.Fprintln(w, "  (none)")
 	}
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw = newTable(w)
 	for _, a := range v.Accounts {
 		var ids []string
 		for _, id := range a.Identifiers {
@@ -485,7 +484,7 @@ link found to be another patient, with that patient.`,
 			}
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			tw := newTable(out)
 			if !asJSON {
 				fmt.Fprintln(tw, "ID\tNAME\tBIRTH DATE\tGENDER\tIDENTIFIERS\tMERGED INTO\tLINKED TO")
 			}
@@ -591,7 +590,7 @@ func writeOutcomeJSON(w io.Writer, o *record.Outcome) error {
 }
 
 func writeOutcome(w io.Writer, o *record.Outcome) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	for _, n := range o.Notes {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Kind, orDash(n.Where), n.Message)
 	}
@@ -717,7 +716,7 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			tw := newTable(out)
 			fmt.Fprintln(tw, "TASK\tPATIENT\tCANDIDATE\tSCORE\tSTATUS")
 			for _, r := range reviews {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, orDash(r.Patient), orDash(r.Candidate), orDash(r.ScoreText()), r.Status)
