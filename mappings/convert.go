@@ -89,12 +89,13 @@ func allDigits(s string) bool {
 }
 
 // leafText is the text of a value: its first part's when composite (with
-// whatever delimiters the message uses).
+// whatever delimiters the message uses). A value without structure is a
+// leaf, whose String is its Text: Text does not look for structure again.
 func leafText(f hl7.Field) string {
 	if f.HasStructure() {
 		return leafText(f.Component(1))
 	}
-	return f.String()
+	return f.Text()
 }
 
 func (st *mapState) convertTime(text, as string, r *compiledRow) (any, bool, error) {

@@ -168,8 +168,11 @@ func (f Field) AppendComponents(dst []Field) []Field {
 	}
 }
 
-// nth returns the n-th (1-based) part of s split on sep. A byte loop beats
-// strings.IndexByte here: HL7 parts are short and often empty.
+// nth returns the n-th (1-based) part of s split on sep. A byte loop skips
+// the parts before it (HL7 parts are short and often empty); the end of the
+// part is found with strings.IndexByte, as the first part of a value is often
+// all of it (a field scanned for a repetition separator it does not hold),
+// where a vectorised search beats the byte loop.
 func nth(s string, sep byte, n int) string {
 	if n < 1 {
 		return ""
@@ -180,9 +183,8 @@ func nth(s string, sep byte, n int) string {
 		}
 		return ""
 	}
-	start := 0
 	if n > 1 {
-		start = -1
+		start := -1
 		for i := 0; i < len(s); i++ {
 			if s[i] == sep {
 				n--
@@ -195,11 +197,10 @@ func nth(s string, sep byte, n int) string {
 		if start < 0 {
 			return ""
 		}
+		s = s[start:]
 	}
-	for i := start; i < len(s); i++ {
-		if s[i] == sep {
-			return s[start:i]
-		}
+	if i := strings.IndexByte(s, sep); i >= 0 {
+		return s[:i]
 	}
-	return s[start:]
+	return s
 }
