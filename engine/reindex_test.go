@@ -17,24 +17,6 @@ import (
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
 )
 
-// lockedBuffer is a log destination safe for the engine's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // gauge reads an unlabelled gauge from reg.
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
@@ -77,7 +59,7 @@ func TestStartRebuildsAnOutOfDateSearchIndex(t *testing.T) {
 	}
 	db.Close()
 
-	var logs lockedBuffer
+	var logs bytes.Buffer // written by slog under its lock, read once the node stopped
 	done := make(chan struct{})
 	logger := slog.New(signalHandler{Handler: slog.NewTextHandler(&logs, nil), msg: "search index rebuilt", once: &sync.Once{}, seen: done})
 	reg := prometheus.NewRegistry()
@@ -87,6 +69,7 @@ func TestStartRebuildsAnOutOfDateSearchIndex(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
+		n.stop(t)
 		t.Fatalf("no rebuild within 30 s:\n%s", logs.String())
 	}
 	found, err := n.store.Search(ctx, fhirstore.Query{Type: "Patient", Params: []fhirstore.Param{{Name: "name", Values: []string{"张伟"}}}})
@@ -112,7 +95,7 @@ func TestStartRebuildsAnOutOfDateSearchIndex(t *testing.T) {
 // TestStartOnCurrentSearchIndexSaysNothing: no warning, no rebuild.
 func TestStartOnCurrentSearchIndexSaysNothing(t *testing.T) {
 	cfg := testConfig(t, nil)
-	var logs lockedBuffer
+	var logs bytes.Buffer // written by slog under its lock, read once the node stopped
 	n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps {
 		return engine.Deps{Journal: store, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	})

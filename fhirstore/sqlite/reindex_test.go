@@ -52,6 +52,18 @@ func forgetRows(t *testing.T, st fhirstore.Store, typ, param, value string) {
 	}
 }
 
+// readOnlyStatus is the IndexStatus a read-only store on path reads, as
+// another process (patients search) would.
+func readOnlyStatus(t *testing.T, path string) (fhirstore.IndexStatus, error) {
+	t.Helper()
+	ro, err := sqlite.Open(context.Background(), path, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	return ro.IndexStatus(context.Background())
+}
+
 func TestReindexConformance(t *testing.T) {
 	storetest.RunReindex(t, func(t *testing.T, now func() time.Time) fhirstore.Store {
 		return open(t, filepath.Join(t.TempDir(), "carebridge.db"), now)
@@ -102,12 +114,7 @@ func TestReindexContinuesAfterReopen(t *testing.T) {
 	s.Close()
 
 	// Another process reading meanwhile sees a rebuild under way.
-	ro, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := ro.IndexStatus(ctx)
-	ro.Close()
+	st, err := readOnlyStatus(t, path)
 	if err != nil || st.Current || !st.Rebuilding || st.Remaining != 4 {
 		t.Fatalf("read-only IndexStatus after the interruption = %+v, %v; want rebuilding, 4 left", st, err)
 	}
@@ -145,12 +152,7 @@ func TestOldStoreIsRebuiltOnce(t *testing.T) {
 			}
 			db.Close()
 			// Read-only, the schema is not upgraded: the status still reads.
-			ro, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := ro.IndexStatus(ctx)
-			ro.Close()
+			st, err := readOnlyStatus(t, path)
 			if err != nil || st.Current != tc.current || st.Remaining != int64(tc.n) {
 				t.Fatalf("read-only IndexStatus of the old store = %+v, %v", st, err)
 			}
