@@ -262,6 +262,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	workers.Go(func() { e.feed(workCtx) })
 	workers.Go(func() { e.releaseAbandonedEvery(workCtx, releaseInterval(e.cfg.Processing)) })
+	if r, ok := e.journal.(fhirstore.Reindexer); ok {
+		if rebuild := e.searchIndexRebuild(ctx, r); rebuild != nil {
+			workers.Go(func() { rebuild(workCtx) })
+		}
+	}
 	if e.mapper != nil && e.cfg.Mappings.ReloadEnabled() {
 		w := &mappings.Watcher{Dir: e.cfg.Mappings.Dir, OnLoad: e.mapper.reload, OnError: e.mapper.refused}
 		workers.Go(func() {

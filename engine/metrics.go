@@ -30,6 +30,10 @@ type Metrics struct {
 	mappingInfo     *prometheus.GaugeVec   // hash
 	unmapped        prometheus.Counter
 	recordLatency   prometheus.Histogram
+
+	// reindexRemaining is how many resources this node's rebuild of the
+	// search index still has to do (reindex.go).
+	reindexRemaining prometheus.Gauge
 }
 
 // mappingSet records the hash of the mapping set in use.
@@ -94,6 +98,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "carebridge_record_apply_seconds", Help: "Time to apply one mapped message to the unified record (identity, field-level update, commit).",
 			Buckets: latencyBuckets,
 		}),
+		reindexRemaining: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "carebridge_search_reindex_remaining", Help: "Resources whose search index rows this node still has to rebuild after an upgrade that changed what is indexed (searches may miss them until then); 0 when the index is current.",
+		}),
 		unmapped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "carebridge_messages_unmapped_total", Help: "Messages that failed because no map handles their type or trigger event.",
 		}),
@@ -103,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.mappingReloads.WithLabelValues("applied")
 	m.mappingReloads.WithLabelValues("refused")
 	if reg != nil {
-		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped, m.recordLatency)
+		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped, m.recordLatency, m.reindexRemaining)
 		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.duplicatesDiffering, m.rejected, m.connsOpen, m.connsRefused,
 			m.framing, m.commit, m.commitBatch, m.processed)
 	}

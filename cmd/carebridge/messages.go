@@ -104,14 +104,20 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is neither a duration (24h) nor a date/time (2026-11-01T08:00:00Z)", s)
 }
 
-// openJournal opens the configured journal for a command.
-func openJournal(ctx context.Context, cfg *config.Config, readOnly bool) (*sqlite.Store, error) {
+// openJournal opens the configured journal for a command. When the search
+// index needs rebuilding, a note says so on the command's standard error.
+func openJournal(cmd *cobra.Command, cfg *config.Config, readOnly bool) (*sqlite.Store, error) {
 	if err := databaseExists(cfg); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, cfg.DatabasePath(), sqlite.Options{
+	s, err := sqlite.Open(cmd.Context(), cfg.DatabasePath(), sqlite.Options{
 		Durability: sqlite.Durability(cfg.Journal.Durability), DuplicateWindow: duplicateWindow(cfg), ReadOnly: readOnly,
 	})
+	if err != nil {
+		return nil, err
+	}
+	noteSearchIndex(cmd.Context(), cmd.ErrOrStderr(), s)
+	return s, nil
 }
 
 type entryJSON struct {
@@ -198,7 +204,7 @@ func newMessagesListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := openJournal(cmd.Context(), cfg, true)
+			j, err := openJournal(cmd, cfg, true)
 			if err != nil {
 				return err
 			}
@@ -262,7 +268,7 @@ func newMessagesShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := openJournal(cmd.Context(), cfg, true)
+			j, err := openJournal(cmd, cfg, true)
 			if err != nil {
 				return err
 			}
@@ -483,7 +489,7 @@ process only).`,
 			if err != nil {
 				return err
 			}
-			j, err := openJournal(ctx, cfg, false)
+			j, err := openJournal(cmd, cfg, false)
 			if err != nil {
 				return err
 			}

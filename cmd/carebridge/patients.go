@@ -33,23 +33,23 @@ func newPatientsCmd() *cobra.Command {
 
 // openRecordStore loads the configuration and opens the store of a
 // patients command.
-func openRecordStore(ctx context.Context, cf *configFlags, readOnly bool) (*sqlite.Store, error) {
+func openRecordStore(cmd *cobra.Command, cf *configFlags, readOnly bool) (*sqlite.Store, error) {
 	cfg, err := cf.load()
 	if err != nil {
 		return nil, err
 	}
-	return openJournal(ctx, cfg, readOnly)
+	return openJournal(cmd, cfg, readOnly)
 }
 
 // openRecorder opens the store and a Recorder over it, with the
 // configuration's identity settings. The Recorder logs nothing (its notes
 // are printed instead).
-func openRecorder(ctx context.Context, cf *configFlags, readOnly bool) (*sqlite.Store, *record.Recorder, error) {
+func openRecorder(cmd *cobra.Command, cf *configFlags, readOnly bool) (*sqlite.Store, *record.Recorder, error) {
 	cfg, err := cf.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	j, err := openJournal(ctx, cfg, readOnly)
+	j, err := openJournal(cmd, cfg, readOnly)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +92,7 @@ with one of their ids.`,
 				return usageErrorf(cmd, "give a patient ID or --identifier, one of them")
 			}
 			ctx := cmd.Context()
-			j, err := openRecordStore(ctx, &cf, true)
+			j, err := openRecordStore(cmd, &cf, true)
 			if err != nil {
 				return err
 			}
@@ -470,7 +470,7 @@ link found to be another patient, with that patient.`,
 				return usageErrorf(cmd, "--count must be between 1 and %d", maxSearchCount)
 			}
 			ctx := cmd.Context()
-			j, err := openRecordStore(ctx, &cf, true)
+			j, err := openRecordStore(cmd, &cf, true)
 			if err != nil {
 				return err
 			}
@@ -536,7 +536,7 @@ link found to be another patient, with that patient.`,
 // decision) and prints what it did.
 func changeRecord(cmd *cobra.Command, cf *changeFlags, what string, change func(context.Context, *record.Recorder) (*record.Outcome, error)) error {
 	ctx := cmd.Context()
-	j, rec, err := openRecorder(ctx, &cf.configFlags, false)
+	j, rec, err := openRecorder(cmd, &cf.configFlags, false)
 	if err != nil {
 		return err
 	}
@@ -681,7 +681,7 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			j, rec, err := openRecorder(ctx, &cf, true)
+			j, rec, err := openRecorder(cmd, &cf, true)
 			if err != nil {
 				return err
 			}

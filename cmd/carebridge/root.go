@@ -127,7 +127,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer, prof *cpuProfile) *cobra
 	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
 	root.SetHelpCommand(newHelpCmd())
-	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd(), newMapCmd(), newMappingCmd(), newPatientsCmd())
+	root.AddCommand(newServeCmd(), newSendCmd(), newReplayCmd(), newMessagesCmd(), newConfigCmd(), newVersionCmd(), newBenchCmd(), newMapCmd(), newMappingCmd(), newPatientsCmd(), newStoreCmd())
 	return root
 }
 

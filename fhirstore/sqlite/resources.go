@@ -68,6 +68,8 @@ func loadParams(ctx context.Context, db *sql.DB) (map[paramKey]int64, error) {
 // resourceStmts are the writer's prepared statements for resources.
 type resourceStmts struct {
 	lookup, insert, update, insertVersion, insertChange *sql.Stmt
+	// versionOf reads a resource's current version by rid (reindex.go).
+	versionOf *sql.Stmt
 	// rows reads a resource's rows of every indexTables (rowsSQL); del[t]
 	// deletes one of indexTables[t].
 	rows *sql.Stmt
@@ -114,6 +116,7 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.insertVersion, `INSERT INTO resource_version (rid, version, last_updated, deleted, journal_id, body) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.insertChange, `INSERT INTO change (type, id, version, interaction, at, journal_id) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.rows, rowsSQL()},
+		{&r.versionOf, `SELECT version FROM resource WHERE rid = ?`},
 	} {
 		var err error
 		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
@@ -235,17 +238,26 @@ func (s *Store) prepareWrite(w fhirstore.Write, now time.Time) (preparedWrite, e
 	}
 	pw.before = append([]byte(nil), out[:i+1]...) // up to the opening quote
 	pw.after = append([]byte(nil), out[i+len(mark)-1:]...)
-	entries, err := fhirstore.IndexEntries(body)
-	if err != nil {
+	if pw.entries, err = s.indexRows(w.Type, body); err != nil {
 		return pw, fmt.Errorf("%s: %w: %w", ref, fhirstore.ErrInvalid, err)
 	}
-	pw.entries = make([]indexRow, 0, len(entries))
+	return pw, nil
+}
+
+// indexRows extracts the search index rows of body, a decoded resource of
+// type typ, for the parameters registered in search_param.
+func (s *Store) indexRows(typ string, body map[string]any) ([]indexRow, error) {
+	entries, err := fhirstore.IndexEntries(body)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]indexRow, 0, len(entries))
 	for _, e := range entries {
-		if code, ok := s.params[paramKey{w.Type, e.Param}]; ok {
-			pw.entries = append(pw.entries, indexRow{e: e, code: code})
+		if code, ok := s.params[paramKey{typ, e.Param}]; ok {
+			rows = append(rows, indexRow{e: e, code: code})
 		}
 	}
-	return pw, nil
+	return rows, nil
 }
 
 // Apply writes cs in one transaction (see fhirstore.Applier). Validation,
@@ -413,7 +425,7 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	if _, err := s.stmt(tx, st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
 		return nil, fmt.Errorf("%s/%s: insert version: %w", w.Type, w.ID, err)
 	}
-	if err := s.updateIndexRows(tx, rid, exists && !deleted, pw.entries); err != nil {
+	if _, _, err := s.updateIndexRows(tx, rid, exists && !deleted, pw.entries); err != nil {
 		return nil, fmt.Errorf("%s/%s: index: %w", w.Type, w.ID, err)
 	}
 	if _, err := s.stmt(tx, st.insertChange).Exec(w.Type, w.ID, res.Version, string(interaction), at, journalID); err != nil {
@@ -458,8 +470,9 @@ func keyOf(r indexRow) indexKey {
 // updateIndexRows makes the search rows of resource rid those of rows. A
 // new version of a stored resource (had) mostly indexes what the last one
 // did (an encounter's status changes, its references stay): only the rows
-// that differ are deleted and inserted.
-func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow) error {
+// that differ are deleted and inserted. It returns how many rows it
+// inserted and deleted.
+func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow) (added, removed int, err error) {
 	want := make(map[indexKey]bool, len(rows))
 	for _, r := range rows {
 		want[keyOf(r)] = true
@@ -467,7 +480,7 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 	if had {
 		old, err := s.indexRowsOf(tx, rid)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		for _, k := range old {
 			if want[k] {
@@ -475,8 +488,9 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 				continue
 			}
 			if _, err := s.stmt(tx, s.res.del[k.table]).Exec(k.args(rid)...); err != nil {
-				return err
+				return 0, 0, err
 			}
+			removed++
 		}
 	}
 	var args [len(indexTables)][]any
@@ -487,15 +501,16 @@ func (s *Store) updateIndexRows(tx *sql.Tx, rid int64, had bool, rows []indexRow
 		}
 	}
 	for t, a := range args {
+		added += len(a) / 4
 		for len(a) > 0 {
 			k := min(len(a)/4, maxRowsPerInsert)
 			if _, err := s.stmt(tx, s.res.add[t][k]).Exec(a[:4*k]...); err != nil {
-				return err
+				return 0, 0, err
 			}
 			a = a[4*k:]
 		}
 	}
-	return nil
+	return added, removed, nil
 }
 
 // indexRowsOf reads the rows resource rid has in the search tables.

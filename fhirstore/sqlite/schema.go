@@ -115,6 +115,19 @@ var migrations = []string{
 		at          INTEGER NOT NULL,
 		journal_id  INTEGER NOT NULL DEFAULT 0
 	);`,
+	// 5: which search definitions built the search_* rows
+	// (fhirstore.IndexFingerprint; '' when unknown: built before this
+	// table), and the rebuild under way, if any (reindex.go): the
+	// definitions it builds (target), the first rid it has not rebuilt yet
+	// and the last rid it covers. Open stamps a store without resources.
+	`CREATE TABLE search_index (
+		id          INTEGER PRIMARY KEY CHECK (id = 1),
+		fingerprint TEXT    NOT NULL DEFAULT '',
+		target      TEXT    NOT NULL DEFAULT '',
+		next_rid    INTEGER NOT NULL DEFAULT 0,
+		last_rid    INTEGER NOT NULL DEFAULT 0
+	);
+	INSERT INTO search_index (id) VALUES (1);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

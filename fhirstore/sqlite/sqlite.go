@@ -227,6 +227,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
+	if err := stampEmptyIndex(ctx, s.wdb); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
 	if err := s.prepare(ctx); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
