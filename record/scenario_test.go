@@ -51,6 +51,14 @@ var scenarios = []struct {
 			if h := v.statuses(enc); !slices.Equal(h, []string{"in-progress"}) {
 				t.Errorf("statusHistory = %v", h)
 			}
+			// The bed is no longer taken: the location is closed at the
+			// cancel.
+			for _, l := range enc["location"].([]any) {
+				x := l.(map[string]any)
+				if end, _ := x["period"].(map[string]any)["end"].(string); x["status"] != "completed" || end == "" {
+					t.Errorf("location after the cancel: %v", x)
+				}
+			}
 		}},
 	{"discharge-cancel-discharge", []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a03-discharge.hl7", examples + "ADT/a13-cancel-discharge.hl7"},
 		func(t *testing.T, v *view) {
