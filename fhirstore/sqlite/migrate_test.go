@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/carebridge/carebridge/fhirstore"
@@ -23,7 +24,7 @@ func TestUpgradeFromEveryVersion(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := db.Exec(`PRAGMA user_version = ` + string(rune('0'+v))); err != nil {
+		if _, err := db.Exec(`PRAGMA user_version = ` + strconv.Itoa(v)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Exec(`INSERT INTO journal (id, received_at, listener, status) VALUES (1, 1, 'old', 'processed');
