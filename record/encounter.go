@@ -307,6 +307,9 @@ func (p *plan) arrival(ctx context.Context, enc *state, m *Message) error {
 		case "cancelled", "noshow", "entered-in-error", "fulfilled", want:
 			continue
 		}
+		if !p.timed(s, want, m) {
+			continue
+		}
 		body := cloneJSONMap(cur)
 		body["status"] = want
 		stamp(body, m)
@@ -314,6 +317,20 @@ func (p *plan) arrival(ctx context.Context, enc *state, m *Message) error {
 		p.note("appointment", k.ref(), "%s %s: appointment %s", m.Code, m.Event, want)
 	}
 	return nil
+}
+
+// timed reports whether an appointment has its start and end, which FHIR
+// requires of every status but proposed, cancelled and waitlist (app-3);
+// when not (the schedule's times had no offset and its sender's profile no
+// time zone), it notes that the appointment stays as it is rather than
+// become want. The link to the visit is made all the same.
+func (p *plan) timed(appt *state, want string, m *Message) bool {
+	cur := appt.current()
+	if str(cur, "start") != "" && str(cur, "end") != "" {
+		return true
+	}
+	p.note("appointment", appt.ref(), "%s %s: the visit began, but the appointment has no start and end (see the mapping's no-timezone warning), which FHIR requires of an appointment %s: it stays %s", m.Code, m.Event, want, str(cur, "status"))
+	return false
 }
 
 // linkAppointments adds to an Encounter the appointments of its patient
@@ -462,7 +479,7 @@ func (p *plan) scheduledAfterArrival(ctx context.Context, appt *state, inMessage
 			want = w
 		}
 	}
-	if want == "" {
+	if want == "" || !p.timed(appt, want, m) {
 		return nil
 	}
 	body := cloneJSONMap(cur)

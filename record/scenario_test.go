@@ -882,3 +882,38 @@ func wantVisitBilled(t *testing.T, v *view) {
 		t.Errorf("the timeline has %d payments, want 1", payments)
 	}
 }
+
+// TestUntimedAppointmentArrival: an appointment without start and end
+// (its times had no offset and the sender's profile no time zone, so the
+// mapping made it proposed) is linked to its visit when the visit begins,
+// in either order, but stays proposed: FHIR (app-3) allows no status but
+// proposed, cancelled and waitlist without times, and the message would
+// otherwise fail.
+func TestUntimedAppointmentArrival(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, err := os.ReadFile(examples + "SIU/s12-book.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	untimed := bytes.ReplaceAll(book, []byte("^^30^20260310143000^20260310150000"), []byte("^^30"))
+	untimed = bytes.ReplaceAll(untimed, []byte("|20260310143000|"), []byte("||"))
+	file := filepath.Join(t.TempDir(), "s12-untimed.hl7")
+	if err := os.WriteFile(file, untimed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	arrive := "testdata/hl7/a04-arrive-appointment-id.hl7"
+	for _, steps := range [][]string{{file, arrive}, {arrive, file}} {
+		t.Run(filepath.Base(steps[0])+" first", func(t *testing.T) {
+			v := run(t, set, steps, 1)
+			appt := v.one(t, "Appointment")
+			v.want(t, appt, "status", "proposed")
+			enc := v.one(t, "Encounter")
+			if got := asString(enc["appointment"]); got != `[{"reference":"Appointment/`+appt["id"].(string)+`"}]` {
+				t.Errorf("the visit's appointments: %s", got)
+			}
+		})
+	}
+}
