@@ -191,12 +191,13 @@ func (p *plan) message(ctx context.Context, m *Message) error {
 			}
 			encounters = append(encounters, s)
 		case "Patient":
-			if merge != nil && (r.ID == merge.merged || r.ID == merge.survivor) {
-				// Links come from the merge below; the rest is an update.
-				delete(r.Body, "link")
-				if r.ID == merge.merged {
-					delete(r.Body, "active")
-				}
+			// Links are the record's to make (merge and link below, unmerge,
+			// unlink): a mapped one is never written as it stands (on a
+			// record the patient was found to be, it could name that record
+			// itself). The rest is an update.
+			delete(r.Body, "link")
+			if merge != nil && r.ID == merge.merged {
+				delete(r.Body, "active")
 			}
 			var ids []any
 			if redirected[r.ID] {

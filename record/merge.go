@@ -53,6 +53,83 @@ func mergeRolesOf(in []Incoming) *mergeRoles {
 	return m
 }
 
+// mergeGroups splits a merge message that merges several pairs of records
+// (an A40 may repeat its patient group: PID and MRG, PID and MRG) into one
+// message per pair, applied one after another in one change set: each pair
+// is a merge of its own. A resource goes with the pair whose patients it
+// refers to, else with the first; so does its earlier mapping when the
+// message is processed again. Any other message is itself.
+func (m *Message) mergeGroups() []*Message {
+	if m.Code != "ADT" || !mergeEvents[m.Event] {
+		return []*Message{m}
+	}
+	// The merged records, in message order, and the survivor each names.
+	var pairs [][2]string
+	for _, r := range m.Resources {
+		if r.Type != "Patient" {
+			continue
+		}
+		for _, l := range list(r.Body, "link") {
+			x, _ := l.(map[string]any)
+			if str(x, "type") == "replaced-by" {
+				if k, ok := parseRef(str(obj(x, "other"), "reference")); ok && k.typ == "Patient" {
+					pairs = append(pairs, [2]string{r.ID, k.id})
+				}
+			}
+		}
+	}
+	if len(pairs) < 2 {
+		return []*Message{m}
+	}
+	groupOf := func(typ, id string, body map[string]any) int {
+		for i, pr := range pairs {
+			if typ == "Patient" && (id == pr[0] || id == pr[1]) {
+				return i
+			}
+		}
+		for i, pr := range pairs {
+			if refersTo(body, "Patient/"+pr[0]) || refersTo(body, "Patient/"+pr[1]) {
+				return i
+			}
+		}
+		return 0
+	}
+	out := make([]*Message, len(pairs))
+	for i := range out {
+		g := *m
+		g.Resources, g.Previous = nil, nil
+		out[i] = &g
+	}
+	for _, r := range m.Resources {
+		g := out[groupOf(r.Type, r.ID, r.Body)]
+		g.Resources = append(g.Resources, r)
+	}
+	for _, r := range m.Previous {
+		g := out[groupOf(r.Type, r.ID, r.Body)]
+		g.Previous = append(g.Previous, r)
+	}
+	return out
+}
+
+// refersTo reports whether v holds a reference to ref.
+func refersTo(v any, ref string) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "reference" && e == ref || refersTo(e, ref) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if refersTo(e, ref) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // resolveMerged finds the stored record of a merge message's merged patient:
 // by id, else by any of its identifiers. A record never seen is created
 // from the message (so that later messages with its identifiers reach the

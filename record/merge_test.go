@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/carebridge/carebridge/fhirstore"
@@ -117,4 +119,57 @@ func TestUnmergeAfterAChainedMerge(t *testing.T) {
 	if got := subject("eb"); got != "Patient/c" {
 		t.Errorf("B's visit is on %s, want Patient/c (B stays merged into C)", got)
 	}
+}
+
+// TestMergeOfTwoPairsInOneMessage: an A40 may repeat its patient group
+// (PID and MRG, then PID and MRG): each pair is merged, the visits of each
+// merged record go to its own survivor, and no record is ever linked to
+// itself, also when the first pair was merged before and the message comes
+// again.
+func TestMergeOfTwoPairsInOneMessage(t *testing.T) {
+	c := newChains(t)
+	pid := func(mrn, family string, born int) string {
+		return fmt.Sprintf("PID|1||%s^^^GENHOSP^MR||%s^Pat||%d0101|F", mrn, family, born)
+	}
+	c.msg("ADT^A04 P1 202611010900", pid("MP-1", "Ashdown", 1941), "VN PV-1")
+	c.msg("ADT^A04 P2 202611010910", pid("MP-2", "Brightwater", 1952), "VN PV-2")
+	c.msg("ADT^A04 P3 202611010920", pid("MP-3", "Calloway", 1963), "VN PV-3")
+	c.msg("ADT^A04 P4 202611010930", pid("MP-4", "Dunmore", 1974), "VN PV-4")
+	// The first pair is merged on its own first, as a feed may do.
+	c.msg("ADT^A40 M1 202611020900", pid("MP-1", "Ashdown", 1941), "MRG|MP-2^^^GENHOSP^MR")
+	for _, ctl := range []string{"M2", "M2-again"} {
+		c.msg("ADT^A40 "+ctl+" 202611030900", pid("MP-1", "Ashdown", 1941), "MRG|MP-2^^^GENHOSP^MR",
+			strings.Replace(pid("MP-3", "Calloway", 1963), "PID|1|", "PID|2|", 1), "MRG|MP-4^^^GENHOSP^MR")
+		c.wantVisits("MP-1", "PV-1", "PV-2")
+		c.wantVisits("MP-3", "PV-3", "PV-4")
+		for _, p := range c.all("Patient") {
+			for _, l := range asList(p["link"]) {
+				other := l.(map[string]any)["other"].(map[string]any)["reference"]
+				if other == "Patient/"+p["id"].(string) {
+					t.Errorf("%s: Patient/%s is linked to itself: %v", ctl, p["id"], p["link"])
+				}
+			}
+		}
+		for mrn, survivor := range map[string]string{"MP-2": "MP-1", "MP-4": "MP-3"} {
+			if got := replacedBy(c, mrn); got != "Patient/"+c.id(survivor) {
+				t.Errorf("%s: %s replaced by %q, want %s's record", ctl, mrn, got, survivor)
+			}
+		}
+	}
+}
+
+// replacedBy is the record the patient whose own identifier is mrn was
+// merged into ("" when none).
+func replacedBy(c *chains, mrn string) string {
+	for _, p := range c.all("Patient") {
+		if !slices.ContainsFunc(asList(p["identifier"]), func(x any) bool { return x.(map[string]any)["value"] == mrn }) {
+			continue
+		}
+		for _, l := range asList(p["link"]) {
+			if x := l.(map[string]any); x["type"] == "replaced-by" {
+				return x["other"].(map[string]any)["reference"].(string)
+			}
+		}
+	}
+	return ""
 }

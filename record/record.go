@@ -159,7 +159,15 @@ func (r *Recorder) Apply(ctx context.Context, m *Message, c *fhirstore.Completio
 	if err := m.checkPatient(); err != nil {
 		return nil, err
 	}
-	return r.run(ctx, c, m.JournalID, func(ctx context.Context, p *plan) error { return p.message(ctx, m) })
+	groups := m.mergeGroups()
+	return r.run(ctx, c, m.JournalID, func(ctx context.Context, p *plan) error {
+		for _, g := range groups {
+			if err := p.message(ctx, g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // run computes a change set with fn and applies it, computing again after a

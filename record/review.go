@@ -11,9 +11,9 @@ import (
 // Review is an open identity review: is Patient (the newer record) the same
 // person as Candidate?
 type Review struct {
-	TaskID      string
-	Patient     string // the record created when the score fell in the review band
-	Candidate   string // the stored record it may duplicate (it survives on accept)
+	TaskID    string
+	Patient   string // the record created when the score fell in the review band
+	Candidate string // the stored record it may duplicate (it survives on accept)
 	// Score is the total score, as recorded (Scored: there is one; a
 	// review opened for another reason than a score has none).
 	Score  float64

@@ -1,0 +1,89 @@
+package record_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
+)
+
+// corpusDir holds public HL7 v2 sample messages (the v2-to-FHIR IG's and
+// LinuxForHealth's test messages), outside the repository.
+const corpusDir = "../../shared/corpus/hl7v2"
+
+// TestCorpusIntoTheRecord applies every ADT, SIU and DFT message of the
+// corpus that maps into one record, in file order, as a hospital's feeds
+// would arrive: the messages meet each other's patients, visits and
+// appointments. The record refuses none of them but the three that name no
+// patient (the mapping corpus tests check each message alone; this checks
+// them together: an A40 merging two pairs of records once made a record
+// replaced by itself here), and lists every refusal at once.
+func TestCorpusIntoTheRecord(t *testing.T) {
+	if _, err := os.Stat(corpusDir); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("no corpus at %s", corpusDir)
+	}
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	err = filepath.WalkDir(corpusDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".hl7") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	_, rec := openRecord(t)
+	ctx := context.Background()
+	var refused []string
+	applied, noPatient := 0, 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := hl7.Parse(raw)
+		if err != nil {
+			continue // the parser has its own corpus test
+		}
+		switch msg.MessageCode() {
+		case "ADT", "SIU", "DFT":
+		default:
+			continue
+		}
+		res, err := set.Map(msg, mappings.Options{ReceivedAt: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)})
+		if err != nil {
+			continue // the mapping corpus tests report these
+		}
+		applied++
+		switch _, err := rec.Apply(ctx, record.FromMapping(msg, res, 0), nil); {
+		case errors.Is(err, record.ErrNoPatient):
+			noPatient++ // refused by design (docs/record.md): checked below
+		case err != nil:
+			refused = append(refused, f+": "+err.Error())
+		}
+	}
+	if applied < 30 {
+		t.Fatalf("only %d corpus messages applied: is the corpus where it was?", applied)
+	}
+	// The corpus's ADT^A01 test messages without a PID.
+	if noPatient != 3 {
+		t.Errorf("%d messages refused for naming no patient, want the corpus's 3", noPatient)
+	}
+	if len(refused) > 0 {
+		t.Errorf("%d of %d corpus messages refused by the record:\n%s", len(refused), applied, strings.Join(refused, "\n"))
+	}
+}
