@@ -375,7 +375,9 @@ func forwardLink(body map[string]any) (id, kind string) {
 		if t != "replaced-by" && t != "refer" {
 			continue
 		}
-		if k, ok := parseRef(str(obj(x, "other"), "reference")); ok && k.typ == "Patient" {
+		// A link to the record itself (written by an earlier version that
+		// applied a mapped A40's links as they stood) forwards nowhere.
+		if k, ok := parseRef(str(obj(x, "other"), "reference")); ok && k.typ == "Patient" && k.id != str(body, "id") {
 			return k.id, t
 		}
 	}
