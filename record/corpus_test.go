@@ -69,11 +69,23 @@ func TestCorpusIntoTheRecord(t *testing.T) {
 			continue // the mapping corpus tests report these
 		}
 		applied++
-		switch _, err := rec.Apply(ctx, record.FromMapping(msg, res, 0), nil); {
+		m := record.FromMapping(msg, res, 0)
+		switch _, err := rec.Apply(ctx, m, nil); {
 		case errors.Is(err, record.ErrNoPatient):
 			noPatient++ // refused by design (docs/record.md): checked below
 		case err != nil:
 			refused = append(refused, f+": "+err.Error())
+		default:
+			// Nothing doubled: the same message again at once (a resend
+			// under a new control ID) changes nothing.
+			out, err := rec.Apply(ctx, m, nil)
+			if err != nil {
+				t.Errorf("%s again: %v", f, err)
+				continue
+			}
+			for _, w := range out.Written {
+				t.Errorf("%s again wrote %s/%s (version %d)", f, w.Type, w.ID, w.Version)
+			}
 		}
 	}
 	if applied < 30 {

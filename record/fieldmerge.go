@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -441,8 +442,12 @@ func listEntryKey(key listKeyFunc, e any) (string, bool) {
 }
 
 // replaceKeyedGroups: the incoming entries of each key replace the stored
-// entries of that key, where the first of those stood (or at the end).
-// Incoming entries without a key are appended unless already present.
+// entries of that key, where the first of those stood (or at the end); a
+// key whose incoming entries are the stored ones, in the same order, leaves
+// them where they stand (so that a list with entries of one key between
+// another's, as a resource is first written, is not reordered by the same
+// message again). Incoming entries without a key are appended unless
+// already present.
 func replaceKeyedGroups(key listKeyFunc, stored, incoming []any) []any {
 	groups := map[string][]any{}
 	var order []string
@@ -457,6 +462,18 @@ func replaceKeyedGroups(key listKeyFunc, stored, incoming []any) []any {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], e)
+	}
+	had := map[string][]any{}
+	for _, e := range stored {
+		if k, ok := listEntryKey(key, e); ok {
+			had[k] = append(had[k], e)
+		}
+	}
+	for k, g := range groups {
+		if jsonEqual(had[k], g) {
+			delete(groups, k) // the same: stays as stored
+			order = slices.DeleteFunc(order, func(o string) bool { return o == k })
+		}
 	}
 	out := make([]any, 0, len(stored)+len(incoming))
 	placed := map[string]bool{}

@@ -91,6 +91,22 @@ func TestMergeFields(t *testing.T) {
 			want:     `{"resourceType":"Patient","id":"p1","identifier":[{"type":{"coding":[{"code":"MR"}]},"value":"1","use":"old"},{"type":{"coding":[{"code":"MR"}]},"value":"2"}]}`,
 		},
 		{
+			// As a PID with PID-2, three PID-3 and PID-4 is first written:
+			// the same message again changes nothing, order included.
+			name:     "identifiers of one system between another's stay in place when unchanged",
+			typ:      "Patient",
+			stored:   `{"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"1"},{"system":"m","value":"2"},{"system":"m","value":"3"},{"system":"s","value":"4"}]}`,
+			incoming: `{"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"1"},{"system":"m","value":"2"},{"system":"m","value":"3"},{"system":"s","value":"4"}]}`,
+			want:     `{"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"1"},{"system":"m","value":"2"},{"system":"m","value":"3"},{"system":"s","value":"4"}]}`,
+		},
+		{
+			name:     "a changed system's identifiers take its first place; an unchanged one's stay",
+			typ:      "Patient",
+			stored:   `{"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"1"},{"system":"m","value":"2"},{"system":"s","value":"4"}]}`,
+			incoming: `{"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"1"},{"system":"m","value":"9"},{"system":"s","value":"4"}]}`,
+			want:     `{"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"1"},{"system":"m","value":"9"},{"system":"s","value":"4"}]}`,
+		},
+		{
 			name: "a changed home phone replaces the old home phone, in its place",
 			typ:  "Patient",
 			stored: `{"resourceType":"Patient","id":"p1","telecom":[{"system":"phone","value":"111","use":"home"},
