@@ -57,17 +57,20 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 			p.note("cancel", s.ref(), "%s: the last %s is already cancelled", m.Event, undone)
 			return nil
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errMadeByUndone):
+			// Undone, it would leave a visit with no class or status.
+			p.note("cancel", s.ref(), "%s: the %s it cancels was the first message of %s, with nothing before it to go back to: applied as an update", m.Event, undone, s.ref())
+		case err != nil:
 			return err
-		}
-		if reverted != nil {
+		case reverted != nil:
 			base = reverted
 			in = cloneJSONMap(in)
 			for _, f := range fields {
 				delete(in, f) // the cancel's own copy of what it restores
 			}
 			p.note("cancel", s.ref(), "%s undid the last %s (%d elements restored)", m.Event, undone, len(fields))
-		} else {
+		default:
 			p.note("cancel", s.ref(), "%s found no %s in the history of %s: applied as an update", m.Event, undone, s.ref())
 		}
 	}
@@ -90,6 +93,9 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 
 // errCancelled says the event to undo was already cancelled.
 var errCancelled = errors.New("already cancelled")
+
+// errMadeByUndone says the event to undo made the resource.
+var errMadeByUndone = errors.New("made by the event undone")
 
 // undo returns the content of s with the fields the latest version written
 // by event changed set back to what they were before it (those not changed
@@ -118,11 +124,14 @@ func (p *plan) undo(ctx context.Context, s *state, event, cancel string) (map[st
 		default:
 			continue
 		}
-		var before map[string]any
-		if i+1 < len(h) && !h[i+1].Deleted {
-			if before, err = decode(h[i+1].Body); err != nil {
-				return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
-			}
+		if i+1 >= len(h) || h[i+1].Deleted {
+			// The event made the resource: there is nothing before it to
+			// go back to (an A02 was the first message of the visit).
+			return nil, nil, errMadeByUndone
+		}
+		before, err := decode(h[i+1].Body)
+		if err != nil {
+			return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
 		}
 		out := cloneJSONMap(s.current())
 		var fields []string

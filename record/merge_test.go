@@ -173,3 +173,31 @@ func replacedBy(c *chains, mrn string) string {
 	}
 	return ""
 }
+
+// TestCancelOfTheVisitsFirstMessage: an interface that goes live during a
+// stay may first hear of a visit from a transfer (A02); its cancel (A12)
+// has nothing before the transfer to go back to, so it is applied as an
+// update, and the visit keeps its class and status (undone, they would go:
+// an Encounter FHIR refuses).
+func TestCancelOfTheVisitsFirstMessage(t *testing.T) {
+	c := newChains(t)
+	pid := "PID|1||MT-1^^^GENHOSP^MR||Transferred^Tess||19660606|F"
+	c.msg("ADT^A02 T1 202611100900", pid, "PV1|1|I|WARD7^12^A^GENHOSP|||WARD2^3^B^GENHOSP|||||||||||||VN-T1^^^GENHOSP^VN")
+	out := c.msg("ADT^A12 C1 202611100930", pid, "PV1|1|I|WARD2^3^B^GENHOSP|||WARD7^12^A^GENHOSP|||||||||||||VN-T1^^^GENHOSP^VN")
+	encs := c.all("Encounter")
+	if len(encs) != 1 {
+		t.Fatalf("%d encounters", len(encs))
+	}
+	if encs[0]["status"] != "in-progress" || encs[0]["class"] == nil {
+		t.Errorf("after the cancel: status %v, class %v", encs[0]["status"], encs[0]["class"])
+	}
+	if !slices.ContainsFunc(out.Notes, func(n record.Note) bool {
+		return n.Kind == "cancel" && strings.Contains(n.Message, "was the first message of")
+	}) {
+		t.Errorf("no note of the cancel applied as an update: %v", out.Notes)
+	}
+	// Again: the cancel is already applied.
+	if out := c.msg("ADT^A12 C2 202611100930", pid, "PV1|1|I|WARD2^3^B^GENHOSP|||WARD7^12^A^GENHOSP|||||||||||||VN-T1^^^GENHOSP^VN"); len(out.Written) != 0 {
+		t.Errorf("the cancel again wrote %d resources", len(out.Written))
+	}
+}
