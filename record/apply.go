@@ -774,6 +774,11 @@ func (p *plan) stale(s *state, m *Message) bool {
 		// across patients: skipped as stale, not worth a note each time.
 		return true
 	}
+	if last := eventTimeOf(s.current()); m.EventTime.Equal(last) {
+		p.note("out-of-order", s.ref(), "event %s of %s was received before the message (journal entry %d) of the same time that last changed %s: what it changes is not applied",
+			m.Event, m.EventTime.UTC().Format(time.RFC3339), s.journal, s.ref())
+		return true
+	}
 	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: what it changes is not applied",
 		m.Event, m.EventTime.UTC().Format(time.RFC3339), eventTimeOf(s.current()).UTC().Format(time.RFC3339), s.ref())
 	return true
@@ -863,7 +868,17 @@ func staleQuiet(s *state, m *Message) bool {
 		return false
 	}
 	last := eventTimeOf(s.current())
-	return !last.IsZero() && m.EventTime.Before(last)
+	if last.IsZero() {
+		return false
+	}
+	if m.EventTime.Equal(last) {
+		// Of two events at the same time, the one received later is the
+		// newer: so a message processed again after a later one of the
+		// same second (messages reprocess) does not take back what that
+		// one changed, and doing it twice changes nothing more.
+		return s.body == nil && m.JournalID != 0 && s.journal > m.JournalID
+	}
+	return m.EventTime.Before(last)
 }
 
 // stamp records on a resource's meta the event that changed it.

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
+	"github.com/carebridge/carebridge/mappings"
 	"github.com/carebridge/carebridge/record"
 )
 
@@ -199,5 +201,58 @@ func TestCancelOfTheVisitsFirstMessage(t *testing.T) {
 	// Again: the cancel is already applied.
 	if out := c.msg("ADT^A12 C2 202611100930", pid, "PV1|1|I|WARD2^3^B^GENHOSP|||WARD7^12^A^GENHOSP|||||||||||||VN-T1^^^GENHOSP^VN"); len(out.Written) != 0 {
 		t.Errorf("the cancel again wrote %d resources", len(out.Written))
+	}
+}
+
+// TestSameTimeEventsProcessedAgain: two messages about one patient with the
+// same event time (to the second) — the later received wins, and
+// processing them again in order (messages reprocess) writes nothing: the
+// first, received before the one that last changed the patient, is as
+// good as older.
+func TestSameTimeEventsProcessedAgain(t *testing.T) {
+	c := newChains(t)
+	type sent struct {
+		m  *hl7.Message
+		id int64
+	}
+	var msgs []sent
+	for _, tc := range []struct{ ctl, pid string }{
+		{"S1", "PID|1||ST-1^^^GENHOSP^MR||Maidenname^Eve||19700101|F"},
+		{"S2", "PID|1||ST-1^^^GENHOSP^MR||Doe^Jane||19700101|F"},
+	} {
+		m, raw := inlineMessage(t, "ADT^A08^ADT_A01", tc.ctl, "20261110090000+0000", tc.pid)
+		e := &fhirstore.Entry{Listener: "test", ControlID: tc.ctl, MessageType: "ADT^A08", Status: fhirstore.StatusProcessing, ClaimedBy: "test", Raw: raw}
+		if _, err := c.st.Append(c.ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, sent{m, e.ID})
+	}
+	apply := func(s sent) *record.Outcome {
+		res, err := c.set.Map(s.m, mappings.Options{Sender: "genhosp-adt"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.rec.Apply(c.ctx, record.FromMapping(s.m, res, s.id), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, s := range msgs {
+		apply(s)
+	}
+	family := func() any { return asList(c.all("Patient")[0]["name"])[0].(map[string]any)["family"] }
+	if got := family(); got != "Doe" {
+		t.Fatalf("family after both = %v, want the later received one's", got)
+	}
+	for round := range 2 {
+		for i, s := range msgs {
+			if out := apply(s); len(out.Written) != 0 {
+				t.Errorf("round %d: message %d again wrote %d resources (notes %v)", round, i+1, len(out.Written), out.Notes)
+			}
+		}
+	}
+	if got := family(); got != "Doe" {
+		t.Errorf("family after processing again = %v", got)
 	}
 }

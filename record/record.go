@@ -247,6 +247,7 @@ func parseRef(ref string) (key, bool) {
 type state struct {
 	key
 	version int64          // the stored version, 0 when new
+	journal int64          // the journal entry that wrote the stored version, 0 when none
 	stored  map[string]any // nil when new
 	body    map[string]any // nil: unchanged
 	deleted bool           // stored as deleted
@@ -302,7 +303,7 @@ func (p *plan) get(ctx context.Context, k key) (*state, error) {
 	r, err := p.r.store.Read(ctx, k.typ, k.id)
 	switch {
 	case err == nil:
-		s.version = r.Version
+		s.version, s.journal = r.Version, r.JournalID
 		if s.stored, err = decode(r.Body); err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
 		}
@@ -402,7 +403,7 @@ func (p *plan) states(found []*fhirstore.Resource) ([]*state, error) {
 			out = append(out, s)
 			continue
 		}
-		s := &state{key: k, version: f.Version}
+		s := &state{key: k, version: f.Version, journal: f.JournalID}
 		var err error
 		if s.stored, err = decode(f.Body); err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
