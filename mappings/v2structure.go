@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/carebridge/carebridge/internal/strictyaml"
 )
 
 // The HL7 v2 structure the loader checks source paths against: how many
