@@ -151,6 +151,10 @@ func (t *Type) build() {
 		}
 		e := elementOf(fd.JSONName(), md, fd.IsList())
 		t.elements[e.Name] = e
+		if e.Primitive {
+			// "_x": the primitive's id and extensions.
+			t.elements["_"+e.Name] = &Element{Name: "_" + e.Name, Type: "Element", Repeated: e.Repeated, of: typeOf(md)}
+		}
 	}
 	for n := range t.elements {
 		t.names = append(t.names, n)

@@ -56,23 +56,16 @@ var v2 = sync.OnceValue(func() *v2Structure {
 })
 
 // v2Segment reports whether seg is a segment the tables know.
-func v2Segment(seg string) bool {
-	_, ok := v2SegmentFields[seg]
-	if !ok {
-		_, ok = v2Extra[seg]
-		ok = ok && len(seg) == 3 && !slices.Contains(v2Primitives, seg) && seg != "AUI" && seg != "JCC"
-	}
-	return ok
-}
+func v2Segment(seg string) bool { return slices.Contains(v2SegmentNames(), seg) }
 
 // v2SegmentNames lists the segments the tables know, for did-you-mean.
-func v2SegmentNames() []string {
-	var out []string
-	for name := range v2SegmentFields {
-		out = append(out, name)
+var v2SegmentNames = sync.OnceValue(func() []string {
+	names := strings.Fields(v2SegmentList)
+	if !slices.Contains(names, "FT1") {
+		names = append(names, "FT1")
 	}
-	return append(out, "FT1")
-}
+	return names
+})
 
 // checkPositions checks the field, component and sub-component numbers of
 // a path into segment seg (field > 0) or into a value of data type dt
