@@ -65,7 +65,7 @@ type Element struct {
 func (e *Element) Elements() *Type { return e.of }
 
 var (
-	typeCache sync.Map // protoreflect.FullName → *Type
+	typeCache           sync.Map // protoreflect.FullName → *Type
 	resourceDescriptors = sync.OnceValue(func() map[string]protoreflect.MessageDescriptor {
 		out := map[string]protoreflect.MessageDescriptor{}
 		fields := containedType.Oneofs().ByName("oneof_resource").Fields()
