@@ -152,15 +152,21 @@ type loader struct {
 	// missing, and what names it is told so instead of being sent to the
 	// list of maps.
 	unparsed []string
+	// unknownKind are the files whose first key is a misspelt kind
+	// (segmnt:): as unparsed, a map they define is missing.
+	unknownKind []string
 }
 
 // missingHint is the hint for a reference to a map no file defines: hint,
 // or, when some file did not parse, that file (it may define the map).
 func (l *loader) missingHint(hint string) string {
-	if len(l.unparsed) == 0 {
-		return hint
+	switch {
+	case len(l.unparsed) > 0:
+		return "it may be in " + strings.Join(l.unparsed, ", ") + ", which is not valid YAML: fix that first"
+	case len(l.unknownKind) > 0:
+		return "it may be in " + strings.Join(l.unknownKind, ", ") + ", which is not a mapping file: fix that first"
 	}
-	return "it may be in " + strings.Join(l.unparsed, ", ") + ", which is not valid YAML: fix that first"
+	return hint
 }
 
 func (l *loader) errorf(at strictyaml.Position, hint string, format string, args ...any) {
@@ -243,6 +249,7 @@ func Load(fsys fs.FS) (*Set, error) {
 			if first, pos := firstKey(name, b); first != "" && strictyaml.Closest(first, kinds) != "" {
 				l.errorf(pos, "start the file with one of the keys message, segment, datatype, codemap or sender",
 					"not a mapping file: unknown first key %q (did you mean %q?)", first, strictyaml.Closest(first, kinds))
+				l.unknownKind = append(l.unknownKind, name)
 				continue
 			}
 			l.errorf(strictyaml.Position{File: name, Line: 1, Column: 1}, "start the file with one of the keys message, segment, datatype, codemap or sender",
