@@ -83,11 +83,37 @@ func main() {
 // the identifier pattern re matches (second column; the data type is the
 // fourth).
 func read(dir string, re *regexp.Regexp) map[string]map[int][]string {
+	out := map[string]map[int][]string{}
+	for _, row := range csvRows(dir) {
+		if len(row) < 4 {
+			continue
+		}
+		m := re.FindStringSubmatch(strings.TrimSpace(row[1]))
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		if out[m[1]] == nil {
+			out[m[1]] = map[int][]string{}
+		}
+		t := strings.TrimSpace(row[3])
+		if !typeRe.MatchString(t) {
+			t = "?"
+		}
+		if !slices.Contains(out[m[1]][n], t) {
+			out[m[1]][n] = append(out[m[1]][n], t)
+		}
+	}
+	return out
+}
+
+// csvRows reads the rows of every CSV file in dir.
+func csvRows(dir string) [][]string {
 	files, err := filepath.Glob(filepath.Join(dir, "*.csv"))
 	if err != nil || len(files) == 0 {
 		log.Fatalf("no CSV files in %s", dir)
 	}
-	out := map[string]map[int][]string{}
+	var out [][]string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -99,26 +125,7 @@ func read(dir string, re *regexp.Regexp) map[string]map[int][]string {
 		if err != nil {
 			log.Fatalf("%s: %v", f, err)
 		}
-		for _, row := range rows {
-			if len(row) < 4 {
-				continue
-			}
-			m := re.FindStringSubmatch(strings.TrimSpace(row[1]))
-			if m == nil {
-				continue
-			}
-			n, _ := strconv.Atoi(m[2])
-			if out[m[1]] == nil {
-				out[m[1]] = map[int][]string{}
-			}
-			t := strings.TrimSpace(row[3])
-			if !typeRe.MatchString(t) {
-				t = "?"
-			}
-			if !slices.Contains(out[m[1]][n], t) {
-				out[m[1]][n] = append(out[m[1]][n], t)
-			}
-		}
+		out = append(out, rows...)
 	}
 	return out
 }
@@ -127,27 +134,11 @@ func read(dir string, re *regexp.Regexp) map[string]map[int][]string {
 // of optional and repeating parts) that match re, in every CSV file of dir:
 // the segments of the message structure tables.
 func column(dir string, col int, re *regexp.Regexp) []string {
-	files, err := filepath.Glob(filepath.Join(dir, "*.csv"))
-	if err != nil || len(files) == 0 {
-		log.Fatalf("no CSV files in %s", dir)
-	}
 	var out []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			log.Fatal(err)
-		}
-		r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\ufeff"))))
-		r.FieldsPerRecord = -1
-		rows, err := r.ReadAll()
-		if err != nil {
-			log.Fatalf("%s: %v", f, err)
-		}
-		for _, row := range rows {
-			if len(row) > col {
-				if v := strings.Trim(row[col], "[]{}<> "); re.MatchString(v) && !slices.Contains(out, v) {
-					out = append(out, v)
-				}
+	for _, row := range csvRows(dir) {
+		if len(row) > col {
+			if v := strings.Trim(row[col], "[]{}<> "); re.MatchString(v) && !slices.Contains(out, v) {
+				out = append(out, v)
 			}
 		}
 	}
