@@ -338,6 +338,14 @@ func (b *schemaBuilder) enumCodes(name protoreflect.FullName, ed protoreflect.En
 	if c, ok := b.codes[name]; ok {
 		return c
 	}
+	c := enumCodes(ed)
+	b.codes[name] = c
+	return c
+}
+
+// enumCodes lists the spellings of an enum-modelled code that jsonformat
+// accepts and that the fast path recognizes (see schemaBuilder.enumCodes).
+func enumCodes(ed protoreflect.EnumDescriptor) map[string]struct{} {
 	c := map[string]struct{}{}
 	vals := ed.Values()
 	for i := 0; i < vals.Len(); i++ {
@@ -354,7 +362,6 @@ func (b *schemaBuilder) enumCodes(name protoreflect.FullName, ed protoreflect.En
 			c[code] = struct{}{}
 		}
 	}
-	b.codes[name] = c
 	return c
 }
 

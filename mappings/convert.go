@@ -312,14 +312,18 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 		if st.profile.failCode {
 			return nil, false, fmt.Errorf("code %q is not in code map %s (sender %s fails on unmapped codes)", code, cm.name, st.profile.file.Sender)
 		}
-		st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: kept as the original coding", code, cm.name))
 		switch as {
 		case "coding":
+			st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: kept as the original coding", code, cm.name))
 			return original(), true, nil
 		case "codeableConcept":
+			st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: kept as the original coding", code, cm.name))
 			return codeableConcept(&st.arena, text, original()), true, nil
 		}
-		return nil, false, nil // a bare code cannot keep an unmapped value
+		// A bare code cannot keep an unmapped value: a raw v2 code would be
+		// invalid FHIR.
+		st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: %s left unset (a code element cannot keep the original coding)", code, cm.name, r.to))
+		return nil, false, nil
 	}
 	if as != "coding" && as != "codeableConcept" {
 		return e.code, true, nil

@@ -3,11 +3,37 @@ package mappings
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 
 	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/fhirvalid"
 )
+
+// ErrInvalidFHIR marks a Bundle a mapping produced that is not valid FHIR
+// R4: the record would refuse it, so an example that produces one fails
+// and is never recorded as expected output.
+var ErrInvalidFHIR = errors.New("the Bundle is not valid FHIR R4")
+
+// validator is the FHIR R4 validator, built on first use (it reads the R4
+// definitions once); it is immutable and safe for concurrent use.
+var validator = sync.OnceValues(fhirvalid.New)
+
+// ValidateBundle checks a Bundle a mapping produced with the FHIR R4
+// validator the record uses. It returns nil, or an error wrapping
+// ErrInvalidFHIR with the validator's problems.
+func ValidateBundle(bundle []byte) error {
+	v, err := validator()
+	if err != nil {
+		return err
+	}
+	if err := v.Bundle(bundle); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidFHIR, err)
+	}
+	return nil
+}
 
 // PrettyBundle indents a Bundle for people and golden files: two spaces,
 // keys sorted, a final newline.
@@ -40,7 +66,9 @@ type ExampleRun struct {
 func (r *ExampleRun) Passed() bool { return r.Want != nil && bytes.Equal(r.Got, r.Want) }
 
 // RunExample maps an example's input (read from fsys) and reads its expected
-// output. A mapping error is returned as the error.
+// output. A mapping error is returned as the error, and so is a Bundle that
+// is not valid FHIR R4 (wrapping ErrInvalidFHIR, with the validator's
+// problems): such output is never what an example should expect.
 func (s *Set) RunExample(fsys fs.FS, ex ExampleRef) (*ExampleRun, error) {
 	raw, err := fs.ReadFile(fsys, ex.Input)
 	if err != nil {
@@ -52,6 +80,9 @@ func (s *Set) RunExample(fsys fs.FS, ex ExampleRef) (*ExampleRun, error) {
 	}
 	res, err := s.Map(msg, Options{Sender: ex.Sender, JournalID: 1})
 	if err != nil {
+		return nil, fmt.Errorf("%s: example %s: %w", ex.At, ex.Name, err)
+	}
+	if err := ValidateBundle(res.Bundle); err != nil {
 		return nil, fmt.Errorf("%s: example %s: %w", ex.At, ex.Name, err)
 	}
 	got, err := PrettyBundle(res.Bundle)

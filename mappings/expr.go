@@ -177,7 +177,8 @@ func identifierTypeCode(id any) string {
 type program struct {
 	prg cel.Program
 	src string
-	at  string // file:line:col
+	at  string    // file:line:col
+	out *cel.Type // the type the checker gives the expression
 	// constant holds the value of an expression that reads no variable
 	// (e.g. a URL literal), computed once at load.
 	constant ref.Val
@@ -254,7 +255,7 @@ func compileExpr(env *cel.Env, src string, want *cel.Type) (cel.Program, error) 
 func compileChecked(env *cel.Env, src string, want *cel.Type) (cel.Program, *cel.Ast, error) {
 	ast, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		return nil, nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+		return nil, nil, fmt.Errorf("%s", iss.Err().Error())
 	}
 	if want != nil && !ast.OutputType().IsAssignableType(want) && ast.OutputType() != cel.DynType {
 		return nil, nil, fmt.Errorf("expression gives %s, want %s", ast.OutputType(), want)

@@ -343,15 +343,16 @@ rows:
 		t.Fatalf("error %v is not *strictyaml.Errors", err)
 	}
 	want := []string{
-		"m.yaml:4:5: expression \"resource.identifier +\"",
-		"m.yaml:8:5: resource name \"patient\" is used twice",
-		"m.yaml:8:5: resource patient: no segment map \"PV1[Nothing]\"",
-		"m.yaml:13:9: ref \"nobody\": no resource of that name",
-		"p.yaml:4:5: row identifier[]: no datatype map \"CX[Nope]\"",
-		"p.yaml:5:5: source \"x.1\"",
-		"p.yaml:6:5: row gender: no code map \"Missing\"",
+		"m.yaml:7:10: expression \"resource.identifier +\"",
+		"\n     | resource.identifier +\n     | .....................^",
+		"m.yaml:8:11: resource name \"patient\" is used twice",
+		"m.yaml:10:10: resource patient: no segment map \"PV1[Nothing]\" (hint: segment maps are named SEG[Resource]",
+		"m.yaml:13:28: ref \"nobody\": no resource of that name",
+		"p.yaml:4:42: row identifier[]: no datatype map \"CX[Nope]\"",
+		"p.yaml:5:12: source \"x.1\"",
+		"p.yaml:6:35: row gender: no code map \"Missing\"",
 		"p.yaml:7:5: row birthDate: no source",
-		"p.yaml:8:5: row birthDate: unknown conversion \"when\"",
+		"p.yaml:8:36: row birthDate: unknown conversion \"when\" (hint: string, code, date,",
 		`p.yaml:9:17: rows[5].tooo: unknown setting`,
 	}
 	got := err.Error()
@@ -501,7 +502,7 @@ func mapError(t *testing.T, set *mappings.Set, raw string) error {
 func TestRequire(t *testing.T) {
 	set := langWith(t, "msg.yaml", "    key: identifierKey(resource.identifier)\n",
 		"    key: identifierKey(resource.identifier)\n    require:\n      - {that: has(resource.name), message: a patient needs a name}\n")
-	if err := mapError(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR\r"); err == nil || !strings.Contains(err.Error(), "msg.yaml:13:9: PID: Patient patient: a patient needs a name") {
+	if err := mapError(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPID|1||1^^^HOSP^MR\r"); err == nil || !strings.Contains(err.Error(), "msg.yaml:13:16: PID: Patient patient: a patient needs a name") {
 		t.Fatalf("error = %v", err)
 	}
 	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
@@ -624,7 +625,7 @@ rows:
 	got := err.Error()
 	for _, w := range []string{
 		"p.yaml:4:1: invalid YAML",
-		`m.yaml:4:5: resource patient: no segment map "PID[Patient]" (hint: it may be in p.yaml, which is not valid YAML: fix that first)`,
+		`m.yaml:6:10: resource patient: no segment map "PID[Patient]" (hint: it may be in p.yaml, which is not valid YAML: fix that first)`,
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("errors lack %q:\n%s", w, got)

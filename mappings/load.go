@@ -152,15 +152,21 @@ type loader struct {
 	// missing, and what names it is told so instead of being sent to the
 	// list of maps.
 	unparsed []string
+	// unknownKind are the files whose first key is a misspelt kind
+	// (segmnt:): as unparsed, a map they define is missing.
+	unknownKind []string
 }
 
 // missingHint is the hint for a reference to a map no file defines: hint,
 // or, when some file did not parse, that file (it may define the map).
 func (l *loader) missingHint(hint string) string {
-	if len(l.unparsed) == 0 {
-		return hint
+	switch {
+	case len(l.unparsed) > 0:
+		return "it may be in " + strings.Join(l.unparsed, ", ") + ", which is not valid YAML: fix that first"
+	case len(l.unknownKind) > 0:
+		return "it may be in " + strings.Join(l.unknownKind, ", ") + ", which is not a mapping file: fix that first"
 	}
-	return "it may be in " + strings.Join(l.unparsed, ", ") + ", which is not valid YAML: fix that first"
+	return hint
 }
 
 func (l *loader) errorf(at strictyaml.Position, hint string, format string, args ...any) {
@@ -239,6 +245,13 @@ func Load(fsys fs.FS) (*Set, error) {
 				l.unparsed = append(l.unparsed, name)
 				continue
 			}
+			kinds := []string{"message", "segment", "datatype", "codemap", "sender"}
+			if first, pos := firstKey(name, b); first != "" && strictyaml.Closest(first, kinds) != "" {
+				l.errorf(pos, "start the file with one of the keys message, segment, datatype, codemap or sender",
+					"not a mapping file: unknown first key %q (did you mean %q?)", first, strictyaml.Closest(first, kinds))
+				l.unknownKind = append(l.unknownKind, name)
+				continue
+			}
 			l.errorf(strictyaml.Position{File: name, Line: 1, Column: 1}, "start the file with one of the keys message, segment, datatype, codemap or sender",
 				"not a mapping file")
 			continue
@@ -282,12 +295,27 @@ func Load(fsys fs.FS) (*Set, error) {
 		}
 	}
 	l.resolve()
+	l.checkSet()
 	l.set.rows = l.rows
 	if len(l.errs.List) > 0 {
 		l.errs.Sort()
 		return nil, l.errs
 	}
 	return l.set, nil
+}
+
+// firstKey is the first key of a YAML document and where it is.
+func firstKey(file string, b []byte) (string, strictyaml.Position) {
+	var n yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&n); err != nil || len(n.Content) == 0 {
+		return "", strictyaml.Position{}
+	}
+	doc := n.Content[0]
+	if doc.Kind != yaml.MappingNode || len(doc.Content) == 0 {
+		return "", strictyaml.Position{}
+	}
+	k := doc.Content[0]
+	return k.Value, strictyaml.Position{File: file, Line: k.Line, Column: k.Column}
 }
 
 // fileKind is the first key of a YAML document.
@@ -304,6 +332,29 @@ func fileKind(b []byte) string {
 }
 
 func at(p strictyaml.Position) string { return p.String() }
+
+// place is where the value of key was written in a mapping decoded with
+// places at, else the mapping's own position: errors about a setting point
+// at its value.
+func place(at strictyaml.Places, pos strictyaml.Position, key string) strictyaml.Position {
+	if p, ok := at[key]; ok {
+		return p
+	}
+	return pos
+}
+
+// misspelt reports whether a mapping that lacks key has a key that looks
+// like a misspelling of it, which the decoder already reported ("segmnt:
+// unknown setting (did you mean segment?)"): the missing key is then not
+// reported again.
+func misspelt(at strictyaml.Places, key string, known []string) bool {
+	for k := range at {
+		if k != key && !slices.Contains(known, k) && strictyaml.Closest(k, []string{key}) == key {
+			return true
+		}
+	}
+	return false
+}
 
 func (l *loader) addCodeMap(f *codeFile) {
 	if f.CodeMap == "" {
@@ -357,7 +408,7 @@ func (l *loader) addSegment(f *segmentFile) {
 	}
 	sm := &segmentMap{name: f.Segment, resource: f.Resource, at: at(f.Pos), rows: l.compileRows(f.Rows, true)}
 	if f.Key.Src != "" {
-		sm.key = l.compile(f.Pos, f.Key.Src, cel.StringType)
+		sm.key = l.compile(place(f.At, f.Pos, "key"), f.Key.Src, cel.StringType)
 	}
 	l.set.segments[f.Segment] = sm
 }
@@ -405,58 +456,69 @@ func (l *loader) addMessage(f *messageFile, file string) {
 	for i := range f.Resources {
 		r := &f.Resources[i]
 		cr := &compiledResource{rule: r, at: at(r.Pos), events: r.Events}
+		known := ruleKeys()
+		pos := func(key string) strictyaml.Position { return place(r.At, r.Pos, key) }
 		if r.Name == "" {
-			l.errorf(r.Pos, "rows refer to resources by name (ref: patient)", "resource: name is required")
+			if !misspelt(r.At, "name", known) {
+				l.errorf(r.Pos, "rows refer to resources by name (ref: patient)", "resource: name is required")
+			}
 		} else if names[r.Name] {
-			l.errorf(r.Pos, "", "resource name %q is used twice", r.Name)
+			l.errorf(pos("name"), "", "resource name %q is used twice", r.Name)
 		}
 		names[r.Name] = true
-		if r.Segment == "" {
-			l.errorf(r.Pos, "", "resource %s: segment is required", r.Name)
+		if r.Segment == "" && !misspelt(r.At, "segment", known) {
+			l.errorf(r.Pos, "the segment the resource comes from, e.g. PID", "resource %s: segment is required", r.Name)
 		}
 		if r.Repeat < 0 {
-			l.errorf(r.Pos, "the number of the field whose repetitions each make a resource", "resource %s: repeat %d is not a field", r.Name, r.Repeat)
+			l.errorf(pos("repeat"), "the number of the field whose repetitions each make a resource", "resource %s: repeat %d is not a field", r.Name, r.Repeat)
+		} else if r.Repeat > 0 && r.Segment != "" {
+			if msg, hint := checkPositions(r.Segment, "", r.Repeat, 0, 0); msg != "" {
+				l.errorf(pos("repeat"), hint, "resource %s: repeat %d: %s", r.Name, r.Repeat, msg)
+			}
 		}
 		if r.Group != "" {
 			g, ok := f.Groups[r.Group]
-			if !ok {
-				l.errorf(r.Pos, "declare it under groups", "resource %s: unknown group %q", r.Name, r.Group)
-			} else if g.Start != r.Segment {
-				l.errorf(r.Pos, "", "resource %s: group %s starts with %s, not %s", r.Name, r.Group, g.Start, r.Segment)
+			switch {
+			case !ok:
+				l.errorf(pos("group"), didYouMean(r.Group, mapKeys(f.Groups), "declare it under groups"), "resource %s: unknown group %q", r.Name, r.Group)
+			case g.Start != r.Segment && r.Segment != "" && g.Start != "":
+				l.errorf(pos("group"), "", "resource %s: group %s starts with %s, not %s", r.Name, r.Group, g.Start, r.Segment)
 			}
 		}
 		for _, ev := range r.Events {
 			if _, ok := f.Events[ev]; !ok {
-				l.errorf(r.Pos, "list it under the message map's events", "resource %s: event %s is not an event of this message map", r.Name, ev)
+				l.errorf(pos("events"), didYouMean(ev, mapKeys(f.Events), "list it under the message map's events"), "resource %s: event %s is not an event of this message map", r.Name, ev)
 			}
 		}
 		seg, ok := l.set.segments[r.Map]
 		switch {
 		case r.Map == "":
-			l.errorf(r.Pos, "name the segment map, e.g. PID[Patient]", "resource %s: map is required", r.Name)
+			if !misspelt(r.At, "map", known) {
+				l.errorf(r.Pos, "name the segment map, e.g. PID[Patient]", "resource %s: map is required", r.Name)
+			}
 		case !ok:
-			l.errorf(r.Pos, l.missingHint("segment maps are named SEG[Resource]; see `carebridge mapping check` for the list"), "resource %s: no segment map %q", r.Name, r.Map)
+			l.errorf(pos("map"), l.missingHint(l.segmentMapHint(r.Map)), "resource %s: no segment map %q", r.Name, r.Map)
 		default:
 			cr.seg, cr.resource, cr.typeVal = seg, seg.resource, seg.resource
-			if segName, _, _ := strings.Cut(r.Map, "["); segName != r.Segment {
-				l.errorf(r.Pos, "", "resource %s: map %s is for segment %s, not %s", r.Name, r.Map, segName, r.Segment)
+			if segName := segmentName(r.Map); segName != r.Segment && r.Segment != "" {
+				l.errorf(pos("map"), "", "resource %s: map %s is for segment %s, not %s", r.Name, r.Map, segName, r.Segment)
 			}
 		}
 		if r.When.Src != "" {
-			cr.when = l.compile(r.Pos, r.When.Src, cel.BoolType)
+			cr.when = l.compile(pos("when"), r.When.Src, cel.BoolType)
 		}
 		if r.Skipped.Src != "" {
 			if r.When.Src == "" {
-				l.errorf(r.Pos, "skipped gives the warning for what when leaves out", "resource %s: skipped without when", r.Name)
+				l.errorf(pos("skipped"), "skipped gives the warning for what when leaves out", "resource %s: skipped without when", r.Name)
 			}
-			cr.skipped = l.compile(r.Pos, r.Skipped.Src, cel.StringType)
+			cr.skipped = l.compile(pos("skipped"), r.Skipped.Src, cel.StringType)
 		}
 		switch {
 		case r.Key.Src != "":
-			cr.key = l.compile(r.Pos, r.Key.Src, cel.StringType)
+			cr.key = l.compile(pos("key"), r.Key.Src, cel.StringType)
 		case cr.seg != nil && cr.seg.key != nil:
 			cr.key = cr.seg.key
-		case cr.seg != nil:
+		case cr.seg != nil && !misspelt(r.At, "key", known):
 			l.errorf(r.Pos, "a CEL expression giving the business identity, e.g. identifierKey(resource.identifier), here or in the segment map", "resource %s: key is required (ids derive from it)", r.Name)
 		}
 		cr.rows = l.compileRows(r.Rows, true)
@@ -466,7 +528,7 @@ func (l *loader) addMessage(f *messageFile, file string) {
 				cr.require = append(cr.require, nil)
 				continue
 			}
-			cr.require = append(cr.require, l.compile(q.Pos, q.That.Src, cel.BoolType))
+			cr.require = append(cr.require, l.compile(place(q.At, q.Pos, "that"), q.That.Src, cel.BoolType))
 		}
 		mm.resources = append(mm.resources, cr)
 	}
@@ -498,7 +560,7 @@ func (l *loader) addSender(f *senderFile) {
 	for name, codes := range f.Codes {
 		cm, ok := l.set.codes[name]
 		if !ok {
-			l.errorf(f.Pos, "overlays extend an existing code map", "sender %s: no code map %q to overlay", f.Sender, name)
+			l.errorf(f.Pos, didYouMean(name, mapKeys(l.set.codes), "overlays extend an existing code map"), "sender %s: no code map %q to overlay", f.Sender, name)
 			continue
 		}
 		if p.entries == nil {
@@ -517,10 +579,17 @@ func (l *loader) addSender(f *senderFile) {
 func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *program {
 	prg, checked, err := compileChecked(l.env, src, want)
 	if err != nil {
-		l.errorf(pos, "a CEL expression over it, v[...], m[...], event, structure, sender, resource, ids; see docs/mappings.md, Expressions", "expression %q: %v", src, err)
+		// CEL's caret diagrams stay on lines of their own, indented under
+		// the error's line, as CEL prints them.
+		first, diagram, _ := strings.Cut(err.Error(), "\n")
+		msg := fmt.Sprintf("expression %q: %s (hint: a CEL expression over it, v[...], m[...], event, structure, sender, resource, ids; see docs/mappings.md, Expressions)", src, first)
+		if diagram != "" {
+			msg += "\n    " + strings.ReplaceAll(diagram, "\n", "\n    ")
+		}
+		l.errs.Add(pos, msg)
 		return nil
 	}
-	p := &program{prg: prg, src: src, at: at(pos), direct: directForm(src)}
+	p := &program{prg: prg, src: src, at: at(pos), direct: directForm(src), out: checked.OutputType()}
 	p.foldConstant()
 	p.compileFast(checked, want)
 	l.set.notePaths(src)
@@ -536,10 +605,13 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 		cr := &compiledRow{row: r, at: at(r.Pos), as: r.As, via: r.Via, id: len(l.rows), size: &sizeHint{}}
 		l.rows = append(l.rows, cr)
 		out = append(out, cr)
+		pos := func(key string) strictyaml.Position { return place(r.At, r.Pos, key) }
 		if r.To == "" {
-			l.errorf(r.Pos, "the target element, e.g. gender or name[]", "row: to is required")
+			if !misspelt(r.At, "to", rowKeys()) {
+				l.errorf(r.Pos, "the target element, e.g. gender or name[]", "row: to is required")
+			}
 		} else if tp, err := parseTarget(r.To); err != nil {
-			l.errorf(r.Pos, "", "%v", err)
+			l.errorf(pos("to"), "", "%v", err)
 		} else {
 			cr.to = tp
 		}
@@ -552,7 +624,7 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 		if r.Value.Src != "" && (r.Const != "" || r.Ref != "") {
 			sources++
 		}
-		if sources == 0 && r.Value.Src == "" && r.As != "identifierSystem" {
+		if sources == 0 && r.Value.Src == "" && r.As != "identifierSystem" && !misspeltSource(r.At) {
 			l.errorf(r.Pos, "give from, const, value or ref", "row %s: no source", r.To)
 		}
 		if sources > 1 {
@@ -566,9 +638,9 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 			n, err := strconv.Atoi(field)
 			switch {
 			case len(seg) != 3 || strings.ToUpper(seg) != seg:
-				l.errorf(r.Pos, "a segment name such as AIP, or SEG-N for each repetition of field N", "row %s: each %q is not a segment name", r.To, r.Each)
+				l.errorf(pos("each"), "a segment name such as AIP, or SEG-N for each repetition of field N", "row %s: each %q is not a segment name", r.To, r.Each)
 			case hasField && (err != nil || n < 1):
-				l.errorf(r.Pos, "SEG-N, e.g. PV1-7", "row %s: each %q: %q is not a field number", r.To, r.Each, field)
+				l.errorf(pos("each"), "SEG-N, e.g. PV1-7", "row %s: each %q: %q is not a field number", r.To, r.Each, field)
 			default:
 				cr.eachSeg, cr.eachField = seg, n
 			}
@@ -580,7 +652,7 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 		if r.From != "" {
 			sp, err := parseSource(r.From, rowInSegment)
 			if err != nil {
-				l.errorf(r.Pos, "", "%v", err)
+				l.errorf(pos("from"), sourceHint(r.From, rowInSegment), "%v", err)
 			} else {
 				cr.from = &sp
 			}
@@ -591,7 +663,7 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 			l.errorf(r.Pos, "apply the code map inside the datatype map", "row %s: via and code exclude each other", r.To)
 		}
 		if !slices.Contains(conversions, r.As) {
-			l.errorf(r.Pos, strings.Join(conversions[1:], ", "), "row %s: unknown conversion %q", r.To, r.As)
+			l.errorf(pos("as"), didYouMean(r.As, conversions[1:], strings.Join(conversions[1:], ", ")), "row %s: unknown conversion %q", r.To, r.As)
 		}
 		if (r.As == "coding" || r.As == "codeableConcept") && r.Code == "" {
 			l.errorf(r.Pos, "name the code map with code", "row %s: as %s needs code", r.To, r.As)
@@ -599,15 +671,15 @@ func (l *loader) compileRows(rows []Row, inSegment bool) []*compiledRow {
 		if r.Code != "" {
 			cm, ok := l.set.codes[r.Code]
 			if !ok {
-				l.errorf(r.Pos, l.missingHint("code maps are named by their codemap key"), "row %s: no code map %q", r.To, r.Code)
+				l.errorf(pos("code"), l.missingHint(didYouMean(r.Code, mapKeys(l.set.codes), "code maps are named by their codemap key")), "row %s: no code map %q", r.To, r.Code)
 			}
 			cr.code = cm
 		}
 		if r.Value.Src != "" {
-			cr.value = l.compile(r.Pos, r.Value.Src, nil)
+			cr.value = l.compile(pos("value"), r.Value.Src, nil)
 		}
 		if r.When.Src != "" {
-			cr.when = l.compile(r.Pos, r.When.Src, cel.BoolType)
+			cr.when = l.compile(pos("when"), r.When.Src, cel.BoolType)
 		}
 	}
 	return out
@@ -619,7 +691,7 @@ func (l *loader) resolve() {
 		if r.row.Map != "" {
 			sm, ok := l.set.segments[r.row.Map]
 			if !ok {
-				l.errorf(r.row.Pos, l.missingHint("segment maps are named SEG[Target]"), "row %s: no segment map %q", r.row.To, r.row.Map)
+				l.errorf(place(r.row.At, r.row.Pos, "map"), l.missingHint(l.segmentMapHint(r.row.Map)), "row %s: no segment map %q", r.row.To, r.row.Map)
 			}
 			r.segMap = sm
 		}
@@ -628,7 +700,7 @@ func (l *loader) resolve() {
 		}
 		dt, ok := l.set.datatypes[r.via]
 		if !ok {
-			l.errorf(r.row.Pos, l.missingHint("datatype maps are named TYPE[Target], e.g. CX[Identifier]"), "row %s: no datatype map %q", r.row.To, r.via)
+			l.errorf(place(r.row.At, r.row.Pos, "via"), l.missingHint(didYouMean(r.via, mapKeys(l.set.datatypes), "datatype maps are named TYPE[Target], e.g. CX[Identifier]")), "row %s: no datatype map %q", r.row.To, r.via)
 			continue
 		}
 		r.viaDT = dt
@@ -675,7 +747,7 @@ func (l *loader) resolve() {
 				}
 				seen[r] = true
 				if r.row.Ref != "" && !names[r.row.Ref] {
-					l.errorf(r.row.Pos, "", "ref %q: no resource of that name in message map %s, which uses this row", r.row.Ref, mm.file.Message)
+					l.errorf(place(r.row.At, r.row.Pos, "ref"), didYouMean(r.row.Ref, mapKeys(names), "name a resource rule of the message map"), "ref %q: no resource of that name in message map %s, which uses this row", r.row.Ref, mm.file.Message)
 				}
 				if r.segMap != nil {
 					walk(r.segMap.rows)

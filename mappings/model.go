@@ -13,6 +13,8 @@ import (
 // extra rows of a message map's resources.
 type Row struct {
 	Pos strictyaml.Position
+	// At says where each setting's value was written, for errors about it.
+	At strictyaml.Places
 	// To is the target element, relative to what is being built: "gender",
 	// "name[]" (append), "hospitalization.admitSource", "identifier[0].type".
 	To string `yaml:"to"`
@@ -77,6 +79,7 @@ func (e *Expr) DecodeYAMLScalar(s string) error { e.Src = s; return nil }
 // and run by `carebridge mapping test`.
 type Example struct {
 	Pos strictyaml.Position
+	At  strictyaml.Places
 	// Name names the example.
 	Name string `yaml:"name"`
 	// Input is the HL7 v2 message file, relative to the map file.
@@ -91,6 +94,7 @@ type Example struct {
 // resources, for a family of trigger events.
 type messageFile struct {
 	Pos     strictyaml.Position
+	At      strictyaml.Places
 	Message string `yaml:"message"`
 	// Description is free text.
 	Description string `yaml:"description"`
@@ -107,6 +111,7 @@ type messageFile struct {
 
 type groupSpec struct {
 	Pos     strictyaml.Position
+	At      strictyaml.Places
 	Start   string   `yaml:"start"`
 	Members []string `yaml:"members"`
 }
@@ -114,6 +119,7 @@ type groupSpec struct {
 // resourceRule makes resources of one kind from one segment (or group).
 type resourceRule struct {
 	Pos strictyaml.Position
+	At  strictyaml.Places
 	// Name is how rows and keys refer to these resources.
 	Name string `yaml:"name"`
 	// Segment is the segment the resource comes from.
@@ -157,6 +163,7 @@ type resourceRule struct {
 
 type requirement struct {
 	Pos     strictyaml.Position
+	At      strictyaml.Places
 	That    Expr   `yaml:"that"`
 	Message string `yaml:"message"`
 }
@@ -164,6 +171,7 @@ type requirement struct {
 // segmentFile is a segment map: one segment's fields to one resource.
 type segmentFile struct {
 	Pos         strictyaml.Position
+	At          strictyaml.Places
 	Segment     string `yaml:"segment"`  // "PID[Patient]"
 	Resource    string `yaml:"resource"` // resourceType
 	Description string `yaml:"description"`
@@ -178,6 +186,7 @@ type segmentFile struct {
 // datatypeFile is a datatype map: one v2 data type to one FHIR type.
 type datatypeFile struct {
 	Pos         strictyaml.Position
+	At          strictyaml.Places
 	Datatype    string `yaml:"datatype"` // "CX[Identifier]"
 	Description string `yaml:"description"`
 	Rows        []Row  `yaml:"rows"`
@@ -187,6 +196,7 @@ type datatypeFile struct {
 // form of a FHIR ConceptMap.
 type codeFile struct {
 	Pos         strictyaml.Position
+	At          strictyaml.Places
 	CodeMap     string `yaml:"codemap"`
 	Description string `yaml:"description"`
 	// Table is the HL7 table number, e.g. "0001".
@@ -201,6 +211,7 @@ type codeFile struct {
 
 type codeTarget struct {
 	Pos     strictyaml.Position
+	At      strictyaml.Places
 	Code    string `yaml:"code"`
 	Display string `yaml:"display"`
 	System  string `yaml:"system"` // overrides Target for this code
@@ -209,6 +220,7 @@ type codeTarget struct {
 // senderFile is a sender profile.
 type senderFile struct {
 	Pos    strictyaml.Position
+	At     strictyaml.Places
 	Sender string `yaml:"sender"` // profile name
 	// Match selects the messages the profile applies to; "*" matches all.
 	Application string `yaml:"application"` // MSH-3.1

@@ -284,6 +284,11 @@ func (m *mapper) message(am archive.Message) {
 	for _, w := range res.Warnings {
 		m.problem(mapProblem{File: am.Source, Index: am.Index, Severity: "warning", Kind: w.Kind, Where: w.Where, At: m.ms.at(w.At), Message: w.Message})
 	}
+	if err := mappings.ValidateBundle(res.Bundle); err != nil {
+		// The record would refuse it: an error, not a Bundle to use.
+		fail("invalid-fhir", "", "", err.Error())
+		return
+	}
 	bundle := append(res.Bundle, '\n')
 	if m.pretty {
 		if bundle, err = mappings.PrettyBundle(res.Bundle); err != nil {
@@ -474,6 +479,14 @@ func runMappingTests(cmd *cobra.Command, ms *mappingSet, update, asJSON bool) er
 		note := ""
 		run, err := set.RunExample(ms.fsys, ex)
 		switch {
+		case errors.Is(err, mappings.ErrInvalidFHIR):
+			// The output is wrong, not the example: a failure, and with
+			// -update it is not recorded.
+			line.Status = "fail"
+			note = strings.TrimPrefix(err.Error(), ex.At+": example "+ex.Name+": ")
+			if update {
+				note = "not recorded: " + note
+			}
 		case err != nil:
 			line.Status, line.Error = "error", strings.TrimPrefix(err.Error(), ex.At+": example "+ex.Name+": ")
 			if me := (*mappings.MapError)(nil); errors.As(err, &me) {

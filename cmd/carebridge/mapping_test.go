@@ -115,7 +115,7 @@ func TestMapCommand(t *testing.T) {
 		{name: "a file without a message is an error, not an empty success", args: []string{"map", "--mappings", small, "-"}, stdin: "garbage\r", code: 1,
 			stderr: []string{"-: archive: offset 0: skipped 8 bytes", "-: error: no HL7 messages found", "1 file error(s)"}},
 		{name: "broken mappings", args: []string{"map", "--mappings", broken, oru}, code: 1,
-			stderr: []string{filepath.Join(broken, "segments", "PID.yaml") + ":4:6: rows[0].form: unknown setting", "mappings " + broken + ": 2 error(s)"}},
+			stderr: []string{filepath.Join(broken, "segments", "PID.yaml") + ":4:6: rows[0].form: unknown setting", "mappings " + broken + ": 1 error(s)"}},
 		{name: "unknown sender profile is a usage error", args: []string{"map", "--sender", "nobody", "--mappings", small, oru}, code: 2,
 			stderr: []string{"--sender nobody: no such sender profile", "profiles: default", "run 'carebridge map --help' for usage"}},
 		{name: "no file", args: []string{"map"}, code: 2, stderr: []string{"requires at least 1 arg"}},
@@ -194,11 +194,11 @@ func TestMappingCheck(t *testing.T) {
 	}{
 		{name: "every error of three broken files, with file:line:col", args: []string{"mapping", "check", broken}, code: 1,
 			stderr: []string{
-				in(broken, "datatypes/CX.yaml") + `:3:5: expression "valued(it) &&": `,
-				in(broken, "messages/ADT.yaml") + `:5:5: resource patient: no segment map "PID[Nope]" (hint: `,
-				in(broken, "segments/PID-Patient.yaml") + `:4:5: row identifier[0].value: no source (hint: give from, const, value or ref)`,
+				in(broken, "datatypes/CX.yaml") + `:3:34: expression "valued(it) &&": `,
+				"\n     | valued(it) &&\n     | .............^\n",
+				in(broken, "messages/ADT.yaml") + `:7:10: resource patient: no segment map "PID[Nope]" (hint: the segment maps of PID are PID[Patient])`,
 				in(broken, "segments/PID-Patient.yaml") + `:4:6: rows[0].form: unknown setting (did you mean "from"?)`,
-				"carebridge: mappings " + broken + ": 4 error(s)",
+				"carebridge: mappings " + broken + ": 3 error(s)",
 			}},
 		{name: "a good directory", args: []string{"mapping", "check", small}, code: 0,
 			stdout: []string{"mappings " + small + ": ok: 3 files; 1 message map ADT (A01); 1 segment map, 0 datatype maps, 1 code map; 1 sender profile default; 4 rows, 1 example; hash "}},
@@ -353,7 +353,7 @@ func TestMappingTestReportsMappingErrors(t *testing.T) {
 		t.Fatalf("exit status %d, want 1\n%s%s", code, out, errOut)
 	}
 	adt := filepath.Join(dir, "messages", "ADT.yaml")
-	want := "ERROR admit (" + adt + ":11:5): PID: resource patient (Patient) has no business identity: its key \"m[\\\"PID-3.1\\\"]\" is empty (map " + adt + ":6:5)"
+	want := "ERROR admit (" + adt + ":11:5): PID: resource patient (Patient) has no business identity: its key \"m[\\\"PID-3.1\\\"]\" is empty (map " + adt + ":9:10)"
 	if !strings.Contains(out, want) {
 		t.Errorf("stdout lacks %q:\n%s", want, out)
 	}

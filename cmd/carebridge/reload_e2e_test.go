@@ -207,18 +207,23 @@ func TestReprocessAfterMappingFix(t *testing.T) {
 	if got := names(); got != "[{usual Fixture}]" {
 		t.Fatalf("names with the broken mapping = %s", got)
 	}
-	// A first attempt at the fix that the record refuses (it maps women
-	// to a gender code FHIR does not have): the message fails, and the
-	// entry keeps the result the record holds.
+	// A first attempt at the fix that the record refuses (it computes a
+	// gender code FHIR does not have, which no load check can see in an
+	// expression): the message fails, and the entry keeps the result the
+	// record holds.
 	if err := os.WriteFile(nameFile, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sexFile := filepath.Join(maps, "codes", "0001-AdministrativeSex.yaml")
+	sexFile := filepath.Join(maps, "segments", "PID-Patient.yaml")
 	sexGood, err := os.ReadFile(sexFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(sexFile, []byte(strings.Replace(string(sexGood), "code: female", "code: femme", 1)), 0o644); err != nil {
+	const sexRow = `{from: "8", to: gender, code: AdministrativeSex}`
+	if !strings.Contains(string(sexGood), sexRow) {
+		t.Fatalf("%s has no row %s", sexFile, sexRow)
+	}
+	if err := os.WriteFile(sexFile, []byte(strings.Replace(string(sexGood), sexRow, `{from: "8", to: gender, value: 'it == "F" ? "femme" : "male"'}`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--data", data, "--status", "processed"); code != 1 || !strings.Contains(out, "failed 1") {

@@ -25,6 +25,14 @@ type Scalar interface {
 // the mapping it was decoded from (a field named Pos of type Position).
 var positionType = reflect.TypeOf(Position{})
 
+// Places is the type of a struct field that receives where each setting of
+// the mapping was written: the position of its value, by key. Checks made
+// after decoding point at the value they are about ("to: nmae" at the
+// column of nmae), not at the start of the mapping.
+type Places map[string]Position
+
+var placesType = reflect.TypeOf(Places{})
+
 // Decode decodes the YAML document in b into v (a pointer to a struct) and
 // returns where each setting was written, by dotted path ("mllp[0].addr"),
 // and the errors found. file names the source in positions.
@@ -148,9 +156,15 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	t := v.Type()
 	fields := map[string]int{}
 	var names []string
+	var places Places
 	for i := range t.NumField() {
 		if t.Field(i).Name == "Pos" && t.Field(i).Type == positionType {
 			v.Field(i).Set(reflect.ValueOf(Position{File: d.file, Line: n.Line, Column: n.Column}))
+			continue
+		}
+		if t.Field(i).Type == placesType {
+			places = make(Places, len(n.Content)/2)
+			v.Field(i).Set(reflect.ValueOf(places))
 			continue
 		}
 		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
@@ -173,6 +187,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[key] = true
+		if places != nil {
+			places[key] = Position{File: d.file, Line: val.Line, Column: val.Column}
+		}
 		idx, ok := fields[key]
 		if !ok {
 			d.errorf(k, "%s: unknown setting%s", child, suggest(key, names))
@@ -182,15 +199,25 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// suggest returns a hint naming the closest known key, or the list of keys.
-func suggest(key string, names []string) string {
+// Closest returns the name among names nearest to s by edit distance, for a
+// "did you mean" hint: "" when none is within 3 edits, or as many edits as
+// s has letters.
+func Closest(s string, names []string) string {
 	best, bestD := "", 1<<30
 	for _, n := range names {
-		if dist := levenshtein(key, n); dist < bestD {
+		if dist := levenshtein(strings.ToLower(s), strings.ToLower(n)); dist < bestD || dist == bestD && n < best {
 			best, bestD = n, dist
 		}
 	}
-	if best != "" && bestD <= 3 {
+	if best == "" || bestD > 3 || bestD >= len(s) {
+		return ""
+	}
+	return best
+}
+
+// suggest returns a hint naming the closest known key, or the list of keys.
+func suggest(key string, names []string) string {
+	if best := Closest(key, names); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	sorted := slices.Clone(names)
