@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/carebridge/carebridge/fhirstore"
@@ -36,7 +37,11 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		return nil
 	}
 	if p.stale(s, m) {
-		return p.fillGaps(ctx, s, in, m)
+		if err := p.fillGaps(ctx, s, in, m); err != nil {
+			return err
+		}
+		p.visitBeganAfterAll(s, in, m)
+		return nil
 	}
 	in = cloneJSONMap(in)
 	if str(in, "status") == "unknown" && str(cur, "status") != "" {
@@ -89,6 +94,28 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 	stamp(merged, m)
 	p.set(s, merged)
 	return nil
+}
+
+// visitBeganAfterAll applies the status of an ADT older than the schedule
+// message that last changed the visit, when that message left it planned:
+// what the ADT says happened outranks what the schedule repeats, in either
+// order (an S14 after the arrival, received before the A04).
+func (p *plan) visitBeganAfterAll(s *state, in map[string]any, m *Message) {
+	cur := s.current()
+	status := str(in, "status")
+	if m.Code != "ADT" || str(cur, "status") != "planned" || !strings.HasPrefix(eventOf(cur), "SIU^") {
+		return
+	}
+	switch status {
+	case "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled":
+	default:
+		return
+	}
+	body := cloneJSONMap(cur)
+	body["status"] = status
+	history(cur, body, m.EventTime)
+	p.set(s, body)
+	p.note("out-of-order", s.ref(), "%s %s is older than the schedule message that last changed %s, but says the visit is %s: applied (a schedule's planned does not outrank it)", m.Code, m.Event, s.ref(), status)
 }
 
 // errCancelled says the event to undo was already cancelled.

@@ -427,9 +427,42 @@ func mergeListElement(path string, el *elemInfo, stored, incoming []any) []any {
 		return mergeTelecom(stored, incoming)
 	}
 	if key, ok := valueListKeys[el.typeName]; ok {
+		if el.typeName == "HumanName" || el.typeName == "Address" {
+			incoming = dropRestated(stored, incoming)
+		}
 		return replaceKeyedGroups(key, stored, incoming)
 	}
 	return cloneJSON(incoming).([]any)
+}
+
+// dropRestated leaves out of incoming names or addresses that say no use
+// but are, use aside, one the resource has under a use: a sender that
+// leaves XPN-7 or XAD-7 empty restates the official name or home address,
+// it does not add a second one (keyed by use, it would be added beside it).
+func dropRestated(stored, incoming []any) []any {
+	out := incoming[:0:0]
+	for _, e := range incoming {
+		m, ok := e.(map[string]any)
+		if ok && m["use"] == nil && slices.ContainsFunc(stored, func(s any) bool {
+			sm, ok := s.(map[string]any)
+			return ok && sm["use"] != nil && jsonEqual(withoutUse(sm), m)
+		}) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// withoutUse is m without its use.
+func withoutUse(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != "use" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // listEntryKey applies key to a list entry that is an object.

@@ -107,6 +107,20 @@ func TestMergeFields(t *testing.T) {
 			want:     `{"resourceType":"Patient","id":"p1","identifier":[{"system":"s","value":"1"},{"system":"m","value":"9"},{"system":"s","value":"4"}]}`,
 		},
 		{
+			name:     "a name without use that restates the official name is not added beside it",
+			typ:      "Patient",
+			stored:   `{"resourceType":"Patient","id":"p1","name":[{"use":"official","family":"Okafor","given":["Chiamaka"]},{"use":"maiden","family":"Eze","given":["Chiamaka"]}]}`,
+			incoming: `{"resourceType":"Patient","id":"p1","name":[{"family":"Okafor","given":["Chiamaka"]}]}`,
+			want:     `{"resourceType":"Patient","id":"p1","name":[{"use":"official","family":"Okafor","given":["Chiamaka"]},{"use":"maiden","family":"Eze","given":["Chiamaka"]}]}`,
+		},
+		{
+			name:     "a name without use that differs is added",
+			typ:      "Patient",
+			stored:   `{"resourceType":"Patient","id":"p1","name":[{"use":"official","family":"Okafor","given":["Chiamaka"]}]}`,
+			incoming: `{"resourceType":"Patient","id":"p1","name":[{"family":"Okafor","given":["Chiamaka","Grace"]}]}`,
+			want:     `{"resourceType":"Patient","id":"p1","name":[{"use":"official","family":"Okafor","given":["Chiamaka"]},{"family":"Okafor","given":["Chiamaka","Grace"]}]}`,
+		},
+		{
 			name: "a changed home phone replaces the old home phone, in its place",
 			typ:  "Patient",
 			stored: `{"resourceType":"Patient","id":"p1","telecom":[{"system":"phone","value":"111","use":"home"},
