@@ -322,7 +322,7 @@ func (st *mapState) convertCode(f hl7.Field, cm *codeMap, as string, r *compiled
 		}
 		// A bare code cannot keep an unmapped value: a raw v2 code would be
 		// invalid FHIR.
-		st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: %s left unset (a code element cannot keep the original coding)", code, cm.name, r.to))
+		st.warn("unmapped-code", r, fmt.Sprintf("code %q is not in code map %s: this row writes nothing to %s (a raw v2 code there would not be valid FHIR)", code, cm.name, r.to))
 		return nil, false, nil
 	}
 	if as != "coding" && as != "codeableConcept" {
