@@ -788,9 +788,10 @@ func (p *plan) stale(s *state, m *Message) bool {
 // elements of m's resource (in) that the record never had: newer data are
 // never overwritten, but what only the older event says is not lost (the
 // admission's period, class and account when a DFT for the visit came
-// first; an address only the older registration gave). An element any
-// version had is left alone: a newer event may have cleared it. Reference
-// data are left as they are (see stale).
+// first; an address only the older registration gave), and the entries of
+// keyed lists under keys it never had (the NHS number, the maiden name).
+// An element, or a key, any version had is left alone: a newer event may
+// have cleared it. Reference data are left as they are (see stale).
 func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Message) error {
 	if referenceData[s.typ] || s.typ == "Provenance" {
 		return nil
@@ -808,13 +809,34 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 		}
 		return knownElement(s.typ, k, body[k])
 	}
+	// Gaps are the elements never said, and, of the lists merged by key
+	// (identifiers by system, names by use, addresses by use and type,
+	// extensions by URL), the entries of keys never had: the national
+	// number or the maiden name only the older admission gave.
 	var gaps []string
+	entries := map[string]map[string][]any{} // element → key → incoming entries
 	for k, v := range in {
-		if k != "resourceType" && k != "id" && k != "meta" && knownElement(s.typ, k, v) && !said(cur, k) {
+		if k == "resourceType" || k == "id" || k == "meta" || !knownElement(s.typ, k, v) {
+			continue
+		}
+		if !said(cur, k) {
 			gaps = append(gaps, k)
+			continue
+		}
+		key := gapListKey(elems.element(k))
+		if key == nil {
+			continue
+		}
+		for _, e := range list(in, k) {
+			if ek, ok := listEntryKey(key, e); ok && !hasEntryKey(key, list(cur, k), ek) {
+				if entries[k] == nil {
+					entries[k] = map[string][]any{}
+				}
+				entries[k][ek] = append(entries[k][ek], e)
+			}
 		}
 	}
-	if len(gaps) == 0 {
+	if len(gaps) == 0 && len(entries) == 0 {
 		return nil
 	}
 	h, err := p.r.store.History(ctx, s.typ, s.id)
@@ -830,18 +852,79 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 			return fmt.Errorf("read %s version %d: %w", s.ref(), v.Version, err)
 		}
 		gaps = slices.DeleteFunc(gaps, func(k string) bool { return said(body, k) })
+		for k, byKey := range entries {
+			key := gapListKey(elems.element(k))
+			for ek := range byKey {
+				if hasEntryKey(key, list(body, k), ek) {
+					delete(byKey, ek)
+				}
+			}
+		}
+	}
+	body := cloneJSONMap(cur)
+	for _, k := range gaps {
+		body[k] = cloneJSON(in[k])
+	}
+	for _, k := range sortedKeys(entries) {
+		byKey := entries[k]
+		if len(byKey) == 0 {
+			continue
+		}
+		had := list(body, k)
+		added := 0
+		for _, e := range list(in, k) { // in the message's order
+			ek, ok := listEntryKey(gapListKey(elems.element(k)), e)
+			if !ok || byKey[ek] == nil || slices.ContainsFunc(had, func(h any) bool { return sameButUse(h, e) }) {
+				continue
+			}
+			had = append(had, cloneJSON(e))
+			added++
+		}
+		if added > 0 {
+			body[k] = had
+			gaps = append(gaps, fmt.Sprintf("%s (%d %s)", k, added, plural(added, "entry", "entries")))
+		}
 	}
 	if len(gaps) == 0 {
 		return nil
 	}
 	slices.Sort(gaps)
-	body := cloneJSONMap(cur)
-	for _, k := range gaps {
-		body[k] = cloneJSON(in[k])
-	}
 	p.set(s, body)
 	p.note("out-of-order", s.ref(), "%s %s added what %s never had: %s", m.Code, m.Event, s.ref(), strings.Join(gaps, ", "))
 	return nil
+}
+
+// gapListKey is the key of a list element whose entries an older event may
+// add (fillGaps), nil for other elements: references (a GP, a patient's
+// accounts) say what holds now, and an older one is not added beside it.
+func gapListKey(el *elemInfo) listKeyFunc {
+	if el == nil || !el.list || el.typeName == "Reference" {
+		return nil
+	}
+	return valueListKeys[el.typeName]
+}
+
+// hasEntryKey reports whether an entry of list has the key k.
+func hasEntryKey(key listKeyFunc, l []any, k string) bool {
+	return slices.ContainsFunc(l, func(e any) bool {
+		ek, ok := listEntryKey(key, e)
+		return ok && ek == k
+	})
+}
+
+// sameButUse reports whether two list entries are alike but for their use
+// (a name without use and the official one).
+func sameButUse(a, b any) bool {
+	am, ok1 := a.(map[string]any)
+	bm, ok2 := b.(map[string]any)
+	return ok1 && ok2 && jsonEqual(withoutUse(am), withoutUse(bm))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // knownElement reports whether v, element k of a resource of type typ,
