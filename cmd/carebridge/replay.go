@@ -264,7 +264,7 @@ func (s *mllpSink) Deliver(ctx context.Context, m archive.Message) (replay.Resul
 	if err != nil {
 		return replay.Result{}, err
 	}
-	a, err := hl7.Parse(ack)
+	a, err := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true})
 	if err != nil {
 		return replay.Result{Outcome: replay.Failed, Detail: "unreadable acknowledgement"}, nil
 	}
@@ -293,7 +293,7 @@ func (s *mllpSink) Close() {
 
 // ackText is the human-readable reason in an acknowledgement.
 func ackText(ack []byte) string {
-	a, err := hl7.Parse(ack)
+	a, err := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true})
 	if err != nil {
 		return ""
 	}

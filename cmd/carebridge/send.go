@@ -60,7 +60,7 @@ or a FILE holds no HL7 message.`,
 						return ctx.Err()
 					}
 					line.Error = err.Error()
-				} else if a, perr := hl7.Parse(ack); perr != nil {
+				} else if a, perr := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true}); perr != nil {
 					line.Error = "unreadable acknowledgement: " + perr.Error()
 				} else {
 					line.Ack, line.Text = a.Get("MSA-1"), a.Get("MSA-3")
@@ -154,9 +154,10 @@ func orDash(s string) string {
 	return s
 }
 
-// controlID reads MSH-10 from a raw message, "" if it cannot.
+// controlID reads MSH-10 from a raw message, "" if it cannot (also from
+// one the receiver will refuse for a line that is not a segment).
 func controlID(raw []byte) string {
-	m, err := hl7.Parse(raw)
+	m, err := hl7.ParseWithOptions(raw, hl7.ParseOptions{Lenient: true})
 	if err != nil {
 		return ""
 	}

@@ -20,9 +20,10 @@
 //     segment name are ignored; blanks at the end of a segment are data;
 //   - a line that does not start with a segment name (three characters, an
 //     upper-case letter then upper-case letters or digits, followed by the
-//     field separator or the end of the line) is skipped, unless
-//     [ParseOptions.Strict] is set, in which case it is an error. Skipped lines
-//     stay in Raw but are not encoded again;
+//     field separator or the end of the line) is an error (code 100): it is
+//     mostly the rest of a segment after an unescaped line break, whose
+//     fields would otherwise be lost. With [ParseOptions.Lenient] it is
+//     skipped (it stays in Raw but is not encoded again);
 //   - the message must start with MSH, and MSH-2 must hold distinct encoding
 //     characters. The common mistake "^~\\&" (a doubled escape character) is
 //     read as "^~\&".

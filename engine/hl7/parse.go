@@ -17,9 +17,12 @@ type ParseOptions struct {
 	// "8859/1", "GB 18030" or "UNICODE UTF-8") used when MSH-18 is empty.
 	// Empty means ASCII/UTF-8.
 	FallbackCharset string
-	// Strict makes a line that is not a segment an error (code 100) instead
-	// of skipping it.
-	Strict bool
+	// Lenient skips a line that is not a segment instead of failing with
+	// an error (code 100). A message's lines that are not segments are
+	// mostly the rest of a segment after a line break sent unescaped, whose
+	// fields would be lost without a word: only reading what is not a
+	// message to process (an acknowledgement) skips them.
+	Lenient bool
 }
 
 // Message is one parsed HL7 v2 message. Its text is UTF-8 whatever the wire
@@ -67,7 +70,7 @@ func ParseWithOptions(raw []byte, opts ParseOptions) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.split(text, opts.Strict); err != nil {
+	if err := m.split(text, !opts.Lenient); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -308,7 +311,7 @@ func (m *Message) split(text string, strict bool) error {
 		line++
 		if !isSegmentStart(s, fs) {
 			if strict {
-				return &ParseError{Line: line, Code: CodeSegmentSequence, Err: fmt.Errorf("line %d: %w", line, ErrSegment)}
+				return &ParseError{Line: line, Code: CodeSegmentSequence, Err: fmt.Errorf("line %d: %w (it does not start with a segment ID and the field separator: a line break inside a field must be sent escaped, as \\.br\\)", line, ErrSegment)}
 			}
 			line--
 			continue

@@ -98,8 +98,6 @@ func TestParseFraming(t *testing.T) {
 		{"surrounding whitespace", "\r\n  \t" + strings.Join(body, "\r") + "\r\n \t\r\n\r\n  \n  "},
 		{"empty lines between", body[0] + "\r\r\n\n" + body[1] + "\r  \r" + body[2]},
 		{"indented segments", body[0] + "\n  " + body[1] + "\n\t" + body[2]},
-		{"junk line skipped", body[0] + "\r\"\r" + body[1] + "\rthis is not a segment\r" + body[2]},
-		{"lower-case junk", body[0] + "\rpid|1\r" + body[1] + "\r" + body[2]},
 	}
 	want := strings.Join(body, "\r") + "\r"
 	for _, tt := range tests {
@@ -121,12 +119,31 @@ func TestParseFraming(t *testing.T) {
 	}
 }
 
-func TestParseStrictRejectsJunk(t *testing.T) {
-	raw := "MSH|^~\\&|A|B|C|D|20260101||ADT^A08|42|P|2.4\rjunk\rPID|1"
-	_, err := ParseWithOptions([]byte(raw), ParseOptions{Strict: true})
-	var pe *ParseError
-	if !errors.As(err, &pe) || pe.Code != CodeSegmentSequence || !errors.Is(err, ErrSegment) {
-		t.Fatalf("err = %v, want a ParseError 100 wrapping ErrSegment", err)
+// TestParseRejectsLinesThatAreNotSegments: a line that is not a segment
+// is an error (code 100, naming the line), by default: most often it is
+// the rest of a segment after an unescaped line break, whose fields would
+// be lost. Lenient parsing (for acknowledgements) skips it.
+func TestParseRejectsLinesThatAreNotSegments(t *testing.T) {
+	msh := "MSH|^~\\&|A|B|C|D|20260101||ADT^A08|42|P|2.4"
+	for _, tc := range []struct {
+		raw        string
+		line, segs int // the line at fault; the segments a lenient parse keeps
+	}{
+		{msh + "\rjunk\rPID|1", 2, 2},
+		{msh + "\r\"\rPID|1||123\rthis is not a segment\rPV1|1|O", 2, 3},
+		{msh + "\rpid|1\rPID|1||123\rPV1|1|O", 2, 3},
+		{msh + "\rPID|1||M1^^^H^MR||Linefeed^Lena\n||19720304|F\r", 3, 2},
+		{msh + "\rPID|1||M1^^^H^MR||Carriage^Cara\r||19720304|F\r", 3, 2},
+	} {
+		_, err := ParseWithOptions([]byte(tc.raw), ParseOptions{})
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.Code != CodeSegmentSequence || !errors.Is(err, ErrSegment) || pe.Line != tc.line {
+			t.Errorf("%q: err = %v, want a ParseError 100 at line %d wrapping ErrSegment", tc.raw, err, tc.line)
+		}
+		m, err := ParseWithOptions([]byte(tc.raw), ParseOptions{Lenient: true})
+		if err != nil || len(m.Segments()) != tc.segs {
+			t.Errorf("%q lenient: %v", tc.raw, err)
+		}
 	}
 }
 
