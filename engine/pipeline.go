@@ -223,7 +223,7 @@ func (e *Engine) applyRecord(ctx context.Context, entry *fhirstore.Entry, m *rec
 	}
 	err := apply()
 	for wait := 100 * time.Millisecond; err != nil && !record.IsContentError(err) && !errors.Is(err, fhirstore.ErrNotClaimed) && wait <= 2*time.Second; wait *= 4 {
-		e.log.Warn("applying to the record failed; trying again", "id", entry.ID, "err", err)
+		e.log.Warn("applying to the record failed; trying again", "id", entry.ID, "err", logSafe(err))
 		time.Sleep(wait) // backing off from a failing store
 		err = apply()
 	}
@@ -245,7 +245,7 @@ func (e *Engine) record(ctx context.Context, entry *fhirstore.Entry, out Outcome
 		e.log.Warn("record result dropped: another process had taken the message", "id", entry.ID)
 		return out
 	}
-	e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", err)
+	e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", logSafe(err))
 	// The record still holds the earlier result, if any: the entry keeps it.
 	out.applyFailed(err)
 	c = out.completion(entry, nil)

@@ -153,7 +153,7 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 			e.metrics.processed.WithLabelValues(string(c.Status)).Inc()
 			return ackIfWanted(msg, ack, code, true, Receipt{ID: res.ID, Stored: true})
 		}
-		e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", err)
+		e.log.Warn("message not applied to the record", "id", entry.ID, "type", entry.MessageType, "err", logSafe(err))
 		out.applyFailed(err)
 	}
 	success := out.Status != fhirstore.StatusFailed

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 
@@ -196,5 +199,63 @@ func TestLiveMessagesWaitBehindTheJournalBacklog(t *testing.T) {
 		if bytes.Contains(final.Notes, []byte("out-of-order")) {
 			t.Fatalf("%s was applied after the live message that came later: %s", e.ControlID, final.Notes)
 		}
+	}
+}
+
+// syncBuffer is a log destination the engine's goroutines may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRecordRefusalLogsNoResourceIDs: a message the record refuses (a
+// merge of a patient into itself) is logged without the resource ids the
+// error names: a Patient's id is a hash of its MRN, which the small space
+// of MRNs gives back. The journal entry keeps the whole error.
+func TestRecordRefusalLogsNoResourceIDs(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	cfg := testConfig(t, func(c *config.Config) { c.MLLP[0].AckPolicy = config.AckOnProcess })
+	n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps {
+		rec, err := record.New(store, record.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return engine.Deps{Journal: store, Mappings: set, Record: rec, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	})
+	msg := "MSH|^~\\&|ADTSYS|GENHOSP|CAREBRIDGE|CB|20261110090000+0000||ADT^A40^ADT_A39|SELF1|P|2.5.1\r" +
+		"EVN|A40|20261110090000+0000\rPID|1||SECRETMRN77^^^GENHOSP^MR||Self^Sam||19700101|M\rMRG|SECRETMRN77^^^GENHOSP^MR\r"
+	ack, err := dial(t, n.addr).Send(context.Background(), []byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := parseAck(t, ack).Get("MSA-1"); code != "AE" {
+		t.Fatalf("ACK %s, want AE", code)
+	}
+	got := logs.String()
+	if !strings.Contains(got, "message not applied to the record") || !strings.Contains(got, "circular merge") {
+		t.Fatalf("refusal not logged:\n%s", got)
+	}
+	if strings.Contains(got, "Patient/") && !strings.Contains(got, "Patient/…") || regexp.MustCompile(`Patient/[0-9a-f]{8}-`).MatchString(got) {
+		t.Errorf("a resource id in the log:\n%s", got)
+	}
+	es := entries(t, n.store, fhirstore.Filter{})
+	if len(es) != 1 || !regexp.MustCompile(`Patient/[0-9a-f]{8}-`).MatchString(es[0].Error) {
+		t.Errorf("the journal entry lost the whole error: %+v", es)
 	}
 }
