@@ -85,6 +85,7 @@ type Engine struct {
 	backlogGen uint64 // guarded by backlogMu
 	running    atomic.Bool
 	ready      chan struct{} // closed once every listener is accepting
+	stopping   chan struct{} // closed when shutdown begins: /readyz says not ready
 
 	mu       sync.Mutex
 	httpAddr net.Addr
@@ -116,6 +117,7 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 		wake:      make(chan struct{}, 1),
 		hotSlots:  make(chan struct{}, hotCapacity),
 		ready:     make(chan struct{}),
+		stopping:  make(chan struct{}),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -156,6 +158,10 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 
 // Ready is closed once every listener accepts connections.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// Stopping is closed when shutdown begins: the listeners stop accepting,
+// and /readyz answers 503 from then on.
+func (e *Engine) Stopping() <-chan struct{} { return e.stopping }
 
 // MLLPAddr returns the address the named listener is bound to (useful with
 // port 0), or nil before Ready.
@@ -317,6 +323,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	case runErr = <-serveErr:
 	}
 	e.log.Info("shutting down")
+	close(e.stopping) // before the listeners stop accepting: a balancer sees it first
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, l := range e.listeners {
@@ -344,6 +351,11 @@ func (e *Engine) readiness() error {
 	case <-e.ready:
 	default:
 		return errors.New("listeners are starting")
+	}
+	select {
+	case <-e.stopping:
+		return errors.New("shutting down: the listeners no longer accept connections")
+	default:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -816,4 +817,53 @@ func TestTextNotInTheCharsetIsRefused(t *testing.T) {
 	if e, err := n.store.Get(context.Background(), es[0].ID); err != nil || string(e.Raw) != raw {
 		t.Fatalf("journaled bytes %q (%v), want them as received", e.Raw, err)
 	}
+}
+
+// TestNotReadyWhileShuttingDown: from the moment shutdown begins, /readyz
+// answers 503 (a balancer stops sending), while a message in flight still
+// holds the MLLP listener open.
+func TestNotReadyWhileShuttingDown(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) {
+		c.HTTP.Addr = "127.0.0.1:0"
+		c.MLLP[0].AckPolicy = config.AckOnProcess // the sender waits for processing
+	})
+	entered, release := make(chan struct{}), make(chan struct{})
+	n := start(t, cfg, processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		close(entered)
+		<-release
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	}))
+	readyz := func() int {
+		t.Helper()
+		resp, err := http.Get("http://" + n.eng.HTTPAddr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz before shutdown: %d", code)
+	}
+	c := dial(t, n.addr)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.Send(context.Background(), readFixture(t, "adt_a01.hl7"))
+		sent <- err
+	}()
+	<-entered
+	n.cancel()
+	<-n.eng.Stopping()
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while shutting down: %d, want 503", code)
+	}
+	close(release) // lets the message finish and the shutdown complete
+	if err := <-sent; err != nil {
+		t.Errorf("the message in flight: %v", err)
+	}
+	if err := <-n.stopped; err != nil {
+		t.Errorf("engine Run: %v", err)
+	}
+	n.cancel = nil
+	n.store.Close()
 }
