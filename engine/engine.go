@@ -131,6 +131,7 @@ func New(cfg *config.Config, deps Deps) (*Engine, error) {
 	if e.metrics == nil {
 		e.metrics = NewMetrics(nil)
 	}
+	e.metrics.setBacklog(e.journal)
 	if e.processor == nil && deps.Mappings != nil {
 		e.mapper = NewMapper(cfg, deps.Mappings, e.metrics, e.log)
 		e.processor = e.mapper
@@ -244,10 +245,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("recover unfinished messages: %w", err)
 	}
-	if released > 0 {
-		e.log.Info("recovered messages left unprocessed by a previous run", "count", released)
-	}
-	if counts, err := e.journal.Counts(ctx); err == nil && counts[fhirstore.StatusReceived] > 0 {
+	if counts, err := e.journal.Counts(ctx, fhirstore.StatusReceived); err == nil && counts[fhirstore.StatusReceived] > 0 {
+		// Every entry waiting, those released just now among them.
+		e.log.Info("messages waiting to be processed", "count", counts[fhirstore.StatusReceived], "recovered", released)
 		e.markBacklog() // queued before this start: live messages wait behind them
 	}
 
@@ -338,9 +338,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	stopWork()
 	e.log.Info("workers finishing the batches in hand")
 	workers.Wait()
-	if n := e.leftInQueues(); n > 0 {
-		e.log.Info("messages left for the next start", "count", n)
+	// What the next start processes: the entries still waiting and those
+	// this node holds claimed (its workers' queues).
+	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if counts, err := e.journal.Counts(cctx, fhirstore.StatusReceived, fhirstore.StatusProcessing); err == nil {
+		if n := counts[fhirstore.StatusReceived] + counts[fhirstore.StatusProcessing]; n > 0 {
+			e.log.Info("messages left for the next start", "count", n, "waiting", counts[fhirstore.StatusReceived], "claimed", counts[fhirstore.StatusProcessing])
+		}
 	}
+	ccancel()
 	e.log.Info("stopped")
 	return runErr
 }
@@ -359,7 +365,7 @@ func (e *Engine) readiness() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := e.journal.Counts(ctx); err != nil {
+	if _, err := e.journal.Counts(ctx, fhirstore.StatusReceived); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil

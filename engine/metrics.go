@@ -1,7 +1,11 @@
 package engine
 
 import (
+	"context"
+	"sync"
 	"time"
+
+	"github.com/carebridge/carebridge/fhirstore"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,6 +38,48 @@ type Metrics struct {
 	// reindexRemaining is how many resources this node's rebuild of the
 	// search index still has to do (reindex.go).
 	reindexRemaining prometheus.Gauge
+
+	// backlog reports the journal's backlog on each scrape, once the
+	// engine has set its source (setBacklog).
+	backlog *backlogCollector
+}
+
+// backlogCollector reports the journal entries waiting to be processed
+// (received) and being processed (processing), counted when scraped.
+type backlogCollector struct {
+	desc  *prometheus.Desc
+	mu    sync.Mutex
+	count func() (map[fhirstore.Status]int64, error)
+}
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	count := c.count
+	c.mu.Unlock()
+	if count == nil {
+		return
+	}
+	counts, err := count()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, st := range []fhirstore.Status{fhirstore.StatusReceived, fhirstore.StatusProcessing} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
+	}
+}
+
+// setBacklog makes the backlog metric count j's entries.
+func (m *Metrics) setBacklog(j fhirstore.Journal) {
+	m.backlog.mu.Lock()
+	defer m.backlog.mu.Unlock()
+	m.backlog.count = func() (map[fhirstore.Status]int64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return j.Counts(ctx, fhirstore.StatusReceived, fhirstore.StatusProcessing)
+	}
 }
 
 // mappingSet records the hash of the mapping set in use.
@@ -94,6 +140,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		mappingInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "carebridge_mapping_set_info", Help: "The mapping set in use (its hash as a label, value 1).",
 		}, []string{"hash"}),
+		backlog: &backlogCollector{desc: prometheus.NewDesc("carebridge_journal_backlog",
+			"Journal entries waiting to be processed (status received) and being processed (processing), counted when scraped.",
+			[]string{"status"}, nil)},
 		recordLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "carebridge_record_apply_seconds", Help: "Time to apply one mapped message to the unified record (identity, field-level update, commit).",
 			Buckets: latencyBuckets,
@@ -110,7 +159,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.mappingReloads.WithLabelValues("applied")
 	m.mappingReloads.WithLabelValues("refused")
 	if reg != nil {
-		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped, m.recordLatency, m.reindexRemaining)
+		reg.MustRegister(m.mappingWarnings, m.mappingReloads, m.mappingInfo, m.unmapped, m.recordLatency, m.reindexRemaining, m.backlog)
 		reg.MustRegister(m.received, m.acks, m.ackLatency, m.duplicates, m.duplicatesDiffering, m.rejected, m.connsOpen, m.connsRefused,
 			m.framing, m.commit, m.commitBatch, m.processed)
 	}

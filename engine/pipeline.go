@@ -126,16 +126,6 @@ func (e *Engine) work(ctx context.Context, n int) {
 	}
 }
 
-// leftInQueues counts the entries waiting in the workers' queues (after
-// they stopped: left claimed for the next start).
-func (e *Engine) leftInQueues() int {
-	n := 0
-	for _, q := range e.queues {
-		n += len(q)
-	}
-	return n
-}
-
 // drain adds to batch what else waits in q, up to the batch size, and frees
 // their slots.
 func (e *Engine) drain(q chan *fhirstore.Entry, batch []*fhirstore.Entry) []*fhirstore.Entry {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/carebridge/carebridge/config"
 	"github.com/carebridge/carebridge/engine"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
@@ -103,4 +105,50 @@ func TestStartOnCurrentSearchIndexSaysNothing(t *testing.T) {
 	if text := logs.String(); strings.Contains(text, "search index") {
 		t.Fatalf("a current index was mentioned:\n%s", text)
 	}
+}
+
+// TestBacklogMetric: carebridge_journal_backlog counts the journal's
+// entries waiting and being processed when scraped.
+func TestBacklogMetric(t *testing.T) {
+	cfg := testConfig(t, func(c *config.Config) { c.Processing.Workers = 1 })
+	reg := prometheus.NewRegistry()
+	entered, release := make(chan struct{}, 8), make(chan struct{})
+	n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps {
+		return engine.Deps{Journal: store, Metrics: engine.NewMetrics(reg), Processor: processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+			entered <- struct{}{}
+			<-release
+			return engine.Outcome{Status: fhirstore.StatusProcessed}
+		})}
+	})
+	backlog := func() map[string]float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() == "carebridge_journal_backlog" {
+				for _, m := range mf.GetMetric() {
+					out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+		return out
+	}
+	if got := backlog(); got["received"] != 0 || got["processing"] != 0 {
+		t.Fatalf("backlog at start: %v", got)
+	}
+	c := dial(t, n.addr)
+	for i := range 3 {
+		msg := bytes.Replace(readFixture(t, "adt_a01.hl7"), []byte("MSG00001"), fmt.Appendf(nil, "BACKLOG%d", i), 1)
+		if _, err := c.Send(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-entered // one is being processed; the worker holds the others claimed or waiting
+	if got := backlog(); got["received"]+got["processing"] != 3 {
+		t.Errorf("backlog with 3 messages unprocessed: %v", got)
+	}
+	close(release)
 }

@@ -237,6 +237,7 @@ type Journal interface {
 	// List calls fn for each entry matching f, in ID order (or reverse),
 	// without loading them all in memory. Raw and Ack are not filled in.
 	List(ctx context.Context, f Filter, fn func(*Entry) error) error
-	// Counts returns the number of entries per status.
-	Counts(ctx context.Context) (map[Status]int64, error)
+	// Counts returns the number of entries per status: of the statuses
+	// given, or of every status when none is.
+	Counts(ctx context.Context, statuses ...Status) (map[Status]int64, error)
 }
