@@ -63,7 +63,8 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counts, err := count()
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		// Left out rather than failing the whole scrape; /readyz reports a
+		// journal that does not answer.
 		return
 	}
 	for _, st := range []fhirstore.Status{fhirstore.StatusReceived, fhirstore.StatusProcessing} {
