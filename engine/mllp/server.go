@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -405,7 +406,7 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(s.readTimeout()))
 		if err := tc.HandshakeContext(ctx); err != nil {
-			log.Warn("mllp tls handshake failed", "err", err)
+			log.Warn("mllp tls handshake failed", "err", err, "hint", handshakeHint(err))
 			obs.ConnRejected(s.Name, RejectTLSHandshake)
 			return
 		}
@@ -566,4 +567,22 @@ func startsTLS(r *Reader, c net.Conn, timeout time.Duration) bool {
 	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	b, err := r.br.Peek(2)
 	return err == nil && b[0] == 0x16 && b[1] == 0x03
+}
+
+// handshakeHint says what the usual causes of a failed TLS handshake mean
+// for the operator: errors that read alike need other fixes.
+func handshakeHint(err error) string {
+	var rh tls.RecordHeaderError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &rh):
+		return "the client speaks plain MLLP to this TLS listener: configure TLS on the sender (or send to a plain listener)"
+	case strings.Contains(msg, "client didn't provide a certificate"):
+		return "no client certificate: the sender has none configured, or only one not issued by this listener's client CA (a client only offers certificates from the CAs the server names)"
+	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate authority"), strings.Contains(msg, "certificate has expired"):
+		return "the client refused this listener's certificate: check it is valid now and issued by a CA the sender trusts, for the name the sender dials"
+	case strings.Contains(msg, "protocol version"), strings.Contains(msg, "unsupported versions"):
+		return "no TLS version both sides accept: check min_version on both sides"
+	}
+	return ""
 }
