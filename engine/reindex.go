@@ -26,8 +26,14 @@ func (e *Engine) searchIndexRebuild(ctx context.Context, r fhirstore.Reindexer) 
 		return nil
 	}
 	e.metrics.reindexRemaining.Set(float64(st.Remaining))
-	e.log.Warn("search index built by another carebridge version: rebuilding it in the background; until it is done, searches (identity matching included) may miss resources not yet rebuilt",
-		"resources", st.Remaining, "continued", st.Rebuilding)
+	if st.Rebuilding {
+		// After an upgrade, or a `store reindex --all`, that stopped.
+		e.log.Warn("a rebuild of the search index is unfinished: continuing it in the background; until it is done, searches (identity matching included) may miss resources not yet rebuilt",
+			"resources", st.Remaining, "continued", true)
+	} else {
+		e.log.Warn("search index built by another carebridge version: rebuilding it in the background; until it is done, searches (identity matching included) may miss resources not yet rebuilt",
+			"resources", st.Remaining, "continued", false)
+	}
 	return func(ctx context.Context) { e.rebuildSearchIndex(ctx, r) }
 }
 

@@ -160,7 +160,7 @@ func noteSearchIndex(ctx context.Context, w io.Writer, s fhirstore.Reindexer) {
 		return
 	}
 	if st.Rebuilding {
-		fmt.Fprintf(w, "note: the search index is being rebuilt after an upgrade (%d resources to go): searches may miss records until it is done (serve continues it; so does `carebridge store reindex`)\n", st.Remaining)
+		fmt.Fprintf(w, "note: a rebuild of the search index is running or was interrupted (%d resources to go): searches may miss records until it is done (`carebridge serve` continues it when it starts; so does `carebridge store reindex`)\n", st.Remaining)
 		return
 	}
 	fmt.Fprintf(w, "note: the search index was built by another carebridge version and needs rebuilding (%d resources): searches may miss records until then (`carebridge serve` rebuilds it on start; or run `carebridge store reindex`)\n", st.Remaining)
