@@ -95,12 +95,6 @@ func LookupType(name string) (*Type, bool) {
 	return typeOf(md), true
 }
 
-// IsResource reports whether name is an R4 resource type.
-func IsResource(name string) bool {
-	_, ok := resourceDescriptors()[name]
-	return ok
-}
-
 func typeOf(md protoreflect.MessageDescriptor) *Type {
 	if t, ok := typeCache.Load(md.FullName()); ok {
 		return t.(*Type)
