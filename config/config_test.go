@@ -110,3 +110,21 @@ func TestMissingMLLPKeyGivesTheDefaultListener(t *testing.T) {
 		t.Fatalf("mllp: [] should mean no listener: %+v", c.MLLP)
 	}
 }
+
+// TestBooleanSettingsWantTrueOrFalse: the audit's file, where 1 turned on
+// patient-data logging and 0 turned off the mapping watch, is refused at each
+// value.
+func TestBooleanSettingsWantTrueOrFalse(t *testing.T) {
+	src := "log: {patient_data: 1}\nmappings:\n  reload: 0\n  check_examples: 1\n"
+	_, err := Parse("b.yaml", []byte(src))
+	want := "b.yaml:1:21: log.patient_data: want true or false, got 1\n" +
+		"b.yaml:3:11: mappings.reload: want true or false, got 0\n" +
+		"b.yaml:4:19: mappings.check_examples: want true or false, got 1"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+	c, err := Parse("b.yaml", []byte("log: {patient_data: true}\nmappings:\n  reload: false\n"))
+	if err != nil || !c.Log.PatientData || c.Mappings.Reload == nil || *c.Mappings.Reload {
+		t.Fatalf("true/false not read: %v %+v", err, c)
+	}
+}
