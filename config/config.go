@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -348,8 +349,8 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 		names[l.Name] = true
 		if l.Addr == "" {
 			bad(p+".addr", "required (host:port)")
-		} else if _, _, err := net.SplitHostPort(l.Addr); err != nil {
-			bad(p+".addr", "%q is not host:port", l.Addr)
+		} else if err := checkAddr(l.Addr); err != nil {
+			bad(p+".addr", "%v", err)
 		} else if addrs[l.Addr] {
 			bad(p+".addr", "%s is used by another listener", l.Addr)
 		}
@@ -375,8 +376,8 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 		l.TLS.validate(p+".tls", bad)
 	}
 	if c.HTTP.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-			bad("http.addr", "%q is not host:port", c.HTTP.Addr)
+		if err := checkAddr(c.HTTP.Addr); err != nil {
+			bad("http.addr", "%v", err)
 		}
 	}
 	c.HTTP.TLS.validate("http.tls", bad)
@@ -399,6 +400,26 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "text", "json")
+}
+
+// checkAddr checks a listening address: host:port with a numeric port from
+// 0 to 65535 (0: a free port chosen when the listener opens). Service names
+// (":http") are not taken: the port a listener uses must be plain to read.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	n, err := strconv.ParseUint(port, 10, 64)
+	switch {
+	case err != nil && port != "" && strings.Trim(port, "0123456789") == "":
+		return fmt.Errorf("%q: port %s is out of range (0-65535)", addr, port)
+	case err != nil:
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	case n > 65535:
+		return fmt.Errorf("%q: port %d is out of range (0-65535)", addr, n)
+	}
+	return nil
 }
 
 func (t *TLS) validate(p string, bad func(path, format string, args ...any)) {

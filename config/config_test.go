@@ -128,3 +128,42 @@ func TestBooleanSettingsWantTrueOrFalse(t *testing.T) {
 		t.Fatalf("true/false not read: %v %+v", err, c)
 	}
 }
+
+// TestListenAddresses: a port past 65535, or one that is not a number, is
+// refused at load with its position (serve used to fail later, without one,
+// after creating its files); port 0 (a free port) is allowed.
+func TestListenAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr, err string
+	}{
+		{"ip and port", "127.0.0.1:2575", ""},
+		{"any host", ":2575", ""},
+		{"free port", "127.0.0.1:0", ""},
+		{"highest port", "[::1]:65535", ""},
+		{"port too high", "127.0.0.1:99999", `"127.0.0.1:99999": port 99999 is out of range (0-65535)`},
+		{"port far too high", "127.0.0.1:99999999999999999999", `port 99999999999999999999 is out of range (0-65535)`},
+		{"service name", "127.0.0.1:http", `"127.0.0.1:http": port "http" is not a number from 0 to 65535`},
+		{"negative", "127.0.0.1:-1", `port "-1" is not a number`},
+		{"no port", "127.0.0.1:", `port "" is not a number`},
+		{"no colon", "2576", `"2576" is not host:port`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "mllp:\n  - addr: \"" + tc.addr + "\"\nhttp:\n  addr: \"" + tc.addr + "\"\n"
+			_, err := Parse("p.yaml", []byte(src))
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%s accepted", tc.addr)
+			}
+			for _, w := range []string{"p.yaml:2:11: mllp[0].addr: ", "p.yaml:4:9: http.addr: "} {
+				if !strings.Contains(err.Error(), w) || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("error lacks %q … %q:\n%v", w, tc.err, err)
+				}
+			}
+		})
+	}
+}
