@@ -38,6 +38,10 @@ type Config struct {
 
 	// File is the file the configuration was read from ("" for the embedded default).
 	File string `yaml:"-"`
+	// Warnings are problems that do not stop the configuration from
+	// loading (a certificate that expires within ExpiryWarning), with their
+	// positions, in file order.
+	Warnings []Error `yaml:"-"`
 }
 
 // Journal configures the message journal.
@@ -278,11 +282,14 @@ func Parse(file string, b []byte) (*Config, error) {
 	if file != embeddedName {
 		c.resolvePaths(filepath.Dir(file))
 	}
-	c.validate(file, pos, errs)
+	warns := &Errors{}
+	c.validate(file, pos, errs, warns, time.Now())
 	if len(errs.List) > 0 {
 		errs.Sort()
 		return nil, errs
 	}
+	warns.Sort()
+	c.Warnings = warns.List
 	return c, nil
 }
 
@@ -307,7 +314,10 @@ func (c *Config) resolvePaths(dir string) {
 	}
 }
 
-func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs *strictyaml.Errors) {
+// validate checks the settings and loads the TLS files (with the loader the
+// engine uses, checked against now), adding every problem with its position
+// to errs and every warning to warns.
+func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs, warns *strictyaml.Errors, now time.Time) {
 	at := func(path string) Position {
 		for p := path; p != ""; {
 			if at, ok := pos[p]; ok {
@@ -323,6 +333,20 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 	}
 	bad := func(path, format string, args ...any) {
 		errs.Add(at(path), path+": "+fmt.Sprintf(format, args...))
+	}
+	tlsFiles := func(path string, t *TLS) {
+		if t == nil || t.CertFile == "" || t.KeyFile == "" {
+			return // reported as required
+		}
+		_, problems := t.load(now)
+		for _, p := range problems {
+			key := path + "." + p.key
+			if p.warn {
+				warns.Add(at(key), key+": "+p.msg)
+			} else {
+				bad(key, "%s", p.msg)
+			}
+		}
 	}
 	if err := c.Identity.Validate(); err != nil {
 		bad("identity", "%v", err)
@@ -374,6 +398,7 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 			}
 		}
 		l.TLS.validate(p+".tls", bad)
+		tlsFiles(p+".tls", l.TLS)
 	}
 	if c.HTTP.Addr != "" {
 		if err := checkAddr(c.HTTP.Addr); err != nil {
@@ -381,6 +406,7 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 		}
 	}
 	c.HTTP.TLS.validate("http.tls", bad)
+	tlsFiles("http.tls", c.HTTP.TLS)
 	if c.Processing.Workers < 1 {
 		bad("processing.workers", "must be at least 1")
 	}
