@@ -7,7 +7,7 @@ package config
 
 import (
 	"fmt"
-	"github.com/carebridge/carebridge/record"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/carebridge/carebridge/configs"
 	"github.com/carebridge/carebridge/internal/strictyaml"
+	"github.com/carebridge/carebridge/record"
 )
 
 // Config is the whole configuration of a Carebridge node.
@@ -348,9 +349,7 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs,
 			}
 		}
 	}
-	if err := c.Identity.Validate(); err != nil {
-		bad("identity", "%v", err)
-	}
+	c.validateIdentity(at, errs)
 	oneOf := func(path, v string, allowed ...string) {
 		if !slices.Contains(allowed, v) {
 			bad(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
@@ -446,6 +445,37 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("%q: port %d is out of range (0-65535)", addr, n)
 	}
 	return nil
+}
+
+// validateIdentity reports the identity section's problems, each at the
+// setting it is about. The rules are record's (MatchConfig.Validate); an
+// unknown field name is found here, at its own position and with a
+// did-you-mean hint, and each of record's messages ("identity: review (10)
+// must be below auto_link (9)") is placed at the setting it begins with.
+func (c *Config) validateIdentity(at func(string) Position, errs *Errors) {
+	known := slices.Sorted(maps.Keys(record.DefaultMatchConfig().Fields))
+	m := c.Identity
+	m.Fields = maps.Clone(c.Identity.Fields)
+	for _, name := range slices.Sorted(maps.Keys(c.Identity.Fields)) {
+		if !slices.Contains(known, name) {
+			path := "identity.fields." + name
+			errs.Add(at(path), path+": unknown field"+strictyaml.Suggest(name, known))
+			delete(m.Fields, name)
+		}
+	}
+	err := m.Validate()
+	if err == nil {
+		return
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		msg := strings.TrimPrefix(e.Error(), "identity: ")
+		key, _, _ := strings.Cut(msg, " ")
+		errs.Add(at("identity."+strings.TrimSuffix(key, ":")), "identity."+msg)
+	}
 }
 
 func (t *TLS) validate(p string, bad func(path, format string, args ...any)) {

@@ -167,3 +167,18 @@ func TestListenAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentityErrorsAtTheirSettings: each problem of the identity section
+// is reported once, at the value it is about, without a doubled prefix; an
+// unknown field name gets a did-you-mean hint like any unknown setting.
+func TestIdentityErrorsAtTheirSettings(t *testing.T) {
+	src := "identity:\n  auto_link: 9\n  review: 10\n  fields:\n    phone: {agree: -1}\n    shoe: {agree: 1}\n    xyzzyq: {agree: 1}\n"
+	_, err := Parse("id2.yaml", []byte(src))
+	want := `id2.yaml:3:11: identity.review (10) must be below auto_link (9)
+id2.yaml:5:20: identity.fields.phone.agree (-1) must be above 0
+id2.yaml:6:11: identity.fields.shoe: unknown field (did you mean "phone"?)
+id2.yaml:7:13: identity.fields.xyzzyq: unknown field (known: address, birth_date, gender, name, national_id, phone)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+}

@@ -224,7 +224,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		idx, ok := fields[key]
 		if !ok {
-			d.errorf(k, "%s: unknown setting%s", child, suggest(key, names))
+			d.errorf(k, "%s: unknown setting%s", child, Suggest(key, names))
 			continue
 		}
 		d.decode(val, v.Field(idx), child)
@@ -247,8 +247,10 @@ func Closest(s string, names []string) string {
 	return best
 }
 
-// suggest returns a hint naming the closest known key, or the list of keys.
-func suggest(key string, names []string) string {
+// Suggest returns a hint for an unknown name, to follow the message: the
+// closest of names (` (did you mean "phone"?)`), or, when none is close, the
+// list of them sorted (` (known: a, b)`).
+func Suggest(key string, names []string) string {
 	if best := Closest(key, names); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
