@@ -15,11 +15,13 @@ import (
 // data directory; a certificate expiring within 30 days is a warning line
 // and the check passes.
 func TestConfigCheckTLSCertificates(t *testing.T) {
-	dir := t.TempDir()
-	ca := mllptest.NewCA(t)
-	now := time.Now()
-	ca.WriteServerPair(t, filepath.Join(dir, "old.crt"), filepath.Join(dir, "old.key"), now.Add(-48*time.Hour), time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
-	ca.WriteServerPair(t, filepath.Join(dir, "soon.crt"), filepath.Join(dir, "soon.key"), now.Add(-time.Hour), now.Add(5*24*time.Hour+time.Hour))
+	dir, ca := t.TempDir(), mllptest.NewCA(t)
+	for name, until := range map[string]time.Time{
+		"old":  time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC),
+		"soon": time.Now().Add(5*24*time.Hour + time.Hour),
+	} {
+		ca.WriteServerPair(t, filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), until.Add(-10*24*time.Hour), until)
+	}
 	write := func(name, cert string) string {
 		path := filepath.Join(dir, name)
 		src := "data_dir: " + filepath.Join(dir, "data") + "\nhttp:\n  addr: \"\"\nmllp:\n  - addr: 127.0.0.1:0\n    tls:\n      cert_file: " + cert + ".crt\n      key_file: " + cert + ".key\n"
