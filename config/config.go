@@ -7,16 +7,18 @@ package config
 
 import (
 	"fmt"
-	"github.com/carebridge/carebridge/record"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/carebridge/carebridge/configs"
 	"github.com/carebridge/carebridge/internal/strictyaml"
+	"github.com/carebridge/carebridge/record"
 )
 
 // Config is the whole configuration of a Carebridge node.
@@ -37,6 +39,10 @@ type Config struct {
 
 	// File is the file the configuration was read from ("" for the embedded default).
 	File string `yaml:"-"`
+	// Warnings are problems that do not stop the configuration from
+	// loading (a certificate that expires within ExpiryWarning), with their
+	// positions, in file order.
+	Warnings []Error `yaml:"-"`
 }
 
 // Journal configures the message journal.
@@ -277,11 +283,14 @@ func Parse(file string, b []byte) (*Config, error) {
 	if file != embeddedName {
 		c.resolvePaths(filepath.Dir(file))
 	}
-	c.validate(file, pos, errs)
+	warns := &Errors{}
+	c.validate(file, pos, errs, warns, time.Now())
 	if len(errs.List) > 0 {
 		errs.Sort()
 		return nil, errs
 	}
+	warns.Sort()
+	c.Warnings = warns.List
 	return c, nil
 }
 
@@ -306,7 +315,10 @@ func (c *Config) resolvePaths(dir string) {
 	}
 }
 
-func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs *strictyaml.Errors) {
+// validate checks the settings and loads the TLS files (with the loader the
+// engine uses, checked against now), adding every problem with its position
+// to errs and every warning to warns.
+func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs, warns *strictyaml.Errors, now time.Time) {
 	at := func(path string) Position {
 		for p := path; p != ""; {
 			if at, ok := pos[p]; ok {
@@ -323,9 +335,21 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 	bad := func(path, format string, args ...any) {
 		errs.Add(at(path), path+": "+fmt.Sprintf(format, args...))
 	}
-	if err := c.Identity.Validate(); err != nil {
-		bad("identity", "%v", err)
+	tlsFiles := func(path string, t *TLS) {
+		if t == nil || t.CertFile == "" || t.KeyFile == "" {
+			return // reported as required
+		}
+		_, problems := t.load(now)
+		for _, p := range problems {
+			key := path + "." + p.key
+			if p.warn {
+				warns.Add(at(key), key+": "+p.msg)
+			} else {
+				bad(key, "%s", p.msg)
+			}
+		}
 	}
+	c.validateIdentity(at, errs)
 	oneOf := func(path, v string, allowed ...string) {
 		if !slices.Contains(allowed, v) {
 			bad(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
@@ -348,8 +372,8 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 		names[l.Name] = true
 		if l.Addr == "" {
 			bad(p+".addr", "required (host:port)")
-		} else if _, _, err := net.SplitHostPort(l.Addr); err != nil {
-			bad(p+".addr", "%q is not host:port", l.Addr)
+		} else if err := checkAddr(l.Addr); err != nil {
+			bad(p+".addr", "%v", err)
 		} else if addrs[l.Addr] {
 			bad(p+".addr", "%s is used by another listener", l.Addr)
 		}
@@ -373,13 +397,15 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 			}
 		}
 		l.TLS.validate(p+".tls", bad)
+		tlsFiles(p+".tls", l.TLS)
 	}
 	if c.HTTP.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-			bad("http.addr", "%q is not host:port", c.HTTP.Addr)
+		if err := checkAddr(c.HTTP.Addr); err != nil {
+			bad("http.addr", "%v", err)
 		}
 	}
 	c.HTTP.TLS.validate("http.tls", bad)
+	tlsFiles("http.tls", c.HTTP.TLS)
 	if c.Processing.Workers < 1 {
 		bad("processing.workers", "must be at least 1")
 	}
@@ -399,6 +425,57 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs 
 	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "text", "json")
+}
+
+// checkAddr checks a listening address: host:port with a numeric port from
+// 0 to 65535 (0: a free port chosen when the listener opens). Service names
+// (":http") are not taken: the port a listener uses must be plain to read.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	n, err := strconv.ParseUint(port, 10, 64)
+	switch {
+	case err != nil && port != "" && strings.Trim(port, "0123456789") == "":
+		return fmt.Errorf("%q: port %s is out of range (0-65535)", addr, port)
+	case err != nil:
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	case n > 65535:
+		return fmt.Errorf("%q: port %d is out of range (0-65535)", addr, n)
+	}
+	return nil
+}
+
+// validateIdentity reports the identity section's problems, each at the
+// setting it is about. The rules are record's (MatchConfig.Validate); an
+// unknown field name is found here, at its own position and with a
+// did-you-mean hint, and each of record's messages ("identity: review (10)
+// must be below auto_link (9)") is placed at the setting it begins with.
+func (c *Config) validateIdentity(at func(string) Position, errs *Errors) {
+	known := slices.Sorted(maps.Keys(record.DefaultMatchConfig().Fields))
+	m := c.Identity
+	m.Fields = maps.Clone(c.Identity.Fields)
+	for _, name := range slices.Sorted(maps.Keys(c.Identity.Fields)) {
+		if !slices.Contains(known, name) {
+			path := "identity.fields." + name
+			errs.Add(at(path), path+": unknown field"+strictyaml.Suggest(name, known))
+			delete(m.Fields, name)
+		}
+	}
+	err := m.Validate()
+	if err == nil {
+		return
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		msg := strings.TrimPrefix(e.Error(), "identity: ")
+		key, _, _ := strings.Cut(msg, " ")
+		errs.Add(at("identity."+strings.TrimSuffix(key, ":")), "identity."+msg)
+	}
 }
 
 func (t *TLS) validate(p string, bad func(path, format string, args ...any)) {

@@ -110,3 +110,75 @@ func TestMissingMLLPKeyGivesTheDefaultListener(t *testing.T) {
 		t.Fatalf("mllp: [] should mean no listener: %+v", c.MLLP)
 	}
 }
+
+// TestBooleanSettingsWantTrueOrFalse: the audit's file, where 1 turned on
+// patient-data logging and 0 turned off the mapping watch, is refused at each
+// value.
+func TestBooleanSettingsWantTrueOrFalse(t *testing.T) {
+	src := "log: {patient_data: 1}\nmappings:\n  reload: 0\n  check_examples: 1\n"
+	_, err := Parse("b.yaml", []byte(src))
+	want := "b.yaml:1:21: log.patient_data: want true or false, got 1\n" +
+		"b.yaml:3:11: mappings.reload: want true or false, got 0\n" +
+		"b.yaml:4:19: mappings.check_examples: want true or false, got 1"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+	c, err := Parse("b.yaml", []byte("log: {patient_data: true}\nmappings:\n  reload: false\n"))
+	if err != nil || !c.Log.PatientData || c.Mappings.Reload == nil || *c.Mappings.Reload {
+		t.Fatalf("true/false not read: %v %+v", err, c)
+	}
+}
+
+// TestListenAddresses: a port past 65535, or one that is not a number, is
+// refused at load with its position (serve used to fail later, without one,
+// after creating its files); port 0 (a free port) is allowed.
+func TestListenAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr, err string
+	}{
+		{"ip and port", "127.0.0.1:2575", ""},
+		{"any host", ":2575", ""},
+		{"free port", "127.0.0.1:0", ""},
+		{"highest port", "[::1]:65535", ""},
+		{"port too high", "127.0.0.1:99999", `"127.0.0.1:99999": port 99999 is out of range (0-65535)`},
+		{"port far too high", "127.0.0.1:99999999999999999999", `port 99999999999999999999 is out of range (0-65535)`},
+		{"service name", "127.0.0.1:http", `"127.0.0.1:http": port "http" is not a number from 0 to 65535`},
+		{"negative", "127.0.0.1:-1", `port "-1" is not a number`},
+		{"no port", "127.0.0.1:", `port "" is not a number`},
+		{"no colon", "2576", `"2576" is not host:port`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "mllp:\n  - addr: \"" + tc.addr + "\"\nhttp:\n  addr: \"" + tc.addr + "\"\n"
+			_, err := Parse("p.yaml", []byte(src))
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%s accepted", tc.addr)
+			}
+			for _, w := range []string{"p.yaml:2:11: mllp[0].addr: ", "p.yaml:4:9: http.addr: "} {
+				if !strings.Contains(err.Error(), w) || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("error lacks %q … %q:\n%v", w, tc.err, err)
+				}
+			}
+		})
+	}
+}
+
+// TestIdentityErrorsAtTheirSettings: each problem of the identity section
+// is reported once, at the value it is about, without a doubled prefix; an
+// unknown field name gets a did-you-mean hint like any unknown setting.
+func TestIdentityErrorsAtTheirSettings(t *testing.T) {
+	src := "identity:\n  auto_link: 9\n  review: 10\n  fields:\n    phone: {agree: -1}\n    shoe: {agree: 1}\n    xyzzyq: {agree: 1}\n"
+	_, err := Parse("id2.yaml", []byte(src))
+	want := `id2.yaml:3:11: identity.review (10) must be below auto_link (9)
+id2.yaml:5:20: identity.fields.phone.agree (-1) must be above 0
+id2.yaml:6:11: identity.fields.shoe: unknown field (did you mean "phone"?)
+id2.yaml:7:13: identity.fields.xyzzyq: unknown field (known: address, birth_date, gender, name, national_id, phone)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+}

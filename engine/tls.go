@@ -2,40 +2,19 @@ package engine
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
+	"time"
 
 	"github.com/carebridge/carebridge/config"
 )
 
-// ServerTLS builds a listener's TLS configuration from its settings, loading
-// the certificate, key and client CA files.
+// ServerTLS builds a listener's TLS configuration from its settings with the
+// configuration's own loader (config.TLS.ServerConfig), which `config check`
+// runs too: the files are checked the same way, against the current time.
 func ServerTLS(c *config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	t, err := c.ServerConfig(time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("load tls certificate: %w", err)
-	}
-	t := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.MinVersion == "1.3" {
-		t.MinVersion = tls.VersionTLS13
-	}
-	if c.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read client ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client ca %s: no PEM certificate found", c.ClientCAFile)
-		}
-		t.ClientCAs = pool
-	}
-	switch c.ClientAuth {
-	case "require":
-		t.ClientAuth = tls.RequireAndVerifyClientCert
-	case "request":
-		t.ClientAuth = tls.VerifyClientCertIfGiven
+		return nil, fmt.Errorf("load tls files: %w", err)
 	}
 	return t, nil
 }

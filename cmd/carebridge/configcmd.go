@@ -7,7 +7,6 @@ import (
 
 	"github.com/carebridge/carebridge/config"
 	"github.com/carebridge/carebridge/configs"
-	"github.com/carebridge/carebridge/engine"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -32,17 +31,10 @@ also be given as --config FILE, as to the other commands.`,
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
-			for _, l := range cfg.MLLP {
-				if l.TLS != nil {
-					if _, err := engine.ServerTLS(l.TLS); err != nil {
-						return &exitError{code: exitFailure, err: fmt.Errorf("%s: mllp listener %s: %w", configName(cfg), l.Name, err)}
-					}
-				}
-			}
-			if cfg.HTTP.TLS != nil {
-				if _, err := engine.ServerTLS(cfg.HTTP.TLS); err != nil {
-					return &exitError{code: exitFailure, err: fmt.Errorf("%s: http: %w", configName(cfg), err)}
-				}
+			// The loader has checked the TLS files; what only warns
+			// (a certificate expiring soon) is printed, not refused.
+			for _, w := range cfg.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "carebridge: warning: %s\n", w.Error())
 			}
 			set, err := configuredMappings(cfg)
 			if err != nil {

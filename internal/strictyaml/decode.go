@@ -123,29 +123,61 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:
-		b, err := strconv.ParseBool(n.Value)
-		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, "%s: want true or false, got %q", path, n.Value)
+		b, ok := coreBool(n)
+		if !ok {
+			d.errorf(n, "%s: want true or false, got %s", path, written(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64:
 		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, 64)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, "%s: want a whole number, got %q", path, n.Value)
+			d.errorf(n, "%s: want a whole number, got %s", path, written(n))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(n.Value, 64)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, "%s: want a number, got %q", path, n.Value)
+			d.errorf(n, "%s: want a number, got %s", path, written(n))
 			return
 		}
 		v.SetFloat(f)
 	default:
 		d.errorf(n, "%s: unsupported setting type %s", path, v.Type())
 	}
+}
+
+// coreBool reads a boolean as the YAML 1.2 core schema writes it: true or
+// false (also True, TRUE, False, FALSE), quoted or not. Numbers (1, 0) and
+// the words of YAML 1.1 (yes, no, on, off) are not booleans: a setting that
+// turns on patient-data logging must not be switched by a 1.
+func coreBool(n *yaml.Node) (b, ok bool) {
+	if n.Kind != yaml.ScalarNode {
+		return false, false
+	}
+	switch n.Value {
+	case "true", "True", "TRUE":
+		return true, true
+	case "false", "False", "FALSE":
+		return false, true
+	}
+	return false, false
+}
+
+// written renders a value for an error message as the file wrote it: a
+// number or other plain non-string scalar bare (got 1), a string quoted
+// (got "maybe"), a list or mapping by its kind.
+func written(n *yaml.Node) string {
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Style == 0 && n.Tag != "" && n.Tag != "!!str":
+		return n.Value
+	}
+	return strconv.Quote(n.Value)
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
@@ -192,7 +224,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		idx, ok := fields[key]
 		if !ok {
-			d.errorf(k, "%s: unknown setting%s", child, suggest(key, names))
+			d.errorf(k, "%s: unknown setting%s", child, Suggest(key, names))
 			continue
 		}
 		d.decode(val, v.Field(idx), child)
@@ -215,8 +247,10 @@ func Closest(s string, names []string) string {
 	return best
 }
 
-// suggest returns a hint naming the closest known key, or the list of keys.
-func suggest(key string, names []string) string {
+// Suggest returns a hint for an unknown name, to follow the message: the
+// closest of names (` (did you mean "phone"?)`), or, when none is close, the
+// list of them sorted (` (known: a, b)`).
+func Suggest(key string, names []string) string {
 	if best := Closest(key, names); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}

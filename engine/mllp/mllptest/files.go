@@ -3,10 +3,13 @@ package mllptest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Files are PEM files written by (*CA).WriteFiles, for components configured
@@ -34,6 +37,22 @@ func (ca *CA) WriteFiles(t testing.TB, dir string) Files {
 	writePair(t, f.ServerCert, f.ServerKey, ca.ServerTLS(t).Certificates[0])
 	writePair(t, f.ClientCert, f.ClientKey, ca.ClientTLS(t, true).Certificates[0])
 	return f
+}
+
+// WriteServerPair writes a server certificate for 127.0.0.1 and localhost,
+// valid from notBefore to notAfter, and its key as PEM files certPath and
+// keyPath: for tests of expired, not yet valid or soon expiring certificates.
+func (ca *CA) WriteServerPair(t testing.TB, certPath, keyPath string, notBefore, notAfter time.Time) {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "127.0.0.1"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
+		NotBefore:   notBefore,
+		NotAfter:    notAfter,
+	}
+	writePair(t, certPath, keyPath, ca.issue(t, tmpl))
 }
 
 func writePair(t testing.TB, certPath, keyPath string, c tls.Certificate) {

@@ -17,7 +17,8 @@ import (
 )
 
 // CA is a test certificate authority. Its certificates are valid for one
-// hour around their creation and use ECDSA P-256 keys.
+// hour around their creation (unless made with NewCAValid or
+// WriteServerPair) and use ECDSA P-256 keys.
 type CA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
@@ -27,12 +28,19 @@ type CA struct {
 // NewCA creates a certificate authority, failing t on error.
 func NewCA(t testing.TB) *CA {
 	t.Helper()
+	return NewCAValid(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// NewCAValid creates a certificate authority whose own certificate is valid
+// from notBefore to notAfter (for tests of expired CAs), failing t on error.
+func NewCAValid(t testing.TB, notBefore, notAfter time.Time) *CA {
+	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: "carebridge test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -92,13 +100,18 @@ func (ca *CA) ClientTLS(t testing.TB, withCert bool) *tls.Config {
 	return cfg
 }
 
-// issue signs a leaf certificate from tmpl with a new key.
+// issue signs a leaf certificate from tmpl with a new key; one without a
+// validity period is valid for an hour either side of now.
 func (ca *CA) issue(t testing.TB, tmpl *x509.Certificate) tls.Certificate {
 	t.Helper()
 	key := newKey(t)
 	tmpl.SerialNumber = serial(t)
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(time.Hour)
+	if tmpl.NotBefore.IsZero() {
+		tmpl.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = time.Now().Add(time.Hour)
+	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
