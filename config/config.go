@@ -43,6 +43,22 @@ type Config struct {
 	// loading (a certificate that expires within ExpiryWarning), with their
 	// positions, in file order.
 	Warnings []Error `yaml:"-"`
+	// fileErrs are the problems of the TLS files (an expired certificate,
+	// a missing file), with their positions: they stop what listens
+	// (serve, config check: see CheckFiles), not the commands that only
+	// read the data directory, which an operator needs most when a
+	// certificate has expired.
+	fileErrs *Errors
+}
+
+// CheckFiles returns the problems of the files the listeners need (TLS
+// certificates and keys), every one with its position; nil when there are
+// none.
+func (c *Config) CheckFiles() error {
+	if c.fileErrs == nil || len(c.fileErrs.List) == 0 {
+		return nil
+	}
+	return c.fileErrs
 }
 
 // Journal configures the message journal.
@@ -283,12 +299,16 @@ func Parse(file string, b []byte) (*Config, error) {
 	if file != embeddedName {
 		c.resolvePaths(filepath.Dir(file))
 	}
-	warns := &Errors{}
-	c.validate(file, pos, errs, warns, time.Now())
+	warns, fileErrs := &Errors{}, &Errors{}
+	c.validate(file, pos, errs, fileErrs, warns, time.Now())
 	if len(errs.List) > 0 {
+		// Everything at once: the files' problems too.
+		errs.List = append(errs.List, fileErrs.List...)
 		errs.Sort()
 		return nil, errs
 	}
+	fileErrs.Sort()
+	c.fileErrs = fileErrs
 	warns.Sort()
 	c.Warnings = warns.List
 	return c, nil
@@ -318,7 +338,7 @@ func (c *Config) resolvePaths(dir string) {
 // validate checks the settings and loads the TLS files (with the loader the
 // engine uses, checked against now), adding every problem with its position
 // to errs and every warning to warns.
-func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs, warns *strictyaml.Errors, now time.Time) {
+func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs, fileErrs, warns *strictyaml.Errors, now time.Time) {
 	at := func(path string) Position {
 		for p := path; p != ""; {
 			if at, ok := pos[p]; ok {
@@ -345,7 +365,7 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs,
 			if p.warn {
 				warns.Add(at(key), key+": "+p.msg)
 			} else {
-				bad(key, "%s", p.msg)
+				fileErrs.Add(at(key), key+": "+p.msg)
 			}
 		}
 	}

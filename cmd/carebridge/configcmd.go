@@ -28,11 +28,14 @@ also be given as --config FILE, as to the other commands.`,
 				file = args[0]
 			}
 			cfg, err := config.Load(file)
+			if err == nil {
+				err = cfg.CheckFiles() // what serve needs: the TLS files
+			}
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
-			// The loader has checked the TLS files; what only warns
-			// (a certificate expiring soon) is printed, not refused.
+			// What only warns (a certificate expiring soon) is printed,
+			// not refused.
 			for _, w := range cfg.Warnings {
 				fmt.Fprintf(cmd.ErrOrStderr(), "carebridge: warning: %s\n", w.Error())
 			}

@@ -41,6 +41,11 @@ func TestConfigCheckTLSCertificates(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
 		t.Fatalf("serve created its data directory before refusing: %v", err)
 	}
+	// What only reads the data directory still runs, an expired
+	// certificate notwithstanding (it is what an operator reaches for then).
+	if out, errOut, code := run(t, nil, "messages", "list", "--config", expired); code != 1 || !strings.Contains(errOut, "carebridge: no journal at") || strings.Contains(errOut, "expired on") {
+		t.Fatalf("messages list: exit %d\n%s%s", code, out, errOut)
+	}
 	soon := write("soon.yaml", "soon")
 	out, errOut, code := run(t, nil, "config", "check", soon)
 	if code != 0 || !strings.Contains(out, ": ok (") {

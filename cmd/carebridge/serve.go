@@ -31,6 +31,12 @@ data in ./carebridge-data. SIGTERM or SIGINT shut it down gracefully.`,
 			if err != nil {
 				return err
 			}
+			if err := cfg.CheckFiles(); err != nil {
+				return &exitError{code: exitFailure, err: fmt.Errorf("configuration:\n%w", err)}
+			}
+			for _, w := range cfg.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "carebridge: warning: %s\n", w.Error())
+			}
 			if mllpAddr != "" {
 				if len(cfg.MLLP) == 0 {
 					cfg.MLLP = []config.MLLPListener{{Addr: mllpAddr}}
