@@ -447,6 +447,10 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs,
 	oneOf("log.format", c.Log.Format, "text", "json")
 }
 
+// CheckAddr checks a listening address as the configuration's are checked
+// (for one given on the command line).
+func CheckAddr(addr string) error { return checkAddr(addr) }
+
 // checkAddr checks a listening address: host:port with a numeric port from
 // 0 to 65535 (0: a free port chosen when the listener opens). Service names
 // (":http") are not taken: the port a listener uses must be plain to read.

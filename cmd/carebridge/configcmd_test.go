@@ -55,3 +55,18 @@ func TestConfigCheckTLSCertificates(t *testing.T) {
 		t.Fatalf("warning:\n%s\nwant it to start %s", errOut, want)
 	}
 }
+
+// TestServeChecksFlagAddresses: an address given on the command line is
+// checked as the configuration's are, before anything is created.
+func TestServeChecksFlagAddresses(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for _, args := range [][]string{{"--mllp", "127.0.0.1:99999"}, {"--http", "127.0.0.1:http"}} {
+		_, errOut, code := run(t, nil, append([]string{"serve", "--data", data}, args...)...)
+		if code != 2 || !strings.Contains(errOut, args[0]+` "`+args[1]+`": port`) {
+			t.Errorf("serve %v: exit %d, %s", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("serve created its data directory before refusing: %v", err)
+	}
+}

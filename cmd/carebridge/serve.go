@@ -37,6 +37,13 @@ data in ./carebridge-data. SIGTERM or SIGINT shut it down gracefully.`,
 			for _, w := range cfg.Warnings {
 				fmt.Fprintf(cmd.ErrOrStderr(), "carebridge: warning: %s\n", w.Error())
 			}
+			for flag, addr := range map[string]string{"--mllp": mllpAddr, "--http": httpAddr} {
+				if addr != "" {
+					if err := config.CheckAddr(addr); err != nil {
+						return usageErrorf(cmd, "%s %v", flag, err)
+					}
+				}
+			}
 			if mllpAddr != "" {
 				if len(cfg.MLLP) == 0 {
 					cfg.MLLP = []config.MLLPListener{{Addr: mllpAddr}}
