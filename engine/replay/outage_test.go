@@ -1,0 +1,480 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carebridge/carebridge/engine/archive"
+	"github.com/carebridge/carebridge/engine/hl7"
+	"github.com/carebridge/carebridge/engine/mllp"
+)
+
+// testTimeout bounds every wait of these tests on the replay.
+const testTimeout = 20 * time.Second
+
+// after is what an mllpServer does once a handler returns.
+type after int
+
+const (
+	answer   after = iota // write the acknowledgement
+	hangUp                // close the connection without answering
+	shutDown              // stop the server (listener and connections) without answering
+)
+
+// mllpServer is a small MLLP receiver on a fixed loopback address, so that
+// it can be stopped and started again where the replay expects it.
+type mllpServer struct {
+	t      *testing.T
+	addr   string
+	handle func(raw []byte) ([]byte, after)
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+	down  chan struct{} // closed by stop
+	wg    sync.WaitGroup
+}
+
+// newMLLPServer returns a stopped server on a free loopback port.
+func newMLLPServer(t *testing.T, handle func(raw []byte) ([]byte, after)) *mllpServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &mllpServer{t: t, addr: ln.Addr().String(), handle: handle, conns: make(map[net.Conn]bool), down: make(chan struct{})}
+	ln.Close()
+	close(s.down)
+	t.Cleanup(func() {
+		s.stop()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *mllpServer) start() {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.ln, s.down = ln, make(chan struct{})
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = true
+			s.mu.Unlock()
+			s.wg.Go(func() { s.serve(c) })
+		}
+	})
+}
+
+func (s *mllpServer) serve(c net.Conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	r := mllp.NewReader(c)
+	for {
+		msg, err := r.ReadFrame()
+		if err != nil {
+			return
+		}
+		ack, then := s.handle(msg)
+		switch then {
+		case hangUp:
+			return
+		case shutDown:
+			s.stop()
+			return
+		}
+		if mllp.WriteFrame(c, ack) != nil {
+			return
+		}
+	}
+}
+
+// stop closes the listener and every connection; it does not wait for the
+// connections' goroutines (a handler may call it).
+func (s *mllpServer) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return
+	}
+	s.ln.Close()
+	s.ln = nil
+	for c := range s.conns {
+		c.Close()
+	}
+	close(s.down)
+}
+
+// stopped returns a channel closed once the server is stopped.
+func (s *mllpServer) stopped() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.down
+}
+
+// ackAA answers raw with AA.
+func ackAA(t *testing.T, raw []byte) []byte {
+	m, err := hl7.Parse(raw)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	return hl7.Ack(m, hl7.ApplicationAccept, "")
+}
+
+// receiver records the control IDs it acknowledged, in order.
+type receiver struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *receiver) add(id string) {
+	r.mu.Lock()
+	r.ids = append(r.ids, id)
+	r.mu.Unlock()
+}
+
+func (r *receiver) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids)
+}
+
+// waits replaces Options.sleep: each outage wait is handed to the test,
+// which lets it end with release.
+type waits struct {
+	calls   chan time.Duration
+	release chan struct{}
+}
+
+func newWaits() *waits {
+	return &waits{calls: make(chan time.Duration), release: make(chan struct{})}
+}
+
+func (w *waits) sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case w.calls <- d:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-w.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// next returns the wait the replay asks for next.
+func (w *waits) next(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-w.calls:
+		return d
+	case <-time.After(testTimeout):
+		t.Fatal("the replay did not wait for the server")
+		return 0
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// result is what Run returned in a goroutine.
+type result struct {
+	sum Summary
+	err error
+}
+
+func runAsync(ctx context.Context, sink Sink, opts Options) <-chan result {
+	done := make(chan result, 1)
+	go func() {
+		sum, err := Run(ctx, sink, opts)
+		done <- result{sum, err}
+	}()
+	return done
+}
+
+func wait(t *testing.T, done <-chan result) result {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(testTimeout):
+		t.Fatal("the replay did not end")
+		return result{}
+	}
+}
+
+var waitingRE = regexp.MustCompile(`^replay: waiting for 127\.0\.0\.1:\d+ \(([^)]*)\), retrying in (\S+); (\d+) messages waiting$`)
+
+// waitingLines returns the reason and delay of each waiting line in out.
+func waitingLines(out string) (reasons, delays []string) {
+	for line := range strings.Lines(out) {
+		if m := waitingRE.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+			reasons = append(reasons, m[1])
+			delays = append(delays, m[2])
+		}
+	}
+	return reasons, delays
+}
+
+func TestMLLPServerDownAtStart(t *testing.T) {
+	dir := t.TempDir()
+	ids := writeArchives(t, dir, archiveSpec{"a.hl7", 5})
+	var rec receiver
+	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
+		rec.add(controlID(raw))
+		return ackAA(t, raw), answer
+	})
+	w := newWaits()
+	var problems lockedBuffer
+	done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+		Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: 1,
+		Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
+	})
+	// Nobody listens: the replay waits, 100ms, then 200ms.
+	for _, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+		if d := w.next(t); d != want {
+			t.Errorf("wait = %v, want %v", d, want)
+		}
+		if len(rec.got()) != 0 {
+			t.Fatal("delivered while the server was down")
+		}
+		w.release <- struct{}{}
+	}
+	w.next(t)
+	srv.start()
+	w.release <- struct{}{}
+	r := wait(t, done)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.sum.Accepted != 5 || r.sum.Failed != 0 || r.sum.Total != 5 {
+		t.Errorf("summary = %+v, want 5 accepted, none failed", r.sum)
+	}
+	if got := rec.got(); !slices.Equal(got, ids) {
+		t.Errorf("server got %v, want %v once each, in order", got, ids)
+	}
+	reasons, delays := waitingLines(problems.String())
+	if !slices.Equal(reasons, []string{"connection refused", "connection refused", "connection refused"}) ||
+		!slices.Equal(delays, []string{"100ms", "200ms", "400ms"}) {
+		t.Errorf("waiting lines: reasons %q, delays %q; output:\n%s", reasons, delays, problems.String())
+	}
+	if !strings.Contains(problems.String(), "answers again after") {
+		t.Errorf("no line saying the server answers again:\n%s", problems.String())
+	}
+}
+
+func TestMLLPServerStopsMidArchive(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		t.Run(map[int]string{1: "in order", 4: "four connections"}[conc], func(t *testing.T) {
+			dir := t.TempDir()
+			ids := writeArchives(t, dir, archiveSpec{"a.hl7", 40})
+			var rec receiver
+			var once sync.Once
+			srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
+				id := controlID(raw)
+				stop := false
+				if id == ids[19] {
+					once.Do(func() { stop = true })
+				}
+				if stop {
+					return nil, shutDown // message 20 not taken
+				}
+				rec.add(id)
+				return ackAA(t, raw), answer
+			})
+			srv.start()
+			w := newWaits()
+			var problems lockedBuffer
+			done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, conc), Options{
+				Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: conc,
+				Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
+			})
+			w.next(t)
+			<-srv.stopped()
+			n := len(rec.got())
+			w.release <- struct{}{}
+			w.next(t) // still down
+			if len(rec.got()) != n {
+				t.Fatal("delivered while the server was down")
+			}
+			srv.start()
+			w.release <- struct{}{}
+			r := wait(t, done)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if r.sum.Accepted != 40 || r.sum.Failed != 0 {
+				t.Errorf("summary = %+v, want 40 accepted, none failed", r.sum)
+			}
+			got := rec.got()
+			if conc == 1 && !slices.Equal(got, ids) {
+				t.Errorf("server got %v, want %v once each, in order", got, ids)
+			}
+			for _, id := range ids {
+				if !slices.Contains(got, id) {
+					t.Errorf("%s never arrived", id)
+				}
+			}
+			if reasons, _ := waitingLines(problems.String()); len(reasons) < 2 {
+				t.Errorf("want at least two waiting lines:\n%s", problems.String())
+			}
+		})
+	}
+}
+
+func TestMLLPGiveUpAndResume(t *testing.T) {
+	dir := t.TempDir()
+	ids := writeArchives(t, dir, archiveSpec{"a.hl7", 10})
+	var rec receiver
+	var once sync.Once
+	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
+		id := controlID(raw)
+		stop := false
+		if id == ids[3] {
+			once.Do(func() { stop = true })
+		}
+		if stop {
+			return nil, shutDown
+		}
+		rec.add(id)
+		return ackAA(t, raw), answer
+	})
+	srv.start()
+	stateFile := filepath.Join(t.TempDir(), "state")
+	clock := newFakeClock()
+	var slept []time.Duration
+	var problems lockedBuffer
+	sum, err := Run(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+		Paths: []string{dir}, StateFile: stateFile, Concurrency: 1, Target: "mllp://" + srv.addr,
+		Problems: &problems, GiveUpAfter: time.Second, Clock: clock.Now,
+		sleep: func(ctx context.Context, d time.Duration) error {
+			slept = append(slept, d) // one prober: no concurrent calls
+			clock.Advance(d)
+			return nil
+		},
+	})
+	if !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("err = %v, want ErrGaveUp", err)
+	}
+	if want := regexp.MustCompile(`^replay: gave up after waiting 1s for 127\.0\.0\.1:\d+ \(connection (refused|closed|reset by peer)\); \d+ messages not sent$`); !want.MatchString(err.Error()) {
+		t.Errorf("error %q does not match %v", err, want)
+	}
+	if !slices.Equal(slept, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 300 * time.Millisecond}) {
+		t.Errorf("waits %v, want 100ms 200ms 400ms and the 300ms left", slept)
+	}
+	if sum.Accepted != 3 || sum.Failed != 0 || sum.Total != 3 {
+		t.Errorf("summary = %+v, want 3 accepted, none failed", sum)
+	}
+	st := readState(t, stateFile)
+	fs := st.Files[stateKey(filepath.Join(dir, "a.hl7"))]
+	if fs == nil || fs.Done != 3 || fs.Complete || len(fs.Above) != 0 {
+		t.Fatalf("state = %+v, want messages 1-3 done and nothing else", fs)
+	}
+
+	srv.start()
+	sum, err = Run(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+		Paths: []string{dir}, StateFile: stateFile, Concurrency: 1, Target: "mllp://" + srv.addr, Resume: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Accepted != 7 || sum.Skipped != 3 || sum.Failed != 0 {
+		t.Errorf("resumed summary = %+v, want 7 accepted, 3 skipped", sum)
+	}
+	if got := rec.got(); !slices.Equal(got, ids) {
+		t.Errorf("server got %v, want %v once each, in order", got, ids)
+	}
+}
+
+func TestMLLPInterruptedWhileWaiting(t *testing.T) {
+	dir := t.TempDir()
+	writeArchives(t, dir, archiveSpec{"a.hl7", 3})
+	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) { return ackAA(t, raw), answer })
+	stateFile := filepath.Join(t.TempDir(), "state")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWaits()
+	done := runAsync(ctx, NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+		Paths: []string{dir}, StateFile: stateFile, Concurrency: 1, Target: "mllp://" + srv.addr, sleep: w.sleep,
+	})
+	w.next(t)
+	cancel()
+	r := wait(t, done)
+	if !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", r.err)
+	}
+	if r.sum.Failed != 0 || r.sum.Total != 0 {
+		t.Errorf("summary = %+v, want nothing counted", r.sum)
+	}
+	if fs := readState(t, stateFile).Files[stateKey(filepath.Join(dir, "a.hl7"))]; fs == nil || fs.Done != 0 {
+		t.Errorf("state = %+v, want nothing done", fs)
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	var got []time.Duration
+	for n := 1; n <= 11; n++ {
+		got = append(got, retryDelay(n, DefaultRetryMin, DefaultRetryMax))
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond, 12800 * time.Millisecond,
+		25600 * time.Millisecond, 30 * time.Second, 30 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("delays %v, want %v", got, want)
+	}
+}
+
+func TestMLLPSinkKeepsMessageFailures(t *testing.T) {
+	// A message the client refuses to send is the message's failure, not
+	// the server's absence: no wait.
+	sink := NewMLLPSink("127.0.0.1:1", mllp.ClientOptions{}, 1)
+	defer sink.Close()
+	_, err := sink.Deliver(context.Background(), archiveMessage("MSH|^~\\&|A|B|C|D|20260101||ADT^A01||P|2.5.1\r"))
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		t.Errorf("a message without MSH-10: err = %v, want a failure that is not ErrUnavailable", err)
+	}
+}
+
+// archiveMessage is raw as message 1 of a file "test.hl7".
+func archiveMessage(raw string) archive.Message {
+	return archive.Message{Source: "test.hl7", Index: 1, Raw: []byte(raw)}
+}
