@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/carebridge/carebridge/engine/archive"
 	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/engine/mllp"
+	"github.com/carebridge/carebridge/engine/mllp/mllptest"
 )
 
 // testTimeout bounds every wait of these tests on the replay.
@@ -477,4 +479,31 @@ func TestMLLPSinkKeepsMessageFailures(t *testing.T) {
 // archiveMessage is raw as message 1 of a file "test.hl7".
 func archiveMessage(raw string) archive.Message {
 	return archive.Message{Source: "test.hl7", Index: 1, Raw: []byte(raw)}
+}
+
+func TestMLLPSinkTLSHandshakeFailureIsUnavailable(t *testing.T) {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", mllptest.NewCA(t).ServerTLS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	})
+	// The client trusts another authority.
+	sink := NewMLLPSink(ln.Addr().String(), mllp.ClientOptions{TLSConfig: mllptest.NewCA(t).ClientTLS(t, false)}, 1)
+	defer sink.Close()
+	_, err = sink.Deliver(context.Background(), archiveMessage(synthetic("T1")))
+	if !errors.Is(err, ErrUnavailable) || !strings.HasPrefix(err.Error(), "TLS handshake: ") {
+		t.Errorf("err = %v, want ErrUnavailable saying TLS handshake: ...", err)
+	}
 }
