@@ -3,7 +3,6 @@ package replay
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/carebridge/carebridge/config"
@@ -51,24 +50,15 @@ func TestMLLPLostAckIsAnsweredAsDuplicate(t *testing.T) {
 			dir := t.TempDir()
 			ids := writeArchives(t, dir, archiveSpec{"a.hl7", 6})
 			lost := ids[2]
-			var once sync.Once
-			srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
-				r := eng.Receive(context.Background(), engine.Inbound{Listener: "test", Peer: "replay", Raw: raw, AckPolicy: policy})
-				drop := false
-				if controlID(raw) == lost {
-					once.Do(func() { drop = true })
-				}
-				if drop {
-					return nil, tc.loss // journaled, but the ACK never leaves
-				}
-				return r.Ack, answer
-			})
+			// Journaled, but the ACK never leaves.
+			srv := newMLLPServer(t, losingOnce(lost, tc.loss, true, func(raw []byte) []byte {
+				return eng.Receive(context.Background(), engine.Inbound{Listener: "test", Peer: "replay", Raw: raw, AckPolicy: policy}).Ack
+			}))
 			srv.start()
 			w := newWaits()
-			var problems lockedBuffer
 			done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
 				Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: 1,
-				Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
+				Target: "mllp://" + srv.addr, sleep: w.sleep,
 			})
 			if tc.loss == shutDown {
 				w.next(t)

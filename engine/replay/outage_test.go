@@ -200,22 +200,33 @@ func (w *waits) next(t *testing.T) time.Duration {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// losingOnce returns a handler that answers every message with
+// receive(raw), but for the first delivery of lostID does loss instead,
+// after receive if receiveLost (the receiver took it; only its ACK is lost).
+func losingOnce(lostID string, loss after, receiveLost bool, receive func(raw []byte) []byte) func(raw []byte) ([]byte, after) {
+	var once sync.Once
+	return func(raw []byte) ([]byte, after) {
+		lose := false
+		if controlID(raw) == lostID {
+			once.Do(func() { lose = true })
+		}
+		if !lose {
+			return receive(raw), answer
+		}
+		if receiveLost {
+			receive(raw)
+		}
+		return nil, loss
+	}
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// recording returns a receive function for losingOnce that records the
+// message in rec and answers AA.
+func recording(t *testing.T, rec *receiver) func(raw []byte) []byte {
+	return func(raw []byte) []byte {
+		rec.add(controlID(raw))
+		return ackAA(t, raw)
+	}
 }
 
 // result is what Run returned in a goroutine.
@@ -261,12 +272,10 @@ func TestMLLPServerDownAtStart(t *testing.T) {
 	dir := t.TempDir()
 	ids := writeArchives(t, dir, archiveSpec{"a.hl7", 5})
 	var rec receiver
-	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
-		rec.add(controlID(raw))
-		return ackAA(t, raw), answer
-	})
+	receive := recording(t, &rec)
+	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) { return receive(raw), answer })
 	w := newWaits()
-	var problems lockedBuffer
+	var problems bytes.Buffer // read once Run has returned
 	done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
 		Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: 1,
 		Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
@@ -310,22 +319,10 @@ func TestMLLPServerStopsMidArchive(t *testing.T) {
 			dir := t.TempDir()
 			ids := writeArchives(t, dir, archiveSpec{"a.hl7", 40})
 			var rec receiver
-			var once sync.Once
-			srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
-				id := controlID(raw)
-				stop := false
-				if id == ids[19] {
-					once.Do(func() { stop = true })
-				}
-				if stop {
-					return nil, shutDown // message 20 not taken
-				}
-				rec.add(id)
-				return ackAA(t, raw), answer
-			})
+			srv := newMLLPServer(t, losingOnce(ids[19], shutDown, false, recording(t, &rec)))
 			srv.start()
 			w := newWaits()
-			var problems lockedBuffer
+			var problems bytes.Buffer // read once Run has returned
 			done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, conc), Options{
 				Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: conc,
 				Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
@@ -367,24 +364,12 @@ func TestMLLPGiveUpAndResume(t *testing.T) {
 	dir := t.TempDir()
 	ids := writeArchives(t, dir, archiveSpec{"a.hl7", 10})
 	var rec receiver
-	var once sync.Once
-	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
-		id := controlID(raw)
-		stop := false
-		if id == ids[3] {
-			once.Do(func() { stop = true })
-		}
-		if stop {
-			return nil, shutDown
-		}
-		rec.add(id)
-		return ackAA(t, raw), answer
-	})
+	srv := newMLLPServer(t, losingOnce(ids[3], shutDown, false, recording(t, &rec)))
 	srv.start()
 	stateFile := filepath.Join(t.TempDir(), "state")
 	clock := newFakeClock()
 	var slept []time.Duration
-	var problems lockedBuffer
+	var problems bytes.Buffer // read once Run has returned
 	sum, err := Run(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
 		Paths: []string{dir}, StateFile: stateFile, Concurrency: 1, Target: "mllp://" + srv.addr,
 		Problems: &problems, GiveUpAfter: time.Second, Clock: clock.Now,
