@@ -58,13 +58,14 @@ func (e *gaveUpError) Is(target error) bool { return target == ErrGaveUp }
 // outage is what the delivery goroutines know of an unavailable
 // destination. While it is down they hold their messages and wait; one of
 // them, the prober, sends its message again after each backoff. The first
-// answer of any kind (the prober's or one under way) ends the outage and
-// the others send theirs.
+// answer of any kind to the prober ends the outage and the others send
+// theirs.
 type outage struct {
 	isDown   atomic.Bool // down, for the common case without the lock
 	mu       sync.Mutex
 	down     bool
 	gen      int           // outages so far; a prober belongs to one
+	ends     atomic.Int64  // outages ended so far (written under mu)
 	up       chan struct{} // closed when the current outage ends
 	since    time.Time
 	attempts int  // failed attempts of the prober in this outage
@@ -76,16 +77,27 @@ type outage struct {
 type probe struct {
 	gen      int // the outage; 0 for none
 	prober   bool
+	stale    bool // the failure is older than the end of the last outage: try again at once
 	attempts int
 	since    time.Time
 }
 
-// failed records that a delivery found the destination unavailable at now.
-// p is the caller's part so far (zero for its first failure). The caller
-// becomes (or stays) the prober if the outage has none; otherwise it waits.
-func (o *outage) failed(p probe, now time.Time, reason error) probe {
+// epoch identifies the outages ended so far; a delivery takes it before it
+// starts, for failed.
+func (o *outage) epoch() int64 { return o.ends.Load() }
+
+// failed records that a delivery begun at epoch found the destination
+// unavailable at now. p is the caller's part so far (zero for its first
+// failure). The caller becomes (or stays) the prober if the outage has
+// none; otherwise it waits. A failure of a delivery begun before the last
+// outage ended (its goroutine was slow to report it) starts no new outage:
+// the destination has answered since, and the caller tries again at once.
+func (o *outage) failed(p probe, epoch int64, now time.Time, reason error) probe {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if !o.down && epoch != o.ends.Load() {
+		return probe{stale: true}
+	}
 	if !o.down {
 		o.down, o.gen, o.since = true, o.gen+1, now
 		o.isDown.Store(true)
@@ -117,18 +129,22 @@ func (o *outage) wait() <-chan struct{} {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// answered records that the destination answered; it reports whether that
-// ended an outage, and when the outage began.
-func (o *outage) answered() (ended bool, since time.Time) {
+// answered records that the destination answered a delivery by the
+// goroutine whose part is p; it reports whether that ended an outage, and
+// when the outage began. Only the prober's answer ends one: an answer to a
+// delivery sent before the outage began (a server finishing the messages
+// under way as it shuts down) says nothing about new ones.
+func (o *outage) answered(p probe) (ended bool, since time.Time) {
 	if !o.isDown.Load() {
 		return false, time.Time{}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.down {
+	if !o.down || !p.prober || p.gen != o.gen {
 		return false, time.Time{}
 	}
 	o.down, o.probing = false, false
+	o.ends.Add(1)
 	o.isDown.Store(false)
 	close(o.up)
 	return true, o.since

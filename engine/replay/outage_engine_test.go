@@ -56,7 +56,7 @@ func TestMLLPLostAckIsAnsweredAsDuplicate(t *testing.T) {
 			}))
 			srv.start()
 			w := newWaits()
-			done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+			done := runAsync(t, context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
 				Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: 1,
 				Target: "mllp://" + srv.addr, sleep: w.sleep,
 			})

@@ -78,14 +78,21 @@ func (s *mllpServer) start() {
 				return
 			}
 			s.mu.Lock()
+			if s.ln != ln { // stopped since Accept returned
+				s.mu.Unlock()
+				c.Close()
+				continue
+			}
 			s.conns[c] = true
 			s.mu.Unlock()
-			s.wg.Go(func() { s.serve(c) })
+			s.wg.Go(func() { s.serve(c, ln) })
 		}
 	})
 }
 
-func (s *mllpServer) serve(c net.Conn) {
+// serve answers on c, accepted by ln, until the server stops. Handlers run
+// one at a time, and none once the server stopped.
+func (s *mllpServer) serve(c net.Conn, ln net.Listener) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -98,7 +105,13 @@ func (s *mllpServer) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		if s.ln != ln {
+			s.mu.Unlock()
+			return
+		}
 		ack, then := s.handle(msg)
+		s.mu.Unlock()
 		switch then {
 		case hangUp:
 			return
@@ -235,7 +248,11 @@ type result struct {
 	err error
 }
 
-func runAsync(ctx context.Context, sink Sink, opts Options) <-chan result {
+// runAsync runs Run in a goroutine; it is interrupted when the test ends
+// (before its servers are stopped), so that a failed test does not hang.
+func runAsync(t *testing.T, ctx context.Context, sink Sink, opts Options) <-chan result {
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
 	done := make(chan result, 1)
 	go func() {
 		sum, err := Run(ctx, sink, opts)
@@ -276,7 +293,7 @@ func TestMLLPServerDownAtStart(t *testing.T) {
 	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) { return receive(raw), answer })
 	w := newWaits()
 	var problems bytes.Buffer // read once Run has returned
-	done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+	done := runAsync(t, context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
 		Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: 1,
 		Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
 	})
@@ -323,7 +340,7 @@ func TestMLLPServerStopsMidArchive(t *testing.T) {
 			srv.start()
 			w := newWaits()
 			var problems bytes.Buffer // read once Run has returned
-			done := runAsync(context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, conc), Options{
+			done := runAsync(t, context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, conc), Options{
 				Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: conc,
 				Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
 			})
@@ -420,7 +437,7 @@ func TestMLLPInterruptedWhileWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := newWaits()
-	done := runAsync(ctx, NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+	done := runAsync(t, ctx, NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
 		Paths: []string{dir}, StateFile: stateFile, Concurrency: 1, Target: "mllp://" + srv.addr, sleep: w.sleep,
 	})
 	w.next(t)
@@ -490,5 +507,52 @@ func TestMLLPSinkTLSHandshakeFailureIsUnavailable(t *testing.T) {
 	_, err = sink.Deliver(context.Background(), archiveMessage(synthetic("T1")))
 	if !errors.Is(err, ErrUnavailable) || !strings.HasPrefix(err.Error(), "TLS handshake: ") {
 		t.Errorf("err = %v, want ErrUnavailable saying TLS handshake: ...", err)
+	}
+}
+
+func TestOutage(t *testing.T) {
+	var o outage
+	t0 := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
+	isOpen := func() bool {
+		select {
+		case <-o.wait():
+			return true
+		default:
+			return false
+		}
+	}
+	if !isOpen() {
+		t.Fatal("a new outage is down")
+	}
+	reason := errors.New("connection refused")
+	a := o.failed(probe{}, 0, t0, reason)
+	b := o.failed(probe{}, 0, t0.Add(time.Millisecond), reason)
+	if !a.prober || b.prober || a.attempts != 1 || !b.since.Equal(t0) {
+		t.Fatalf("first failure %+v, second %+v: want the first to probe, both since %v", a, b, t0)
+	}
+	if isOpen() {
+		t.Fatal("open while down")
+	}
+	if ended, _ := o.answered(b); ended || isOpen() {
+		t.Fatal("an answer to a delivery sent before the outage ended it")
+	}
+	a = o.failed(a, 0, t0.Add(time.Second), reason)
+	if !a.prober || a.attempts != 2 {
+		t.Fatalf("prober's second failure: %+v, want attempt 2", a)
+	}
+	if ended, since := o.answered(a); !ended || !since.Equal(t0) || !isOpen() {
+		t.Fatalf("the prober's answer: ended %v since %v open %v", ended, since, isOpen())
+	}
+	// A failure of a delivery begun before the outage ended is stale: it
+	// starts no new outage.
+	if late := o.failed(b, 0, t0.Add(2*time.Second), reason); !late.stale || late.prober || !isOpen() {
+		t.Fatalf("a late failure: %+v, open %v: want stale, no new outage", late, isOpen())
+	}
+	// A new outage: the old prober's part does not make it the prober of
+	// this one, nor a second one.
+	c := o.failed(probe{}, o.epoch(), t0.Add(time.Minute), reason)
+	stale := o.failed(a, o.epoch(), t0.Add(time.Minute), reason)
+	if !c.prober || c.attempts != 1 || stale.prober {
+		t.Fatalf("new outage: %+v, old prober %+v: want one prober starting again", c, stale)
 	}
 }

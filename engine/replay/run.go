@@ -294,12 +294,13 @@ func (r *run) deliverOne(ctx, deliverCtx context.Context, stop context.CancelCau
 				return ev, false
 			}
 		}
+		epoch := r.outage.epoch()
 		res, err := r.sink.Deliver(deliverCtx, j.msg)
 		if err != nil && deliverCtx.Err() != nil {
 			return ev, false // cut short by the drain timeout
 		}
 		if !errors.Is(err, ErrUnavailable) {
-			if ended, since := r.outage.answered(); ended {
+			if ended, since := r.outage.answered(p); ended {
 				r.out.answering(destinationName(r.opts.Target), r.opts.Clock().Sub(since), r.pending.Load())
 			}
 			switch {
@@ -314,9 +315,9 @@ func (r *run) deliverOne(ctx, deliverCtx context.Context, stop context.CancelCau
 			return ev, true
 		}
 		now := r.opts.Clock()
-		p = r.outage.failed(p, now, err)
+		p = r.outage.failed(p, epoch, now, err)
 		if !p.prober {
-			continue // wait for the prober to get an answer
+			continue // wait for the prober to get an answer, or (stale) try again
 		}
 		delay := retryDelay(p.attempts, r.opts.RetryMin, r.opts.RetryMax)
 		if r.opts.GiveUpAfter > 0 {
