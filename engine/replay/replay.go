@@ -165,7 +165,8 @@ type Summary struct {
 	Files int `json:"files"`
 	// Total counts the messages met: skipped, delivered with an outcome,
 	// passed or failed by Check, or unreadable. Messages not delivered
-	// because the run was interrupted are not counted.
+	// because the run was interrupted, or gave up on an unavailable
+	// destination, are not counted.
 	Total      int `json:"total"`
 	Accepted   int `json:"accepted"`
 	Duplicates int `json:"duplicates"`
