@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -32,6 +33,7 @@ func newReplayCmd() *cobra.Command {
 	var to string
 	var asJSON, noProgress bool
 	var mappingsDir, listener string
+	var giveUpAfter time.Duration
 	c := &cobra.Command{
 		Use:   "replay PATH... [--to HOST:PORT | --data DIR | --dry-run [--mappings DIR]]",
 		Short: "Replay archived HL7 v2 messages into a running server or straight into a local journal",
@@ -40,7 +42,10 @@ FHS/BHS batches, MLLP-framed captures, gzip) either over MLLP into a running ser
 straight into the local journal (default; --data/--config choose it), where the next
 'carebridge serve' processes them. Shows a progress bar on a terminal (plain progress lines
 otherwise) and ends with a summary. --resume continues an interrupted replay without resending
-what was already acknowledged (the checkpoint is --state). --dry-run only parses, validates and
+what was already acknowledged (the checkpoint is --state). Over MLLP, a server that cannot be
+reached or does not answer pauses the replay: the messages are kept and sent again, in order,
+once it answers (for up to --give-up-after, then replay stops, exit status 1, and --resume
+continues with the first message not sent). --dry-run only parses, validates and
 maps (with the configuration's mappings, or --mappings DIR), listing every problem. Exit status 1 if any message was rejected or failed, could not be read,
 or a file could not be read.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
@@ -102,10 +107,7 @@ or a file could not be read.`,
 					if err != nil {
 						return &exitError{code: exitUsage, err: err}
 					}
-					s, err := newMLLPSink(ctx, to, mllp.ClientOptions{TLSConfig: tcfg, Reconnect: true}, max(opts.Concurrency, 1))
-					if err != nil {
-						return err
-					}
+					s := replay.NewMLLPSink(to, mllp.ClientOptions{TLSConfig: tcfg}, max(opts.Concurrency, 1))
 					defer s.Close()
 					sink = s
 					opts.Target = "mllp://" + to
@@ -132,6 +134,10 @@ or a file could not be read.`,
 					}
 				}
 			}
+			if giveUpAfter < 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--give-up-after %v is negative (0 waits for ever)", giveUpAfter)}
+			}
+			opts.GiveUpAfter = cmp.Or(giveUpAfter, -1) // 0: for ever
 			sum, err := replay.Run(ctx, sink, opts)
 			if errors.Is(err, replay.ErrOtherTarget) {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%w\nresume with that destination, or pass --state FILE to keep a separate state for this one", err)}
@@ -144,6 +150,9 @@ or a file could not be read.`,
 				_ = sum.WriteJSON(out)
 			} else {
 				_ = sum.WriteText(out)
+			}
+			if errors.Is(err, replay.ErrGaveUp) {
+				return &exitError{code: exitFailure, err: fmt.Errorf("%w: run again with --resume (state %s) to send them and the rest", err, opts.StateFile)}
 			}
 			if err != nil {
 				return err
@@ -161,6 +170,7 @@ or a file could not be read.`,
 	c.Flags().Float64Var(&opts.Rate, "rate", 0, "at most N messages per second (0: unlimited)")
 	c.Flags().BoolVar(&opts.Resume, "resume", false, "continue an interrupted replay, skipping what was already acknowledged")
 	c.Flags().StringVar(&opts.StateFile, "state", replay.DefaultStateFile, "checkpoint file for --resume")
+	c.Flags().DurationVar(&giveUpAfter, "give-up-after", replay.DefaultGiveUpAfter, "with --to: how long to wait for a server that cannot be reached or does not answer before stopping (0: for ever)")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "parse, validate and map only; list the problems")
 	c.Flags().StringVar(&listener, "listener", "", "with --dry-run or into the local journal: read the messages as this configured listener does (its charset for messages without MSH-18; the entries are journaled under its name, so processing reads them alike)")
 	c.Flags().StringVar(&mappingsDir, "mappings", "", "with --dry-run: directory of mapping files (default: the configuration's mappings.dir, else the shipped mappings)")
@@ -227,78 +237,11 @@ func (s journalSink) Deliver(ctx context.Context, m archive.Message) (replay.Res
 	case !r.Stored && !r.Rejected:
 		return res, errors.New("the journal could not store the message")
 	case r.Rejected:
-		res.Outcome, res.Detail = replay.Rejected, ackText(r.Ack)
+		res.Outcome, res.Detail = replay.Rejected, replay.AckText(r.Ack)
 	case r.Duplicate:
 		res.Outcome = replay.Duplicate
 	default:
 		res.Outcome = replay.Accepted
 	}
 	return res, nil
-}
-
-// mllpSink replays over a pool of MLLP connections.
-type mllpSink struct{ clients chan *mllp.Client }
-
-func newMLLPSink(ctx context.Context, addr string, opts mllp.ClientOptions, n int) (*mllpSink, error) {
-	s := &mllpSink{clients: make(chan *mllp.Client, n)}
-	for range n {
-		c, err := mllp.Dial(ctx, addr, opts)
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("connect to %s: %w", addr, err)
-		}
-		s.clients <- c
-	}
-	return s, nil
-}
-
-func (s *mllpSink) Deliver(ctx context.Context, m archive.Message) (replay.Result, error) {
-	var c *mllp.Client
-	select {
-	case c = <-s.clients:
-	case <-ctx.Done():
-		return replay.Result{}, ctx.Err()
-	}
-	defer func() { s.clients <- c }()
-	ack, err := c.Send(ctx, m.Raw)
-	if err != nil {
-		return replay.Result{}, err
-	}
-	a, err := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true})
-	if err != nil {
-		return replay.Result{Outcome: replay.Failed, Detail: "unreadable acknowledgement"}, nil
-	}
-	res := replay.Result{AckCode: a.Get("MSA-1"), Detail: ackText(ack)}
-	switch res.AckCode {
-	case "AA", "CA":
-		res.Outcome = replay.Accepted
-	case "AR", "CR":
-		res.Outcome = replay.Rejected
-	default:
-		res.Outcome = replay.Failed
-	}
-	return res, nil
-}
-
-func (s *mllpSink) Close() {
-	for {
-		select {
-		case c := <-s.clients:
-			c.Close()
-		default:
-			return
-		}
-	}
-}
-
-// ackText is the human-readable reason in an acknowledgement.
-func ackText(ack []byte) string {
-	a, err := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true})
-	if err != nil {
-		return ""
-	}
-	if t := a.Get("ERR-8"); t != "" {
-		return t
-	}
-	return a.Get("MSA-3")
 }

@@ -83,6 +83,9 @@ type Client struct {
 	conn   net.Conn
 	reader *Reader
 	closed bool
+	// dialled is set once a connection was made: without Reconnect, a
+	// client from NewClient still makes its first connection.
+	dialled bool
 
 	// Dial failures since the last success and when the next dial may
 	// happen; only touched by the Send holding sem.
@@ -98,6 +101,14 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 		return nil, err
 	}
 	return c, nil
+}
+
+// NewClient returns a client for the MLLP receiver at addr (host:port)
+// that connects on its first Send, not before: a receiver that is down at
+// first is not an error until then. Without opts.Reconnect it connects only
+// that once.
+func NewClient(addr string, opts ClientOptions) *Client {
+	return &Client{addr: addr, opts: opts, sem: make(chan struct{}, 1)}
 }
 
 // Send writes msg as one frame and returns the acknowledgement whose MSA-2
@@ -175,7 +186,7 @@ func (c *Client) connection(ctx context.Context) (conn net.Conn, r *Reader, fres
 		return nil, nil, false, ErrClientClosed
 	case conn != nil:
 		return conn, r, false, nil
-	case !c.opts.Reconnect:
+	case !c.opts.Reconnect && c.dialled:
 		return nil, nil, false, ErrNotConnected
 	}
 	if wait := time.Until(c.nextDial); wait > 0 {
@@ -239,6 +250,7 @@ func (c *Client) dial(ctx context.Context) error {
 		return ErrClientClosed
 	}
 	c.conn, c.reader = conn, NewReader(conn, WithMaxFrameSize(c.opts.MaxFrameSize))
+	c.dialled = true
 	return nil
 }
 

@@ -279,3 +279,39 @@ func TestClientErrors(t *testing.T) {
 		t.Errorf("Dial to a closed port succeeded")
 	}
 }
+
+func TestNewClientConnectsOnFirstSend(t *testing.T) {
+	// A port nobody listens on: NewClient does not notice, Send does.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := mllp.NewClient(addr, mllp.ClientOptions{})
+	defer c.Close()
+	if _, err := c.Send(context.Background(), hl7Msg("N1")); err == nil {
+		t.Fatal("Send to a closed port succeeded")
+	}
+
+	served := scriptedServer(t, func(_ int, c net.Conn, r *mllp.Reader) {
+		for {
+			msg, err := r.ReadFrame()
+			if err != nil {
+				return
+			}
+			_ = mllp.WriteFrame(c, ackFor(msg, "AA"))
+		}
+	})
+	c = mllp.NewClient(served, mllp.ClientOptions{})
+	defer c.Close()
+	for _, id := range []string{"N2", "N3"} {
+		ack, err := c.Send(context.Background(), hl7Msg(id))
+		if err != nil {
+			t.Fatalf("Send %s: %v", id, err)
+		}
+		if got := ackControlIDOf(ack); got != id {
+			t.Errorf("ack for %s carries %s", id, got)
+		}
+	}
+}

@@ -184,6 +184,42 @@ func (w *output) fileError(path, text string) {
 	}
 }
 
+// waitingLine is the JSON form of a waiting or answering line.
+type waitingLine struct {
+	Waiting         string   `json:"waiting,omitempty"`
+	AnswersAgain    string   `json:"answers_again,omitempty"`
+	Error           string   `json:"error,omitempty"`
+	RetryInSeconds  *float64 `json:"retry_in_seconds,omitempty"`
+	AfterSeconds    *float64 `json:"after_seconds,omitempty"`
+	MessagesWaiting int64    `json:"messages_waiting"`
+}
+
+// waiting says that the destination is unavailable and when it is tried
+// again: "replay: waiting for HOST:PORT (connection refused), retrying in
+// 8s; 72 messages waiting".
+func (w *output) waiting(dest string, reason error, retry time.Duration, pending int64) {
+	if w.json {
+		secs := retry.Seconds()
+		w.writeJSON(waitingLine{Waiting: dest, Error: reason.Error(), RetryInSeconds: &secs, MessagesWaiting: pending})
+		return
+	}
+	w.writeLine(fmt.Sprintf("replay: waiting for %s (%v), retrying in %v; %d messages waiting\n",
+		dest, reason, retry.Round(time.Millisecond), pending))
+}
+
+// answering says that the destination answers again after an outage:
+// "replay: HOST:PORT answers again after 20.1s; sending the 72 messages
+// waiting".
+func (w *output) answering(dest string, after time.Duration, pending int64) {
+	if w.json {
+		secs := after.Seconds()
+		w.writeJSON(waitingLine{AnswersAgain: dest, AfterSeconds: &secs, MessagesWaiting: pending})
+		return
+	}
+	w.writeLine(fmt.Sprintf("replay: %s answers again after %v; sending the %d messages waiting\n",
+		dest, after.Round(100*time.Millisecond), pending))
+}
+
 func (w *output) writeJSON(v any) {
 	b, _ := json.Marshal(v)
 	w.writeLine(string(b) + "\n")

@@ -60,9 +60,15 @@ type Result struct {
 //
 // Deliver is called from Options.Concurrency goroutines at once and must
 // be safe for concurrent use. msg.Raw is valid only until Deliver returns:
-// a Sink that keeps the bytes must copy them. A returned error means the
-// message could not be delivered (a transport failure, after any retries
-// the Sink makes itself); it is counted as Failed and the replay goes on.
+// a Sink that keeps the bytes must copy them. Any other returned error
+// means the message could not be delivered; it is counted as Failed and
+// the replay goes on.
+// An error matching ErrUnavailable (see Unavailable) means the destination
+// could not be reached or did not answer, not that the message failed: Run
+// keeps the message, waits for the destination and delivers it again, so a
+// Sink should not retry such failures itself. A message may therefore be
+// delivered twice when its acknowledgement was lost; the destination's
+// duplicate detection answers the second delivery.
 // ctx is not cancelled when the replay is interrupted, so that deliveries
 // under way can finish, but only DrainTimeout later: Deliver must return
 // promptly once ctx is done, and an error returned then is not counted (the
@@ -132,13 +138,24 @@ type Options struct {
 	Problems io.Writer
 	// JSON writes problem lines as JSON objects, one per line.
 	JSON bool
+	// GiveUpAfter bounds how long Run waits for a destination that is
+	// unavailable (the Sink returns ErrUnavailable), counted from the first
+	// failure of an outage: after it, Run stops as if interrupted and
+	// returns an error matching ErrGaveUp. Zero means DefaultGiveUpAfter; a
+	// negative value waits for ever.
+	GiveUpAfter time.Duration
+	// RetryMin and RetryMax bound the wait between attempts to reach an
+	// unavailable destination: RetryMin after the first failure, doubling
+	// up to RetryMax (defaults DefaultRetryMin and DefaultRetryMax).
+	RetryMin, RetryMax time.Duration
 	// DrainTimeout bounds how long deliveries under way may take to finish
 	// once the replay is interrupted (default 30s).
 	DrainTimeout time.Duration
 	// Clock tells the time (default time.Now); tests replace it.
 	Clock func() time.Time
 
-	// sleep waits for d or until ctx is done; tests replace it.
+	// sleep waits for d or until ctx is done (the rate limit's and an
+	// outage's waits); tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -148,7 +165,8 @@ type Summary struct {
 	Files int `json:"files"`
 	// Total counts the messages met: skipped, delivered with an outcome,
 	// passed or failed by Check, or unreadable. Messages not delivered
-	// because the run was interrupted are not counted.
+	// because the run was interrupted, or gave up on an unavailable
+	// destination, are not counted.
 	Total      int `json:"total"`
 	Accepted   int `json:"accepted"`
 	Duplicates int `json:"duplicates"`
@@ -178,8 +196,10 @@ type Summary struct {
 // (ErrOtherTarget); such an error matches ErrNotStarted (errors.Is) and the
 // Summary is then empty: there is nothing to report. When ctx is cancelled it stops handing out messages,
 // lets deliveries under way finish, writes the state file and returns the
-// partial summary with ctx.Err(). Rejected and failed messages are not
-// errors: they are counted and listed.
+// partial summary with ctx.Err(). When the destination stays unavailable
+// for GiveUpAfter it stops the same way and returns an error matching
+// ErrGaveUp. Rejected and failed messages are not errors: they are counted
+// and listed.
 func Run(ctx context.Context, sink Sink, opts Options) (Summary, error) {
 	o, err := opts.withDefaults(sink)
 	if err != nil {
@@ -247,6 +267,16 @@ func (o Options) withDefaults(sink Sink) (Options, error) {
 	if o.MaxMessageSize <= 0 {
 		o.MaxMessageSize = archive.DefaultMaxMessageSize
 	}
+	if o.GiveUpAfter == 0 {
+		o.GiveUpAfter = DefaultGiveUpAfter
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = DefaultRetryMax
+	}
+	o.RetryMax = max(o.RetryMax, o.RetryMin)
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
 	}

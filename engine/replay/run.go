@@ -67,12 +67,18 @@ type run struct {
 	completed atomic.Int64 // messages with an outcome in this run
 	skipped   atomic.Int64
 	total     atomic.Int64 // estimate from archive.Count, or -1
+	pending   atomic.Int64 // messages handed out and not yet answered
 	start     time.Time
 	out       *output
+	outage    outage
 }
 
-func (r *run) run(ctx context.Context) (Summary, error) {
+func (r *run) run(parent context.Context) (Summary, error) {
 	o := r.opts
+	// Giving up on an unavailable destination stops the run as an
+	// interruption does, with its own cause.
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
 	r.start = o.Clock()
 	r.total.Store(-1)
 	r.pool.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -108,7 +114,7 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 	}
 	var workers sync.WaitGroup
 	for range o.Concurrency {
-		workers.Go(func() { r.deliver(ctx, deliverCtx, lim, jobs, events) })
+		workers.Go(func() { r.deliver(ctx, deliverCtx, stop, lim, jobs, events) })
 	}
 	var reader sync.WaitGroup
 	reader.Go(func() {
@@ -139,7 +145,7 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 		sum.PerSecond = float64(sum.Total-sum.Skipped) / secs
 	}
 	r.out.finish(r.counts())
-	return sum, errors.Join(ctx.Err(), saveErr)
+	return sum, errors.Join(context.Cause(ctx), saveErr)
 }
 
 // counts returns progress: messages done (with skipped ones), those done
@@ -221,9 +227,11 @@ func (r *run) readFile(ctx context.Context, file int, path string, jobs chan<- j
 		buf := r.pool.Get().(*[]byte)
 		*buf = append((*buf)[:0], m.Raw...)
 		m.Raw = *buf
+		r.pending.Add(1)
 		select {
 		case jobs <- job{file: file, msg: m, buf: buf}:
 		case <-ctx.Done():
+			r.pending.Add(-1)
 			r.release(buf)
 			return false
 		}
@@ -243,32 +251,59 @@ func (r *run) release(buf *[]byte) {
 }
 
 // deliver runs in each delivery goroutine.
-func (r *run) deliver(ctx, deliverCtx context.Context, lim *limiter, jobs <-chan job, events chan<- event) {
+func (r *run) deliver(ctx, deliverCtx context.Context, stop context.CancelCauseFunc, lim *limiter, jobs <-chan job, events chan<- event) {
 	for j := range jobs {
-		if ctx.Err() != nil {
-			r.release(j.buf) // interrupted: not delivered, not counted
-			continue
+		ev, ok := r.deliverOne(ctx, deliverCtx, stop, lim, j)
+		r.release(j.buf)
+		r.pending.Add(-1)
+		if ok {
+			events <- ev
 		}
-		if lim != nil {
-			if err := r.opts.sleep(ctx, lim.reserve()); err != nil {
-				r.release(j.buf)
-				continue
+	}
+}
+
+// deliverOne delivers (or, in a dry run, checks) one message and returns
+// its result; ok is false when the message got none (interrupted, cut
+// short by the drain timeout, or given up on): it is not counted, and a
+// resumed run delivers it. While the destination is unavailable it holds
+// the message and waits (see outage).
+func (r *run) deliverOne(ctx, deliverCtx context.Context, stop context.CancelCauseFunc, lim *limiter, j job) (ev event, ok bool) {
+	if ctx.Err() != nil {
+		return ev, false
+	}
+	if lim != nil {
+		if err := r.opts.sleep(ctx, lim.reserve()); err != nil {
+			return ev, false
+		}
+	}
+	ev = event{kind: evResult, file: j.file, index: j.msg.Index}
+	if r.opts.DryRun {
+		if r.opts.Check != nil {
+			if err := r.opts.Check(j.msg.Raw); err != nil {
+				ev.problem, ev.detail = true, err.Error()
 			}
 		}
-		ev := event{kind: evResult, file: j.file, index: j.msg.Index}
-		switch {
-		case r.opts.DryRun:
-			if r.opts.Check != nil {
-				if err := r.opts.Check(j.msg.Raw); err != nil {
-					ev.problem, ev.detail = true, err.Error()
-				}
+		return ev, true
+	}
+	var p probe
+	for {
+		if !p.prober {
+			select {
+			case <-r.outage.wait():
+			case <-ctx.Done():
+				return ev, false
 			}
-		default:
-			res, err := r.sink.Deliver(deliverCtx, j.msg)
+		}
+		epoch := r.outage.epoch()
+		res, err := r.sink.Deliver(deliverCtx, j.msg)
+		if err != nil && deliverCtx.Err() != nil {
+			return ev, false // cut short by the drain timeout
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			if ended, since := r.outage.answered(p); ended {
+				r.out.answering(destinationName(r.opts.Target), r.opts.Clock().Sub(since), r.pending.Load())
+			}
 			switch {
-			case err != nil && deliverCtx.Err() != nil:
-				r.release(j.buf) // cut short by the drain timeout
-				continue
 			case err != nil:
 				ev.outcome, ev.detail = Failed, err.Error()
 			case res.Outcome < Accepted || res.Outcome > Failed:
@@ -277,9 +312,26 @@ func (r *run) deliver(ctx, deliverCtx context.Context, lim *limiter, jobs <-chan
 			default:
 				ev.outcome, ev.ack, ev.detail = res.Outcome, res.AckCode, res.Detail
 			}
+			return ev, true
 		}
-		r.release(j.buf)
-		events <- ev
+		now := r.opts.Clock()
+		p = r.outage.failed(p, epoch, now, err)
+		if !p.prober {
+			continue // wait for the prober to get an answer, or (stale) try again
+		}
+		delay := retryDelay(p.attempts, r.opts.RetryMin, r.opts.RetryMax)
+		if r.opts.GiveUpAfter > 0 {
+			left := p.since.Add(r.opts.GiveUpAfter).Sub(now)
+			if left <= 0 {
+				stop(giveUp(r.opts.Target, r.opts.GiveUpAfter, err, r.pending.Load()))
+				return ev, false
+			}
+			delay = min(delay, left)
+		}
+		r.out.waiting(destinationName(r.opts.Target), err, delay, r.pending.Load())
+		if r.opts.sleep(ctx, delay) != nil {
+			return ev, false
+		}
 	}
 }
 
