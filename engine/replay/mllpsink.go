@@ -68,6 +68,12 @@ func (s *MLLPSink) Deliver(ctx context.Context, m archive.Message) (Result, erro
 		return Result{Outcome: Failed, Detail: "unreadable acknowledgement"}, nil
 	}
 	res := Result{AckCode: a.Get("MSA-1"), Detail: AckText(ack)}
+	if (res.AckCode == "AE" || res.AckCode == "CE") && a.Get("ERR-3.1") == hl7.CodeApplicationRecordLocked {
+		// HL7 206, application record locked: the receiver asks for the
+		// message again later (a resend whose original it is still
+		// processing). Waited for as an outage, not failed.
+		return Result{}, Unavailable("busy: "+res.Detail, errors.New(res.Detail))
+	}
 	switch res.AckCode {
 	case "AA", "CA":
 		res.Outcome = Accepted

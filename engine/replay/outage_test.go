@@ -556,3 +556,54 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("new outage: %+v, old prober %+v: want one prober starting again", c, stale)
 	}
 }
+
+// TestMLLPBusyAnswerIsWaitedFor: an AE with ERR-3 206 (application record
+// locked: the receiver is still processing the original of a resend and
+// asks for it later) is waited for and sent again, not failed.
+func TestMLLPBusyAnswerIsWaitedFor(t *testing.T) {
+	dir := t.TempDir()
+	ids := writeArchives(t, dir, archiveSpec{"a.hl7", 3})
+	var rec receiver
+	receive := recording(t, &rec)
+	var mu sync.Mutex
+	busy := true
+	srv := newMLLPServer(t, func(raw []byte) ([]byte, after) {
+		mu.Lock()
+		defer mu.Unlock()
+		m, err := hl7.Parse(raw)
+		if err != nil {
+			t.Error(err)
+			return nil, hangUp
+		}
+		if busy && m.ControlID() == ids[1] {
+			busy = false
+			return hl7.Ack(m, hl7.ApplicationError, "the original of this message is still being processed; resend it later",
+				hl7.ErrorDetail{Code: hl7.CodeApplicationRecordLocked, Severity: hl7.SeverityError, Text: "the original of this message is still being processed; resend it later"}), answer
+		}
+		return receive(raw), answer
+	})
+	srv.start()
+	w := newWaits()
+	var problems bytes.Buffer // read once Run has returned
+	done := runAsync(t, context.Background(), NewMLLPSink(srv.addr, mllp.ClientOptions{}, 1), Options{
+		Paths: []string{dir}, StateFile: filepath.Join(t.TempDir(), "state"), Concurrency: 1,
+		Target: "mllp://" + srv.addr, Problems: &problems, sleep: w.sleep,
+	})
+	if d := w.next(t); d != 100*time.Millisecond {
+		t.Errorf("wait = %v, want 100ms", d)
+	}
+	w.release <- struct{}{}
+	r := wait(t, done)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.sum.Accepted != 3 || r.sum.Failed != 0 {
+		t.Errorf("summary = %+v, want 3 accepted, none failed", r.sum)
+	}
+	if got := rec.got(); !slices.Equal(got, ids) {
+		t.Errorf("server accepted %v, want %v in order", got, ids)
+	}
+	if !strings.Contains(problems.String(), "(busy: the original of this message is still being processed; resend it later)") {
+		t.Errorf("no waiting line saying the receiver is busy:\n%s", problems.String())
+	}
+}
