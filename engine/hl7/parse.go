@@ -231,8 +231,11 @@ func lineEnd[T string | []byte](b T) int {
 	return len(b)
 }
 
+// isSpace reports whether c is blank between segments: white space, NUL
+// padding, and the end-of-file mark (0x1A) files written on DOS and
+// Windows may end with.
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' || c == 0
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' || c == 0 || c == 0x1a
 }
 
 // trimMessageBytes drops whitespace before the message. Blank lines after

@@ -98,6 +98,7 @@ func TestParseFraming(t *testing.T) {
 		{"surrounding whitespace", "\r\n  \t" + strings.Join(body, "\r") + "\r\n \t\r\n\r\n  \n  "},
 		{"empty lines between", body[0] + "\r\r\n\n" + body[1] + "\r  \r" + body[2]},
 		{"indented segments", body[0] + "\n  " + body[1] + "\n\t" + body[2]},
+		{"DOS end-of-file mark", strings.Join(body, "\r\n") + "\r\n\x1a"},
 	}
 	want := strings.Join(body, "\r") + "\r"
 	for _, tt := range tests {
