@@ -141,6 +141,13 @@ type Scanner struct {
 	frameOff int64
 
 	garbageOff int64 // start of skipped bytes, or -1
+	// tailOff is the start of the lines of the current message that are
+	// not segments and no segment has followed yet (-1: none): if the
+	// message ends there, they are text between messages (a separator
+	// line in a file), not part of it; followed by a segment, they are
+	// (the rest of a segment after a line break, which the parser refuses).
+	tailOff int64
+	fs      byte // the current message's field separator (MSH-1)
 
 	envelopes  []envelope
 	envIgnored int // envelope headers beyond maxEnvelopeNest
@@ -155,6 +162,7 @@ func NewScanner(r io.Reader, source string, opts ...Option) *Scanner {
 		cfg:         config{max: DefaultMaxMessageSize},
 		atLineStart: true,
 		garbageOff:  -1,
+		tailOff:     -1,
 	}
 	for _, o := range opts {
 		o(&s.cfg)
@@ -240,6 +248,10 @@ func (s *Scanner) lineStart() bool {
 		s.tooLarge = false
 		s.mstart = s.off(s.rpos)
 		s.mend = s.mstart
+		s.fs = '|'
+		if len(p) > n+3 {
+			s.fs = p[n+3]
+		}
 		s.countMessage()
 	case "FHS", "BHS", "BTS", "FTS":
 		if s.inMsg {
@@ -250,6 +262,13 @@ func (s *Scanner) lineStart() bool {
 		s.rpos += n
 		s.envelopeLine()
 	default:
+		if s.inMsg {
+			if s.segmentLine() {
+				s.tailOff = -1 // what came between is inside the message
+			} else if s.tailOff < 0 {
+				s.tailOff = s.off(s.rpos)
+			}
+		}
 		if !s.inMsg {
 			if n > 0 {
 				// A byte order mark outside a message, as at the start of
@@ -295,7 +314,7 @@ func (s *Scanner) consumeLine() {
 		i++
 	}
 	s.rpos = i
-	if s.inMsg {
+	if s.inMsg && s.tailOff < 0 {
 		s.mend = s.off(i)
 	}
 }
@@ -378,6 +397,26 @@ func (s *Scanner) emit(err error) {
 	s.msg = m
 	s.inMsg = false
 	s.tooLarge = false
+	if s.tailOff >= 0 {
+		s.warn(s.tailOff, fmt.Sprintf("skipped %d bytes after message %d that are not segments (text between messages; inside a message, a line break in a field must be sent escaped, as \\.br\\)", s.off(s.rpos)-s.tailOff, s.index))
+		s.tailOff = -1
+	}
+}
+
+// segmentLine reports whether the line at rpos starts as a segment of the
+// current message: a segment ID followed by its field separator or the
+// end of the line.
+func (s *Scanner) segmentLine() bool {
+	p := s.lookahead(4)
+	if len(p) < 3 || p[0] < 'A' || p[0] > 'Z' {
+		return false
+	}
+	for _, c := range p[1:3] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return len(p) == 3 || p[3] == s.fs || lineBreak[p[3]]
 }
 
 // finish handles the end of the input.
