@@ -814,7 +814,7 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 	// extensions by URL), the entries of keys never had: the national
 	// number or the maiden name only the older admission gave.
 	var gaps []string
-	entries := map[string]map[string][]any{} // element → key → incoming entries
+	entries := map[string]*keyGaps{} // by list element
 	for k, v := range in {
 		if k == "resourceType" || k == "id" || k == "meta" || !knownElement(s.typ, k, v) {
 			continue
@@ -830,9 +830,9 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 		for _, e := range list(in, k) {
 			if ek, ok := listEntryKey(key, e); ok && !hasEntryKey(key, list(cur, k), ek) {
 				if entries[k] == nil {
-					entries[k] = map[string][]any{}
+					entries[k] = &keyGaps{key: key, keys: map[string]bool{}}
 				}
-				entries[k][ek] = append(entries[k][ek], e)
+				entries[k].keys[ek] = true
 			}
 		}
 	}
@@ -852,11 +852,10 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 			return fmt.Errorf("read %s version %d: %w", s.ref(), v.Version, err)
 		}
 		gaps = slices.DeleteFunc(gaps, func(k string) bool { return said(body, k) })
-		for k, byKey := range entries {
-			key := gapListKey(elems.element(k))
-			for ek := range byKey {
-				if hasEntryKey(key, list(body, k), ek) {
-					delete(byKey, ek)
+		for k, g := range entries {
+			for ek := range g.keys {
+				if hasEntryKey(g.key, list(body, k), ek) {
+					delete(g.keys, ek)
 				}
 			}
 		}
@@ -866,15 +865,12 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 		body[k] = cloneJSON(in[k])
 	}
 	for _, k := range sortedKeys(entries) {
-		byKey := entries[k]
-		if len(byKey) == 0 {
-			continue
-		}
+		g := entries[k]
 		had := list(body, k)
 		added := 0
 		for _, e := range list(in, k) { // in the message's order
-			ek, ok := listEntryKey(gapListKey(elems.element(k)), e)
-			if !ok || byKey[ek] == nil || slices.ContainsFunc(had, func(h any) bool { return sameButUse(h, e) }) {
+			ek, ok := listEntryKey(g.key, e)
+			if !ok || !g.keys[ek] || slices.ContainsFunc(had, func(h any) bool { return sameButUse(h, e) }) {
 				continue
 			}
 			had = append(had, cloneJSON(e))
@@ -894,6 +890,13 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 	return nil
 }
 
+// keyGaps are the keys of a keyed list's entries that an older event
+// brings and the resource never had (fillGaps).
+type keyGaps struct {
+	key  listKeyFunc
+	keys map[string]bool
+}
+
 // gapListKey is the key of a list element whose entries an older event may
 // add (fillGaps), nil for other elements: references (a GP, a patient's
 // accounts) say what holds now, and an older one is not added beside it.
@@ -910,14 +913,6 @@ func hasEntryKey(key listKeyFunc, l []any, k string) bool {
 		ek, ok := listEntryKey(key, e)
 		return ok && ek == k
 	})
-}
-
-// sameButUse reports whether two list entries are alike but for their use
-// (a name without use and the official one).
-func sameButUse(a, b any) bool {
-	am, ok1 := a.(map[string]any)
-	bm, ok2 := b.(map[string]any)
-	return ok1 && ok2 && jsonEqual(withoutUse(am), withoutUse(bm))
 }
 
 func plural(n int, one, many string) string {

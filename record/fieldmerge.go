@@ -445,13 +445,21 @@ func dropRestated(stored, incoming []any) []any {
 		m, ok := e.(map[string]any)
 		if ok && m["use"] == nil && slices.ContainsFunc(stored, func(s any) bool {
 			sm, ok := s.(map[string]any)
-			return ok && sm["use"] != nil && jsonEqual(withoutUse(sm), m)
+			return ok && sm["use"] != nil && sameButUse(sm, m)
 		}) {
 			continue
 		}
 		out = append(out, e)
 	}
 	return out
+}
+
+// sameButUse reports whether two list entries are alike but for their use
+// (a name without use and the official one).
+func sameButUse(a, b any) bool {
+	am, ok1 := a.(map[string]any)
+	bm, ok2 := b.(map[string]any)
+	return ok1 && ok2 && jsonEqual(withoutUse(am), withoutUse(bm))
 }
 
 // withoutUse is m without its use.

@@ -69,13 +69,8 @@ func (m *Message) mergeGroups() []*Message {
 		if r.Type != "Patient" {
 			continue
 		}
-		for _, l := range list(r.Body, "link") {
-			x, _ := l.(map[string]any)
-			if str(x, "type") == "replaced-by" {
-				if k, ok := parseRef(str(obj(x, "other"), "reference")); ok && k.typ == "Patient" {
-					pairs = append(pairs, [2]string{r.ID, k.id})
-				}
-			}
+		if survivor, kind := forwardLink(r.Body); kind == "replaced-by" {
+			pairs = append(pairs, [2]string{r.ID, survivor})
 		}
 	}
 	if len(pairs) < 2 {

@@ -313,7 +313,7 @@ func benchIngest(ctx context.Context, to string, opts mllp.ClientOptions, conns,
 
 // ackAccepted reports whether an acknowledgement says AA or CA.
 func ackAccepted(ack []byte) bool {
-	m, err := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true})
+	m, err := hl7.ParseAck(ack)
 	if err != nil {
 		return false
 	}

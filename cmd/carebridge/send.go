@@ -60,13 +60,10 @@ or a FILE holds no HL7 message.`,
 						return ctx.Err()
 					}
 					line.Error = err.Error()
-				} else if a, perr := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true}); perr != nil {
+				} else if a, perr := hl7.ParseAck(ack); perr != nil {
 					line.Error = "unreadable acknowledgement: " + perr.Error()
 				} else {
-					line.Ack, line.Text = a.Get("MSA-1"), a.Get("MSA-3")
-					if e := a.Get("ERR-8"); e != "" {
-						line.Text = e
-					}
+					line.Ack, line.Text = a.Get("MSA-1"), hl7.AckText(a)
 				}
 				if line.Ack != "AA" && line.Ack != "CA" {
 					bad++

@@ -419,3 +419,19 @@ func versionBefore(v string, major, minor, patch int) bool {
 	}
 	return false
 }
+
+// ParseAck parses an acknowledgement as its sender reads one: leniently,
+// skipping a line that is not a segment (the reason in MSA-1 and MSA-3 is
+// what matters, not refusing the receiver's answer).
+func ParseAck(raw []byte) (*Message, error) {
+	return ParseWithOptions(raw, ParseOptions{Lenient: true})
+}
+
+// AckText is the reason an acknowledgement gives: ERR-8 (the user
+// message), else MSA-3; empty when it gives none.
+func AckText(ack *Message) string {
+	if t := ack.Get("ERR-8"); t != "" {
+		return t
+	}
+	return ack.Get("MSA-3")
+}

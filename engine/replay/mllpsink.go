@@ -63,11 +63,11 @@ func (s *MLLPSink) Deliver(ctx context.Context, m archive.Message) (Result, erro
 	default:
 		return Result{}, Unavailable(s.transportReason(err), err)
 	}
-	a, err := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true})
+	a, err := hl7.ParseAck(ack)
 	if err != nil {
 		return Result{Outcome: Failed, Detail: "unreadable acknowledgement"}, nil
 	}
-	res := Result{AckCode: a.Get("MSA-1"), Detail: AckText(ack)}
+	res := Result{AckCode: a.Get("MSA-1"), Detail: hl7.AckText(a)}
 	if (res.AckCode == "AE" || res.AckCode == "CE") && a.Get("ERR-3.1") == hl7.CodeApplicationRecordLocked {
 		// HL7 206, application record locked: the receiver asks for the
 		// message again later (a resend whose original it is still
@@ -132,15 +132,12 @@ func (s *MLLPSink) transportReason(err error) string {
 	return err.Error()
 }
 
-// AckText is the reason an acknowledgement gives: ERR-8, else MSA-3; empty
-// if there is none or the acknowledgement cannot be read.
+// AckText is hl7.AckText of an acknowledgement as received; empty if it
+// cannot be read.
 func AckText(ack []byte) string {
-	a, err := hl7.ParseWithOptions(ack, hl7.ParseOptions{Lenient: true})
+	a, err := hl7.ParseAck(ack)
 	if err != nil {
 		return ""
 	}
-	if t := a.Get("ERR-8"); t != "" {
-		return t
-	}
-	return a.Get("MSA-3")
+	return hl7.AckText(a)
 }
