@@ -32,6 +32,11 @@ type Resource struct {
 	// Body is the resource's FHIR JSON, with id, meta.versionId and
 	// meta.lastUpdated as stored. Callers must not modify it.
 	Body []byte
+	// Mark is the caller's note on this version, set after it was written
+	// (Read.Mark) and gone with the next version; "" when none. It is not
+	// part of the resource: setting it makes no version and no change-feed
+	// row.
+	Mark string
 }
 
 // Interaction says what a change did to a resource.
@@ -106,6 +111,11 @@ type Check struct {
 type Read struct {
 	Type, ID string
 	Version  int64
+	// Mark, when not "", is set on that version (Resource.Mark), replacing
+	// the one it had, if the check holds. The record marks the newest
+	// event that found a resource as it already was, which changed nothing
+	// and so wrote no version.
+	Mark string
 }
 
 // Change is one row of the change feed. Interaction is create for a

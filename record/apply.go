@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -753,11 +754,29 @@ func (p *plan) update(ctx context.Context, s *state, in map[string]any, m *Messa
 		return fmt.Errorf("%s: %w", s.ref(), err)
 	}
 	if Equal(cur, merged) {
+		p.confirm(s, m)
 		return nil
 	}
 	stamp(merged, m)
 	p.set(s, merged)
 	return nil
+}
+
+// confirm records that m, newer than the event that last changed s, found
+// s as it already was: s is marked with m's event (fhirstore.Read.Mark),
+// without a new version, so that an event older than m that arrives later
+// does not overwrite what m said. Reference data are not marked (see
+// stale).
+func (p *plan) confirm(s *state, m *Message) {
+	if s.stored == nil || s.typ == "Provenance" || referenceData[s.typ] || m.EventTime.IsZero() || m.JournalID == 0 {
+		return
+	}
+	// Only a later time: of events at the same time, the one received
+	// later counts as newer already (staleQuiet), and a message sent
+	// twice marks nothing.
+	if at, _ := lastEvent(s); m.EventTime.After(at) {
+		s.confirm = eventMark{at: m.EventTime, journal: m.JournalID}
+	}
 }
 
 // referenceData are the types shared by many patients' messages.
@@ -774,13 +793,18 @@ func (p *plan) stale(s *state, m *Message) bool {
 		// across patients: skipped as stale, not worth a note each time.
 		return true
 	}
-	if last := eventTimeOf(s.current()); m.EventTime.Equal(last) {
-		p.note("out-of-order", s.ref(), "event %s of %s was received before the message (journal entry %d) of the same time that last changed %s: what it changes is not applied",
-			m.Event, m.EventTime.UTC().Format(time.RFC3339), s.journal, s.ref())
+	last, journal := lastEvent(s)
+	said := "last changed " + s.ref()
+	if s.marked.newer(eventTimeOf(s.current()), s.journal) {
+		said = "found " + s.ref() + " as it is"
+	}
+	if m.EventTime.Equal(last) {
+		p.note("out-of-order", s.ref(), "event %s of %s was received before the message (journal entry %d) of the same time that %s: what it changes is not applied",
+			m.Event, m.EventTime.UTC().Format(time.RFC3339), journal, said)
 		return true
 	}
-	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that last changed %s: what it changes is not applied",
-		m.Event, m.EventTime.UTC().Format(time.RFC3339), eventTimeOf(s.current()).UTC().Format(time.RFC3339), s.ref())
+	p.note("out-of-order", s.ref(), "event %s of %s is older than the event %s that %s: what it changes is not applied",
+		m.Event, m.EventTime.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339), said)
 	return true
 }
 
@@ -945,6 +969,10 @@ func staleQuiet(s *state, m *Message) bool {
 	if m.EventTime.IsZero() {
 		return false
 	}
+	if s.marked.newer(eventTimeOf(s.current()), s.journal) {
+		// A newer event found the resource as it is (confirm).
+		return m.EventTime.Before(s.marked.at) || (m.EventTime.Equal(s.marked.at) && m.JournalID != 0 && s.marked.journal > m.JournalID)
+	}
 	last := eventTimeOf(s.current())
 	if last.IsZero() {
 		return false
@@ -957,6 +985,55 @@ func staleQuiet(s *state, m *Message) bool {
 		return s.body == nil && m.JournalID != 0 && s.journal > m.JournalID
 	}
 	return m.EventTime.Before(last)
+}
+
+// lastEvent is the newest event known to have said what s holds: the one
+// that last changed it (its time stamped on the resource, its journal
+// entry the version's) or a newer one that found it so (its mark).
+func lastEvent(s *state) (time.Time, int64) {
+	at, journal := eventTimeOf(s.current()), s.journal
+	if s.marked.newer(at, journal) {
+		return s.marked.at, s.marked.journal
+	}
+	return at, journal
+}
+
+// eventMark is an event that found a resource as it already was (the mark
+// confirm sets): its time and journal entry, as "TIME@ENTRY".
+type eventMark struct {
+	at      time.Time
+	journal int64
+}
+
+func (e eventMark) String() string {
+	if e.at.IsZero() {
+		return ""
+	}
+	return e.at.UTC().Format(time.RFC3339Nano) + "@" + strconv.FormatInt(e.journal, 10)
+}
+
+// parseMark reads a mark; one it cannot read (none, or not the record's)
+// is zero.
+func parseMark(s string) eventMark {
+	at, entry, ok := strings.Cut(s, "@")
+	if !ok {
+		return eventMark{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	j, jerr := strconv.ParseInt(entry, 10, 64)
+	if err != nil || jerr != nil {
+		return eventMark{}
+	}
+	return eventMark{at: t, journal: j}
+}
+
+// newer reports whether e is a later event than the one at the given time
+// and journal entry (of two at the same time, the one received later).
+func (e eventMark) newer(at time.Time, journal int64) bool {
+	if e.at.IsZero() {
+		return false
+	}
+	return e.at.After(at) || (e.at.Equal(at) && e.journal > journal)
 }
 
 // stamp records on a resource's meta the event that changed it.

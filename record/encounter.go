@@ -89,6 +89,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		stampLocations(cur, merged, m.EventTime)
 	}
 	if Equal(cur, merged) {
+		p.confirm(s, m)
 		return nil
 	}
 	stamp(merged, m)

@@ -255,6 +255,9 @@ type state struct {
 	// to have no Account yet), so the change set fails if another writes
 	// it first, written by this plan or not (fhirstore.Read).
 	checked bool
+	// marked is the newest event that found the stored version as it
+	// already was (its mark); confirm, one this plan found so, to mark.
+	marked, confirm eventMark
 }
 
 // current is the resource as it will be after the plan.
@@ -303,7 +306,7 @@ func (p *plan) get(ctx context.Context, k key) (*state, error) {
 	r, err := p.r.store.Read(ctx, k.typ, k.id)
 	switch {
 	case err == nil:
-		s.version, s.journal = r.Version, r.JournalID
+		s.version, s.journal, s.marked = r.Version, r.JournalID, parseMark(r.Mark)
 		if s.stored, err = decode(r.Body); err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
 		}
@@ -403,7 +406,7 @@ func (p *plan) states(found []*fhirstore.Resource) ([]*state, error) {
 			out = append(out, s)
 			continue
 		}
-		s := &state{key: k, version: f.Version, journal: f.JournalID}
+		s := &state{key: k, version: f.Version, journal: f.JournalID, marked: parseMark(f.Mark)}
 		var err error
 		if s.stored, err = decode(f.Body); err != nil {
 			return nil, fmt.Errorf("read %s: %w", k.ref(), err)
@@ -422,8 +425,8 @@ func (p *plan) changeSet(journalID int64) (fhirstore.ChangeSet, error) {
 	for _, k := range p.order {
 		s := p.res[k]
 		if s.body == nil || (s.stored != nil && Equal(s.stored, s.body)) {
-			if s.checked {
-				cs.Reads = append(cs.Reads, fhirstore.Read{Type: k.typ, ID: k.id, Version: s.version})
+			if s.checked || !s.confirm.at.IsZero() {
+				cs.Reads = append(cs.Reads, fhirstore.Read{Type: k.typ, ID: k.id, Version: s.version, Mark: s.confirm.String()})
 			}
 			continue
 		}

@@ -107,6 +107,31 @@ var scenarios = []struct {
 			}
 			v.wantNote(t, "RC-A08-OLD", "out-of-order")
 		}},
+	// The newer update (A08 of 5 Nov) says what the admission said: it
+	// changes nothing, so it writes no version, but the record keeps that
+	// it said so. An update older than it (3 Nov, after the admission)
+	// that arrives last does not change the address.
+	{"newer-update-without-changes-then-older-update", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a08-same-as-admit.hl7", "testdata/hl7/a08-older.hl7"},
+		func(t *testing.T, v *view) {
+			p := v.patient(t, "MRN200001")
+			var lines []string
+			for _, a := range list(p["address"]) {
+				lines = append(lines, fmt.Sprint(a.(map[string]any)["line"]))
+			}
+			if len(lines) == 0 || lines[0] != "[7 Lantern Row]" || slices.Contains(lines, "[99 Old Street]") {
+				t.Errorf("addresses %v: the update older than the one that restated the admission's changed them", lines)
+			}
+			v.wantNote(t, "RC-A08-OLD", "out-of-order")
+			for _, o := range v.outcomes {
+				if o.Control == "RC-A08-OLD" && !strings.Contains(fmt.Sprint(o.Notes), "2026-11-05T09:00:00Z that found Patient/") {
+					t.Errorf("the older update's notes do not say a newer event found the patient as it is: %v", o.Notes)
+				}
+			}
+			h, err := v.store.(fhirstore.Store).History(context.Background(), "Patient", p["id"].(string))
+			if err != nil || len(h) != 1 {
+				t.Errorf("Patient history: %d versions (%v), want 1: an update that changes nothing writes no version", len(h), err)
+			}
+		}},
 	{"two-systems-one-person", []string{examples + "ADT/a01-admit.hl7", "testdata/hl7/a04-clinic-same-person.hl7", "testdata/hl7/a04-clinic-maybe.hl7", "testdata/hl7/a04-clinic-other.hl7"},
 		func(t *testing.T, v *view) {
 			p := v.patient(t, "MRN200001")

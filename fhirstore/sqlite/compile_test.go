@@ -62,10 +62,10 @@ func TestStatementsAreNotCompiledAgain(t *testing.T) {
 		run  func(i int) error // i: 0, 1, 2, 3: other values each time
 	}{
 		{"read", func(i int) error {
-			return db.QueryRowContext(ctx, readSQL, "Patient", fmt.Sprint("p", i)).Scan(new(int64), new(bool), new(int64), new(int64), new([]byte))
+			return db.QueryRowContext(ctx, readSQL, "Patient", fmt.Sprint("p", i)).Scan(new(int64), new(bool), new(int64), new(int64), new([]byte), new(string))
 		}},
 		{"vread", func(i int) error {
-			return db.QueryRowContext(ctx, vreadSQL, "Patient", fmt.Sprint("p", i), 1).Scan(new(int64), new(bool), new(int64), new(int64), new([]byte))
+			return db.QueryRowContext(ctx, vreadSQL, "Patient", fmt.Sprint("p", i), 1).Scan(new(int64), new(bool), new(int64), new(int64), new([]byte), new(string))
 		}},
 		{"history", func(i int) error {
 			rows, err := db.QueryContext(ctx, historySQL, "Patient", fmt.Sprint("p", i))

@@ -147,7 +147,7 @@ func TestOldStoreIsRebuiltOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Exec(`DROP TABLE search_index; PRAGMA user_version = 4`); err != nil {
+			if _, err := db.Exec(`DROP TABLE search_index; ALTER TABLE resource DROP COLUMN mark; PRAGMA user_version = 4`); err != nil {
 				t.Fatal(err)
 			}
 			db.Close()

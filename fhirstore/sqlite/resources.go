@@ -70,6 +70,8 @@ type resourceStmts struct {
 	lookup, insert, update, insertVersion, insertChange *sql.Stmt
 	// versionOf reads a resource's current version by rid (reindex.go).
 	versionOf *sql.Stmt
+	// mark sets a version's mark (fhirstore.Read.Mark).
+	mark *sql.Stmt
 	// rows reads a resource's rows of every indexTables (rowsSQL); del[t]
 	// deletes one of indexTables[t].
 	rows *sql.Stmt
@@ -112,11 +114,12 @@ func (r *resourceStmts) prepare(ctx context.Context, db *sql.DB) error {
 	}{
 		{&r.lookup, `SELECT rid, version, deleted FROM resource WHERE type = ? AND id = ?`},
 		{&r.insert, `INSERT INTO resource (type, id, version, last_updated, deleted) VALUES (?, ?, ?, ?, ?)`},
-		{&r.update, `UPDATE resource SET version = ?, last_updated = ?, deleted = ? WHERE rid = ?`},
+		{&r.update, `UPDATE resource SET version = ?, last_updated = ?, deleted = ?, mark = '' WHERE rid = ?`},
 		{&r.insertVersion, `INSERT INTO resource_version (rid, version, last_updated, deleted, journal_id, body) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.insertChange, `INSERT INTO change (type, id, version, interaction, at, journal_id) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.rows, rowsSQL()},
 		{&r.versionOf, `SELECT version FROM resource WHERE rid = ?`},
+		{&r.mark, `UPDATE resource SET mark = ? WHERE rid = ?`},
 	} {
 		var err error
 		if *p.stmt, err = db.PrepareContext(ctx, p.sql); err != nil {
@@ -310,6 +313,11 @@ func (s *Store) Apply(ctx context.Context, cs fhirstore.ChangeSet) ([]*fhirstore
 			}
 			if version != r.Version {
 				return fmt.Errorf("%s/%s, which the change set was computed from, is at version %d now, not %d: %w", r.Type, r.ID, version, r.Version, fhirstore.ErrConflict)
+			}
+			if r.Mark != "" && version != 0 {
+				if _, err := s.stmt(tx, s.res.mark).Exec(r.Mark, rid); err != nil {
+					return fmt.Errorf("mark %s/%s: %w", r.Type, r.ID, err)
+				}
 			}
 		}
 		for i := range pws {
@@ -558,7 +566,9 @@ func highMillis(t time.Time) int64 {
 	return ms
 }
 
-const versionColumns = `v.version, v.deleted, v.last_updated, v.journal_id, v.body`
+// versionColumns are a version's columns, from resource_version v joined
+// with its resource r (whose mark is its current version's).
+const versionColumns = `v.version, v.deleted, v.last_updated, v.journal_id, v.body, CASE WHEN v.version = r.version THEN r.mark ELSE '' END`
 
 // The readers' statements for Read, VRead and History; "+?" as in sqlPart.
 const (
@@ -576,7 +586,7 @@ const (
 func scanVersion(sc scanner, typ, id string) (*fhirstore.Resource, error) {
 	r := &fhirstore.Resource{Type: typ, ID: id}
 	var at int64
-	if err := sc.Scan(&r.Version, &r.Deleted, &at, &r.JournalID, &r.Body); err != nil {
+	if err := sc.Scan(&r.Version, &r.Deleted, &at, &r.JournalID, &r.Body, &r.Mark); err != nil {
 		return nil, err
 	}
 	r.LastUpdated = time.Unix(0, at).UTC()
@@ -584,7 +594,7 @@ func scanVersion(sc scanner, typ, id string) (*fhirstore.Resource, error) {
 }
 
 func (s *Store) readVersionTx(tx *sql.Tx, rid int64, typ, id string, version int64) (*fhirstore.Resource, error) {
-	return scanVersion(tx.QueryRow(`SELECT `+versionColumns+` FROM resource_version v WHERE v.rid = ? AND v.version = ?`, rid, version), typ, id)
+	return scanVersion(tx.QueryRow(`SELECT `+versionColumns+` FROM resource r JOIN resource_version v ON v.rid = r.rid WHERE r.rid = ? AND v.version = ?`, rid, version), typ, id)
 }
 
 // Read returns the current version of typ/id.

@@ -128,6 +128,11 @@ var migrations = []string{
 		last_rid    INTEGER NOT NULL DEFAULT 0
 	);
 	INSERT INTO search_index (id) VALUES (1);`,
+	// 6: the caller's mark on a resource's current version
+	// (fhirstore.Resource.Mark), set without writing a new one and cleared
+	// by the next. On the small resource row, not the version's: a version
+	// row holds the body, which updating it would rewrite.
+	`ALTER TABLE resource ADD COLUMN mark TEXT NOT NULL DEFAULT '';`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

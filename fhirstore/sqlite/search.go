@@ -56,7 +56,7 @@ func (s *Store) search(ctx context.Context, db querier, q fhirstore.Query) ([]*f
 		var id string
 		r := &fhirstore.Resource{Type: q.Type}
 		var at int64
-		if err := rows.Scan(&id, &r.Version, &r.Deleted, &at, &r.JournalID, &r.Body); err != nil {
+		if err := rows.Scan(&id, &r.Version, &r.Deleted, &at, &r.JournalID, &r.Body, &r.Mark); err != nil {
 			return err
 		}
 		r.ID, r.LastUpdated = id, time.Unix(0, at).UTC()
@@ -221,7 +221,7 @@ func (s *Store) searchSQL(pq *fhirstore.PreparedQuery, driver int, idsOnly bool)
 	}
 	b.WriteString(" LIMIT +?")
 	args = append(args, pq.Count)
-	outer := `SELECT r.id, v.version, v.deleted, v.last_updated, v.journal_id, v.body FROM (` + b.String() +
+	outer := `SELECT r.id, ` + versionColumns + ` FROM (` + b.String() +
 		`) t CROSS JOIN resource r ON r.rid = t.rid JOIN resource_version v ON v.rid = r.rid AND v.version = r.version ORDER BY ` + order.sql
 	if idsOnly {
 		outer = `SELECT r.id FROM (` + b.String() + `) t CROSS JOIN resource r ON r.rid = t.rid`

@@ -482,4 +482,46 @@ func testReads(t *testing.T, newStore NewStore) {
 	if _, err := s.Read(ctx, "Basic", "c4"); !errors.Is(err, fhirstore.ErrNotFound) {
 		t.Fatalf("the refused change set wrote c4: %v", err)
 	}
+
+	// A mark is set on the version read, if the check holds, without a
+	// new version or a change-feed row; Read, VRead, History and Search
+	// return it; the next version starts without one.
+	before, err := s.Changes(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, fhirstore.ChangeSet{Reads: []fhirstore.Read{{Type: "Encounter", ID: "e1", Version: 2, Mark: "m1"}}})
+	_, err = s.Apply(ctx, fhirstore.ChangeSet{Reads: []fhirstore.Read{{Type: "Encounter", ID: "e1", Version: 1, Mark: "stale"}}})
+	if !errors.Is(err, fhirstore.ErrConflict) {
+		t.Fatalf("mark on e1 version 1, after version 2 = %v, want ErrConflict", err)
+	}
+	r, err := s.Read(ctx, "Encounter", "e1")
+	if err != nil || r.Version != 2 || r.Mark != "m1" {
+		t.Fatalf("Read after mark = %+v, %v; want version 2 marked m1", r, err)
+	}
+	if v, err := s.VRead(ctx, "Encounter", "e1", 1); err != nil || v.Mark != "" {
+		t.Fatalf("VRead version 1 = %+v, %v; want no mark", v, err)
+	}
+	if h, err := s.History(ctx, "Encounter", "e1"); err != nil || len(h) != 2 || h[0].Mark != "m1" || h[1].Mark != "" {
+		t.Fatalf("History after mark = %v; want 2 versions, the newest marked m1", err)
+	}
+	found, err := s.Search(ctx, fhirstore.Query{Type: "Encounter", Params: []fhirstore.Param{{Name: "_id", Values: []string{"e1"}}}})
+	if err != nil || len(found) != 1 || found[0].Mark != "m1" {
+		t.Fatalf("Search after mark = %v, %v; want e1 marked m1", found, err)
+	}
+	after, err := s.Changes(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("a mark wrote %d change-feed rows", len(after)-len(before))
+	}
+	mustApply(t, s, fhirstore.ChangeSet{Reads: []fhirstore.Read{{Type: "Encounter", ID: "e1", Version: 2, Mark: "m2"}}})
+	if r, err := s.Read(ctx, "Encounter", "e1"); err != nil || r.Mark != "m2" {
+		t.Fatalf("Read after a second mark = %+v, %v; want m2", r, err)
+	}
+	mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{enc(2, "")}})
+	if r, err := s.Read(ctx, "Encounter", "e1"); err != nil || r.Version != 3 || r.Mark != "" {
+		t.Fatalf("Read after a write = %+v, %v; want version 3 without a mark", r, err)
+	}
 }
