@@ -738,7 +738,7 @@ func validUTF8(s string) string {
 func (p *plan) update(ctx context.Context, s *state, in map[string]any, m *Message) error {
 	cur := s.current()
 	if cur == nil {
-		body, err := MergeFields(s.typ, map[string]any{"resourceType": s.typ, "id": s.id}, in)
+		body, err := mergeKeepingCleared(s.typ, map[string]any{"resourceType": s.typ, "id": s.id}, in)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.ref(), err)
 		}
@@ -749,7 +749,7 @@ func (p *plan) update(ctx context.Context, s *state, in map[string]any, m *Messa
 	if p.stale(s, m) {
 		return p.fillGaps(ctx, s, in, m)
 	}
-	merged, err := MergeFields(s.typ, cur, in)
+	merged, err := mergeKeepingCleared(s.typ, cur, in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.ref(), err)
 	}
@@ -884,33 +884,61 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 			}
 		}
 	}
+	// What a newer message cleared (HL7 "") the older one does not add:
+	// applied in order, the clear would have removed it.
+	cleared, err := clearedSelectors(s.typ, cur)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.ref(), err)
+	}
+	var refused []string
+	uncleared := func(k string, v any) (any, bool) {
+		add := map[string]any{k: v}
+		for _, sel := range cleared {
+			clearElements(add, sel.steps)
+		}
+		if !jsonEqual(add[k], v) && !slices.Contains(refused, k) {
+			refused = append(refused, k)
+		}
+		v, ok := add[k]
+		return v, ok
+	}
 	body := cloneJSONMap(cur)
+	var added []string
 	for _, k := range gaps {
-		body[k] = cloneJSON(in[k])
+		if v, ok := uncleared(k, cloneJSON(in[k])); ok {
+			body[k] = v
+			added = append(added, k)
+		}
 	}
 	for _, k := range sortedKeys(entries) {
 		g := entries[k]
 		had := list(body, k)
-		added := 0
+		n := 0
 		for _, e := range list(in, k) { // in the message's order
 			ek, ok := listEntryKey(g.key, e)
 			if !ok || !g.keys[ek] || slices.ContainsFunc(had, func(h any) bool { return sameButUse(h, e) }) {
 				continue
 			}
-			had = append(had, cloneJSON(e))
-			added++
+			if v, ok := uncleared(k, []any{cloneJSON(e)}); ok {
+				had = append(had, list(map[string]any{k: v}, k)...)
+				n++
+			}
 		}
-		if added > 0 {
+		if n > 0 {
 			body[k] = had
-			gaps = append(gaps, fmt.Sprintf("%s (%d %s)", k, added, plural(added, "entry", "entries")))
+			added = append(added, fmt.Sprintf("%s (%d %s)", k, n, plural(n, "entry", "entries")))
 		}
 	}
-	if len(gaps) == 0 {
+	slices.Sort(refused)
+	if len(refused) > 0 {
+		p.note("out-of-order", s.ref(), "%s %s did not add to %s what a newer message cleared: %s", m.Code, m.Event, s.ref(), strings.Join(refused, ", "))
+	}
+	if len(added) == 0 {
 		return nil
 	}
-	slices.Sort(gaps)
+	slices.Sort(added)
 	p.set(s, body)
-	p.note("out-of-order", s.ref(), "%s %s added what %s never had: %s", m.Code, m.Event, s.ref(), strings.Join(gaps, ", "))
+	p.note("out-of-order", s.ref(), "%s %s added what %s never had: %s", m.Code, m.Event, s.ref(), strings.Join(added, ", "))
 	return nil
 }
 

@@ -79,7 +79,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 			p.note("cancel", s.ref(), "%s found no %s in the history of %s: applied as an update", m.Event, undone, s.ref())
 		}
 	}
-	merged, err := MergeFields(s.typ, base, in)
+	merged, err := mergeKeepingCleared(s.typ, base, in)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.ref(), err)
 	}

@@ -20,6 +20,12 @@ import (
 // valueString is a selector (see Selector).
 const ClearElementURL = "https://carebridge.dev/fhir/StructureDefinition/clear-element"
 
+// ClearedElementURL is the URL of the meta.extension that keeps, on a
+// stored resource, what a message explicitly cleared (its clear markers'
+// selectors, one per extension, sorted) until a message sets it again: an
+// older message that arrives afterwards does not add it back (fillGaps).
+const ClearedElementURL = "https://carebridge.dev/fhir/StructureDefinition/cleared-element"
+
 // ErrUnknownResourceType is wrapped by MergeFields' error for a resource
 // type that is not FHIR R4.
 var ErrUnknownResourceType = errors.New("unknown FHIR R4 resource type")
@@ -58,6 +64,7 @@ var ErrUnknownResourceType = errors.New("unknown FHIR R4 resource type")
 //     key are appended unless already present.
 //   - id and resourceType come from stored; so does meta (the store sets
 //     versionId and lastUpdated), except that clear markers never persist.
+//     (The record keeps what they cleared: see mergeKeepingCleared.)
 //   - An empty incoming list or object counts as absent; an incoming JSON
 //     null removes the element.
 //
@@ -78,20 +85,9 @@ func MergeFields(resourceType string, stored, incoming map[string]any) (map[stri
 			return nil, fmt.Errorf("merging %s: %s resource has another resourceType", resourceType, r.role)
 		}
 	}
-	var clears []*Selector
-	for _, src := range ClearSelectors(incoming) {
-		sel, err := ParseSelector(src)
-		if err != nil {
-			return nil, fmt.Errorf("merging %s: %w", resourceType, err)
-		}
-		if len(sel.steps) > 1 && sel.steps[0].name == resourceType {
-			sel.steps = sel.steps[1:] // "Patient.address" means "address"
-		}
-		switch sel.steps[0].name {
-		case "id", "resourceType", "meta":
-			return nil, fmt.Errorf("merging %s: %w %q: %s cannot be cleared", resourceType, ErrBadSelector, src, sel.steps[0].name)
-		}
-		clears = append(clears, sel)
+	clears, err := clearSelectors(resourceType, ClearSelectors(incoming))
+	if err != nil {
+		return nil, err
 	}
 
 	out := cloneJSONMap(stored)
@@ -113,15 +109,60 @@ func MergeFields(resourceType string, stored, incoming map[string]any) (map[stri
 	return out, nil
 }
 
-// ClearSelectors returns the selectors of res's clear markers
-// (meta.extension entries with ClearElementURL), in order.
-func ClearSelectors(res map[string]any) []string {
+// mergeKeepingCleared is MergeFields keeping on the result what incoming's
+// clear markers cleared (ClearedElementURL), with what stored kept as
+// cleared, until set again: how the record applies a message.
+func mergeKeepingCleared(resourceType string, stored, incoming map[string]any) (map[string]any, error) {
+	out, err := MergeFields(resourceType, stored, incoming)
+	if err != nil {
+		return nil, err
+	}
+	clears, err := clearSelectors(resourceType, ClearSelectors(incoming))
+	if err != nil {
+		return nil, err
+	}
+	if err := keepCleared(resourceType, out, clears); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// clearSelectors parses the selectors of clear markers of a resource of
+// type resourceType ("Patient.address" means "address").
+func clearSelectors(resourceType string, srcs []string) ([]*Selector, error) {
+	var out []*Selector
+	for _, src := range srcs {
+		sel, err := ParseSelector(src)
+		if err != nil {
+			return nil, fmt.Errorf("merging %s: %w", resourceType, err)
+		}
+		if len(sel.steps) > 1 && sel.steps[0].name == resourceType {
+			sel.steps = sel.steps[1:]
+		}
+		switch sel.steps[0].name {
+		case "id", "resourceType", "meta":
+			return nil, fmt.Errorf("merging %s: %w %q: %s cannot be cleared", resourceType, ErrBadSelector, src, sel.steps[0].name)
+		}
+		out = append(out, sel)
+	}
+	return out, nil
+}
+
+// clearedSelectors returns the selectors res keeps as cleared
+// (ClearedElementURL), in order.
+func clearedSelectors(resourceType string, res map[string]any) ([]*Selector, error) {
+	return clearSelectors(resourceType, metaExtensionValues(res, ClearedElementURL))
+}
+
+// metaExtensionValues returns the valueStrings of res's meta.extension
+// entries with the given URL, in order.
+func metaExtensionValues(res map[string]any, url string) []string {
 	meta, _ := res["meta"].(map[string]any)
 	exts, _ := meta["extension"].([]any)
 	var out []string
 	for _, e := range exts {
 		m, _ := e.(map[string]any)
-		if m["url"] != ClearElementURL {
+		if m["url"] != url {
 			continue
 		}
 		if s, ok := m["valueString"].(string); ok {
@@ -129,6 +170,88 @@ func ClearSelectors(res map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// keepCleared records on res (a merge's result) what is cleared now: the
+// selectors it kept as cleared and those of the message's clear markers,
+// but for those selecting something res has (set again since).
+func keepCleared(resourceType string, res map[string]any, clears []*Selector) error {
+	kept, err := clearedSelectors(resourceType, res)
+	if err != nil {
+		return err
+	}
+	var srcs []string
+	for _, sel := range append(kept, clears...) {
+		if !selectsAny(res, sel.steps) {
+			srcs = append(srcs, sel.String())
+		}
+	}
+	slices.Sort(srcs)
+	srcs = slices.Compact(srcs)
+	if slices.Equal(srcs, metaExtensionValues(res, ClearedElementURL)) {
+		return nil // unchanged, and left where they are in meta
+	}
+	meta, _ := res["meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+		res["meta"] = meta
+	}
+	exts, _ := meta["extension"].([]any)
+	exts = slices.DeleteFunc(slices.Clone(exts), func(e any) bool {
+		m, _ := e.(map[string]any)
+		return m["url"] == ClearedElementURL
+	})
+	for _, s := range srcs {
+		exts = append(exts, map[string]any{"url": ClearedElementURL, "valueString": s})
+	}
+	if len(exts) == 0 {
+		delete(meta, "extension")
+	} else {
+		meta["extension"] = exts
+	}
+	if len(meta) == 0 {
+		delete(res, "meta")
+	}
+	return nil
+}
+
+// selectsAny reports whether steps (as in clearElements) select anything
+// in m.
+func selectsAny(m map[string]any, steps []selStep) bool {
+	rest := steps[1:]
+	var filters []selExpr
+	for len(rest) > 0 && rest[0].where != nil {
+		filters = append(filters, rest[0].where)
+		rest = rest[1:]
+	}
+	match := func(item any) bool {
+		if !matchesAll(filters, item) {
+			return false
+		}
+		if len(rest) == 0 {
+			return true
+		}
+		child, ok := item.(map[string]any)
+		return ok && selectsAny(child, rest)
+	}
+	for _, k := range elementKeys(m, steps[0].name) {
+		if l, ok := m[k].([]any); ok {
+			if slices.ContainsFunc(l, match) {
+				return true
+			}
+			continue
+		}
+		if match(m[k]) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClearSelectors returns the selectors of res's clear markers
+// (meta.extension entries with ClearElementURL), in order.
+func ClearSelectors(res map[string]any) []string {
+	return metaExtensionValues(res, ClearElementURL)
 }
 
 // Equal reports whether two resources have the same content, ignoring

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
 )
 
 // TestOlderAdmissionAddsWhatOnlyItSays: the admission (A01) arrives after a
@@ -44,5 +45,62 @@ func TestOlderAdmissionAddsWhatOnlyItSays(t *testing.T) {
 	}
 	if notes := fmt.Sprint(v.outcomes[1].Notes); !strings.Contains(notes, "identifier (2 entries)") || !strings.Contains(notes, "name (1 entry)") {
 		t.Errorf("notes: %s", notes)
+	}
+	// The update cleared the address (PID-11 ""), the home contacts
+	// (PID-13 "") and the religion (PID-17 ""): the older admission does
+	// not add them back; the work phone and the birth place it adds.
+	if a, ok := p["address"]; ok {
+		t.Errorf("address %v: the older admission added back what the newer update cleared", a)
+	}
+	var telecom []string
+	for _, c := range list(p["telecom"]) {
+		x := c.(map[string]any)
+		telecom = append(telecom, fmt.Sprint(x["system"], " ", x["use"]))
+	}
+	if !slices.Equal(telecom, []string{"phone work"}) {
+		t.Errorf("telecom %v, want only the work phone (the update cleared the home contacts)", telecom)
+	}
+	var exts []string
+	for _, e := range list(p["extension"]) {
+		exts = append(exts, fmt.Sprint(e.(map[string]any)["url"]))
+	}
+	if !slices.Equal(exts, []string{"http://hl7.org/fhir/StructureDefinition/patient-birthPlace"}) {
+		t.Errorf("extensions %v, want the birth place only (the update cleared the religion)", exts)
+	}
+	if notes := fmt.Sprint(v.outcomes[1].Notes); !strings.Contains(notes, "what a newer message cleared: address, extension, telecom") {
+		t.Errorf("notes do not say what was not added: %s", notes)
+	}
+}
+
+// TestClearedUntilSetAgain: what an update cleared (the address, PID-11
+// "") is kept as cleared on the Patient until a newer message gives an
+// address again; then it is no longer marked.
+func TestClearedUntilSetAgain(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleared := func(p map[string]any) []string {
+		var out []string
+		meta, _ := p["meta"].(map[string]any)
+		for _, e := range list(meta["extension"]) {
+			x := e.(map[string]any)
+			if x["url"] == record.ClearedElementURL {
+				out = append(out, fmt.Sprint(x["valueString"]))
+			}
+		}
+		return out
+	}
+	v := run(t, set, []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a08-update-nulls.hl7"}, 1)
+	if got := cleared(v.one(t, "Patient")); !slices.Contains(got, "address") {
+		t.Fatalf("cleared %v after the update that cleared the address, want address among them", got)
+	}
+	v = run(t, set, []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a08-update-nulls.hl7", "testdata/hl7/a08-same-as-admit.hl7"}, 1)
+	p := v.one(t, "Patient")
+	if got := cleared(p); slices.Contains(got, "address") || slices.Contains(got, "telecom.where(use = 'home' or use.empty())") {
+		t.Errorf("cleared %v after a newer update gave the address and home phone again", got)
+	}
+	if _, ok := p["address"]; !ok {
+		t.Error("the newer update's address is missing")
 	}
 }
