@@ -56,8 +56,11 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		delete(in, "status")
 	}
 	base := cur
+	var reverted map[string]any // what a cancel restored, nil when it undid nothing
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
-		reverted, fields, err := p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event)
+		var fields []string
+		var err error
+		reverted, fields, err = p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event)
 		if errors.Is(err, errCancelled) {
 			p.note("cancel", s.ref(), "%s: the last %s is already cancelled", m.Event, undone)
 			return nil
@@ -65,6 +68,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		switch {
 		case errors.Is(err, errMadeByUndone):
 			// Undone, it would leave a visit with no class or status.
+			reverted = nil
 			p.note("cancel", s.ref(), "%s: the %s it cancels was the first message of %s, with nothing before it to go back to: applied as an update", m.Event, undone, s.ref())
 		case err != nil:
 			return err
@@ -85,7 +89,10 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 	}
 	closeMovedFrom(merged, in)
 	history(cur, merged, m.EventTime)
-	if cancels[m.Event] == "" {
+	if reverted == nil {
+		// Not a cancel, or one applied as an update: locations it makes
+		// active start now, those it ends end now. (A cancel that undid
+		// its event restored the locations as they were, periods too.)
 		stampLocations(cur, merged, m.EventTime)
 	}
 	if Equal(cur, merged) {

@@ -104,3 +104,29 @@ func TestClearedUntilSetAgain(t *testing.T) {
 		t.Error("the newer update's address is missing")
 	}
 }
+
+// TestCancelAppliedAsUpdateDatesLocations: a cancel of a transfer (A12)
+// and of a discharge (A13) that find no transfer or discharge to undo are
+// applied as updates; the locations they make active start at their event
+// and those they end end at it, as any update's.
+func TestCancelAppliedAsUpdateDatesLocations(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := run(t, set, []string{examples + "ADT/a01-admit.hl7", examples + "ADT/a12-cancel-transfer.hl7", examples + "ADT/a13-cancel-discharge.hl7"}, 1)
+	v.wantNote(t, "EX-A13", "cancel")
+	var periods []string // in the Encounter's order: the ward, then the ICU
+	for _, l := range list(v.one(t, "Encounter")["location"]) {
+		x := l.(map[string]any)
+		p, _ := x["period"].(map[string]any)
+		periods = append(periods, fmt.Sprint(x["status"], " ", p["start"], " → ", p["end"]))
+	}
+	want := []string{
+		"completed 2026-11-03T09:00:00Z → 2026-11-08T17:00:00Z",
+		"active 2026-11-08T17:00:00Z → <nil>",
+	}
+	if !slices.Equal(periods, want) {
+		t.Errorf("locations %v, want %v", periods, want)
+	}
+}
