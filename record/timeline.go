@@ -147,9 +147,12 @@ type Event struct {
 
 // Visit is an Encounter.
 type Visit struct {
-	Status        string         `json:"status"`
-	Class         string         `json:"class,omitempty"`
-	Period        Period         `json:"period"`
+	Status string `json:"status"`
+	Class  string `json:"class,omitempty"`
+	Period Period `json:"period"`
+	// Planned is when a visit not begun yet is expected (PV2-8 and PV2-9,
+	// the R5 plannedStartDate and plannedEndDate extensions).
+	Planned       *Period        `json:"planned,omitempty"`
 	Identifiers   []Identifier   `json:"identifiers,omitempty"`
 	StatusHistory []StatusPeriod `json:"status_history,omitempty"`
 	ClassHistory  []ClassPeriod  `json:"class_history,omitempty"`
@@ -520,9 +523,16 @@ func (b *viewBuilder) visits() error {
 				vis.Appointments = append(vis.Appointments, k.id)
 			}
 		}
+		planned := Period{Start: extensionDateTime(e, plannedStartURL), End: extensionDateTime(e, plannedEndURL)}
+		if planned != (Period{}) {
+			vis.Planned = &planned
+		}
 		at := vis.Period.Start
 		if at == "" && len(vis.StatusHistory) > 0 {
 			at = vis.StatusHistory[0].Period.Start
+		}
+		if at == "" {
+			at = planned.Start // a visit not begun yet, when it is expected
 		}
 		b.add(Event{Time: at, Kind: KindVisit, Ref: "Encounter/" + str(e, "id"), Visit: vis})
 	}
@@ -736,6 +746,24 @@ func identifiersOf(b map[string]any) []Identifier {
 		}
 	}
 	return out
+}
+
+// The R5 elements an R4 Encounter carries as extensions: when a visit is
+// expected to start and end.
+const (
+	plannedStartURL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedStartDate"
+	plannedEndURL   = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate"
+)
+
+// extensionDateTime is the valueDateTime of res's extension with the given
+// URL, "" when none.
+func extensionDateTime(res map[string]any, url string) string {
+	for _, x := range objects(list(res, "extension")) {
+		if str(x, "url") == url {
+			return str(x, "valueDateTime")
+		}
+	}
+	return ""
 }
 
 func periodOf(p map[string]any) Period { return Period{Start: str(p, "start"), End: str(p, "end")} }

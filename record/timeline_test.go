@@ -400,3 +400,32 @@ func TestFindByIdentifier(t *testing.T) {
 		}
 	}
 }
+
+// TestShowPlannedVisit: a visit not begun yet (A05 pre-admission) is placed
+// in the timeline at its expected start, and shows when it is expected.
+func TestShowPlannedVisit(t *testing.T) {
+	s := newViewFake(t,
+		`{"resourceType":"Patient","id":"p1","name":[{"family":"Testperson"}]}`,
+		`{"resourceType":"Encounter","id":"e1","status":"planned","class":{"code":"PRENC"},"subject":{"reference":"Patient/p1"},
+		  "extension":[{"url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedStartDate","valueDateTime":"2026-11-20T09:00:00Z"},
+		               {"url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate","valueDateTime":"2026-11-22T12:00:00Z"}]}`,
+		`{"resourceType":"Encounter","id":"e2","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},"period":{"start":"2026-11-21T08:00:00Z"}}`,
+	)
+	v, err := Show(context.Background(), s, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range v.Timeline {
+		got = append(got, e.Time+" "+e.Ref)
+	}
+	if want := []string{"2026-11-20T09:00:00Z Encounter/e1", "2026-11-21T08:00:00Z Encounter/e2"}; !slices.Equal(got, want) {
+		t.Errorf("timeline %q, want %q", got, want)
+	}
+	if p := v.Timeline[0].Visit.Planned; p == nil || *p != (Period{Start: "2026-11-20T09:00:00Z", End: "2026-11-22T12:00:00Z"}) {
+		t.Errorf("planned %+v", p)
+	}
+	if p := v.Timeline[1].Visit.Planned; p != nil {
+		t.Errorf("a visit without planned dates has planned %+v", p)
+	}
+}

@@ -327,6 +327,9 @@ func eventText(e record.Event) (string, []string) {
 		if x.Period.End != "" {
 			line += ", until " + x.Period.End
 		}
+		if x.Planned != nil && x.Period.Start == "" {
+			line += ", expected " + periodText(*x.Planned)
+		}
 		var more []string
 		for _, h := range x.StatusHistory {
 			more = append(more, "was "+h.Status+" "+periodText(h.Period))
