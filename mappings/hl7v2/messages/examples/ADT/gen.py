@@ -9,8 +9,8 @@ def seg(name, **f):
     vals=['']*n
     for k,v in f.items(): vals[int(k[1:])-1]=v
     return name+'|'+'|'.join(vals)
-PID_FULL='PID|1||MRN200001^^^GENHOSP^MR~943 476 5919^^^UKNHS^NH~P1234567^^^GBR^PPN||Okafor^Chiamaka^Grace^^Mrs^^L~Eze^Chiamaka^^^^^M||19850412093000|F|Okafor^Chi^^^^^A||7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H~Unit 2, Harbour Works^Dock Lane^Brightwater^^BW2 9XY^GBR^O||01632 960101^PRN^PH~^NET^Internet^chiamaka.okafor@example.org|01632 960202^WPN^PH|en^English^HL70296|M^Married^HL70002|CHR^Christian^HL70006|ACC300001^^^GENHOSP^AN|||||Lagos|N'
-NK1S=['NK1|1|Okafor^Emeka^^^Mr|SPO^Spouse^HL70063|7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H|01632 960103^PRN^PH||NOK^Next of kin^HL70131',
+PID_FULL='PID|1||MRN200001^^^GENHOSP^MR~943 476 5919^^^UKNHS^NH~P1234567^^^GBR^PPN||Okafor^Chiamaka^Grace^^Mrs^^L~Eze^Chiamaka^^^^^M||19850412093000|F|Okafor^Chi^^^^^A||7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H~Unit 2, Harbour Works^Dock Lane^Brightwater^^BW2 9XY^GBR^O||01632 960101^PRN^PH~^NET^Internet^chiamaka.okafor@example.org~07700 900101^^CP|01632 960202^WPN^PH|en^English^HL70296|M^Married^HL70002|CHR^Christian^HL70006|ACC300001^^^GENHOSP^AN|||||Lagos|N'
+NK1S=['NK1|1|Okafor^Emeka^^^Mr|SPO^Spouse^HL70063|7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H|01632 960103^PRN^PH~07700 900103^PRN^CP||NOK^Next of kin^HL70131',
       'NK1|2|Okafor^Adaeze|DAU^Daughter^HL70063||07700 900104^PRS^CP']
 PV1_A01=seg('PV1',f1='1',f2='I',f3='WARD7^12^B^GENHOSP',f4='EM^Emergency^HL70007',f7='DOC501^Haddad^Samir^^^Dr^^^GENHOSP',f8='GP777^Lindgren^Maja^^^Dr^^^GENHOSP',f9='DOC502^Novak^Petra^^^Dr^^^GENHOSP',f10='MED',f14='7',f17='DOC501^Haddad^Samir^^^Dr^^^GENHOSP',f19='VN800001^^^GENHOSP^VN',f44='20261103090000+0000')
 msgs={}
