@@ -22,6 +22,7 @@ msgs['a01-admit']=[msh('A01','ADT_A01','EX-A01'),'EVN|A01|20261103091400+0000',P
  'DG1|2||E11.9^Type 2 diabetes mellitus without complications^I10|||W',
  seg('PR1',f1='1',f3='0BH17EZ^Insertion of endotracheal airway^I10P',f5='20261103101500+0000',f6='D',f11='DOC502^Novak^Petra^^^Dr^^^GENHOSP'),
  'ROL|1|AD|AT^Attending^HL70443|DOC501^Haddad^Samir^^^Dr^^^GENHOSP',
+ seg('PR1',f1='2',f3='0DTJ4ZZ^Resection of appendix, percutaneous endoscopic approach^I10P',f5='20261104143000+0000',f6='D',f7='55',f11='DOC502^Novak^Petra^^^Dr^^^GENHOSP'),
  seg('IN1',f1='1',f2='GOLD^Gold Plan',f3='INS01^^^GENHOSP',f4='Northwind Health Insurance',f5='1 Insurer Way^^Brightwater^^BW9 1AA^GBR',f7='01632 960900^WPN^PH',f8='GRP-42',f9='Northwind Staff',f12='20260101',f13='20261231',f16='Okafor^Chiamaka',f17='SEL^Self^HL70063',f22='1',f36='POL100001'),
  'IN2|1||NHS123',
  seg('IN1',f1='2',f2='SILV^Silver Dental',f3='INS02^^^GENHOSP',f4='Bluebell Dental Cover',f12='20260601',f16='Okafor^Emeka',f17='SPO^Spouse^HL70063',f22='2',f36='POL100002')]
