@@ -167,6 +167,9 @@ func TestADTAgainstIGSample(t *testing.T) {
 	field("Encounter.class.code", adtAt(ge, "class", "code"), "EMER") // the IG bundle omits class; PV1-2 E → EMER (PatientClass)
 	field("Encounter.type[0].coding[0].code", adtAt(ge, "type", 0, "coding", 0, "code"), adtAt(ee, "type", 0, "coding", 0, "code"))
 	field("Encounter.serviceType code (original)", lastCode(adtAt(ge, "serviceType")), adtAt(ee, "serviceType", "coding", 0, "code"))
+	// PV2-25 2 (urgent) → v3-ActPriority UR (IG EncounterPriority)
+	field("Encounter.priority.coding[0].system", adtAt(ge, "priority", "coding", 0, "system"), adtAt(ee, "priority", "coding", 0, "system"))
+	field("Encounter.priority.coding[0].code", adtAt(ge, "priority", "coding", 0, "code"), adtAt(ee, "priority", "coding", 0, "code"))
 	// RelatedPerson (the sample's NK1 has its name where the relationship goes, as the IG bundle shows)
 	gr, er := got["RelatedPerson"][0], exp["RelatedPerson"][0]
 	field("RelatedPerson.name[0].family", adtAt(gr, "name", 0, "family"), adtAt(er, "name", 0, "family"))

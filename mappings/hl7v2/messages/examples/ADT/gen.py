@@ -9,8 +9,8 @@ def seg(name, **f):
     vals=['']*n
     for k,v in f.items(): vals[int(k[1:])-1]=v
     return name+'|'+'|'.join(vals)
-PID_FULL='PID|1||MRN200001^^^GENHOSP^MR~943 476 5919^^^UKNHS^NH~P1234567^^^GBR^PPN||Okafor^Chiamaka^Grace^^Mrs^^L~Eze^Chiamaka^^^^^M||19850412093000|F|Okafor^Chi^^^^^A||7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H~Unit 2, Harbour Works^Dock Lane^Brightwater^^BW2 9XY^GBR^O||01632 960101^PRN^PH~^NET^Internet^chiamaka.okafor@example.org|01632 960202^WPN^PH|en^English^HL70296|M^Married^HL70002|CHR^Christian^HL70006|ACC300001^^^GENHOSP^AN|||||Lagos|N'
-NK1S=['NK1|1|Okafor^Emeka^^^Mr|SPO^Spouse^HL70063|7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H|01632 960103^PRN^PH||NOK^Next of kin^HL70131',
+PID_FULL='PID|1||MRN200001^^^GENHOSP^MR~943 476 5919^^^UKNHS^NH~P1234567^^^GBR^PPN||Okafor^Chiamaka^Grace^^Mrs^^L~Eze^Chiamaka^^^^^M||19850412093000|F|Okafor^Chi^^^^^A||7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H~Unit 2, Harbour Works^Dock Lane^Brightwater^^BW2 9XY^GBR^O||01632 960101^PRN^PH~^NET^Internet^chiamaka.okafor@example.org~07700 900101^^CP|01632 960202^WPN^PH|en^English^HL70296|M^Married^HL70002|CHR^Christian^HL70006|ACC300001^^^GENHOSP^AN|||||Lagos|N'
+NK1S=['NK1|1|Okafor^Emeka^^^Mr|SPO^Spouse^HL70063|7 Lantern Row^^Brightwater^^BW1 4QT^GBR^H|01632 960103^PRN^PH~07700 900103^PRN^CP||NOK^Next of kin^HL70131',
       'NK1|2|Okafor^Adaeze|DAU^Daughter^HL70063||07700 900104^PRS^CP']
 PV1_A01=seg('PV1',f1='1',f2='I',f3='WARD7^12^B^GENHOSP',f4='EM^Emergency^HL70007',f7='DOC501^Haddad^Samir^^^Dr^^^GENHOSP',f8='GP777^Lindgren^Maja^^^Dr^^^GENHOSP',f9='DOC502^Novak^Petra^^^Dr^^^GENHOSP',f10='MED',f14='7',f17='DOC501^Haddad^Samir^^^Dr^^^GENHOSP',f19='VN800001^^^GENHOSP^VN',f44='20261103090000+0000')
 msgs={}
@@ -22,6 +22,7 @@ msgs['a01-admit']=[msh('A01','ADT_A01','EX-A01'),'EVN|A01|20261103091400+0000',P
  'DG1|2||E11.9^Type 2 diabetes mellitus without complications^I10|||W',
  seg('PR1',f1='1',f3='0BH17EZ^Insertion of endotracheal airway^I10P',f5='20261103101500+0000',f6='D',f11='DOC502^Novak^Petra^^^Dr^^^GENHOSP'),
  'ROL|1|AD|AT^Attending^HL70443|DOC501^Haddad^Samir^^^Dr^^^GENHOSP',
+ seg('PR1',f1='2',f3='0DTJ4ZZ^Resection of appendix, percutaneous endoscopic approach^I10P',f5='20261104143000+0000',f6='D',f7='55',f11='DOC502^Novak^Petra^^^Dr^^^GENHOSP'),
  seg('IN1',f1='1',f2='GOLD^Gold Plan',f3='INS01^^^GENHOSP',f4='Northwind Health Insurance',f5='1 Insurer Way^^Brightwater^^BW9 1AA^GBR',f7='01632 960900^WPN^PH',f8='GRP-42',f9='Northwind Staff',f12='20260101',f13='20261231',f16='Okafor^Chiamaka',f17='SEL^Self^HL70063',f22='1',f36='POL100001'),
  'IN2|1||NHS123',
  seg('IN1',f1='2',f2='SILV^Silver Dental',f3='INS02^^^GENHOSP',f4='Bluebell Dental Cover',f12='20260601',f16='Okafor^Emeka',f17='SPO^Spouse^HL70063',f22='2',f36='POL100002')]
