@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/cel-go/common/types"
 
+	"github.com/carebridge/carebridge/engine/hl7"
 	"github.com/carebridge/carebridge/fhirvalid"
 	"github.com/carebridge/carebridge/internal/strictyaml"
 )
@@ -439,31 +440,78 @@ func (c *checker) source(r *compiledRow, ctx rowContext) {
 			l.errorf(place(r.row.At, r.row.Pos, "each"), hint, "each %s: %s", r.row.Each, msg)
 		}
 	}
+	c.exprPaths(r, ctx)
 	sp := r.from
 	if sp == nil {
 		return
 	}
-	pos := place(r.row.At, r.row.Pos, "from")
+	if msg, hint := c.sourcePositions(sp, r, ctx); msg != "" {
+		l.errorf(place(r.row.At, r.row.Pos, "from"), hint, "source %q: %s", sp.text, msg)
+	}
+}
+
+// messagePaths checks the constant message paths an expression reads,
+// m["PID-3.1"], against the HL7 v2 structures.
+func (l *loader) messagePaths(pos strictyaml.Position, src string) {
+	for _, m := range literalIndex.FindAllStringSubmatch(src, -1) {
+		if m[1] != "m" {
+			continue
+		}
+		path := m[2] + m[3]
+		p, err := hl7.CompilePath(path)
+		if err != nil {
+			l.errorf(pos, `m[...] reads the message by a path such as "PID-3.1"`, "m[%q]: %v", path, err)
+			continue
+		}
+		if msg, hint := checkPositions(p.Segment, "", p.Field, p.Component, p.SubComponent); msg != "" {
+			l.errorf(pos, hint, "m[%q]: %s", path, msg)
+		}
+	}
+}
+
+// sourcePositions checks what a source path of r reads against the HL7 v2
+// structures: its segment, field, component and sub-component.
+func (c *checker) sourcePositions(sp *sourcePath, r *compiledRow, ctx rowContext) (msg, hint string) {
 	own := ctx.segment
 	if r.eachSeg != "" {
 		own = r.eachSeg
 	}
-	var msg, hint string
 	switch {
 	case sp.absolute:
 		if sp.segment != own && !v2Segment(sp.segment) && !ctx.inRule {
-			l.errorf(pos, didYouMean(sp.segment, v2SegmentNames(), "a map of a segment reads its own segment and the HL7 v2 segments; read a Z-segment in a message map rule's rows"),
-				"source %q: %s is not %s nor an HL7 v2 segment", sp.text, sp.segment, ownName(own, ctx))
-			return
+			return fmt.Sprintf("%s is not %s nor an HL7 v2 segment", sp.segment, ownName(own, ctx)),
+				didYouMean(sp.segment, v2SegmentNames(), "a map of a segment reads its own segment and the HL7 v2 segments; read a Z-segment in a message map rule's rows")
 		}
-		msg, hint = checkPositions(sp.segment, "", sp.field, sp.comp, sp.sub)
+		return checkPositions(sp.segment, "", sp.field, sp.comp, sp.sub)
 	case own != "" && (ctx.datatype == "" || r.eachSeg != ""):
-		msg, hint = checkPositions(own, "", sp.field, sp.comp, sp.sub)
+		return checkPositions(own, "", sp.field, sp.comp, sp.sub)
 	case ctx.datatype != "":
-		msg, hint = checkPositions("", ctx.datatype, 0, sp.comp, sp.sub)
+		return checkPositions("", ctx.datatype, 0, sp.comp, sp.sub)
 	}
-	if msg != "" {
-		l.errorf(pos, hint, "source %q: %s", sp.text, msg)
+	return "", ""
+}
+
+// exprPaths checks the constant paths r's expressions read from what the
+// row maps, v["5.1"], as its source is checked: a typo there reads nothing
+// and would map nothing, silently. (The message's, m["PID-3"], are checked
+// where every expression is compiled: messagePaths.)
+func (c *checker) exprPaths(r *compiledRow, ctx rowContext) {
+	for _, e := range []struct{ key, src string }{{"when", r.row.When.Src}, {"value", r.row.Value.Src}} {
+		pos := place(r.row.At, r.row.Pos, e.key)
+		for _, m := range literalIndex.FindAllStringSubmatch(e.src, -1) {
+			path := m[2] + m[3]
+			if m[1] == "m" {
+				continue
+			}
+			sp, err := parseSource(path, ctx.datatype == "" || r.eachSeg != "")
+			if err != nil {
+				c.l.errorf(pos, `v[...] reads what the row maps by a path as in from: ("3.1" in a segment map, "2" in a datatype map)`, "%s: v[%q]: %v", e.key, path, err)
+				continue
+			}
+			if msg, hint := c.sourcePositions(&sp, r, ctx); msg != "" {
+				c.l.errorf(pos, hint, "%s: v[%q]: %s", e.key, path, msg)
+			}
+		}
 	}
 }
 

@@ -437,13 +437,26 @@ func (l *loader) addMessage(f *messageFile, file string) {
 		}
 	}
 	mm.ignore = map[string]ignoreRule{}
+	ignorePos := place(f.At, f.Pos, "ignore")
 	for _, ig := range f.Ignore {
 		seg, field, hasField := strings.Cut(ig, "-")
+		if len(seg) != 3 || strings.ToUpper(seg) != seg {
+			l.errorf(ignorePos, "a segment (EVN) or a field (EVN-1)", "ignore: %q is not a segment or field", ig)
+			continue
+		}
+		if !v2Segment(seg) && seg[0] != 'Z' {
+			l.errorf(ignorePos, didYouMean(seg, v2SegmentNames(), "a segment of HL7 v2 or a Z-segment"), "ignore: %s is not an HL7 v2 segment", seg)
+			continue
+		}
 		r := mm.ignore[seg]
 		if hasField {
 			n, err := strconv.Atoi(field)
 			if err != nil || n < 1 {
-				l.errorf(f.Pos, "a segment (EVN) or a field (EVN-1)", "ignore: %q is not a segment or field", ig)
+				l.errorf(ignorePos, "a segment (EVN) or a field (EVN-1)", "ignore: %q is not a segment or field", ig)
+				continue
+			}
+			if msg, hint := checkPositions(seg, "", n, 0, 0); msg != "" {
+				l.errorf(ignorePos, hint, "ignore: %s: %s", ig, msg)
 				continue
 			}
 			r.fields = append(r.fields, n)
@@ -593,6 +606,7 @@ func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *p
 	p.foldConstant()
 	p.compileFast(checked, want)
 	l.set.notePaths(src)
+	l.messagePaths(pos, src)
 	return p
 }
 
