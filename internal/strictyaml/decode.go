@@ -98,9 +98,28 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(n, "%s: want a list", path)
 			return
 		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+		elem := v.Type().Elem()
 		for i, item := range n.Content {
-			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			if isStruct(elem) {
+				// An entry of settings that is none ("-" with nothing
+				// after it, or a single value) is left out: it has no
+				// place of its own to report later errors at.
+				real := item
+				if real.Kind == yaml.AliasNode {
+					real = real.Alias
+				}
+				switch {
+				case real.Kind == yaml.ScalarNode && real.Tag == "!!null":
+					d.errorf(item, "%s[%d]: empty entry (want a mapping of settings)", strings.TrimPrefix(path, "."), i)
+					continue
+				case real.Kind != yaml.MappingNode:
+					d.errorf(item, "%s[%d]: want a mapping of settings", strings.TrimPrefix(path, "."), i)
+					continue
+				}
+			}
+			s = reflect.Append(s, reflect.Zero(elem))
+			d.decode(item, s.Index(s.Len()-1), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
 	case reflect.Map:
@@ -278,3 +297,14 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// isStruct reports whether t is a struct of settings or a pointer to one
+// (not one decoded from a single value: a Scalar).
+func isStruct(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(scalarType)
+}
+
+var scalarType = reflect.TypeFor[Scalar]()

@@ -48,3 +48,26 @@ func TestBooleansAreTrueOrFalse(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyListEntry: a list entry with nothing after its "-" is an error
+// at that entry, and is not decoded as an entry without a place (whose
+// later errors would have no file:line:col).
+func TestEmptyListEntry(t *testing.T) {
+	type row struct {
+		Pos Position
+		To  string `yaml:"to"`
+	}
+	var v struct {
+		Rows []row `yaml:"rows"`
+	}
+	_, errs := Decode("f.yaml", []byte("rows:\n  - {to: a}\n  -\n  - {to: b}\n"), &v)
+	if errs == nil || len(errs.List) != 1 {
+		t.Fatalf("errors %v, want one", errs)
+	}
+	if e := errs.List[0]; e.Pos.Line != 3 || e.Pos.Column != 4 || e.Msg != "rows[1]: empty entry (want a mapping of settings)" {
+		t.Errorf("error %s: %s", e.Pos, e.Msg)
+	}
+	if len(v.Rows) != 2 || v.Rows[0].To != "a" || v.Rows[1].To != "b" || v.Rows[1].Pos.Line != 4 {
+		t.Errorf("rows %+v, want a and b with their places", v.Rows)
+	}
+}
