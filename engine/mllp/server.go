@@ -425,8 +425,16 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 	}))
 	var skipped int64
 	var messages int
-	// Waiting for the first bytes is idle time: a shutdown closes it.
-	if s.TLSConfig == nil && s.setState(c, stateIdle) && startsTLS(r, c.nc, s.idleTimeout()) {
+	// Waiting for the first bytes is idle time: a shutdown closes it. The
+	// idle deadline set here also covers the first frame's wait below, so
+	// that a connection that never sends is closed after one idle timeout,
+	// not two.
+	deadlineSet := false
+	if s.TLSConfig == nil {
+		_ = c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		deadlineSet = true
+	}
+	if s.TLSConfig == nil && s.setState(c, stateIdle) && startsTLS(r) {
 		// A client speaking TLS to a plain listener: its handshake would be
 		// read as framing garbage or junk messages (journaled rejected,
 		// again on every retry). Say what is wrong instead.
@@ -440,7 +448,10 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 			return
 		}
 		inFrame = false
-		_ = c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		if !deadlineSet {
+			_ = c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		}
+		deadlineSet = false
 		msg, err := r.ReadFrame()
 		if n := r.Skipped(); n > skipped {
 			log.Warn("mllp bytes outside frames skipped", "bytes", n-skipped)
@@ -563,8 +574,7 @@ func (nopObserver) FramingError(string, string) {}
 // startsTLS reports whether the connection's first bytes are a TLS
 // handshake record (content type 22, version 3.x), which no MLLP sender
 // starts with: it waits up to timeout for them (a client speaks first).
-func startsTLS(r *Reader, c net.Conn, timeout time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(timeout))
+func startsTLS(r *Reader) bool {
 	b, err := r.br.Peek(2)
 	return err == nil && b[0] == 0x16 && b[1] == 0x03
 }

@@ -191,6 +191,29 @@ func TestServerIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestServerIdleTimeoutNeverSent: a connection that never sends a byte is
+// closed after one idle timeout. Waiting for its first bytes (to tell a TLS
+// handshake from MLLP) used to take one idle timeout and waiting for its
+// first frame another, so it stayed open twice as long as configured.
+func TestServerIdleTimeoutNeverSent(t *testing.T) {
+	obs := newRecorder()
+	const idle = 500 * time.Millisecond
+	s := &mllp.Server{Handler: mllp.HandlerFunc(acker), IdleTimeout: idle, Observer: obs}
+	c := dialRaw(t, serve(t, s))
+	start := time.Now()
+	c.expectClosed(t, 5*time.Second)
+	d := time.Since(start)
+	if d < idle-10*time.Millisecond {
+		t.Errorf("idle connection closed after %v, before %v", d, idle)
+	}
+	// Two idle timeouts would be at least 2*idle; one is idle plus
+	// scheduling.
+	if d >= 2*idle-100*time.Millisecond {
+		t.Errorf("a connection that never sent was closed after %v: want one idle timeout (%v)", d, idle)
+	}
+	obs.waitFor(t, "closed", 1)
+}
+
 func TestServerOversizedFrame(t *testing.T) {
 	obs := newRecorder()
 	var heads []string
