@@ -196,7 +196,10 @@ func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, probl
 		nak = hl7.Ack(msg, code, reason, problems...)
 		entry = headerEntry(in, msg)
 	} else {
-		nak = hl7.AckFromRaw(in.Raw, hl7.ApplicationReject, problems...)
+		// Named in the listener's character set when the message names
+		// none it can be read in; CR when it asks for enhanced mode.
+		nak = hl7.Acker{Charset: in.Charset}.AckFromRaw(in.Raw, hl7.ApplicationReject, problems...)
+		code = hl7.AckCode(ackCode(nak))
 		// What can be read of its MSH says who sent what, for the operator.
 		h := hl7.Salvage(in.Raw)
 		entry = &fhirstore.Entry{Listener: in.Listener, Peer: in.Peer, Raw: in.Raw, SendingApp: h.SendingApplication,
@@ -233,7 +236,7 @@ func (e *Engine) oversize(l *listener, c *mllp.ConnInfo, head []byte) []byte {
 func (e *Engine) refuseFrame(l *listener, head []byte, code, why string) []byte {
 	e.metrics.rejected.WithLabelValues(l.cfg.Name).Inc()
 	nak := hl7.Acker{Charset: l.cfg.Charset}.AckFromRaw(head, hl7.ApplicationReject, hl7.ErrorDetail{Code: code, Severity: hl7.SeverityError, Text: why})
-	e.metrics.acks.WithLabelValues(l.cfg.Name, string(hl7.ApplicationReject)).Inc()
+	e.metrics.acks.WithLabelValues(l.cfg.Name, ackCode(nak)).Inc()
 	return nak
 }
 
