@@ -47,6 +47,12 @@ func TestMutualTLSFromTheCommandLine(t *testing.T) {
 	if code == 0 || strings.Contains(out, "\tAA") {
 		t.Fatalf("send without a client certificate was accepted: %s", out)
 	}
+	// Plain MLLP to the TLS listener: the server hangs up without a word;
+	// send says what that most likely means.
+	out, _, code = run(t, nil, "send", "--to", s.addr, "--timeout", "5s", "../../testdata/hl7/adt_a08.hl7")
+	if code == 0 || !strings.Contains(out, "if it listens with TLS, add --tls and --tls-ca") {
+		t.Fatalf("plain send to a TLS listener: exit %d, no hint: %s", code, out)
+	}
 	// Replay over MLLP with TLS: every message accepted.
 	out, errOut, code = run(t, nil, append([]string{"replay", "--to", s.addr, "--json", "--quiet", "--state", filepath.Join(dir, "state"), "../../testdata/hl7"}, tlsArgs...)...)
 	if code != 0 || !strings.Contains(out, `"accepted":4`) {
