@@ -899,3 +899,38 @@ func TestUnparseableEnhancedModeGetsCRNamingItsCharset(t *testing.T) {
 		}
 	}
 }
+
+// TestAnAckIsNotAcknowledged: HL7 does not acknowledge an acknowledgment
+// (v2.5.1 2.9): an ACK sent to a listener is journaled but not answered,
+// so that two peers that both answer ACKs do not bounce them forever. The
+// first reply read is therefore the one for the message sent after it.
+func TestAnAckIsNotAcknowledged(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, m := range []string{
+		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ACK^A01^ACK|ACK-IN-1|P|2.5.1\rMSA|AA|CB-0001\r",
+		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ACK|ACK-IN-2|P|2.5.1\rMSA|AA|CB-0002\r",
+		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ADT^A08|AFTER-ACK|P|2.5.1\rPID|1||A1^^^HOSP^MR\r",
+	} {
+		if err := mllp.WriteFrame(conn, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	ack, err := mllp.NewReader(conn).ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := parseAck(t, ack); a.Get("MSA-2") != "AFTER-ACK" || a.Get("MSA-1") != "AA" {
+		t.Fatalf("first reply = %q; want the AA for AFTER-ACK (the ACKs sent before it unanswered)", ack)
+	}
+	for _, id := range []string{"ACK-IN-1", "ACK-IN-2"} {
+		if es := entries(t, n.store, fhirstore.Filter{ControlID: id}); len(es) != 1 {
+			t.Errorf("%s: %d journal entries, want 1", id, len(es))
+		}
+	}
+}

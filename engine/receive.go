@@ -23,6 +23,11 @@ func (e *Engine) receive(ctx context.Context, l *listener, c *mllp.ConnInfo, raw
 		peer = c.RemoteAddr.String()
 	}
 	r := e.Receive(ctx, Inbound{Listener: l.cfg.Name, Peer: peer, Raw: raw, Charset: l.cfg.Charset, AckPolicy: l.cfg.AckPolicy})
+	if r.IsAck {
+		// HL7 v2.5.1 2.9: an acknowledgment is not acknowledged. Answering
+		// one risks an endless exchange with a peer that answers ACKs too.
+		r.Ack = nil
+	}
 	e.metrics.ackLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	if r.Ack != nil {
 		e.metrics.acks.WithLabelValues(l.cfg.Name, r.Code).Inc()
@@ -46,6 +51,10 @@ type Receipt struct {
 	// Stored is false when the journal could not store the message (the
 	// sender is asked to resend).
 	Stored bool
+	// IsAck is true when the message is itself an acknowledgment (MSH-9.1
+	// ACK): journaled like any message, but an MLLP listener does not
+	// answer it (Ack is still built, for the journal and replay).
+	IsAck bool
 }
 
 // Inbound is one message arriving at the engine, from any front door.
@@ -63,11 +72,14 @@ type Inbound struct {
 // AR/CR carrying ERR segments and journaled as rejected together with that
 // NAK; a message that cannot be journaled is answered AE/CE so that the
 // sender sends it again.
-func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
+func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 	e.slots.received()
 	msg, err := hl7.ParseWithOptions(in.Raw, hl7.ParseOptions{FallbackCharset: in.Charset})
 	if err != nil {
 		return e.reject(ctx, in, nil, []hl7.ErrorDetail{errorDetail(err)}, err.Error())
+	}
+	if strings.EqualFold(strings.TrimSpace(msg.MessageCode()), "ACK") {
+		defer func() { r.IsAck = true }()
 	}
 	e.metrics.received.WithLabelValues(in.Listener, metricType(msg.Type())).Inc()
 	if problems := hl7.Validate(msg); len(problems) > 0 {
