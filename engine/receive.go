@@ -11,6 +11,7 @@ import (
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
 )
 
 // receive handles one message from an MLLP listener: it journals the message
@@ -183,8 +184,10 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 // failureAck is the acknowledgement of a message whose processing failed
 // under the on-process policy: AR with ERR-3 200 (unsupported message type)
 // or 201 (unsupported event code) for a message no map handles, as HL7
-// answers a message the application does not support; AE with 207
-// (application internal error) for anything else.
+// answers a message the application does not support; AR with 100 (segment
+// sequence error) at PID for an ADT or DFT message that names no patient,
+// which no resend of it can fix; AE with 207 (application internal error)
+// for anything else.
 func failureAck(msg *hl7.Message, out Outcome) (hl7.AckCode, []byte) {
 	detail := hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: out.errText()}
 	outcome := hl7.Error
@@ -193,6 +196,8 @@ func failureAck(msg *hl7.Message, out Outcome) (hl7.AckCode, []byte) {
 		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedEventCode, "MSH^1^9^1^2", hl7.Rejected
 	case errors.Is(out.Err, mappings.ErrNoMap):
 		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedMessageType, "MSH^1^9^1^1", hl7.Rejected
+	case errors.Is(out.Err, record.ErrNoPatient):
+		detail.Code, detail.Location, outcome = hl7.CodeSegmentSequence, "PID^1", hl7.Rejected
 	}
 	code := hl7.AckCodeFor(msg, outcome)
 	return code, hl7.Ack(msg, code, "processing failed", detail)
