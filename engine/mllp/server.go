@@ -591,6 +591,9 @@ func handshakeHint(err error) string {
 		return "no client certificate: the sender has none configured, or only one not issued by this listener's client CA (a client only offers certificates from the CAs the server names)"
 	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate authority"), strings.Contains(msg, "certificate has expired"):
 		return "the client refused this listener's certificate: check it is valid now and issued by a CA the sender trusts, for the name the sender dials"
+	case strings.Contains(msg, "failed to verify certificate"):
+		// The local error of a client certificate this listener refused.
+		return "the sender's client certificate does not verify against this listener's client_ca_file (another CA, expired, or not for client authentication): have the sender use one issued by that CA, or add its CA to client_ca_file"
 	case strings.Contains(msg, "protocol version"), strings.Contains(msg, "unsupported versions"):
 		return "no TLS version both sides accept: check min_version on both sides"
 	}
