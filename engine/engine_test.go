@@ -867,3 +867,70 @@ func TestNotReadyWhileShuttingDown(t *testing.T) {
 	n.cancel = nil
 	n.store.Close()
 }
+
+// TestUnparseableEnhancedModeGetsCRNamingItsCharset: a message that does not
+// parse is answered from what can be read of its MSH: CR (not AR) when
+// MSH-15/MSH-16 ask for enhanced mode, and MSH-18 naming the character set
+// the ACK is in (the message's own when known, else the listener's), as an
+// accepted message's ACK does.
+func TestUnparseableEnhancedModeGetsCRNamingItsCharset(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	c := dial(t, n.addr)
+	// An unescaped line break inside PID-5 makes a line that is no segment.
+	cases := []struct {
+		name, raw, code, charset, cid string
+	}{
+		{"enhanced, no MSH-18", "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|ENHB1|P|2.5.1|||AL|NE\rPID|1||P1^^^HOSP^MR||Doe\n^Jane\r", "CR", "UNICODE UTF-8", "ENHB1"},
+		{"enhanced, GB 18030", "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|ENHB2|P|2.5.1|||AL|NE||GB 18030\rPID|1||P2^^^HOSP^MR||Doe\n^Jane\r", "CR", "GB 18030", "ENHB2"},
+		{"original mode", "MSH|^~\\&|ADT|HOSP|CB|CB|20261101||ADT^A08|ENHB3|P|2.5.1\rPID|1||P3^^^HOSP^MR||Doe\n^Jane\r", "AR", "UNICODE UTF-8", "ENHB3"},
+	}
+	for _, tc := range cases {
+		ack, err := c.Send(context.Background(), []byte(tc.raw))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		a := parseAck(t, ack)
+		if a.Get("MSA-1") != tc.code || a.Get("MSA-2") != tc.cid || a.Get("MSH-18") != tc.charset || a.Get("ERR-3.1") != hl7.CodeSegmentSequence {
+			t.Errorf("%s: reply = %q; want %s with MSH-18 %q and ERR-3 100", tc.name, ack, tc.code, tc.charset)
+		}
+		es := entries(t, n.store, fhirstore.Filter{ControlID: tc.cid})
+		if len(es) != 1 || es[0].Status != fhirstore.StatusRejected {
+			t.Errorf("%s: journal has %d entries for %q, want one rejected", tc.name, len(es), tc.cid)
+		}
+	}
+}
+
+// TestAnAckIsNotAcknowledged: HL7 does not acknowledge an acknowledgment
+// (v2.5.1 2.9): an ACK sent to a listener is journaled but not answered,
+// so that two peers that both answer ACKs do not bounce them forever. The
+// first reply read is therefore the one for the message sent after it.
+func TestAnAckIsNotAcknowledged(t *testing.T) {
+	n := start(t, testConfig(t, nil), nil)
+	conn, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, m := range []string{
+		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ACK^A01^ACK|ACK-IN-1|P|2.5.1\rMSA|AA|CB-0001\r",
+		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ACK|ACK-IN-2|P|2.5.1\rMSA|AA|CB-0002\r",
+		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ADT^A08|AFTER-ACK|P|2.5.1\rPID|1||A1^^^HOSP^MR\r",
+	} {
+		if err := mllp.WriteFrame(conn, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	ack, err := mllp.NewReader(conn).ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := parseAck(t, ack); a.Get("MSA-2") != "AFTER-ACK" || a.Get("MSA-1") != "AA" {
+		t.Fatalf("first reply = %q; want the AA for AFTER-ACK (the ACKs sent before it unanswered)", ack)
+	}
+	for _, id := range []string{"ACK-IN-1", "ACK-IN-2"} {
+		if es := entries(t, n.store, fhirstore.Filter{ControlID: id}); len(es) != 1 {
+			t.Errorf("%s: %d journal entries, want 1", id, len(es))
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/carebridge/carebridge/engine/mllp"
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/mappings"
+	"github.com/carebridge/carebridge/record"
 )
 
 // receive handles one message from an MLLP listener: it journals the message
@@ -23,6 +24,11 @@ func (e *Engine) receive(ctx context.Context, l *listener, c *mllp.ConnInfo, raw
 		peer = c.RemoteAddr.String()
 	}
 	r := e.Receive(ctx, Inbound{Listener: l.cfg.Name, Peer: peer, Raw: raw, Charset: l.cfg.Charset, AckPolicy: l.cfg.AckPolicy})
+	if r.IsAck {
+		// HL7 v2.5.1 2.9: an acknowledgment is not acknowledged. Answering
+		// one risks an endless exchange with a peer that answers ACKs too.
+		r.Ack = nil
+	}
 	e.metrics.ackLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	if r.Ack != nil {
 		e.metrics.acks.WithLabelValues(l.cfg.Name, r.Code).Inc()
@@ -46,6 +52,10 @@ type Receipt struct {
 	// Stored is false when the journal could not store the message (the
 	// sender is asked to resend).
 	Stored bool
+	// IsAck is true when the message is itself an acknowledgment (MSH-9.1
+	// ACK): journaled like any message, but an MLLP listener does not
+	// answer it (Ack is still built, for the journal and replay).
+	IsAck bool
 }
 
 // Inbound is one message arriving at the engine, from any front door.
@@ -63,11 +73,14 @@ type Inbound struct {
 // AR/CR carrying ERR segments and journaled as rejected together with that
 // NAK; a message that cannot be journaled is answered AE/CE so that the
 // sender sends it again.
-func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
+func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 	e.slots.received()
 	msg, err := hl7.ParseWithOptions(in.Raw, hl7.ParseOptions{FallbackCharset: in.Charset})
 	if err != nil {
 		return e.reject(ctx, in, nil, []hl7.ErrorDetail{errorDetail(err)}, err.Error())
+	}
+	if strings.EqualFold(strings.TrimSpace(msg.MessageCode()), "ACK") {
+		defer func() { r.IsAck = true }()
 	}
 	e.metrics.received.WithLabelValues(in.Listener, metricType(msg.Type())).Inc()
 	if problems := hl7.Validate(msg); len(problems) > 0 {
@@ -171,8 +184,10 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) Receipt {
 // failureAck is the acknowledgement of a message whose processing failed
 // under the on-process policy: AR with ERR-3 200 (unsupported message type)
 // or 201 (unsupported event code) for a message no map handles, as HL7
-// answers a message the application does not support; AE with 207
-// (application internal error) for anything else.
+// answers a message the application does not support; AR with 100 (segment
+// sequence error) at PID for an ADT or DFT message that names no patient,
+// which no resend of it can fix; AE with 207 (application internal error)
+// for anything else.
 func failureAck(msg *hl7.Message, out Outcome) (hl7.AckCode, []byte) {
 	detail := hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: out.errText()}
 	outcome := hl7.Error
@@ -181,6 +196,8 @@ func failureAck(msg *hl7.Message, out Outcome) (hl7.AckCode, []byte) {
 		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedEventCode, "MSH^1^9^1^2", hl7.Rejected
 	case errors.Is(out.Err, mappings.ErrNoMap):
 		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedMessageType, "MSH^1^9^1^1", hl7.Rejected
+	case errors.Is(out.Err, record.ErrNoPatient):
+		detail.Code, detail.Location, outcome = hl7.CodeSegmentSequence, "PID^1", hl7.Rejected
 	}
 	code := hl7.AckCodeFor(msg, outcome)
 	return code, hl7.Ack(msg, code, "processing failed", detail)
@@ -196,7 +213,10 @@ func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, probl
 		nak = hl7.Ack(msg, code, reason, problems...)
 		entry = headerEntry(in, msg)
 	} else {
-		nak = hl7.AckFromRaw(in.Raw, hl7.ApplicationReject, problems...)
+		// Named in the listener's character set when the message names
+		// none it can be read in; CR when it asks for enhanced mode.
+		nak = hl7.Acker{Charset: in.Charset}.AckFromRaw(in.Raw, hl7.ApplicationReject, problems...)
+		code = hl7.AckCode(ackCode(nak))
 		// What can be read of its MSH says who sent what, for the operator.
 		h := hl7.Salvage(in.Raw)
 		entry = &fhirstore.Entry{Listener: in.Listener, Peer: in.Peer, Raw: in.Raw, SendingApp: h.SendingApplication,
@@ -233,7 +253,7 @@ func (e *Engine) oversize(l *listener, c *mllp.ConnInfo, head []byte) []byte {
 func (e *Engine) refuseFrame(l *listener, head []byte, code, why string) []byte {
 	e.metrics.rejected.WithLabelValues(l.cfg.Name).Inc()
 	nak := hl7.Acker{Charset: l.cfg.Charset}.AckFromRaw(head, hl7.ApplicationReject, hl7.ErrorDetail{Code: code, Severity: hl7.SeverityError, Text: why})
-	e.metrics.acks.WithLabelValues(l.cfg.Name, string(hl7.ApplicationReject)).Inc()
+	e.metrics.acks.WithLabelValues(l.cfg.Name, ackCode(nak)).Inc()
 	return nak
 }
 

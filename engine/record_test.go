@@ -259,3 +259,24 @@ func TestRecordRefusalLogsNoResourceIDs(t *testing.T) {
 		t.Errorf("the journal entry lost the whole error: %+v", es)
 	}
 }
+
+// TestOnProcessMessageWithoutPatientGetsAR: under on-process, an ADT
+// message without a PID cannot be recorded (it names no patient): no resend
+// of it can succeed, so it is answered AR with ERR-3 100 (segment sequence
+// error) at PID, not AE 207 (application internal error, "try again").
+func TestOnProcessMessageWithoutPatientGetsAR(t *testing.T) {
+	n, _ := startRecording(t, testConfig(t, func(c *config.Config) { c.MLLP[0].AckPolicy = config.AckOnProcess }))
+	c := dial(t, n.addr)
+	raw := "MSH|^~\\&|ADT|GENHOSP|CB|CB|20261201120000+0000||ADT^A01^ADT_A01|NOPID1|P|2.5.1\rEVN|A01|20261201120000+0000\rPV1|1|I|WARD1^1^A^GENHOSP\r"
+	ack, err := c.Send(context.Background(), []byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := parseAck(t, ack)
+	if a.Get("MSA-1") != "AR" || a.Get("ERR-3.1") != "100" || a.Get("ERR-2.1") != "PID" || !strings.Contains(a.Get("ERR-8"), "names no patient") {
+		t.Fatalf("ACK %q; want AR, ERR-3 100 at PID saying the message names no patient", ack)
+	}
+	if es := entries(t, n.store, fhirstore.Filter{ControlID: "NOPID1"}); len(es) != 1 || es[0].Status != fhirstore.StatusFailed {
+		t.Fatalf("journal %+v, want one failed entry", es)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,6 +61,11 @@ or a FILE holds no HL7 message.`,
 						return ctx.Err()
 					}
 					line.Error = err.Error()
+					if tcfg == nil && peerClosed(err) && ackExpected(m.Raw) {
+						// What a TLS listener does to a plain client: it
+						// reads no handshake and hangs up, saying nothing.
+						line.Error += " (the receiver closed the connection without answering: if it listens with TLS, add --tls and --tls-ca)"
+					}
 				} else if a, perr := hl7.ParseAck(ack); perr != nil {
 					line.Error = "unreadable acknowledgement: " + perr.Error()
 				} else {
@@ -142,6 +148,19 @@ func printSend(w io.Writer, asJSON bool, l sendLine) {
 		status += " " + l.Text
 	}
 	fmt.Fprintf(w, "%s\t%s\t%.1fms\n", orDash(l.ControlID), status, l.LatencyMS)
+}
+
+// ackExpected reports whether the receiver owes raw an answer on success:
+// not when its MSH-15 is NE or ER (a receiver may then close an idle
+// connection before --timeout, which says nothing about TLS).
+func ackExpected(raw []byte) bool {
+	m, err := hl7.ParseWithOptions(raw, hl7.ParseOptions{Lenient: true})
+	return err != nil || hl7.AcceptAckWanted(m, true)
+}
+
+// peerClosed reports whether err is the receiver closing the connection.
+func peerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func orDash(s string) string {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/encoding"
 )
 
 // AckCode is an acknowledgment code from HL7 table 0008 (MSA-1).
@@ -138,6 +140,7 @@ type ackHeader struct {
 	trigger, controlID, processingID   string
 	version, charsetField              string
 	msgType, time                      string // MSH-9 and MSH-7, salvaged only
+	enhanced                           bool   // MSH-15 or MSH-16 valued, salvaged only
 }
 
 func headerOf(m *Message) ackHeader {
@@ -178,9 +181,12 @@ func (a Acker) Ack(msg *Message, code AckCode, text string, errs ...ErrorDetail)
 // AckFromRaw builds an acknowledgment for raw, a message that may not
 // parse. When raw parses it is Ack with the text of the first error;
 // otherwise the delimiters and MSH-3 to MSH-6, MSH-9.2, MSH-10, MSH-11 and
-// MSH-12 are salvaged from the first MSH line where possible. When errs is
-// empty, the parse error (or a 207 application internal error) is
-// reported.
+// MSH-12 are salvaged from the first MSH line where possible, and MSH-18
+// when it names a character set this package knows (else the Acker's
+// Charset is named). When errs is empty, the parse error (or a 207
+// application internal error) is reported. code is given as in original
+// mode: for a message in enhanced mode (MSH-15 or MSH-16 valued, parsed or
+// salvaged) the commit code is used instead (AR becomes CR).
 func (a Acker) AckFromRaw(raw []byte, code AckCode, errs ...ErrorDetail) []byte {
 	msg, err := ParseWithOptions(raw, ParseOptions{FallbackCharset: a.Charset})
 	if len(errs) == 0 && err != nil {
@@ -196,16 +202,54 @@ func (a Acker) AckFromRaw(raw []byte, code AckCode, errs ...ErrorDetail) []byte 
 		text = errs[0].Text
 	}
 	if err == nil {
+		if msg.IsEnhancedMode() {
+			code = commitCode(code)
+		}
 		return a.Ack(msg, code, text, errs...)
 	}
-	return a.build(salvageHeader(raw), code, text, errs)
+	h := salvageHeader(raw, a.Charset)
+	if h.enhanced {
+		code = commitCode(code)
+	}
+	return a.build(h, code, text, errs)
+}
+
+// asciiCompatible reports whether enc writes an MSH line's ASCII as ASCII
+// (UTF-16 and UTF-32 do not): the header of a message that did not parse
+// is salvaged from its bytes as ASCII, so only such a set can be the one it
+// is in, and only such a set can encode an acknowledgment built from it.
+func asciiCompatible(enc encoding.Encoding) bool {
+	if enc == nil {
+		return true
+	}
+	const probe = "MSH|^~\\&|ACK"
+	out, err := enc.NewEncoder().String(probe)
+	return err == nil && out == probe
+}
+
+// commitCode is the enhanced-mode (commit level) code of an original-mode
+// acknowledgment code: AA, AE, AR become CA, CE, CR.
+func commitCode(c AckCode) AckCode {
+	switch c {
+	case ApplicationAccept:
+		return CommitAccept
+	case ApplicationError:
+		return CommitError
+	case ApplicationReject:
+		return CommitReject
+	}
+	return c
 }
 
 // maxSalvagedField bounds what AckFromRaw copies from a broken message.
 const maxSalvagedField = 200
 
-// salvageHeader reads what it can of the first MSH line of raw.
-func salvageHeader(raw []byte) ackHeader {
+// salvageHeader reads what it can of the first MSH line of raw, in its
+// MSH-18 character set when this package knows it, else in fallback (the
+// listener's; "" for UTF-8, unnamed). Bytes that are not text in that set
+// are not copied as they are: the acknowledgment built from the header is
+// written in it, and must be readable.
+func salvageHeader(raw []byte, fallback string) ackHeader {
 	h := ackHeader{d: DefaultDelimiters()}
 	i := mshStart(raw)
 	if i < 0 || len(raw) < i+5 {
@@ -223,17 +267,48 @@ func salvageHeader(raw []byte) ackHeader {
 	}
 	d, err := parseDelimiters(fs, string(enc))
 	if err != nil {
-		return h
+		// Broken encoding characters (MSH-2): the fields can still be read
+		// by a usable field separator, so that the NAK names the message
+		// it refuses (MSA-2) and goes back to its sender (MSH-5, MSH-6);
+		// it uses the default encoding characters.
+		d = DefaultDelimiters()
+		if !validDelimiterChar(fs) || (fs != d.Field && d.isDelimiter(fs)) {
+			return h
+		}
+		d.Field = fs
 	}
 	h.d = d
 	s := string(line)
+	// MSH-18, when it names a character set this package knows: the
+	// acknowledgment names it and is encoded in it, and the fields copied
+	// below are decoded from it (MSH is ASCII in every set HL7 allows, but
+	// a sender's names may not be).
+	if cs := strings.TrimSpace(headerField(s, 18)); cs != "" && len(cs) <= maxSalvagedField {
+		primary := strings.TrimSpace(nth(nth(cs, d.Repetition, 1), d.Component, 1))
+		if enc, err := lookupCharset(primary); err == nil && asciiCompatible(enc) {
+			h.cs, h.charsetField = charset{enc: enc}, cs
+		}
+	}
+	if h.charsetField == "" && fallback != "" {
+		if enc, err := lookupCharset(fallback); err == nil && asciiCompatible(enc) {
+			h.cs, h.charsetField = charset{enc: enc}, fallback
+		}
+	}
 	field := func(n int) string {
 		v := headerField(s, n)
 		if len(v) > maxSalvagedField {
 			return ""
 		}
-		return v
+		if h.cs.enc != nil {
+			t, err := h.cs.decode([]byte(v))
+			if err != nil {
+				return ""
+			}
+			return strings.ToValidUTF8(t, "\uFFFD")
+		}
+		return strings.ToValidUTF8(v, "\uFFFD")
 	}
+	h.enhanced = strings.TrimSpace(field(15)) != "" || strings.TrimSpace(field(16)) != ""
 	h.sendApp, h.sendFac, h.recvApp, h.recvFac = field(3), field(4), field(5), field(6)
 	h.msgType, h.time = field(9), field(7)
 	h.trigger = nth(nth(field(9), d.Repetition, 1), d.Component, 2)
@@ -255,7 +330,7 @@ type SalvagedHeader struct {
 // Salvage reads what it can of raw's MSH, for the records kept of input
 // that was rejected.
 func Salvage(raw []byte) SalvagedHeader {
-	h := salvageHeader(raw)
+	h := salvageHeader(raw, "")
 	d := h.d
 	first := func(v string) string { return nth(nth(v, d.Repetition, 1), d.Component, 1) }
 	out := SalvagedHeader{SendingApplication: first(h.sendApp), SendingFacility: first(h.sendFac), ControlID: h.controlID, MessageTime: first(h.time)}
@@ -322,6 +397,12 @@ func (a Acker) build(h ackHeader, code AckCode, text string, errs []ErrorDetail)
 		msgType += string(d.Component) + "ACK"
 	}
 
+	if strings.IndexByte(h.charsetField, d.Field) >= 0 {
+		// A set named with the message's field separator in it (8859/1
+		// when the separator is '/') cannot be written in MSH-18: the
+		// acknowledgment is in UTF-8, unnamed, instead.
+		h.cs, h.charsetField = charset{}, ""
+	}
 	m := NewMessage(d)
 	m.cs = h.cs
 	msh := m.segments[0]

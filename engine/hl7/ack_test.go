@@ -200,7 +200,13 @@ func TestAckFromRaw(t *testing.T) {
 			code: CodeTableValueNotFound, msa2: "C42", sendApp: "SA", delims: DefaultDelimiters(), version: "2.4"},
 		{name: "junk before MSH", raw: "garbage\rMSH#$%@!#SA#SF#RA#RF#1##ADT$A01#C43#P#2.6#######BAD",
 			code: CodeSegmentSequence, msa2: "C43", sendApp: "SA", delims: Delimiters{'#', '$', '%', '@', '!', 0}, version: "2.6"},
-		{name: "bad encoding characters", raw: "MSH|^^\\&|SA|SF", code: CodeDataType, delims: DefaultDelimiters(), version: "2.5.1"},
+		// Broken MSH-2: the fields are still read by the field separator,
+		// so that the NAK says which message it refuses and to whom.
+		{name: "bad encoding characters", raw: "MSH|^^\\&|SA|SF|RA|RF|1||ADT^A01|C44|P|2.4\rPID|1",
+			code: CodeDataType, msa2: "C44", sendApp: "SA", delims: DefaultDelimiters(), version: "2.4"},
+		{name: "bad encoding characters, other field separator", raw: "MSH#^^\\&#SA#SF#RA#RF#1##ADT^A01#C45#P#2.5.1\rPID#1",
+			code: CodeDataType, msa2: "C45", sendApp: "SA", delims: Delimiters{'#', '^', '~', '\\', '&', 0}, version: "2.5.1"},
+		{name: "bad encoding characters, unusable field separator", raw: "MSH^^~\\&^SA^SF", code: CodeDataType, delims: DefaultDelimiters(), version: "2.5.1"},
 		{name: "parses fine", raw: adt, code: CodeApplicationInternalError, msa2: "CTRL0001", sendApp: "SENDAPP", delims: DefaultDelimiters(), version: "2.5.1"},
 	}
 	for _, tt := range tests {
@@ -246,6 +252,57 @@ func TestSalvage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Salvage([]byte(tc.raw)); got != tc.want {
 				t.Errorf("Salvage = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAckFromRawSalvagesModeAndCharset: the NAK of a message that does not
+// parse is CR in enhanced mode, names the message's character set (or the
+// Acker's, when the message names none it knows) and is encoded in it, with
+// the fields it copies decoded from it.
+func TestAckFromRawSalvagesModeAndCharset(t *testing.T) {
+	broken := "\rPID|1||P1\rnot a segment\r"
+	gb := simplifiedchinese.GB18030.NewEncoder()
+	fac, err := gb.String("东院")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, raw, charset string
+		code               AckCode
+		charsetField       string
+		wantRecvFac        string
+	}{
+		{"original, no MSH-18", "MSH|^~\\&|SA|SF|RA|RF|20260101||ADT^A01|C1|P|2.5.1" + broken, "", ApplicationReject, "", "SF"},
+		{"original, listener charset", "MSH|^~\\&|SA|SF|RA|RF|20260101||ADT^A01|C1|P|2.5.1" + broken, "8859/1", ApplicationReject, "8859/1", "SF"},
+		{"enhanced MSH-15", "MSH|^~\\&|SA|SF|RA|RF|20260101||ADT^A01|C1|P|2.5.1|||AL" + broken, "", CommitReject, "", "SF"},
+		{"enhanced MSH-16 only", "MSH|^~\\&|SA|SF|RA|RF|20260101||ADT^A01|C1|P|2.5.1||||ER" + broken, "", CommitReject, "", "SF"},
+		{"GB 18030 names", "MSH|^~\\&|SA|" + fac + "|RA|RF|20260101||ADT^A01|C1|P|2.5.1|||AL|NE||GB 18030" + broken, "UNICODE UTF-8", CommitReject, "GB 18030", "东院"},
+		{"unknown MSH-18: the listener's", "MSH|^~\\&|SA|SF|RA|RF|20260101||ADT^A01|C1|P|2.5.1||||||KLINGON" + broken, "UNICODE UTF-8", ApplicationReject, "UNICODE UTF-8", "SF"},
+		{"UTF-16 named on ASCII bytes: not used", "MSH|^~\\&|SA|SF|RA|RF|20260101||ADT^A01|C1|P|2.5.1||||||UNICODE UTF-16" + broken, "", ApplicationReject, "", "SF"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseWithOptions([]byte(tc.raw), ParseOptions{FallbackCharset: tc.charset}); err == nil {
+				t.Fatal("the test message parses")
+			}
+			ack := Acker{Charset: tc.charset}.AckFromRaw([]byte(tc.raw), ApplicationReject)
+			a, err := ParseWithOptions(ack, ParseOptions{FallbackCharset: tc.charset})
+			if err != nil {
+				t.Fatalf("ACK %q does not parse: %v", ack, err)
+			}
+			if got := a.Get("MSA-1"); got != string(tc.code) {
+				t.Errorf("MSA-1 = %s, want %s: %q", got, tc.code, ack)
+			}
+			if got := a.Get("MSH-18"); got != tc.charsetField {
+				t.Errorf("MSH-18 = %q, want %q", got, tc.charsetField)
+			}
+			if got := a.Get("MSH-6"); got != tc.wantRecvFac {
+				t.Errorf("MSH-6 = %q, want %q: %q", got, tc.wantRecvFac, ack)
+			}
+			if a.Get("MSA-2") != "C1" || a.Get("ERR-3.1") == "" {
+				t.Errorf("MSA-2 %q, ERR-3 %q: %q", a.Get("MSA-2"), a.Get("ERR-3.1"), ack)
 			}
 		})
 	}

@@ -37,7 +37,18 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := Parse(raw)
 		if err != nil {
-			_ = AckFromRaw(raw, ApplicationReject)
+			// The NAK of input that does not parse must itself be readable
+			// by its sender, with the control ID salvaged when there is one.
+			for _, cs := range []string{"", "8859/1"} {
+				nak := Acker{Charset: cs}.AckFromRaw(raw, ApplicationReject)
+				a, err := ParseWithOptions(nak, ParseOptions{Lenient: true, FallbackCharset: cs})
+				if err != nil {
+					t.Fatalf("NAK does not parse: %v\nin  %q\nout %q", err, raw, nak)
+				}
+				if c := a.Get("MSA-1"); c != "AR" && c != "CR" {
+					t.Fatalf("NAK MSA-1 = %q\nin  %q\nout %q", c, raw, nak)
+				}
+			}
 			return
 		}
 		for _, p := range []string{"MSH-9", "MSH-10", "PID-3(2).1", "PID-5.1.1", "OBX(2)-5"} {

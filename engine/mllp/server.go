@@ -425,8 +425,16 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 	}))
 	var skipped int64
 	var messages int
-	// Waiting for the first bytes is idle time: a shutdown closes it.
-	if s.TLSConfig == nil && s.setState(c, stateIdle) && startsTLS(r, c.nc, s.idleTimeout()) {
+	// Waiting for the first bytes is idle time: a shutdown closes it. The
+	// idle deadline set here also covers the first frame's wait below, so
+	// that a connection that never sends is closed after one idle timeout,
+	// not two.
+	deadlineSet := false
+	if s.TLSConfig == nil {
+		_ = c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		deadlineSet = true
+	}
+	if s.TLSConfig == nil && s.setState(c, stateIdle) && startsTLS(r) {
 		// A client speaking TLS to a plain listener: its handshake would be
 		// read as framing garbage or junk messages (journaled rejected,
 		// again on every retry). Say what is wrong instead.
@@ -440,7 +448,10 @@ func (s *Server) serveConn(ctx context.Context, c *serverConn) {
 			return
 		}
 		inFrame = false
-		_ = c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		if !deadlineSet {
+			_ = c.nc.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		}
+		deadlineSet = false
 		msg, err := r.ReadFrame()
 		if n := r.Skipped(); n > skipped {
 			log.Warn("mllp bytes outside frames skipped", "bytes", n-skipped)
@@ -563,8 +574,7 @@ func (nopObserver) FramingError(string, string) {}
 // startsTLS reports whether the connection's first bytes are a TLS
 // handshake record (content type 22, version 3.x), which no MLLP sender
 // starts with: it waits up to timeout for them (a client speaks first).
-func startsTLS(r *Reader, c net.Conn, timeout time.Duration) bool {
-	_ = c.SetReadDeadline(time.Now().Add(timeout))
+func startsTLS(r *Reader) bool {
 	b, err := r.br.Peek(2)
 	return err == nil && b[0] == 0x16 && b[1] == 0x03
 }
@@ -581,6 +591,9 @@ func handshakeHint(err error) string {
 		return "no client certificate: the sender has none configured, or only one not issued by this listener's client CA (a client only offers certificates from the CAs the server names)"
 	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate authority"), strings.Contains(msg, "certificate has expired"):
 		return "the client refused this listener's certificate: check it is valid now and issued by a CA the sender trusts, for the name the sender dials"
+	case strings.Contains(msg, "failed to verify certificate"):
+		// The local error of a client certificate this listener refused.
+		return "the sender's client certificate does not verify against this listener's client_ca_file (another CA, expired, or not for client authentication): have the sender use one issued by that CA, or add its CA to client_ca_file"
 	case strings.Contains(msg, "protocol version"), strings.Contains(msg, "unsupported versions"):
 		return "no TLS version both sides accept: check min_version on both sides"
 	}

@@ -191,6 +191,29 @@ func TestServerIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestServerIdleTimeoutNeverSent: a connection that never sends a byte is
+// closed after one idle timeout. Waiting for its first bytes (to tell a TLS
+// handshake from MLLP) used to take one idle timeout and waiting for its
+// first frame another, so it stayed open twice as long as configured.
+func TestServerIdleTimeoutNeverSent(t *testing.T) {
+	obs := newRecorder()
+	const idle = 500 * time.Millisecond
+	s := &mllp.Server{Handler: mllp.HandlerFunc(acker), IdleTimeout: idle, Observer: obs}
+	c := dialRaw(t, serve(t, s))
+	start := time.Now()
+	c.expectClosed(t, 5*time.Second)
+	d := time.Since(start)
+	if d < idle-10*time.Millisecond {
+		t.Errorf("idle connection closed after %v, before %v", d, idle)
+	}
+	// Two idle timeouts would be at least 2*idle; one is idle plus
+	// scheduling.
+	if d >= 2*idle-100*time.Millisecond {
+		t.Errorf("a connection that never sent was closed after %v: want one idle timeout (%v)", d, idle)
+	}
+	obs.waitFor(t, "closed", 1)
+}
+
 func TestServerOversizedFrame(t *testing.T) {
 	obs := newRecorder()
 	var heads []string
@@ -635,5 +658,37 @@ func TestServerClosesATLSHandshakeOnAPlainListener(t *testing.T) {
 	defer c.Close()
 	if ack, err := c.Send(context.Background(), hl7Msg("AFTER")); err != nil || ackControlIDOf(ack) != "AFTER" {
 		t.Fatalf("plain client after: %q, %v", ack, err)
+	}
+}
+
+// TestServerHintsAtAClientCertificateFromAnotherCA: a sender presenting a
+// client certificate this listener's CA did not issue fails the handshake,
+// and the log line says why in words an operator can act on (it had no
+// hint: Go's error for it reads "failed to verify certificate").
+func TestServerHintsAtAClientCertificateFromAnotherCA(t *testing.T) {
+	ca, other := mllptest.NewCA(t), mllptest.NewCA(t)
+	cfg := ca.ServerTLS(t)
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	obs := newRecorder()
+	var logs lockedBuffer
+	s := &mllp.Server{TLSConfig: cfg, Observer: obs, Handler: mllp.HandlerFunc(acker),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	addr := serve(t, s)
+	foreign := other.ClientTLS(t, true)
+	cert := foreign.Certificates[0]
+	client := ca.ClientTLS(t, false)
+	// Offered whatever CAs the server names, as a misconfigured sender does.
+	client.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	c, err := mllp.Dial(context.Background(), addr, mllp.ClientOptions{TLSConfig: client, AckTimeout: testTimeout})
+	if err == nil {
+		defer c.Close()
+		_, err = c.Send(context.Background(), hl7Msg("FOREIGN"))
+	}
+	if err == nil {
+		t.Fatal("a client certificate from another CA was accepted")
+	}
+	obs.waitFor(t, "rejected:tls_handshake", 1)
+	if log := logs.String(); !strings.Contains(log, "mllp tls handshake failed") || !strings.Contains(log, "does not verify against this listener's client_ca_file") {
+		t.Fatalf("handshake failure logged without the hint:\n%s", log)
 	}
 }
