@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,6 +220,48 @@ func TestDuplicateIsAckedAgainAndNotProcessedTwice(t *testing.T) {
 	v, _ := calls.Load("MSG00001")
 	if v == nil || *v.(*int) != 1 {
 		t.Fatalf("processed %v times, want once", v)
+	}
+}
+
+// TestReusedControlIDIsRejected: a different message under a control ID
+// the sender already used is kept (as a duplicate, not processed), and the
+// sender is told so: AR with ERR-3 205 at MSH-10, not the original's AA for
+// data that was not applied.
+func TestReusedControlIDIsRejected(t *testing.T) {
+	var calls atomic.Int32
+	p := processorFunc(func(_ context.Context, e *fhirstore.Entry) engine.Outcome {
+		calls.Add(1)
+		return engine.Outcome{Status: fhirstore.StatusProcessed}
+	})
+	n := start(t, testConfig(t, nil), p)
+	c := dial(t, n.addr)
+	raw := readFixture(t, "adt_a01.hl7")
+	if _, err := c.Send(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Replace(raw, []byte("Testperson"), []byte("Otherperson"), 1)
+	ack, err := c.Send(context.Background(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := hl7.ParseAck(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Get("MSA-1") != "AR" || a.Get("MSA-2") != "MSG00001" || a.Get("ERR-2") != "MSH^1^10" || a.Get("ERR-3.1") != "205" || !strings.Contains(a.Get("ERR-8"), "send it with a new control ID") {
+		t.Fatalf("ACK of a different message under a used control ID:\n%q", ack)
+	}
+	es := entries(t, n.store, fhirstore.Filter{ControlID: "MSG00001"})
+	if len(es) != 2 || es[1].Status != fhirstore.StatusDuplicate || es[1].DuplicateOf != es[0].ID {
+		t.Fatalf("journal = %+v, want the original and the other message kept as a duplicate of it", es)
+	}
+	if full, _ := n.store.Get(context.Background(), es[1].ID); full == nil || !bytes.Equal(full.Raw, other) {
+		t.Fatal("the other message is not kept as it came")
+	}
+	waitFinal(t, n.store, es[0].ID)
+	n.stop(t)
+	if calls.Load() != 1 {
+		t.Fatalf("processed %d times, want once (the original)", calls.Load())
 	}
 }
 

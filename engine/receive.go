@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -127,15 +128,22 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 			e.releaseHot(1)
 		}
 		e.metrics.duplicates.WithLabelValues(in.Listener).Inc()
+		r := Receipt{ID: res.ID, Duplicate: true, Stored: true}
 		if res.Differs {
 			// Not a resend: most likely a sender that reused a control ID.
 			// A person decides (messages reprocess ID); the log says so
-			// without the message's content.
+			// without the message's content. The sender is told (AR:
+			// sent again under this control ID it gets the same answer),
+			// not answered with the original's AA for data not applied.
 			e.metrics.duplicatesDiffering.WithLabelValues(in.Listener).Inc()
-			e.log.Warn("a different message under an already used control ID: answered as a duplicate, not processed",
+			e.log.Warn("a different message under an already used control ID: rejected as a duplicate, kept, not processed",
 				"listener", in.Listener, "control_id", entry.ControlID, "id", res.ID, "original", res.Original)
+			text := fmt.Sprintf("control ID already used for a different message (entry %d): this one is kept as entry %d but not processed; send it with a new control ID", res.Original, res.ID)
+			nakCode := hl7.AckCodeFor(msg, hl7.Rejected)
+			nak := hl7.Ack(msg, nakCode, text,
+				hl7.ErrorDetail{Location: "MSH^1^10", Code: hl7.CodeDuplicateKeyIdentifier, Severity: hl7.SeverityError, Text: text})
+			return ackIfWanted(msg, nak, nakCode, false, r)
 		}
-		r := Receipt{ID: res.ID, Duplicate: true, Stored: true}
 		if res.OriginalAck != nil {
 			return ackIfWanted(msg, res.OriginalAck, hl7.AckCode(ackCode(res.OriginalAck)), true, r)
 		}
