@@ -16,9 +16,14 @@ func KnownVersion(v string) bool {
 	return false
 }
 
+// MaxControlIDLength is the longest MSH-10 accepted: its length in HL7 v2.7
+// and later (v2.5.1 says 20; senders that use UUIDs or longer keys exceed
+// that, and no standard version allows more than 199).
+const MaxControlIDLength = 199
+
 // Validate checks what every message needs before it can be routed: an MSH
 // segment first, MSH-9 message code and trigger event (the trigger may be
-// absent on ACK), MSH-10 control ID, MSH-11 processing ID (when valued: P, D
+// absent on ACK), MSH-10 control ID (at most MaxControlIDLength bytes), MSH-11 processing ID (when valued: P, D
 // or T), and MSH-12 with a known version. It returns one ErrorDetail per
 // problem, ready for ERR segments of an AR acknowledgment, or nil.
 func Validate(msg *Message) []ErrorDetail {
@@ -47,8 +52,12 @@ func Validate(msg *Message) []ErrorDetail {
 	if strings.TrimSpace(msg.TriggerEvent()) == "" && code != "ACK" {
 		missing("MSH^1^9^1^2", "MSH-9.2 trigger event")
 	}
-	if strings.TrimSpace(msg.ControlID()) == "" {
+	switch id := strings.TrimSpace(msg.ControlID()); {
+	case id == "":
 		missing("MSH^1^10", "MSH-10 message control ID")
+	case len(id) > MaxControlIDLength:
+		errs = append(errs, ErrorDetail{Location: "MSH^1^10", Code: CodeDataType, Severity: SeverityError,
+			Text: fmt.Sprintf("MSH-10 message control ID is %d characters long; at most %d", len(id), MaxControlIDLength)})
 	}
 	if p := strings.TrimSpace(msg.ProcessingID()); p != "" && p != "P" && p != "D" && p != "T" {
 		errs = append(errs, ErrorDetail{Location: "MSH^1^11", Code: CodeUnsupportedProcessingID,

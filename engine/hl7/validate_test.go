@@ -2,6 +2,7 @@ package hl7
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +18,8 @@ func TestValidate(t *testing.T) {
 		{"missing trigger", "MSH|^~\\&|A|B|C|D|1||ADT|9|P|2.5", []string{"MSH^1^9^1^2 101"}},
 		{"blank control ID", "MSH|^~\\&|A|B|C|D|1||ADT^A01| |P|2.5", []string{"MSH^1^10 101"}},
 		{"unknown version", "MSH|^~\\&|A|B|C|D|1||ADT^A01|9|P|3.0", []string{"MSH^1^12 203"}},
+		{"control ID of 199 characters", "MSH|^~\\&|A|B|C|D|1||ADT^A01|" + strings.Repeat("9", 199) + "|P|2.5", nil},
+		{"control ID of 200 characters", "MSH|^~\\&|A|B|C|D|1||ADT^A01|" + strings.Repeat("9", 200) + "|P|2.5", []string{"MSH^1^10 102"}},
 		{"version with components", "MSH|^~\\&|A|B|C|D|1||ADT^A01|9|P|2.5.1^^^^", nil},
 		{"bad processing ID", "MSH|^~\\&|A|B|C|D|1||ADT^A01|9|X|2.5", []string{"MSH^1^11 202"}},
 		{"two messages in one", adt + "\r" + adt, []string{"MSH^2 100"}},
