@@ -291,14 +291,7 @@ func TestBadInputIsRejectedWithErrAndStored(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			if err := mllp.WriteFrame(conn, []byte(tc.raw)); err != nil {
-				t.Fatal(err)
-			}
-			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			ack, err := mllp.NewReader(conn).ReadFrame()
-			if err != nil {
-				t.Fatalf("no NAK: %v", err)
-			}
+			ack := firstReply(t, conn, tc.raw)
 			a := parseAck(t, ack)
 			if a.Get("MSA-1") != "AR" {
 				t.Fatalf("MSA-1 = %q, want AR: %q", a.Get("MSA-1"), ack)
@@ -362,16 +355,7 @@ func TestEnhancedModeHonoursMSH15(t *testing.T) {
 	base := "MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ADT^A08|%s|P|2.5.1|||%s|NE\rPID|1||E1^^^HOSP^MR\r"
 	// NE: no accept acknowledgement at all; then AL: a CA. The first reply
 	// read must therefore be the CA for the second message.
-	for _, m := range []string{fmt.Sprintf(base, "ENH-NE", "NE"), fmt.Sprintf(base, "ENH-AL", "AL")} {
-		if err := mllp.WriteFrame(conn, []byte(m)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	ack, err := mllp.NewReader(conn).ReadFrame()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ack := firstReply(t, conn, fmt.Sprintf(base, "ENH-NE", "NE"), fmt.Sprintf(base, "ENH-AL", "AL"))
 	a := parseAck(t, ack)
 	if a.Get("MSA-1") != "CA" || a.Get("MSA-2") != "ENH-AL" {
 		t.Fatalf("first reply = %s for %s, want CA for ENH-AL", a.Get("MSA-1"), a.Get("MSA-2"))
@@ -954,11 +938,25 @@ func TestAnAckIsNotAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for _, m := range []string{
+	ack := firstReply(t, conn,
 		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ACK^A01^ACK|ACK-IN-1|P|2.5.1\rMSA|AA|CB-0001\r",
 		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ACK|ACK-IN-2|P|2.5.1\rMSA|AA|CB-0002\r",
-		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ADT^A08|AFTER-ACK|P|2.5.1\rPID|1||A1^^^HOSP^MR\r",
-	} {
+		"MSH|^~\\&|ADT|HOSP|CB|CB|20261101120000||ADT^A08|AFTER-ACK|P|2.5.1\rPID|1||A1^^^HOSP^MR\r")
+	if a := parseAck(t, ack); a.Get("MSA-2") != "AFTER-ACK" || a.Get("MSA-1") != "AA" {
+		t.Fatalf("first reply = %q; want the AA for AFTER-ACK (the ACKs sent before it unanswered)", ack)
+	}
+	for _, id := range []string{"ACK-IN-1", "ACK-IN-2"} {
+		if es := entries(t, n.store, fhirstore.Filter{ControlID: id}); len(es) != 1 {
+			t.Errorf("%s: %d journal entries, want 1", id, len(es))
+		}
+	}
+}
+
+// firstReply writes msgs to conn, each in its own frame, and returns the
+// first frame read back (within 5 s).
+func firstReply(t *testing.T, conn net.Conn, msgs ...string) []byte {
+	t.Helper()
+	for _, m := range msgs {
 		if err := mllp.WriteFrame(conn, []byte(m)); err != nil {
 			t.Fatal(err)
 		}
@@ -968,12 +966,5 @@ func TestAnAckIsNotAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := parseAck(t, ack); a.Get("MSA-2") != "AFTER-ACK" || a.Get("MSA-1") != "AA" {
-		t.Fatalf("first reply = %q; want the AA for AFTER-ACK (the ACKs sent before it unanswered)", ack)
-	}
-	for _, id := range []string{"ACK-IN-1", "ACK-IN-2"} {
-		if es := entries(t, n.store, fhirstore.Filter{ControlID: id}); len(es) != 1 {
-			t.Errorf("%s: %d journal entries, want 1", id, len(es))
-		}
-	}
+	return ack
 }
