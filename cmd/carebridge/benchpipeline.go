@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,16 +79,23 @@ func letters(n int64) string {
 }
 
 type pipelineResult struct {
-	Ingest          benchResult `json:"ingest"`
-	ProcessedPerS   float64     `json:"processed_per_s"`
-	DrainS          float64     `json:"drain_after_send_s"`
-	Processed       int64       `json:"processed"`
-	Failed          int64       `json:"failed"`
-	DatabaseBytes   int64       `json:"database_bytes"`
-	BytesPerMessage float64     `json:"database_bytes_per_message"`
-	Durability      string      `json:"durability"`
-	Workers         int         `json:"workers"`
-	KeptDataDir     string      `json:"data_dir,omitempty"`
+	Ingest        benchResult `json:"ingest"`
+	ProcessedPerS float64     `json:"processed_per_s"`
+	DrainS        float64     `json:"drain_after_send_s"`
+	Processed     int64       `json:"processed"`
+	Failed        int64       `json:"failed"`
+	// CPUMSPerMessage is the process's CPU time (user and system: the
+	// engine and the senders) from the first message sent to the last
+	// applied, per message; 0 where it cannot be read.
+	CPUMSPerMessage float64 `json:"cpu_ms_per_message,omitempty"`
+	// CPUsBusy is that CPU time over the same span of wall time: how many
+	// cores the run kept busy.
+	CPUsBusy        float64 `json:"cpus_busy,omitempty"`
+	DatabaseBytes   int64   `json:"database_bytes"`
+	BytesPerMessage float64 `json:"database_bytes_per_message"`
+	Durability      string  `json:"durability"`
+	Workers         int     `json:"workers"`
+	KeptDataDir     string  `json:"data_dir,omitempty"`
 }
 
 func newBenchPipelineCmd() *cobra.Command {
@@ -103,7 +111,9 @@ with the shipped mappings and the unified record, listening on a loopback port; 
 synthetic messages over --connections MLLP connections (per patient: ADT^A01, SIU^S12, DFT^P03,
 ADT^A08, ADT^A03), as fast as ACKs return or at --rate; then wait until every message is
 processed. Reports ingest messages/s with ACK latency, processed messages/s (from the first
-message to the last one applied), failures, and database bytes per message.`,
+message to the last one applied), failures, the process's CPU time per message over that span
+(engine and senders: what a message costs the machine) and how many cores were busy, and
+database bytes per message.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if conns < 1 || total < 1 || rate < 0 || workers < 1 {
@@ -120,6 +130,9 @@ message to the last one applied), failures, and database bytes per message.`,
 			fmt.Fprintf(out, "messages      %d sent, %d accepted (%d connections, durability %s, %d workers)\n", res.Ingest.Sent, res.Ingest.Accepted, conns, res.Durability, res.Workers)
 			fmt.Fprintf(out, "ingest        %.0f messages/s, ack p50 %.2fms  p99 %.2fms  max %.2fms\n", res.Ingest.PerSecond, res.Ingest.P50MS, res.Ingest.P99MS, res.Ingest.MaxMS)
 			fmt.Fprintf(out, "processed     %.0f messages/s (%d processed, %d failed; %.2fs to drain after the last ACK)\n", res.ProcessedPerS, res.Processed, res.Failed, res.DrainS)
+			if res.CPUMSPerMessage > 0 {
+				fmt.Fprintf(out, "cpu           %.2f ms per message (engine and senders, user and system), %.2f of %d cores busy\n", res.CPUMSPerMessage, res.CPUsBusy, runtime.NumCPU())
+			}
 			fmt.Fprintf(out, "database      %d bytes, %.0f bytes per message\n", res.DatabaseBytes, res.BytesPerMessage)
 			if res.Failed > 0 || res.Ingest.Accepted != res.Ingest.Sent {
 				return &exitError{code: exitFailure, err: fmt.Errorf("%d message(s) failed, %d not accepted", res.Failed, res.Ingest.Sent-res.Ingest.Accepted)}
@@ -183,6 +196,7 @@ func benchPipeline(ctx context.Context, data, durability string, workers, conns,
 		return res, fmt.Errorf("start the engine: %w", err)
 	}
 	start := time.Now()
+	cpuStart, cpuOK := processCPU()
 	res.Ingest, err = benchIngest(ctx, eng.MLLPAddr(cfg.MLLP[0].Name).String(), mllp.ClientOptions{Reconnect: true}, conns, total, rate, pipelineMessage, progress)
 	if err != nil {
 		return res, err
@@ -204,6 +218,11 @@ func benchPipeline(ctx context.Context, data, durability string, workers, conns,
 		}
 	}
 	end := time.Now()
+	if cpuEnd, ok := processCPU(); ok && cpuOK && res.Processed+res.Failed > 0 {
+		cpu := cpuEnd - cpuStart
+		res.CPUMSPerMessage = float64(cpu.Microseconds()) / 1000 / float64(res.Processed+res.Failed)
+		res.CPUsBusy = cpu.Seconds() / end.Sub(start).Seconds()
+	}
 	res.DrainS = end.Sub(sent).Seconds()
 	res.ProcessedPerS = float64(res.Processed+res.Failed) / end.Sub(start).Seconds()
 	stop()
