@@ -71,6 +71,20 @@ func usageErrorf(c *cobra.Command, format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s\nrun '%s --help' for usage", c.CommandPath(), fmt.Sprintf(format, args...), c.CommandPath())}
 }
 
+// resourceID is the id a command was given for a resource of type typ: an
+// id, or the reference Type/ID that every output prints (`Links: replaces
+// Patient/ID`, the merge notes), so that a reference copied from there
+// names the record instead of failing as "Patient/Patient/ID: not found".
+// An empty argument, a reference to another type or anything else with a
+// slash is a usage error.
+func resourceID(c *cobra.Command, typ, arg string) (string, error) {
+	id := strings.TrimPrefix(arg, typ+"/")
+	if id == "" || strings.Contains(id, "/") {
+		return "", usageErrorf(c, "%q is not a %s id (give ID or %s/ID)", arg, typ, typ)
+	}
+	return id, nil
+}
+
 func newPatientsShowCmd() *cobra.Command {
 	var cf configFlags
 	var identifier string
@@ -90,6 +104,13 @@ with one of their ids.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (identifier != "") {
 				return usageErrorf(cmd, "give a patient ID or --identifier, one of them")
+			}
+			if len(args) == 1 {
+				id, err := resourceID(cmd, "Patient", args[0])
+				if err != nil {
+					return err
+				}
+				args[0] = id
 			}
 			ctx := cmd.Context()
 			j, err := openRecordStore(cmd, &cf, true)
@@ -625,8 +646,16 @@ SURVIVOR. Prints what moved. A merge that would make a loop (SURVIVOR was itself
 into MERGED) is refused. Undo with 'carebridge patients unmerge MERGED'.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			survivor, err := resourceID(cmd, "Patient", args[0])
+			if err != nil {
+				return err
+			}
+			merged, err := resourceID(cmd, "Patient", args[1])
+			if err != nil {
+				return err
+			}
 			return changeRecord(cmd, &cf, "merge", func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
-				return rec.Merge(ctx, args[0], args[1])
+				return rec.Merge(ctx, survivor, merged)
 			})
 		},
 	}
@@ -646,8 +675,12 @@ and a merged ID is active again as before. Prints what moved back. A patient tha
 merged nor linked is refused.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := resourceID(cmd, "Patient", args[0])
+			if err != nil {
+				return err
+			}
 			return changeRecord(cmd, &cf, "unmerge", func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
-				return rec.Unmerge(ctx, args[0])
+				return rec.Unmerge(ctx, id)
 			})
 		},
 	}
@@ -743,8 +776,12 @@ func newReviewDecisionCmd(verb, short string, decide func(*record.Recorder, cont
 		Short: short,
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return changeRecord(cmd, &cf, verb+" review "+args[0], func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
-				return decide(rec, ctx, args[0])
+			task, err := resourceID(cmd, "Task", args[0])
+			if err != nil {
+				return err
+			}
+			return changeRecord(cmd, &cf, verb+" review "+task, func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
+				return decide(rec, ctx, task)
 			})
 		},
 	}

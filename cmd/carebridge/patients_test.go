@@ -399,3 +399,43 @@ func TestMessagesShowDecodesTheCharset(t *testing.T) {
 		t.Fatalf("messages show --json: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// Every output names records as references (`Links: replaces Patient/p2`,
+// `merge  Patient/p2  merged into Patient/p1`, the review's description):
+// a reference copied from there names the record in every command, instead
+// of failing as "Patient/Patient/p2: not found". An empty id or a reference
+// to another type is a usage error (exit 2), not "no patient".
+func TestPatientsTakeReferences(t *testing.T) {
+	dir := seedPatients(t)
+	cli := func(args ...string) (string, string, int) {
+		return runCLI(t, "", append(append([]string{"patients"}, args...), "--data", dir)...)
+	}
+	if out, errOut, code := cli("show", "Patient/p1"); code != 0 || !strings.HasPrefix(out, "Patient p1 ") {
+		t.Errorf("show Patient/p1: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := cli("merge", "Patient/p1", "Patient/p2"); code != 0 ||
+		!regexp.MustCompile(`(?m)^merge\s+Patient/p2\s+merged into Patient/p1 `).MatchString(out) {
+		t.Errorf("merge Patient/p1 Patient/p2: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := cli("unmerge", "Patient/p2"); code != 0 ||
+		!regexp.MustCompile(`(?m)^unmerge\s+Patient/p2\s+unmerged from Patient/p1 `).MatchString(out) {
+		t.Errorf("unmerge Patient/p2: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := cli("review", "reject", "Task/rev1"); code != 0 ||
+		!regexp.MustCompile(`(?m)^review\s+Task/rev1\s+review rejected`).MatchString(out) {
+		t.Errorf("review reject Task/rev1: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, args := range [][]string{
+		{"show", ""},
+		{"show", "Encounter/e1"},
+		{"merge", "p1", ""},
+		{"merge", "Patient/p1", "Encounter/e2"},
+		{"unmerge", "Patient/"},
+		{"review", "accept", "Patient/p3"},
+	} {
+		out, errOut, code := cli(args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, "is not a ") || !strings.Contains(errOut, " id (give ID or ") {
+			t.Errorf("%q: exit %d, want 2 (usage)\n%s%s", args, code, out, errOut)
+		}
+	}
+}
