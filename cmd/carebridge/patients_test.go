@@ -439,3 +439,18 @@ func TestPatientsTakeReferences(t *testing.T) {
 		}
 	}
 }
+
+// A birth date that is no date ("yesterday") is said to be no date, not an
+// "unknown date prefix "ye""; a real unknown prefix still is named as one.
+func TestPatientsSearchBirthdateThatIsNoDate(t *testing.T) {
+	dir := seedPatients(t)
+	for in, want := range map[string]string{
+		"yesterday": `"yesterday" is not a date (want YYYY, YYYY-MM, YYYY-MM-DD`,
+		"xx1980":    `unknown date prefix "xx"`,
+	} {
+		out, errOut, code := runCLI(t, "", "patients", "search", "--birthdate", in, "--data", dir)
+		if code != 2 || out != "" || !strings.Contains(errOut, want) {
+			t.Errorf("--birthdate %s: exit %d, want 2 and %q\n%s%s", in, code, want, out, errOut)
+		}
+	}
+}
