@@ -375,6 +375,13 @@ func FindByIdentifier(ctx context.Context, s ViewStore, token string) ([]string,
 	return out, nil
 }
 
+// FinalSurvivor is the record at the end of the chain of merges (and
+// identity links) that starts at patient id: id itself when it was neither
+// merged nor linked.
+func FinalSurvivor(ctx context.Context, s ViewStore, id string) (string, error) {
+	return followReplacedBy(ctx, s, id)
+}
+
 // followReplacedBy returns the record at the end of the replaced-by chain
 // that starts at patient id (id itself when it was not merged).
 func followReplacedBy(ctx context.Context, s ViewStore, id string) (string, error) {

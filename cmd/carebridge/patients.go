@@ -460,6 +460,18 @@ type summaryJSON struct {
 	Identifiers []record.Identifier `json:"identifiers,omitempty"`
 	ReplacedBy  string              `json:"replaced_by,omitempty"`
 	LinkedTo    string              `json:"linked_to,omitempty"`
+	// FinalSurvivor: where ReplacedBy (or LinkedTo) was merged in turn,
+	// the record at the end of the chain, which holds the events.
+	FinalSurvivor string `json:"final_survivor,omitempty"`
+}
+
+// nowIn is a search row's MERGED INTO or LINKED TO column: the record, and
+// the one it was merged into in turn ("-" for none).
+func nowIn(to, final string) string {
+	if to == "" || final == "" || final == to {
+		return orDash(to)
+	}
+	return to + " (now " + final + ")"
 }
 
 func newPatientsSearchCmd() *cobra.Command {
@@ -518,6 +530,15 @@ link found to be another patient, with that patient.`,
 					return err
 				}
 				s := summaryJSON{ID: v.ID, Name: primaryName(v), BirthDate: v.BirthDate, Gender: v.Gender, Identifiers: v.Identifiers, ReplacedBy: v.ReplacedBy, LinkedTo: v.LinkedTo}
+				if next := cmp.Or(v.ReplacedBy, v.LinkedTo); next != "" {
+					final, err := record.FinalSurvivor(ctx, j, next)
+					if err != nil {
+						return err
+					}
+					if final != next {
+						s.FinalSurvivor = final
+					}
+				}
 				if asJSON {
 					if err := enc.Encode(s); err != nil {
 						return err
@@ -528,7 +549,7 @@ link found to be another patient, with that patient.`,
 				for _, id := range s.Identifiers {
 					ids = append(ids, identifierText(record.Identifier{System: id.System, Value: id.Value}))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), orDash(s.ReplacedBy), orDash(s.LinkedTo))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), nowIn(s.ReplacedBy, s.FinalSurvivor), nowIn(s.LinkedTo, s.FinalSurvivor))
 			}
 			if !asJSON {
 				if err := tw.Flush(); err != nil {
@@ -697,6 +718,18 @@ type reviewJSON struct {
 	FieldScores string   `json:"field_scores,omitempty"`
 	Status      string   `json:"status"`
 	Description string   `json:"description,omitempty"`
+	// The final survivors of the two records when they were merged since.
+	PatientMergedInto   string `json:"patient_merged_into,omitempty"`
+	CandidateMergedInto string `json:"candidate_merged_into,omitempty"`
+}
+
+// mergedText is a review's record for the list: its id, and the record it
+// was merged into since the review was opened (where an accept goes).
+func mergedText(id, into string) string {
+	if into == "" {
+		return orDash(id)
+	}
+	return id + " (merged into " + into + ")"
 }
 
 func newPatientsReviewCmd() *cobra.Command {
@@ -734,7 +767,8 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 			if asJSON {
 				enc := json.NewEncoder(out)
 				for _, r := range reviews {
-					rj := reviewJSON{Task: r.TaskID, Patient: r.Patient, Candidate: r.Candidate, FieldScores: r.FieldScores, Status: r.Status, Description: r.Description}
+					rj := reviewJSON{Task: r.TaskID, Patient: r.Patient, Candidate: r.Candidate, FieldScores: r.FieldScores, Status: r.Status, Description: r.Description,
+						PatientMergedInto: r.PatientMergedInto, CandidateMergedInto: r.CandidateMergedInto}
 					if r.Scored {
 						rj.Score = &r.Score
 					}
@@ -755,7 +789,7 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 			tw := newTable(out)
 			fmt.Fprintln(tw, "TASK\tPATIENT\tCANDIDATE\tSCORE\tSTATUS")
 			for _, r := range reviews {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, orDash(r.Patient), orDash(r.Candidate), orDash(r.ScoreText()), r.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, mergedText(r.Patient, r.PatientMergedInto), mergedText(r.Candidate, r.CandidateMergedInto), orDash(r.ScoreText()), r.Status)
 			}
 			return tw.Flush()
 		},

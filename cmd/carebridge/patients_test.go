@@ -454,3 +454,52 @@ func TestPatientsSearchBirthdateThatIsNoDate(t *testing.T) {
 		}
 	}
 }
+
+// A review's candidate merged into another record since the review was
+// opened: the list says so (an accept merges into that record), so that the
+// reviewer compares the right record.
+func TestPatientsReviewShowsMergesSince(t *testing.T) {
+	dir := seedPatients(t)
+	cli := func(args ...string) (string, string, int) {
+		return runCLI(t, "", append(append([]string{"patients"}, args...), "--data", dir)...)
+	}
+	if out, _, _ := cli("review"); !regexp.MustCompile(`(?m)^rev1\s+p3\s+p1\s+9\.5\s+requested$`).MatchString(out) {
+		t.Errorf("review list before any merge:\n%s", out)
+	}
+	if _, errOut, code := cli("merge", "p4", "p1"); code != 0 {
+		t.Fatalf("merge p4 p1: exit %d: %s", code, errOut)
+	}
+	if out, _, _ := cli("review"); !regexp.MustCompile(`(?m)^rev1\s+p3\s+p1 \(merged into p4\)\s+9\.5\s+requested$`).MatchString(out) {
+		t.Errorf("review list after the candidate was merged into p4:\n%s", out)
+	}
+	out, _, _ := cli("review", "--json")
+	var rj reviewJSON
+	if err := json.Unmarshal([]byte(out), &rj); err != nil || rj.Candidate != "p1" || rj.CandidateMergedInto != "p4" || rj.PatientMergedInto != "" {
+		t.Errorf("review --json: %v\n%s", err, out)
+	}
+}
+
+// p2 merged into p1, then p1 into p4: searching p2's number tells where its
+// record is now, not only the record it was merged into first.
+func TestPatientsSearchShowsTheFinalSurvivor(t *testing.T) {
+	dir := seedPatients(t)
+	cli := func(args ...string) (string, string, int) {
+		return runCLI(t, "", append(append([]string{"patients"}, args...), "--data", dir)...)
+	}
+	for _, m := range [][2]string{{"p1", "p2"}, {"p4", "p1"}} {
+		if _, errOut, code := cli("merge", m[0], m[1]); code != 0 {
+			t.Fatalf("merge %s %s: exit %d: %s", m[0], m[1], code, errOut)
+		}
+	}
+	if out, _, _ := cli("search", "--identifier", "OTHER2"); !regexp.MustCompile(`(?m)^p2\s.*\sp1 \(now p4\)\s+-$`).MatchString(out) {
+		t.Errorf("search for p2's number:\n%s", out)
+	}
+	out, _, _ := cli("search", "--identifier", "OTHER2", "--json")
+	var s summaryJSON
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.ReplacedBy != "p1" || s.FinalSurvivor != "p4" {
+		t.Errorf("search --json: %v\n%s", err, out)
+	}
+	if out, _, _ := cli("search", "--identifier", "MRN100"); !regexp.MustCompile(`(?m)^p1\s.*\sp4\s+-$`).MatchString(out) {
+		t.Errorf("a record merged once shows its survivor alone:\n%s", out)
+	}
+}
