@@ -67,6 +67,10 @@ func ParseDate(s string) (DateValue, error) {
 		case PrefixEq, PrefixNe, PrefixLt, PrefixGt, PrefixLe, PrefixGe, PrefixSa, PrefixEb:
 			v.Prefix, s = p, s[2:]
 		default:
+			if len(s) == 2 || s[2] < '0' || s[2] > '9' {
+				// Not a prefix and a date ("yesterday", "today"): no date.
+				return DateValue{}, fmt.Errorf("%q is not a date (want YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with zone, optionally after a prefix eq, ne, lt, gt, le, ge, sa or eb)", s)
+			}
 			return DateValue{}, fmt.Errorf("unknown date prefix %q (want eq, ne, lt, gt, le, ge, sa or eb)", p)
 		}
 	}

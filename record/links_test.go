@@ -593,3 +593,58 @@ func TestMergeSettlesAReviewThroughAChain(t *testing.T) {
 		t.Fatalf("after both are merged into the third: %+v %v, want none open", rs, err)
 	}
 }
+
+// patientsWith lists the patients that have an identifier of value v.
+func (c *chains) patientsWith(v string) []string {
+	var out []string
+	for _, p := range c.all("Patient") {
+		for _, x := range asList(p["identifier"]) {
+			if x.(map[string]any)["value"] == v {
+				out = append(out, p["id"].(string))
+			}
+		}
+	}
+	return out
+}
+
+// A clinic's record K is merged by hand into the hospital's H; the clinic's
+// next message for K (its number CL-K) updates H and adds CL-K to it. Then
+// the merge is undone: CL-K goes back to naming K alone — left on H too,
+// `patients show --identifier CL-K` could no longer choose, and nothing
+// would ever take it off. The same after H was merged into F meanwhile (the
+// message for K reached F). An identifier H had before the merge stays.
+func TestUnmergeTakesTheMergedRecordsNumberBack(t *testing.T) {
+	for _, chained := range []bool{false, true} {
+		c := newChains(t)
+		pidK := "PID|1||CL-K^^^NORTHCLINIC^MR||Kappa^Kim||19720202|F"
+		c.msg("ADT^A04 H1 202611010900", "PID|1||H-1^^^GENHOSP^MR~SHARED-9^^^LABSYS^MR||Kappa^Kimberley||19720202|F", "VN HV-1")
+		c.msg("ADT^A04 K1 202611020900", "PID|1||CL-K^^^NORTHCLINIC^MR||Kappa^Kim||19720202|F", "VN KV-1")
+		h, k := c.id("H-1"), c.id("CL-K")
+		if _, err := c.rec.Merge(c.ctx, h, k); err != nil {
+			t.Fatal(err)
+		}
+		survivor := h
+		if chained {
+			c.msg("ADT^A04 F1 202611021000", pidF, "VN FV-1")
+			survivor = c.id("H-F")
+			if _, err := c.rec.Merge(c.ctx, survivor, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.msg("ADT^A08 K2 202611030900", pidK, "VN KV-2")
+		if got := c.patientsWith("CL-K"); len(got) != 2 || !strings.Contains(strings.Join(got, " "), survivor) {
+			t.Fatalf("chained %v: before the unmerge CL-K is on %v, want on %s (the message for K updated it) and on K", chained, got, survivor)
+		}
+		out, err := c.rec.Unmerge(c.ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.patientsWith("CL-K"); len(got) != 1 || got[0] != k {
+			t.Errorf("chained %v: after the unmerge CL-K is on %v, want only on K %s; notes %v", chained, got, k, out.Notes)
+		}
+		if got := c.patientsWith("SHARED-9"); len(got) != 1 || got[0] != h {
+			t.Errorf("chained %v: H's own SHARED-9 is on %v, want on H %s", chained, got, h)
+		}
+		c.wantVisits("CL-K", "KV-1", "KV-2")
+	}
+}

@@ -735,6 +735,11 @@ func (p *plan) separate(ctx context.Context, merged, why string, review bool) er
 			}
 		}
 	}
+	if kind == "replaced-by" {
+		if err := p.takeBackIdentifiers(ctx, merged, survivor, upstream); err != nil {
+			return err
+		}
+	}
 	mb := cloneJSONMap(ms.current())
 	mb["link"] = dropLinks(list(mb, "link"), from)
 	if len(list(mb, "link")) == 0 {
@@ -784,6 +789,110 @@ func (p *plan) separate(ctx context.Context, merged, why string, review bool) er
 	}
 	p.note("unmerge", to, "%s from %s (%d resources moved back, %s)", verb, from, moved, why)
 	return nil
+}
+
+// takeBackIdentifiers removes from the survivor of a merge being undone,
+// and from every record it was merged into since, the identifiers of the
+// records coming back (upstream: the merged one and those merged or linked
+// into it) that they did not have before they joined: messages for the
+// merged record's number update its final survivor, so while merged they
+// may have added that number there. Left on it, the number would name two
+// patients after the unmerge, and the next message with it could not tell
+// them apart. An identifier the record already had before the merge (the two
+// shared it) stays. The other data those messages changed stay (a merge was
+// a decision that the two are one person).
+func (p *plan) takeBackIdentifiers(ctx context.Context, merged, survivor string, upstream map[string]bool) error {
+	theirs := map[[2]string]bool{}
+	for id := range upstream {
+		s, err := p.get(ctx, key{"Patient", id})
+		if err != nil {
+			return err
+		}
+		for _, x := range list(s.current(), "identifier") {
+			m, _ := x.(map[string]any)
+			if v := str(m, "value"); v != "" {
+				theirs[[2]string{str(m, "system"), v}] = true
+			}
+		}
+	}
+	if len(theirs) == 0 {
+		return nil
+	}
+	chain, err := p.walk(ctx, survivor, true)
+	if err != nil {
+		return err
+	}
+	prev := merged
+	for i, id := range chain {
+		s, err := p.get(ctx, key{"Patient", id})
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			s.checked = true // left as it is only if nobody adds one meanwhile
+		}
+		cur := s.current()
+		ids := list(cur, "identifier")
+		joined := func(x any) bool {
+			m, _ := x.(map[string]any)
+			return theirs[[2]string{str(m, "system"), str(m, "value")}]
+		}
+		if !slices.ContainsFunc(ids, joined) {
+			prev = id
+			continue
+		}
+		before, err := p.beforeJoin(ctx, id, prev)
+		if err != nil {
+			return err
+		}
+		keep := make([]any, 0, len(ids))
+		for _, x := range ids {
+			m, _ := x.(map[string]any)
+			if joined(x) && !hasIdentifier(before, str(m, "system"), str(m, "value")) {
+				continue
+			}
+			keep = append(keep, x)
+		}
+		if n := len(ids) - len(keep); n > 0 {
+			body := cloneJSONMap(cur)
+			if len(keep) == 0 {
+				delete(body, "identifier")
+			} else {
+				body["identifier"] = keep
+			}
+			p.set(s, body)
+			p.note("unmerge", "Patient/"+id, "%d identifier(s) of Patient/%s taken off: added by messages for it while it was merged", n, merged)
+		}
+		prev = id
+	}
+	return nil
+}
+
+// beforeJoin is patient id as it was before the merge that joined patient
+// prev to it (its newest stored version without the link to prev), nil
+// when it never was without it.
+func (p *plan) beforeJoin(ctx context.Context, id, prev string) (map[string]any, error) {
+	h, err := p.r.store.History(ctx, "Patient", id)
+	if err != nil {
+		return nil, fmt.Errorf("history of Patient/%s: %w", id, err)
+	}
+	for _, r := range h {
+		if len(r.Body) == 0 {
+			continue
+		}
+		b, err := decode(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read Patient/%s/_history/%d: %w", id, r.Version, err)
+		}
+		if !slices.ContainsFunc(list(b, "link"), func(l any) bool {
+			x, _ := l.(map[string]any)
+			t := str(x, "type")
+			return (t == "replaces" || t == "seealso") && str(obj(x, "other"), "reference") == "Patient/"+prev
+		}) {
+			return b, nil
+		}
+	}
+	return nil, nil
 }
 
 func containsValue(list []any, v any) bool {

@@ -22,6 +22,11 @@ type Review struct {
 	FieldScores string
 	Description string
 	Status      string
+	// PatientMergedInto and CandidateMergedInto, for an open review, are
+	// the records its two records were merged into since it was opened
+	// (their final survivors), "" when they were not: an accept merges into
+	// the candidate's final survivor.
+	PatientMergedInto, CandidateMergedInto string
 }
 
 // Reviews lists the identity reviews with the given Task status
@@ -41,9 +46,47 @@ func (r *Recorder) Reviews(ctx context.Context, status string) ([]Review, error)
 		if err != nil {
 			return nil, fmt.Errorf("read Task/%s: %w", f.ID, err)
 		}
-		out = append(out, reviewOf(b))
+		rv := reviewOf(b)
+		if rv.Status == "requested" { // a closed one names the records as they were
+			if rv.PatientMergedInto, err = r.mergedSince(ctx, rv.Patient); err != nil {
+				return nil, err
+			}
+			if rv.CandidateMergedInto, err = r.mergedSince(ctx, rv.Candidate); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, rv)
 	}
 	return out, nil
+}
+
+// mergedSince follows patient id's replaced-by links (merges, not identity
+// links) to the record it ends at; "" when id was not merged or cannot be
+// read (a review names what it names).
+func (r *Recorder) mergedSince(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	at := id
+	for range maxChain {
+		res, err := r.store.Read(ctx, "Patient", at)
+		if err != nil {
+			return "", nil
+		}
+		b, err := decode(res.Body)
+		if err != nil {
+			return "", fmt.Errorf("read Patient/%s: %w", at, err)
+		}
+		next, kind := forwardLink(b)
+		if next == "" || kind != "replaced-by" || next == id {
+			break
+		}
+		at = next
+	}
+	if at == id {
+		return "", nil
+	}
+	return at, nil
 }
 
 // ScoreText is the score with its fields' points: "11.0 (name partial

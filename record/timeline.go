@@ -375,6 +375,13 @@ func FindByIdentifier(ctx context.Context, s ViewStore, token string) ([]string,
 	return out, nil
 }
 
+// FinalSurvivor is the record at the end of the chain of merges (and
+// identity links) that starts at patient id: id itself when it was neither
+// merged nor linked.
+func FinalSurvivor(ctx context.Context, s ViewStore, id string) (string, error) {
+	return followReplacedBy(ctx, s, id)
+}
+
 // followReplacedBy returns the record at the end of the replaced-by chain
 // that starts at patient id (id itself when it was not merged).
 func followReplacedBy(ctx context.Context, s ViewStore, id string) (string, error) {
@@ -441,7 +448,7 @@ func (b *viewBuilder) search(typ, param, value string) ([]map[string]any, error)
 }
 
 func (b *viewBuilder) add(e Event) {
-	e.at = parseFHIRTime(e.Time)
+	e.at = placeFHIRTime(e.Time)
 	b.v.Timeline = append(b.v.Timeline, e)
 }
 
@@ -707,11 +714,28 @@ func (b *viewBuilder) messages() error {
 	return nil
 }
 
-// parseFHIRTime reads a FHIR date or dateTime of any precision (a date
-// without a zone counts as UTC); zero when it cannot.
-func parseFHIRTime(s string) time.Time {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02", "2006-01", "2006"} {
-		if t, err := time.Parse(layout, s); err == nil {
+// placeFHIRTime reads a FHIR date or dateTime of any precision (a date
+// without a zone counts as UTC) as the time an event sits at on the
+// timeline; zero when it cannot. A date without a time of day (a payment's
+// paymentDate) sits at the end of that day — of that month or year for a
+// partial date —, after the events of the day that have a time: it is not
+// known to have come before them, and printed first it read as a payment
+// before the visit or the charge it paid.
+func placeFHIRTime(s string) time.Time {
+	for _, l := range []struct {
+		layout string
+		end    func(time.Time) time.Time
+	}{
+		{time.RFC3339Nano, nil},
+		{"2006-01-02T15:04:05", nil},
+		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
+		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
+		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
+	} {
+		if t, err := time.Parse(l.layout, s); err == nil {
+			if l.end != nil {
+				t = l.end(t).Add(-time.Nanosecond)
+			}
 			return t.UTC()
 		}
 	}

@@ -71,6 +71,20 @@ func usageErrorf(c *cobra.Command, format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s\nrun '%s --help' for usage", c.CommandPath(), fmt.Sprintf(format, args...), c.CommandPath())}
 }
 
+// resourceID is the id a command was given for a resource of type typ: an
+// id, or the reference Type/ID that every output prints (`Links: replaces
+// Patient/ID`, the merge notes), so that a reference copied from there
+// names the record instead of failing as "Patient/Patient/ID: not found".
+// An empty argument, a reference to another type or anything else with a
+// slash is a usage error.
+func resourceID(c *cobra.Command, typ, arg string) (string, error) {
+	id := strings.TrimPrefix(arg, typ+"/")
+	if id == "" || strings.Contains(id, "/") {
+		return "", usageErrorf(c, "%q is not a %s id (give ID or %s/ID)", arg, typ, typ)
+	}
+	return id, nil
+}
+
 func newPatientsShowCmd() *cobra.Command {
 	var cf configFlags
 	var identifier string
@@ -90,6 +104,13 @@ with one of their ids.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (identifier != "") {
 				return usageErrorf(cmd, "give a patient ID or --identifier, one of them")
+			}
+			if len(args) == 1 {
+				id, err := resourceID(cmd, "Patient", args[0])
+				if err != nil {
+					return err
+				}
+				args[0] = id
 			}
 			ctx := cmd.Context()
 			j, err := openRecordStore(cmd, &cf, true)
@@ -439,6 +460,18 @@ type summaryJSON struct {
 	Identifiers []record.Identifier `json:"identifiers,omitempty"`
 	ReplacedBy  string              `json:"replaced_by,omitempty"`
 	LinkedTo    string              `json:"linked_to,omitempty"`
+	// FinalSurvivor: where ReplacedBy (or LinkedTo) was merged in turn,
+	// the record at the end of the chain, which holds the events.
+	FinalSurvivor string `json:"final_survivor,omitempty"`
+}
+
+// nowIn is a search row's MERGED INTO or LINKED TO column: the record, and
+// the one it was merged into in turn ("-" for none).
+func nowIn(to, final string) string {
+	if to == "" || final == "" || final == to {
+		return orDash(to)
+	}
+	return to + " (now " + final + ")"
 }
 
 func newPatientsSearchCmd() *cobra.Command {
@@ -497,6 +530,15 @@ link found to be another patient, with that patient.`,
 					return err
 				}
 				s := summaryJSON{ID: v.ID, Name: primaryName(v), BirthDate: v.BirthDate, Gender: v.Gender, Identifiers: v.Identifiers, ReplacedBy: v.ReplacedBy, LinkedTo: v.LinkedTo}
+				if next := cmp.Or(v.ReplacedBy, v.LinkedTo); next != "" {
+					final, err := record.FinalSurvivor(ctx, j, next)
+					if err != nil {
+						return err
+					}
+					if final != next {
+						s.FinalSurvivor = final
+					}
+				}
 				if asJSON {
 					if err := enc.Encode(s); err != nil {
 						return err
@@ -507,7 +549,7 @@ link found to be another patient, with that patient.`,
 				for _, id := range s.Identifiers {
 					ids = append(ids, identifierText(record.Identifier{System: id.System, Value: id.Value}))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), orDash(s.ReplacedBy), orDash(s.LinkedTo))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, orDash(s.Name), orDash(s.BirthDate), orDash(s.Gender), orDash(strings.Join(ids, " ")), nowIn(s.ReplacedBy, s.FinalSurvivor), nowIn(s.LinkedTo, s.FinalSurvivor))
 			}
 			if !asJSON {
 				if err := tw.Flush(); err != nil {
@@ -625,8 +667,16 @@ SURVIVOR. Prints what moved. A merge that would make a loop (SURVIVOR was itself
 into MERGED) is refused. Undo with 'carebridge patients unmerge MERGED'.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			survivor, err := resourceID(cmd, "Patient", args[0])
+			if err != nil {
+				return err
+			}
+			merged, err := resourceID(cmd, "Patient", args[1])
+			if err != nil {
+				return err
+			}
 			return changeRecord(cmd, &cf, "merge", func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
-				return rec.Merge(ctx, args[0], args[1])
+				return rec.Merge(ctx, survivor, merged)
 			})
 		},
 	}
@@ -646,8 +696,12 @@ and a merged ID is active again as before. Prints what moved back. A patient tha
 merged nor linked is refused.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := resourceID(cmd, "Patient", args[0])
+			if err != nil {
+				return err
+			}
 			return changeRecord(cmd, &cf, "unmerge", func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
-				return rec.Unmerge(ctx, args[0])
+				return rec.Unmerge(ctx, id)
 			})
 		},
 	}
@@ -664,6 +718,18 @@ type reviewJSON struct {
 	FieldScores string   `json:"field_scores,omitempty"`
 	Status      string   `json:"status"`
 	Description string   `json:"description,omitempty"`
+	// The final survivors of the two records when they were merged since.
+	PatientMergedInto   string `json:"patient_merged_into,omitempty"`
+	CandidateMergedInto string `json:"candidate_merged_into,omitempty"`
+}
+
+// mergedText is a review's record for the list: its id, and the record it
+// was merged into since the review was opened (where an accept goes).
+func mergedText(id, into string) string {
+	if into == "" {
+		return orDash(id)
+	}
+	return id + " (merged into " + into + ")"
 }
 
 func newPatientsReviewCmd() *cobra.Command {
@@ -701,7 +767,8 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 			if asJSON {
 				enc := json.NewEncoder(out)
 				for _, r := range reviews {
-					rj := reviewJSON{Task: r.TaskID, Patient: r.Patient, Candidate: r.Candidate, FieldScores: r.FieldScores, Status: r.Status, Description: r.Description}
+					rj := reviewJSON{Task: r.TaskID, Patient: r.Patient, Candidate: r.Candidate, FieldScores: r.FieldScores, Status: r.Status, Description: r.Description,
+						PatientMergedInto: r.PatientMergedInto, CandidateMergedInto: r.CandidateMergedInto}
 					if r.Scored {
 						rj.Score = &r.Score
 					}
@@ -722,7 +789,7 @@ into the candidate; 'review reject TASK' keeps both records. Either closes the r
 			tw := newTable(out)
 			fmt.Fprintln(tw, "TASK\tPATIENT\tCANDIDATE\tSCORE\tSTATUS")
 			for _, r := range reviews {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, orDash(r.Patient), orDash(r.Candidate), orDash(r.ScoreText()), r.Status)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TaskID, mergedText(r.Patient, r.PatientMergedInto), mergedText(r.Candidate, r.CandidateMergedInto), orDash(r.ScoreText()), r.Status)
 			}
 			return tw.Flush()
 		},
@@ -743,8 +810,12 @@ func newReviewDecisionCmd(verb, short string, decide func(*record.Recorder, cont
 		Short: short,
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return changeRecord(cmd, &cf, verb+" review "+args[0], func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
-				return decide(rec, ctx, args[0])
+			task, err := resourceID(cmd, "Task", args[0])
+			if err != nil {
+				return err
+			}
+			return changeRecord(cmd, &cf, verb+" review "+task, func(ctx context.Context, rec *record.Recorder) (*record.Outcome, error) {
+				return decide(rec, ctx, task)
 			})
 		},
 	}

@@ -399,3 +399,107 @@ func TestMessagesShowDecodesTheCharset(t *testing.T) {
 		t.Fatalf("messages show --json: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// Every output names records as references (`Links: replaces Patient/p2`,
+// `merge  Patient/p2  merged into Patient/p1`, the review's description):
+// a reference copied from there names the record in every command, instead
+// of failing as "Patient/Patient/p2: not found". An empty id or a reference
+// to another type is a usage error (exit 2), not "no patient".
+func TestPatientsTakeReferences(t *testing.T) {
+	dir := seedPatients(t)
+	cli := func(args ...string) (string, string, int) {
+		return runCLI(t, "", append(append([]string{"patients"}, args...), "--data", dir)...)
+	}
+	if out, errOut, code := cli("show", "Patient/p1"); code != 0 || !strings.HasPrefix(out, "Patient p1 ") {
+		t.Errorf("show Patient/p1: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := cli("merge", "Patient/p1", "Patient/p2"); code != 0 ||
+		!regexp.MustCompile(`(?m)^merge\s+Patient/p2\s+merged into Patient/p1 `).MatchString(out) {
+		t.Errorf("merge Patient/p1 Patient/p2: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := cli("unmerge", "Patient/p2"); code != 0 ||
+		!regexp.MustCompile(`(?m)^unmerge\s+Patient/p2\s+unmerged from Patient/p1 `).MatchString(out) {
+		t.Errorf("unmerge Patient/p2: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := cli("review", "reject", "Task/rev1"); code != 0 ||
+		!regexp.MustCompile(`(?m)^review\s+Task/rev1\s+review rejected`).MatchString(out) {
+		t.Errorf("review reject Task/rev1: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, args := range [][]string{
+		{"show", ""},
+		{"show", "Encounter/e1"},
+		{"merge", "p1", ""},
+		{"merge", "Patient/p1", "Encounter/e2"},
+		{"unmerge", "Patient/"},
+		{"review", "accept", "Patient/p3"},
+	} {
+		out, errOut, code := cli(args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, "is not a ") || !strings.Contains(errOut, " id (give ID or ") {
+			t.Errorf("%q: exit %d, want 2 (usage)\n%s%s", args, code, out, errOut)
+		}
+	}
+}
+
+// A birth date that is no date ("yesterday") is said to be no date, not an
+// "unknown date prefix "ye""; a real unknown prefix still is named as one.
+func TestPatientsSearchBirthdateThatIsNoDate(t *testing.T) {
+	dir := seedPatients(t)
+	for in, want := range map[string]string{
+		"yesterday": `"yesterday" is not a date (want YYYY, YYYY-MM, YYYY-MM-DD`,
+		"xx1980":    `unknown date prefix "xx"`,
+	} {
+		out, errOut, code := runCLI(t, "", "patients", "search", "--birthdate", in, "--data", dir)
+		if code != 2 || out != "" || !strings.Contains(errOut, want) {
+			t.Errorf("--birthdate %s: exit %d, want 2 and %q\n%s%s", in, code, want, out, errOut)
+		}
+	}
+}
+
+// A review's candidate merged into another record since the review was
+// opened: the list says so (an accept merges into that record), so that the
+// reviewer compares the right record.
+func TestPatientsReviewShowsMergesSince(t *testing.T) {
+	dir := seedPatients(t)
+	cli := func(args ...string) (string, string, int) {
+		return runCLI(t, "", append(append([]string{"patients"}, args...), "--data", dir)...)
+	}
+	if out, _, _ := cli("review"); !regexp.MustCompile(`(?m)^rev1\s+p3\s+p1\s+9\.5\s+requested$`).MatchString(out) {
+		t.Errorf("review list before any merge:\n%s", out)
+	}
+	if _, errOut, code := cli("merge", "p4", "p1"); code != 0 {
+		t.Fatalf("merge p4 p1: exit %d: %s", code, errOut)
+	}
+	if out, _, _ := cli("review"); !regexp.MustCompile(`(?m)^rev1\s+p3\s+p1 \(merged into p4\)\s+9\.5\s+requested$`).MatchString(out) {
+		t.Errorf("review list after the candidate was merged into p4:\n%s", out)
+	}
+	out, _, _ := cli("review", "--json")
+	var rj reviewJSON
+	if err := json.Unmarshal([]byte(out), &rj); err != nil || rj.Candidate != "p1" || rj.CandidateMergedInto != "p4" || rj.PatientMergedInto != "" {
+		t.Errorf("review --json: %v\n%s", err, out)
+	}
+}
+
+// p2 merged into p1, then p1 into p4: searching p2's number tells where its
+// record is now, not only the record it was merged into first.
+func TestPatientsSearchShowsTheFinalSurvivor(t *testing.T) {
+	dir := seedPatients(t)
+	cli := func(args ...string) (string, string, int) {
+		return runCLI(t, "", append(append([]string{"patients"}, args...), "--data", dir)...)
+	}
+	for _, m := range [][2]string{{"p1", "p2"}, {"p4", "p1"}} {
+		if _, errOut, code := cli("merge", m[0], m[1]); code != 0 {
+			t.Fatalf("merge %s %s: exit %d: %s", m[0], m[1], code, errOut)
+		}
+	}
+	if out, _, _ := cli("search", "--identifier", "OTHER2"); !regexp.MustCompile(`(?m)^p2\s.*\sp1 \(now p4\)\s+-$`).MatchString(out) {
+		t.Errorf("search for p2's number:\n%s", out)
+	}
+	out, _, _ := cli("search", "--identifier", "OTHER2", "--json")
+	var s summaryJSON
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.ReplacedBy != "p1" || s.FinalSurvivor != "p4" {
+		t.Errorf("search --json: %v\n%s", err, out)
+	}
+	if out, _, _ := cli("search", "--identifier", "MRN100"); !regexp.MustCompile(`(?m)^p1\s.*\sp4\s+-$`).MatchString(out) {
+		t.Errorf("a record merged once shows its survivor alone:\n%s", out)
+	}
+}
