@@ -1,6 +1,7 @@
 package record
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -259,6 +260,9 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link, ow
 	seen := map[string]bool{}
 	var best, scored string // the patient, and the record of it that scored best
 	var bestScore Score
+	// The best score of each other patient that reached auto_link: two
+	// patients that both would be linked to leave the choice to a person.
+	linkable := map[string]float64{}
 	for _, block := range CandidateQueries(in.Body) {
 		// A blocking key shared by more records than a page (a clinic's
 		// switchboard number, a placeholder phone) narrows nothing: its
@@ -301,6 +305,9 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link, ow
 				continue
 			}
 			sc := p.r.match.Score(in.Body, h.current())
+			if p.r.match.Decide(sc) == DecisionLink && sc.Total > linkable[final] {
+				linkable[final] = sc.Total
+			}
 			if best == "" || sc.Total > bestScore.Total || (sc.Total == bestScore.Total && final < best) {
 				best, scored, bestScore = final, h.id, sc
 			}
@@ -310,7 +317,15 @@ func (p *plan) probabilistic(ctx context.Context, in Incoming) (target, link, ow
 		p.note("identity", "Patient/"+in.ID, "new patient: no candidate found")
 		return in.ID, "", "", nil
 	}
-	switch p.r.match.Decide(bestScore) {
+	decision := p.r.match.Decide(bestScore)
+	if others := otherPatients(linkable, best); decision == DecisionLink && len(others) > 0 {
+		// Linked to one, the message's data would go to a patient chosen
+		// by a tie-break among records that all match this well.
+		p.note("identity", "Patient/"+in.ID, "new patient, review opened: Patient/%s %sscores %.1f ≥ auto_link %.1f (%s), but so do %s: not linked to one of them",
+			best, via(scored, best), bestScore.Total, p.r.match.AutoLink, scoreText(bestScore), strings.Join(others, ", "))
+		return in.ID, "", "", p.openReview(ctx, best, in.ID, bestScore, "other records match as well: "+strings.Join(others, ", "))
+	}
+	switch decision {
 	case DecisionLink:
 		if scored != best {
 			if p.linkedVia == nil {
@@ -434,4 +449,26 @@ func sign(f float64) float64 {
 		return -1
 	}
 	return 1
+}
+
+// otherPatients lists, best first, the patients in linkable other than
+// best, with their scores ("Patient/X (score 18.0)").
+func otherPatients(linkable map[string]float64, best string) []string {
+	var ids []string
+	for id := range linkable {
+		if id != best {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if c := cmp.Compare(linkable[b], linkable[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = fmt.Sprintf("Patient/%s (score %.1f)", id, linkable[id])
+	}
+	return out
 }
