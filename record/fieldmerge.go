@@ -204,6 +204,13 @@ func keepCleared(resourceType string, res map[string]any, clears []*Selector) er
 	for _, s := range srcs {
 		exts = append(exts, map[string]any{"url": ClearedElementURL, "valueString": s})
 	}
+	setMetaExtensions(res, meta, exts)
+	return nil
+}
+
+// setMetaExtensions sets res's meta.extension to exts, leaving out
+// meta.extension, and meta, when they would be empty.
+func setMetaExtensions(res, meta map[string]any, exts []any) {
 	if len(exts) == 0 {
 		delete(meta, "extension")
 	} else {
@@ -212,7 +219,6 @@ func keepCleared(resourceType string, res map[string]any, clears []*Selector) er
 	if len(meta) == 0 {
 		delete(res, "meta")
 	}
-	return nil
 }
 
 // selectsAny reports whether steps (as in clearElements) select anything
@@ -293,23 +299,11 @@ func stripClearMarkers(res map[string]any) {
 	if !ok {
 		return
 	}
-	if exts, ok := meta["extension"].([]any); ok {
-		kept := exts[:0:0]
-		for _, e := range exts {
-			if m, ok := e.(map[string]any); ok && m["url"] == ClearElementURL {
-				continue
-			}
-			kept = append(kept, e)
-		}
-		if len(kept) == 0 {
-			delete(meta, "extension")
-		} else {
-			meta["extension"] = kept
-		}
-	}
-	if len(meta) == 0 {
-		delete(res, "meta")
-	}
+	exts, _ := meta["extension"].([]any)
+	setMetaExtensions(res, meta, slices.DeleteFunc(slices.Clone(exts), func(e any) bool {
+		m, ok := e.(map[string]any)
+		return ok && m["url"] == ClearElementURL
+	}))
 }
 
 // clearElements removes from m what steps select: steps[0] is a name; where
