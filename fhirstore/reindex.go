@@ -22,7 +22,9 @@ import (
 // added, removed, or given another expression, kind or target) need no
 // bump: they change IndexFingerprint by themselves. A store whose rows
 // were built with another fingerprint rebuilds them (Reindexer).
-const IndexVersion = 1
+//
+// 2: phone numbers are also indexed by their last digits (PhoneKey).
+const IndexVersion = 2
 
 // IndexFingerprint identifies what builds the search index rows: every
 // definition's type, name, kind, expression and target, and IndexVersion.

@@ -576,7 +576,37 @@ func tokenEntries(param string, v any, emit func(IndexEntry)) {
 			return
 		}
 		tok(str("system"), str("value")) // Identifier, ContactPoint
+		if sys := str("system"); sys == "phone" || sys == "sms" {
+			// Also by its last digits, so that a search finds it however
+			// it was written (spaces, dashes, +44 or 0).
+			tok(PhoneKeySystem, PhoneKey(str("value")))
+		}
 	}
+}
+
+// PhoneKeySystem is the system of the extra token a phone number is
+// indexed under (PhoneKey): search phone=PhoneKeySystem|KEY finds it
+// whatever its punctuation and prefix.
+const PhoneKeySystem = "https://carebridge.dev/fhir/phone-key"
+
+// PhoneKeyDigits is how many trailing digits identify a phone number: enough
+// to tell numbers apart, few enough to leave out country and trunk prefixes
+// (+44 1632 960001 and 01632 960001).
+const PhoneKeyDigits = 8
+
+// PhoneKey is the last PhoneKeyDigits digits of a phone number, "" when it
+// has fewer.
+func PhoneKey(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			b = append(b, c)
+		}
+	}
+	if len(b) < PhoneKeyDigits {
+		return ""
+	}
+	return string(b[len(b)-PhoneKeyDigits:])
 }
 
 // splitReference returns the type and id of a literal reference:

@@ -472,3 +472,34 @@ func BenchmarkIndexEntries(b *testing.B) {
 		}
 	}
 }
+
+// TestPhoneKey: a phone number's last 8 digits, whatever its punctuation and
+// prefix; nothing for a shorter number.
+func TestPhoneKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"+44-1632-960777": "32960777",
+		"01632 960777":    "32960777",
+		"(01632) 960 777": "32960777",
+		"960777":          "",
+		"":                "",
+		"ext. 12345678":   "12345678",
+	} {
+		if got := PhoneKey(in); got != want {
+			t.Errorf("PhoneKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	entries, err := IndexEntries(map[string]any{"resourceType": "Patient", "id": "p",
+		"telecom": []any{map[string]any{"system": "phone", "value": "01632 960777"}, map[string]any{"system": "email", "value": "a@example.org"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var phone []string
+	for _, e := range entries {
+		if e.Param == "phone" {
+			phone = append(phone, e.System+"|"+e.Value)
+		}
+	}
+	if want := []string{"phone|01632 960777", PhoneKeySystem + "|32960777"}; !slices.Equal(phone, want) {
+		t.Errorf("phone entries %q, want %q", phone, want)
+	}
+}

@@ -239,7 +239,7 @@ const candidateCount = 50
 // CandidateQueries returns the blocking searches that find the stored
 // patients worth scoring against an incoming Patient: the same birth date
 // (finds typos in the name); the family name's first letters and the birth
-// year (finds typos in the date); the same phone number; the same national
+// year (finds typos in the date); the same phone number (its last 8 digits, however written); the same national
 // id (identifiers typed NI). Each is capped at 50 results. A patient with
 // none of these fields gets no queries.
 func CandidateQueries(incoming map[string]any) []fhirstore.Query {
@@ -268,8 +268,10 @@ func CandidateQueries(incoming map[string]any) []fhirstore.Query {
 	}
 	var phones []string
 	for _, p := range telecomValues(incoming, "phone", "sms") {
-		for _, v := range []string{p, asciiDigits(p)} {
-			if t := (fhirstore.TokenValue{Code: v, AnySystem: true}).String(); len(asciiDigits(v)) >= 6 && !slices.Contains(phones, t) {
+		// By the key every stored phone is indexed under too: the same
+		// number however written (comparePhones' rule).
+		if k := fhirstore.PhoneKey(p); k != "" {
+			if t := (fhirstore.TokenValue{System: fhirstore.PhoneKeySystem, Code: k}).String(); !slices.Contains(phones, t) {
 				phones = append(phones, t)
 			}
 		}
@@ -662,17 +664,15 @@ func compareGenders(a, b string) string {
 
 // Phone.
 
-// phoneDigits is how many trailing digits of two phone numbers are
-// compared: enough to tell numbers apart, few enough to ignore country and
-// trunk prefixes (+49 30 ... and 030 ...).
-const phoneDigits = 8
-
+// comparePhones compares phone numbers by their last digits
+// (fhirstore.PhoneKey), ignoring country and trunk prefixes (+49 30 ... and
+// 030 ...).
 func comparePhones(a, b map[string]any) string {
 	tails := func(p map[string]any) []string {
 		var out []string
 		for _, v := range telecomValues(p, "phone", "sms") {
-			if d := asciiDigits(v); len(d) >= phoneDigits {
-				out = append(out, d[len(d)-phoneDigits:])
+			if k := fhirstore.PhoneKey(v); k != "" {
+				out = append(out, k)
 			}
 		}
 		return out

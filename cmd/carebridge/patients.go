@@ -485,16 +485,26 @@ func newPatientsSearchCmd() *cobra.Command {
 		Long: `Find patients: every criterion given must match (at least one is required).
 --name matches the start of any given or family name, ignoring case and accents; --birthdate
 takes a date (1980-02-14, 1980-02, 1980) with an optional prefix (ge1980, lt1990-06);
---identifier is SYSTEM|VALUE or VALUE for any system; --phone matches a phone number.
+--identifier is SYSTEM|VALUE or VALUE for any system; --phone matches a phone number as
+recorded or by its last 8 digits, however either is written (spaces, dashes, +44 or 0).
 Merged records are listed too, with the record that replaced them, and records an identity
 link found to be another patient, with that patient.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := fhirstore.Query{Type: "Patient", Count: count}
-			for _, p := range []struct{ name, value string }{{"name", name}, {"birthdate", birthdate}, {"identifier", identifier}, {"phone", phone}} {
+			for _, p := range []struct{ name, value string }{{"name", name}, {"birthdate", birthdate}, {"identifier", identifier}} {
 				if p.value != "" {
 					q.Params = append(q.Params, fhirstore.Param{Name: p.name, Values: []string{p.value}})
 				}
+			}
+			if phone != "" {
+				// As recorded, or by its last digits however written
+				// (01632 960001, +44-1632-960001).
+				values := []string{fhirstore.TokenValue{Code: phone, AnySystem: true}.String()}
+				if k := fhirstore.PhoneKey(phone); k != "" {
+					values = append(values, fhirstore.TokenValue{System: fhirstore.PhoneKeySystem, Code: k}.String())
+				}
+				q.Params = append(q.Params, fhirstore.Param{Name: "phone", Values: values})
 			}
 			if len(q.Params) == 0 {
 				return usageErrorf(cmd, "say whom to look for: --name, --birthdate, --identifier or --phone")
@@ -570,7 +580,7 @@ link found to be another patient, with that patient.`,
 	c.Flags().StringVar(&name, "name", "", "a given or family name (its start; case and accents ignored)")
 	c.Flags().StringVar(&birthdate, "birthdate", "", "birth date: 1980-02-14, 1980-02 or 1980, optionally prefixed eq, ne, lt, gt, le, ge (ge1980)")
 	c.Flags().StringVar(&identifier, "identifier", "", "identifier: SYSTEM|VALUE, or VALUE for any system")
-	c.Flags().StringVar(&phone, "phone", "", "phone number")
+	c.Flags().StringVar(&phone, "phone", "", "phone number (as recorded, or its last 8 digits match)")
 	c.Flags().IntVar(&count, "count", defaultSearchCount, fmt.Sprintf("at most N patients (1 to %d)", maxSearchCount))
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per patient and line")
 	return c

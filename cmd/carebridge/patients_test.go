@@ -503,3 +503,50 @@ func TestPatientsSearchShowsTheFinalSurvivor(t *testing.T) {
 		t.Errorf("a record merged once shows its survivor alone:\n%s", out)
 	}
 }
+
+// TestSearchPhoneHoweverWritten: --phone finds a number recorded with
+// another punctuation or prefix by its last 8 digits, and not a number
+// that only shares fewer of them.
+func TestSearchPhoneHoweverWritten(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(dir, "carebridge.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs fhirstore.ChangeSet
+	for _, b := range []string{
+		`{"resourceType":"Patient","id":"ph1","name":[{"family":"Dialtone"}],"telecom":[{"system":"phone","value":"+44-1632-960777"}]}`,
+		`{"resourceType":"Patient","id":"ph2","name":[{"family":"Busyline"}],"telecom":[{"system":"phone","value":"01632 960778"}]}`,
+	} {
+		var head struct{ ID string }
+		json.Unmarshal([]byte(b), &head)
+		cs.Writes = append(cs.Writes, fhirstore.Write{Type: "Patient", ID: head.ID, Body: []byte(b)})
+	}
+	if _, err := s.Apply(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, tc := range []struct{ phone, want string }{
+		{"01632960777", "ph1"},
+		{"01632 960 777", "ph1"},
+		{"+44-1632-960777", "ph1"}, // as recorded
+		{"(01632) 960778", "ph2"},
+		{"960777", ""}, // too few digits to say which number
+	} {
+		out, errOut, code := runCLI(t, "", "patients", "search", "--phone", tc.phone, "--json", "--data", dir)
+		if code != 0 {
+			t.Fatalf("search --phone %q: exit %d: %s", tc.phone, code, errOut)
+		}
+		var ids []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var p struct{ ID string }
+			if json.Unmarshal([]byte(line), &p) == nil && p.ID != "" {
+				ids = append(ids, p.ID)
+			}
+		}
+		if got := strings.Join(ids, ","); got != tc.want {
+			t.Errorf("search --phone %q found %q, want %q", tc.phone, got, tc.want)
+		}
+	}
+}
