@@ -131,7 +131,9 @@ func parseAck(t *testing.T, ack []byte) *hl7.Message {
 // entry reaches a final status.
 func waitFinal(t *testing.T, j fhirstore.Journal, id int64) *fhirstore.Entry {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: under -race with the rest of the suite on two cores a
+	// backlog of hundreds takes a while; a healthy run returns at once.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		e, err := j.Get(context.Background(), id)
 		if err != nil {

@@ -59,6 +59,7 @@ func forPatient(msg []byte, i int) []byte {
 	msg = bytes.ReplaceAll(msg, []byte("Eze^Chiamaka"), fmt.Appendf(nil, "Eze%c^Chiamaka", 'a'+i))
 	msg = bytes.ReplaceAll(msg, []byte("01632 9601"), fmt.Appendf(nil, "01632 97%02d", i))
 	msg = bytes.ReplaceAll(msg, []byte("01632 9602"), fmt.Appendf(nil, "01632 98%02d", i))
+	msg = bytes.ReplaceAll(msg, []byte("07700 9001"), fmt.Appendf(nil, "07700 9%03d", i)) // mobiles
 	msg = bytes.ReplaceAll(msg, []byte("7 Lantern Row"), fmt.Appendf(nil, "%d Lantern Row", 10+i))
 	msg = bytes.ReplaceAll(msg, []byte("ACC300001"), fmt.Appendf(nil, "ACC7%05d", i))
 	msg = bytes.ReplaceAll(msg, []byte("MRN200001"), fmt.Appendf(nil, "MRN7%05d", i))

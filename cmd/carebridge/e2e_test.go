@@ -783,3 +783,18 @@ func TestReplayAsAListenerWithItsCharset(t *testing.T) {
 		t.Fatalf("the record has the name decoded: exit %d\n%s", code, out)
 	}
 }
+
+// TestReprocessNothingMatchesSaysSo: filters that match no message queue
+// nothing, exit 0, and say so rather than only "queued 0".
+func TestReprocessNothingMatchesSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	data, msg := filepath.Join(dir, "data"), filepath.Join(dir, "m.hl7")
+	os.WriteFile(msg, synthetic("NOMATCH1", 1), 0o600)
+	if out, errOut, code := run(t, nil, "replay", "--data", data, msg); code != 0 {
+		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := run(t, nil, "messages", "reprocess", "--data", data, "--type", "FOO^BAR")
+	if code != 0 || !strings.Contains(out, "queued 0 message(s)") || !strings.Contains(out, "note: no processed, failed or filtered message matches these filters") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}

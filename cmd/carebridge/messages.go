@@ -514,6 +514,9 @@ process only).`,
 				for _, line := range notQueued {
 					fmt.Fprintln(out, line)
 				}
+				if n == 0 && len(f.IDs) == 0 {
+					fmt.Fprintln(out, "note: no processed, failed or filtered message matches these filters; `carebridge messages list` with them shows what there is")
+				}
 			}
 			// What makes the command fail, after the rest is done: named IDs
 			// that will never be processed, messages that failed again.
