@@ -96,6 +96,10 @@ type pipelineResult struct {
 	Durability      string  `json:"durability"`
 	Workers         int     `json:"workers"`
 	KeptDataDir     string  `json:"data_dir,omitempty"`
+	// FailedEntries are the first failed messages (journal ID, type and
+	// error: the errors name elements and rules, never patient data), so
+	// that a failure in a temporary data directory is not lost with it.
+	FailedEntries []benchFailure `json:"failed_entries,omitempty"`
 }
 
 func newBenchPipelineCmd() *cobra.Command {
@@ -134,6 +138,9 @@ database bytes per message.`,
 				fmt.Fprintf(out, "cpu           %.2f ms per message (engine and senders, user and system), %.2f of %d cores busy\n", res.CPUMSPerMessage, res.CPUsBusy, runtime.NumCPU())
 			}
 			fmt.Fprintf(out, "database      %d bytes, %.0f bytes per message\n", res.DatabaseBytes, res.BytesPerMessage)
+			for _, f := range res.FailedEntries {
+				fmt.Fprintf(out, "failed        entry %d (%s): %s\n", f.ID, f.Type, f.Error)
+			}
 			if res.Failed > 0 || res.Ingest.Accepted != res.Ingest.Sent {
 				return &exitError{code: exitFailure, err: fmt.Errorf("%d message(s) failed, %d not accepted", res.Failed, res.Ingest.Sent-res.Ingest.Accepted)}
 			}
@@ -218,6 +225,15 @@ func benchPipeline(ctx context.Context, data, durability string, workers, conns,
 		}
 	}
 	end := time.Now()
+	if res.Failed > 0 {
+		err := store.List(ctx, fhirstore.Filter{Statuses: []fhirstore.Status{fhirstore.StatusFailed}, Limit: maxBenchFailures}, func(e *fhirstore.Entry) error {
+			res.FailedEntries = append(res.FailedEntries, benchFailure{ID: e.ID, Type: e.MessageType, Error: e.Error})
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+	}
 	if cpuEnd, ok := processCPU(); ok && cpuOK && res.Processed+res.Failed > 0 {
 		cpu := cpuEnd - cpuStart
 		res.CPUMSPerMessage = float64(cpu.Microseconds()) / 1000 / float64(res.Processed+res.Failed)
@@ -237,3 +253,13 @@ func benchPipeline(ctx context.Context, data, durability string, workers, conns,
 	res.BytesPerMessage = float64(res.DatabaseBytes) / float64(max(res.Ingest.Sent, 1))
 	return res, nil
 }
+
+// benchFailure is a message that failed in a bench run.
+type benchFailure struct {
+	ID    int64  `json:"id"`
+	Type  string `json:"type"`
+	Error string `json:"error"`
+}
+
+// maxBenchFailures bounds the failed messages a bench run lists.
+const maxBenchFailures = 5

@@ -798,3 +798,19 @@ func TestReprocessNothingMatchesSaysSo(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestBenchPipelineListsFailures: bench pipeline names the messages that
+// failed, with their error, so that the reason outlives a temporary data
+// directory (here an ORU^R01 no map handles, waiting in the journal).
+func TestBenchPipelineListsFailures(t *testing.T) {
+	dir := t.TempDir()
+	data, msg := filepath.Join(dir, "data"), filepath.Join(dir, "oru.hl7")
+	os.WriteFile(msg, []byte("MSH|^~\\&|LAB|GENHOSP|CB|CB|20261101120000||ORU^R01^ORU_R01|BENCHORU1|P|2.5.1\rPID|1||E2E000001^^^GENHOSP^MR||Synthetic^Person||19900101|U\r"), 0o600)
+	if out, errOut, code := run(t, nil, "replay", "--data", data, msg); code != 0 {
+		t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := run(t, nil, "bench", "pipeline", "--data", data, "--messages", "20", "--connections", "2")
+	if code != 1 || !strings.Contains(out, "failed        entry 1 (ORU^R01): no map for ORU^R01") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+}
