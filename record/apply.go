@@ -894,10 +894,15 @@ func (p *plan) fillGaps(ctx context.Context, s *state, in map[string]any, m *Mes
 	uncleared := func(k string, v any) (any, bool) {
 		add := map[string]any{k: v}
 		for _, sel := range cleared {
+			if !selectsAny(add, sel.steps) {
+				continue
+			}
+			// (Tested before clearing: clearElements changes nested
+			// objects of v in place, so a comparison after it sees none.)
+			if !slices.Contains(refused, k) {
+				refused = append(refused, k)
+			}
 			clearElements(add, sel.steps)
-		}
-		if !jsonEqual(add[k], v) && !slices.Contains(refused, k) {
-			refused = append(refused, k)
 		}
 		v, ok := add[k]
 		return v, ok
