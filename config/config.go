@@ -80,6 +80,11 @@ type MLLPListener struct {
 	// AckPolicy: "on-commit" (ACK once the message is journaled; default) or
 	// "on-process" (ACK after processing, so the sender sees AE on failure).
 	AckPolicy string `yaml:"ack_policy"`
+	// Unmapped: "accept" (default: a message no map handles is journaled,
+	// acknowledged by ack_policy, and fails processing with the reason) or
+	// "reject" (it is answered AR at once, ERR-3 200 or 201, and journaled
+	// rejected).
+	Unmapped string `yaml:"unmapped"`
 	// Charset is the character set assumed when MSH-18 is empty (HL7 table
 	// 0211 names, e.g. "UNICODE UTF-8", "8859/1", "GB 18030"). Default UTF-8.
 	Charset        string   `yaml:"charset"`
@@ -200,6 +205,9 @@ func (c *Config) Defaults() {
 		if l.AckPolicy == "" {
 			l.AckPolicy = AckOnCommit
 		}
+		if l.Unmapped == "" {
+			l.Unmapped = UnmappedAccept
+		}
 		if l.Charset == "" {
 			l.Charset = "UNICODE UTF-8"
 		}
@@ -267,6 +275,12 @@ func (t *TLS) defaults() {
 const (
 	AckOnCommit  = "on-commit"
 	AckOnProcess = "on-process"
+)
+
+// What a listener does with a message no map handles (mllp[].unmapped).
+const (
+	UnmappedAccept = "accept"
+	UnmappedReject = "reject"
 )
 
 // DatabasePath is where the SQLite database lives.
@@ -399,6 +413,7 @@ func (c *Config) validate(file string, pos map[string]strictyaml.Position, errs,
 		}
 		addrs[l.Addr] = true
 		oneOf(p+".ack_policy", l.AckPolicy, AckOnCommit, AckOnProcess)
+		oneOf(p+".unmapped", l.Unmapped, UnmappedAccept, UnmappedReject)
 		if !KnownCharset(l.Charset) {
 			bad(p+".charset", "unknown character set %q (use an HL7 table 0211 name such as \"UNICODE UTF-8\", \"8859/1\", \"GB 18030\")", l.Charset)
 		}

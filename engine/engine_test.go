@@ -765,6 +765,92 @@ func TestOnProcessUnsupportedMessageGetsAR(t *testing.T) {
 	}
 }
 
+// TestUnmappedRejectAnswersAROnArrival: a listener with unmapped: reject
+// answers a message no map handles AR at once, whatever its ACK policy, with
+// ERR-3 200 or 201 and the reason, and journals it rejected (never
+// processed); a message a map handles is accepted as before, and so is an
+// unmapped one on a listener that accepts them (the default), which fails
+// processing with the same reason.
+func TestUnmappedRejectAnswersAROnArrival(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, policy := range []string{config.AckOnCommit, config.AckOnProcess} {
+		t.Run(policy, func(t *testing.T) {
+			cfg := testConfig(t, func(c *config.Config) {
+				c.MLLP[0].AckPolicy, c.MLLP[0].Unmapped = policy, config.UnmappedReject
+				second := c.MLLP[0]
+				second.Name, second.Addr, second.Unmapped = "accepting", "127.0.0.1:0", config.UnmappedAccept
+				c.MLLP = append(c.MLLP, second)
+			})
+			n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps { return engine.Deps{Journal: store, Mappings: set} })
+			c := dial(t, n.addr)
+			for _, tc := range []struct{ typ, err3, loc, ctl string }{
+				{"ORU^R01^ORU_R01", "200", "MSH^1^9^1^1", "R-200"},
+				{"ADT^A99^ADT_A01", "201", "MSH^1^9^1^2", "R-201"},
+			} {
+				raw := "MSH|^~\\&|LAB|GENHOSP|CB|CB|20261201120000+0000||" + tc.typ + "|" + tc.ctl + "|P|2.5.1\rPID|1||U1^^^GENHOSP^MR\r"
+				ack, err := c.Send(context.Background(), []byte(raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := parseAck(t, ack)
+				if a.Get("MSA-1") != "AR" || a.Get("ERR-3.1") != tc.err3 || a.Get("ERR-2") != tc.loc || !strings.Contains(a.Get("ERR-8"), "no map for "+strings.Join(strings.Split(tc.typ, "^")[:2], "^")+" from sender LAB^GENHOSP") {
+					t.Errorf("%s: ACK %q; want AR, ERR-3 %s at %s naming the type and sender", tc.typ, ack, tc.err3, tc.loc)
+				}
+				es := entries(t, n.store, fhirstore.Filter{ControlID: tc.ctl})
+				if len(es) != 1 || es[0].Status != fhirstore.StatusRejected || !strings.Contains(es[0].Error, "no map for") {
+					t.Errorf("%s: journal %+v, want one rejected entry with the reason", tc.typ, es)
+				}
+			}
+			// A message a map handles is accepted and processed; so is one
+			// resent under a rejected one's control ID (no original).
+			ok := "MSH|^~\\&|ADT|GENHOSP|CB|CB|20261201120000+0000||ADT^A08^ADT_A01|R-OK|P|2.5.1\rEVN|A08|20261201120000+0000\rPID|1||U2^^^GENHOSP^MR||Mapped^Mia||19800101|F\r"
+			ack, err := c.Send(context.Background(), []byte(ok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := parseAck(t, ack); a.Get("MSA-1") != "AA" {
+				t.Errorf("mapped message: ACK %q, want AA", ack)
+			}
+			es := entries(t, n.store, fhirstore.Filter{ControlID: "R-OK"})
+			if len(es) != 1 || waitFinal(t, n.store, es[0].ID).Status != fhirstore.StatusProcessed {
+				t.Errorf("mapped message: journal %+v, want it processed", es)
+			}
+			resent := strings.Replace(ok, "|R-OK|", "|R-201|", 1)
+			if ack, err = c.Send(context.Background(), []byte(resent)); err != nil {
+				t.Fatal(err)
+			}
+			if a := parseAck(t, ack); a.Get("MSA-1") != "AA" {
+				t.Errorf("resent under a rejected control ID: ACK %q, want AA", ack)
+			}
+			if es = entries(t, n.store, fhirstore.Filter{ControlID: "R-201"}); len(es) != 2 || waitFinal(t, n.store, es[1].ID).Status != fhirstore.StatusProcessed {
+				t.Errorf("resent under a rejected control ID: journal %+v, want the rejected entry and a processed one", es)
+			}
+			// The accepting listener takes the unmapped message and fails
+			// it in processing; under on-commit the sender saw AA.
+			other := dial(t, n.eng.MLLPAddr("accepting").String())
+			raw := "MSH|^~\\&|LAB|GENHOSP|CB|CB|20261201120000+0000||ORU^R01^ORU_R01|A-200|P|2.5.1\rPID|1||U1^^^GENHOSP^MR\r"
+			ack, err = other.Send(context.Background(), []byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{config.AckOnCommit: "AA", config.AckOnProcess: "AR"}[policy]
+			if a := parseAck(t, ack); a.Get("MSA-1") != want {
+				t.Errorf("accepting listener: ACK %q, want %s", ack, want)
+			}
+			es = entries(t, n.store, fhirstore.Filter{ControlID: "A-200"})
+			if len(es) != 1 {
+				t.Fatalf("accepting listener: %d entries, want 1", len(es))
+			}
+			if got := waitFinal(t, n.store, es[0].ID); got.Status != fhirstore.StatusFailed || !strings.Contains(got.Error, "no map for ORU^R01") {
+				t.Errorf("accepting listener: entry %s %q, want failed with the reason", got.Status, got.Error)
+			}
+		})
+	}
+}
+
 // A 0x1C byte inside a message would end its frame early: the message is
 // refused whole (AR, ERR-3 102), nothing is journaled, and the connection
 // goes on.

@@ -147,3 +147,7 @@ func (mp *Mapper) Process(_ context.Context, e *fhirstore.Entry) Outcome {
 	return Outcome{Status: fhirstore.StatusProcessed, Result: res.Bundle, Notes: notes, ResultHash: set.Hash(),
 		Record: record.FromMapping(msg, res, e.ID), Key: routeKey(msg)}
 }
+
+// Handles says whether the mapping set in use has a map for msg (see
+// mappings.Set.Handles).
+func (mp *Mapper) Handles(msg *hl7.Message) error { return mp.set.Load().Handles(msg) }

@@ -24,7 +24,7 @@ func (e *Engine) receive(ctx context.Context, l *listener, c *mllp.ConnInfo, raw
 	if c != nil && c.RemoteAddr != nil {
 		peer = c.RemoteAddr.String()
 	}
-	r := e.Receive(ctx, Inbound{Listener: l.cfg.Name, Peer: peer, Raw: raw, Charset: l.cfg.Charset, AckPolicy: l.cfg.AckPolicy})
+	r := e.Receive(ctx, Inbound{Listener: l.cfg.Name, Peer: peer, Raw: raw, Charset: l.cfg.Charset, AckPolicy: l.cfg.AckPolicy, Unmapped: l.cfg.Unmapped})
 	if r.IsAck {
 		// HL7 v2.5.1 2.9: an acknowledgment is not acknowledged. Answering
 		// one risks an endless exchange with a peer that answers ACKs too.
@@ -66,6 +66,16 @@ type Inbound struct {
 	Raw       []byte // kept by the engine: not to be modified once passed in
 	Charset   string // assumed when MSH-18 is empty
 	AckPolicy string // config.AckOnCommit (default) or config.AckOnProcess
+	// Unmapped is config.UnmappedReject to answer a message no map handles
+	// AR at once (journaled rejected) instead of accepting it.
+	Unmapped string
+}
+
+// Screener is implemented by a Processor that can tell on arrival whether
+// it handles a message at all (the Mapper: is there a map for its type and
+// trigger event). Handles returns nil if it does, else why not.
+type Screener interface {
+	Handles(msg *hl7.Message) error
 }
 
 // Receive journals one inbound message and returns the acknowledgement to
@@ -80,12 +90,22 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 	if err != nil {
 		return e.reject(ctx, in, nil, []hl7.ErrorDetail{errorDetail(err)}, err.Error())
 	}
-	if strings.EqualFold(strings.TrimSpace(msg.MessageCode()), "ACK") {
+	isAck := strings.EqualFold(strings.TrimSpace(msg.MessageCode()), "ACK")
+	if isAck {
 		defer func() { r.IsAck = true }()
 	}
 	e.metrics.received.WithLabelValues(in.Listener, metricType(msg.Type())).Inc()
 	if problems := hl7.Validate(msg); len(problems) > 0 {
 		return e.reject(ctx, in, msg, problems, problems[0].Text)
+	}
+	// An acknowledgement is journaled, never answered: not screened.
+	if in.Unmapped == config.UnmappedReject && !isAck {
+		if s, ok := e.processor.(Screener); ok {
+			if err := s.Handles(msg); err != nil {
+				detail, _ := unsupported(err)
+				return e.reject(ctx, in, msg, []hl7.ErrorDetail{detail}, err.Error())
+			}
+		}
 	}
 
 	entry := headerEntry(in, msg)
@@ -190,25 +210,41 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 }
 
 // failureAck is the acknowledgement of a message whose processing failed
-// under the on-process policy: AR with ERR-3 200 (unsupported message type)
-// or 201 (unsupported event code) for a message no map handles, as HL7
-// answers a message the application does not support; AR with 100 (segment
-// sequence error) at PID for an ADT or DFT message that names no patient,
-// which no resend of it can fix; AE with 207 (application internal error)
-// for anything else.
+// under the on-process policy: AR for a message no map handles (see
+// unsupported), AR with 100 (segment sequence error) at PID for an ADT or
+// DFT message that names no patient, which no resend of it can fix; AE with
+// 207 (application internal error) for anything else.
 func failureAck(msg *hl7.Message, out Outcome) (hl7.AckCode, []byte) {
-	detail := hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError, Text: out.errText()}
+	detail, rejected := unsupported(out.Err)
+	if !rejected && errors.Is(out.Err, record.ErrNoPatient) {
+		detail.Code, detail.Location, rejected = hl7.CodeSegmentSequence, "PID^1", true
+	}
 	outcome := hl7.Error
-	switch {
-	case errors.Is(out.Err, mappings.ErrNoEventMap):
-		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedEventCode, "MSH^1^9^1^2", hl7.Rejected
-	case errors.Is(out.Err, mappings.ErrNoMap):
-		detail.Code, detail.Location, outcome = hl7.CodeUnsupportedMessageType, "MSH^1^9^1^1", hl7.Rejected
-	case errors.Is(out.Err, record.ErrNoPatient):
-		detail.Code, detail.Location, outcome = hl7.CodeSegmentSequence, "PID^1", hl7.Rejected
+	if rejected {
+		outcome = hl7.Rejected
 	}
 	code := hl7.AckCodeFor(msg, outcome)
 	return code, hl7.Ack(msg, code, "processing failed", detail)
+}
+
+// unsupported is the ERR segment for err: ERR-3 200 (unsupported message
+// type) at MSH-9.1 or 201 (unsupported event code) at MSH-9.2 when err says
+// no map handles the message, as HL7 answers what an application does not
+// support (ok true: an AR); else 207 (application internal error).
+func unsupported(err error) (detail hl7.ErrorDetail, ok bool) {
+	detail = hl7.ErrorDetail{Code: hl7.CodeApplicationInternalError, Severity: hl7.SeverityError}
+	if err != nil {
+		detail.Text = err.Error()
+	}
+	switch {
+	case errors.Is(err, mappings.ErrNoEventMap):
+		detail.Code, detail.Location = hl7.CodeUnsupportedEventCode, "MSH^1^9^1^2"
+	case errors.Is(err, mappings.ErrNoMap):
+		detail.Code, detail.Location = hl7.CodeUnsupportedMessageType, "MSH^1^9^1^1"
+	default:
+		return detail, false
+	}
+	return detail, true
 }
 
 // reject journals input that cannot be accepted and returns its NAK.

@@ -222,13 +222,21 @@ func matches(pattern, v string) bool { return pattern == "" || pattern == "*" ||
 
 func (st *mapState) defaultProfile() *profile { return st.set.senders[len(st.set.senders)-1] }
 
-// Map turns one HL7 v2 message into a FHIR R4 transaction Bundle.
-func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
-	code, event := msg.MessageCode(), msg.TriggerEvent()
-	app, fac := msg.Get("MSH-3.1"), msg.Get("MSH-4.1") // read once: the sender is named in several places
+// Handles says whether the set has a map for msg's message type and trigger
+// event: nil if it has, else the error Map would return (matching ErrNoMap,
+// and ErrNoEventMap when only the event is missing). It does not map: a
+// message it accepts may still fail to map.
+func (s *Set) Handles(msg *hl7.Message) error {
+	_, _, err := s.messageMap(msg.MessageCode(), msg.TriggerEvent(), msg.Get("MSH-3.1"), msg.Get("MSH-4.1"))
+	return err
+}
+
+// messageMap finds the message map and structure for a message code and
+// trigger event; app and fac name the sender in the error.
+func (s *Set) messageMap(code, event, app, fac string) (*messageMap, string, error) {
 	mm, ok := s.messages[code]
 	if !ok {
-		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s", code, event, senderName(app, fac))}
+		return nil, "", &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s", code, event, senderName(app, fac))}
 	}
 	structure, ok := mm.events[event]
 	if !ok {
@@ -237,7 +245,18 @@ func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
 			evs = append(evs, e)
 		}
 		slices.Sort(evs)
-		return nil, &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, senderName(app, fac), code, strings.Join(evs, ", ")), eventOnly: true}
+		return nil, "", &noMapError{msg: fmt.Sprintf("no map for %s^%s from sender %s (the %s map handles %s)", code, event, senderName(app, fac), code, strings.Join(evs, ", ")), eventOnly: true}
+	}
+	return mm, structure, nil
+}
+
+// Map turns one HL7 v2 message into a FHIR R4 transaction Bundle.
+func (s *Set) Map(msg *hl7.Message, opts Options) (*Result, error) {
+	code, event := msg.MessageCode(), msg.TriggerEvent()
+	app, fac := msg.Get("MSH-3.1"), msg.Get("MSH-4.1") // read once: the sender is named in several places
+	mm, structure, err := s.messageMap(code, event, app, fac)
+	if err != nil {
+		return nil, err
 	}
 	p, err := s.profileFor(app, fac, opts.Sender)
 	if err != nil {

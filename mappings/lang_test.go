@@ -302,6 +302,17 @@ func TestMappingErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, c.want)
 			}
+			// Handles answers on arrival what Map would: the same error
+			// when no map handles the message, nil otherwise (a message
+			// it lets through may still fail mapping).
+			switch handled := set.Handles(msg); {
+			case errors.Is(err, mappings.ErrNoMap):
+				if handled == nil || handled.Error() != err.Error() || errors.Is(handled, mappings.ErrNoEventMap) != errors.Is(err, mappings.ErrNoEventMap) {
+					t.Errorf("Handles = %v, want %v", handled, err)
+				}
+			case handled != nil:
+				t.Errorf("Handles = %v, want nil: a map handles the message", handled)
+			}
 		})
 	}
 	msg, _ := hl7.Parse([]byte("MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ORU^R01|C1|P|2.5.1\r"))
