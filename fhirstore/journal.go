@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -30,6 +31,31 @@ const (
 	StatusDuplicate  Status = "duplicate"
 	StatusRejected   Status = "rejected"
 )
+
+// Requeueable is the statuses of the entries matching f that a reprocessing
+// takes (Journal.Requeue): those of f.Statuses that have finished processing
+// (processed, failed or filtered), or all three when f names none, and
+// duplicates too when f names entries by ID (a person's decision to process
+// one). It is an error when f names statuses of which none qualifies.
+func Requeueable(f Filter) ([]Status, error) {
+	allowed := []Status{StatusProcessed, StatusFailed, StatusFiltered}
+	if len(f.IDs) > 0 {
+		allowed = append(allowed, StatusDuplicate)
+	}
+	if len(f.Statuses) == 0 {
+		return allowed, nil
+	}
+	var keep []Status
+	for _, st := range f.Statuses {
+		if slices.Contains(allowed, st) {
+			keep = append(keep, st)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, errors.New("only processed, failed or filtered messages (and duplicates named by ID) can be reprocessed")
+	}
+	return keep, nil
+}
 
 // Statuses lists every status, in lifecycle order.
 var Statuses = []Status{StatusReceived, StatusProcessing, StatusProcessed, StatusFailed, StatusFiltered, StatusDuplicate, StatusRejected}

@@ -35,6 +35,42 @@ func ValidateBundle(bundle []byte) error {
 	return nil
 }
 
+// ValidateEntries checks each resource of a Bundle a mapping produced as the
+// record does before storing it: resource by resource, with the validator's
+// fast path (ValidateBundle runs the full one on the whole Bundle, which
+// explains more but costs ten times as much: too slow for thousands of
+// messages). It returns nil, or an error wrapping ErrInvalidFHIR that names
+// the resources at fault.
+func ValidateEntries(bundle []byte) error {
+	v, err := validator()
+	if err != nil {
+		return err
+	}
+	var b struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(bundle, &b); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidFHIR, err)
+	}
+	var errs []error
+	for i, e := range b.Entry {
+		if err := v.Resource(e.Resource); err != nil {
+			var r struct {
+				ResourceType string `json:"resourceType"`
+				ID           string `json:"id"`
+			}
+			_ = json.Unmarshal(e.Resource, &r)
+			errs = append(errs, fmt.Errorf("entry %d (%s/%s): %w", i, r.ResourceType, r.ID, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidFHIR, errors.Join(errs...))
+	}
+	return nil
+}
+
 // PrettyBundle indents a Bundle for people and golden files: two spaces,
 // keys sorted, a final newline.
 func PrettyBundle(bundle []byte) ([]byte, error) {

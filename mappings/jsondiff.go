@@ -208,3 +208,92 @@ func diffArray(path string, want, got []any, out *[]Difference) {
 	}
 	gap(wStart, len(ws), gStart, len(gs))
 }
+
+// ResourceChange is how one resource of a Bundle differs from the same
+// resource (same type and id) in another Bundle of the same message.
+type ResourceChange struct {
+	// Resource is the reference, e.g. "Patient/71bf…".
+	Resource string
+	// Kind is "added" (only in the new Bundle), "removed" (only in the old
+	// one) or "changed".
+	Kind string
+	// Differences, for a changed resource, are its differing values by path
+	// within the resource (e.g. `name[0].use`); Want is the old value, Got
+	// the new one.
+	Differences []Difference
+}
+
+// DiffBundles compares two Bundles made from one message (old, as the
+// journal kept it, and new, as a mapping set makes it now) resource by
+// resource, matching entries by resource type and id: so that a resource
+// added or left out reads as that, not as every later entry changed. The
+// changes come in the new Bundle's order, then the removed resources in the
+// old one's; identical resources are left out.
+func DiffBundles(old, new []byte) ([]ResourceChange, error) {
+	o, err := bundleResources(old)
+	if err != nil {
+		return nil, fmt.Errorf("old bundle: %w", err)
+	}
+	n, err := bundleResources(new)
+	if err != nil {
+		return nil, fmt.Errorf("new bundle: %w", err)
+	}
+	oldByRef := make(map[string]any, len(o))
+	for _, r := range o {
+		oldByRef[r.ref] = r.body
+	}
+	var out []ResourceChange
+	seen := make(map[string]bool, len(n))
+	for _, r := range n {
+		seen[r.ref] = true
+		was, ok := oldByRef[r.ref]
+		if !ok {
+			out = append(out, ResourceChange{Resource: r.ref, Kind: "added"})
+			continue
+		}
+		var diffs []Difference
+		diffValue("", was, r.body, &diffs)
+		if len(diffs) > 0 {
+			out = append(out, ResourceChange{Resource: r.ref, Kind: "changed", Differences: diffs})
+		}
+	}
+	for _, r := range o {
+		if !seen[r.ref] {
+			out = append(out, ResourceChange{Resource: r.ref, Kind: "removed"})
+		}
+	}
+	return out, nil
+}
+
+type bundleResource struct {
+	ref  string // Type/id
+	body any
+}
+
+// bundleResources lists a Bundle's entries' resources with their references.
+func bundleResources(b []byte) ([]bundleResource, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	v, err := decodeJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	bundle, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	entries, _ := bundle["entry"].([]any)
+	out := make([]bundleResource, 0, len(entries))
+	for i, e := range entries {
+		entry, _ := e.(map[string]any)
+		res, _ := entry["resource"].(map[string]any)
+		typ, _ := res["resourceType"].(string)
+		id, _ := res["id"].(string)
+		if typ == "" || id == "" {
+			return nil, fmt.Errorf("entry %d has no resource with a resourceType and an id", i)
+		}
+		out = append(out, bundleResource{ref: typ + "/" + id, body: res})
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +44,52 @@ func TestDiffJSON(t *testing.T) {
 	}
 	if _, err := DiffJSON([]byte(`{`), []byte(`{}`)); err == nil {
 		t.Error("no error for broken expected JSON")
+	}
+}
+
+func TestDiffBundles(t *testing.T) {
+	entry := func(typ, id, rest string) string {
+		return `{"fullUrl":"urn:uuid:` + id + `","resource":{"resourceType":"` + typ + `","id":"` + id + `"` + rest + `},"request":{"method":"PUT","url":"` + typ + `/` + id + `"}}`
+	}
+	bundle := func(entries ...string) []byte {
+		return []byte(`{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Join(entries, ",") + `]}`)
+	}
+	old := bundle(
+		entry("Patient", "p1", `,"name":[{"use":"usual","family":"Fixture"}],"gender":"female"`),
+		entry("Encounter", "e1", `,"status":"in-progress"`),
+		entry("Location", "l1", `,"name":"Ward 1"`),
+	)
+	// The new set names the name's use right, makes an Account before the
+	// Encounter (which moves every later entry) and no Location.
+	new := bundle(
+		entry("Patient", "p1", `,"name":[{"use":"official","family":"Fixture"}],"gender":"female"`),
+		entry("Account", "a1", `,"status":"active"`),
+		entry("Encounter", "e1", `,"status":"in-progress"`),
+	)
+	changes, err := DiffBundles(old, new)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		s := c.Kind + " " + c.Resource
+		for _, d := range c.Differences {
+			s += "; " + d.String()
+		}
+		got = append(got, s)
+	}
+	want := []string{`changed Patient/p1; name[0].use: want "usual", got "official"`, "added Account/a1", "removed Location/l1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes:\n%q\nwant:\n%q", got, want)
+	}
+	if changes, err := DiffBundles(new, new); err != nil || len(changes) != 0 {
+		t.Errorf("a Bundle against itself: %v, %v; want no change", changes, err)
+	}
+	// A message that failed before has no Bundle: everything is added.
+	if changes, err := DiffBundles(nil, new); err != nil || len(changes) != 3 || changes[0].Kind != "added" {
+		t.Errorf("against no Bundle: %v, %v; want three added", changes, err)
+	}
+	if _, err := DiffBundles([]byte(`{"entry":[{"resource":{}}]}`), new); err == nil {
+		t.Error("no error for an entry without a resource type and id")
 	}
 }

@@ -452,7 +452,7 @@ type processedJSON struct {
 func newMessagesReprocessCmd() *cobra.Command {
 	var cf configFlags
 	var ff filterFlags
-	var queueOnly, asJSON bool
+	var queueOnly, asJSON, dry, withDiff, all bool
 	c := &cobra.Command{
 		Use:   "reprocess [ID...] [--json]",
 		Short: "Process messages again (after a fix), by ID or by filter",
@@ -460,7 +460,10 @@ func newMessagesReprocessCmd() *cobra.Command {
 Select them by ID, by filter, or both; at least one is required (use --status failed to retry
 every failure). A running server picks them up within its poll interval; this command also
 processes them itself unless --queue-only is given (the journal hands each message to one
-process only).`,
+process only).
+
+With --dry-run nothing is queued or changed: each message is mapped with the configured
+mappings and compared with the Bundle it keeps, to see what a mapping fix would do first.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, f, err := loadFiltered(&cf, &ff)
 			if err != nil {
@@ -484,10 +487,19 @@ process only).`,
 					return &exitError{code: exitUsage, err: fmt.Errorf("--status %s: only processed, failed or filtered messages can be reprocessed (a duplicate only when named by ID)", st)}
 				}
 			}
+			if !dry && (withDiff || all) {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--diff and --all go with --dry-run")}
+			}
+			if dry && queueOnly {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--dry-run queues nothing: it does not go with --queue-only")}
+			}
 			ctx := cmd.Context()
 			set, err := configuredMappings(cfg) // a set that does not compile queues nothing
 			if err != nil {
 				return err
+			}
+			if dry {
+				return runDryRun(cmd, cfg, set, f, withDiff, all, asJSON)
 			}
 			j, err := openJournal(cmd, cfg, false)
 			if err != nil {
@@ -570,5 +582,56 @@ process only).`,
 	ff.register(c)
 	c.Flags().BoolVar(&queueOnly, "queue-only", false, "only queue the messages; leave processing to the running server")
 	c.Flags().BoolVar(&asJSON, "json", false, "print what was queued and processed as one JSON object")
+	c.Flags().BoolVar(&dry, "dry-run", false, "queue and change nothing: map the messages with the configured mappings and say how each result differs from the Bundle it keeps")
+	c.Flags().BoolVar(&withDiff, "diff", false, "with --dry-run: print the values that change, not only where")
+	c.Flags().BoolVar(&all, "all", false, "with --dry-run: list the unchanged messages too")
 	return c
+}
+
+// runDryRun is `messages reprocess --dry-run`: the journal is opened
+// read-only, so it works beside a running server and cannot change it.
+func runDryRun(cmd *cobra.Command, cfg *config.Config, set *mappings.Set, f fhirstore.Filter, withDiff, all, asJSON bool) error {
+	ctx := cmd.Context()
+	unknown, err := func() ([]idNote, error) {
+		j, err := openJournal(cmd, cfg, true)
+		if err != nil {
+			return nil, err
+		}
+		defer j.Close()
+		notes, err := unqueueable(ctx, j, f.IDs)
+		if err != nil {
+			return nil, err
+		}
+		out := cmd.OutOrStdout()
+		emit := func(m dryRunMessage) {
+			if !asJSON {
+				writeDryRunMessage(out, m)
+			}
+		}
+		report, err := dryRun(ctx, cfg, j, set, f, withDiff, all, emit, dryRunProgress(cmd.ErrOrStderr(), time.Now, 2*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		line, failed := dryRunSummary(report)
+		if asJSON {
+			enc := json.NewEncoder(out)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(report); err != nil {
+				return nil, err
+			}
+		} else {
+			for _, n := range notes {
+				fmt.Fprintln(out, n)
+			}
+			fmt.Fprintln(out, line)
+		}
+		return notes, failed
+	}()
+	if err != nil {
+		return err
+	}
+	if never := countNever(unknown); never > 0 {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d message ID(s) that would not be reprocessed: no such message, or rejected", never)}
+	}
+	return nil
 }

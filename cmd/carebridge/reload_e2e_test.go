@@ -226,6 +226,16 @@ func TestReprocessAfterMappingFix(t *testing.T) {
 	if err := os.WriteFile(sexFile, []byte(strings.Replace(string(sexGood), sexRow, `{from: "8", to: gender, value: 'it == "F" ? "femme" : "male"'}`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A dry run says so first, and changes nothing.
+	out, errOut, code := run(t, nil, "messages", "reprocess", "--dry-run", "--config", cfg, "--data", data, "--status", "processed")
+	if code != 1 || !strings.Contains(out, "1\tADT^A01\tprocessed → would-fail\t") || !strings.Contains(out, "Patient.gender") ||
+		!strings.Contains(out, ": 1 message(s): 0 unchanged, 0 changed, 0 fixed, 1 would fail, 0 still failing; nothing was queued or changed") ||
+		!strings.Contains(errOut, "1 message would fail with these mappings") {
+		t.Fatalf("dry run with a mapping the record refuses: exit %d:\n%s%s", code, out, errOut)
+	}
+	if got := listMessages(t, data, "--control-id", "FIX-1"); len(got) != 1 || got[0].Status != "processed" {
+		t.Fatalf("after the dry run: %+v, want the entry as it was", got)
+	}
 	if out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--data", data, "--status", "processed"); code != 1 || !strings.Contains(out, "failed 1") {
 		t.Fatalf("reprocess with a mapping the record refuses: exit %d: %s %s", code, out, errOut)
 	}
@@ -234,7 +244,7 @@ func TestReprocessAfterMappingFix(t *testing.T) {
 	}
 	// The entry says which set failed, and keeps the Bundle (and its set)
 	// that the record holds.
-	out, errOut, code := run(t, nil, "messages", "show", "1", "--json", "--data", data)
+	out, errOut, code = run(t, nil, "messages", "show", "1", "--json", "--data", data)
 	if code != 0 {
 		t.Fatalf("messages show: exit %d: %s", code, errOut)
 	}
@@ -255,6 +265,33 @@ func TestReprocessAfterMappingFix(t *testing.T) {
 	if err := os.WriteFile(sexFile, sexGood, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The dry run of the fix: the failed message maps again, and its
+	// Patient's name changes from what the record holds (the kept Bundle).
+	out, errOut, code = run(t, nil, "messages", "reprocess", "--dry-run", "--diff", "--json", "--config", cfg, "--data", data, "--status", "failed")
+	if code != 0 {
+		t.Fatalf("dry run of the fix: exit %d: %s %s", code, out, errOut)
+	}
+	var dry struct {
+		Total, Fixed int
+		Messages     []struct {
+			ID      int64
+			Was     string
+			Outcome string
+			Changes []struct {
+				Resource, Kind string
+				Paths          []string
+				Differences    []struct{ Path, Was, Now string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &dry); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if dry.Total != 1 || dry.Fixed != 1 || len(dry.Messages) != 1 || dry.Messages[0].Was != "failed" || dry.Messages[0].Outcome != "fixed" ||
+		len(dry.Messages[0].Changes) != 1 || !strings.HasPrefix(dry.Messages[0].Changes[0].Resource, "Patient/") ||
+		fmt.Sprint(dry.Messages[0].Changes[0].Differences) != `[{name[0].use "usual" "official"}]` {
+		t.Fatalf("dry run of the fix: %+v\n%s", dry, out)
+	}
 	for i := range 2 {
 		out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--data", data, "--status", "processed,failed")
 		if code != 0 || !strings.Contains(out, "processed here: 1") {
@@ -263,5 +300,21 @@ func TestReprocessAfterMappingFix(t *testing.T) {
 		if got := names(); got != "[{official Fixture}]" {
 			t.Fatalf("names after reprocessing %d = %s, want only the official one", i, got)
 		}
+	}
+	// Reprocessed, the message has what the mappings make: a dry run finds
+	// nothing to change, and lists it only when asked to.
+	out, errOut, code = run(t, nil, "messages", "reprocess", "--dry-run", "--config", cfg, "--data", data, "--status", "processed")
+	if code != 0 || !strings.Contains(out, ": 1 message(s): 1 unchanged, 0 changed") || strings.Contains(out, "ADT^A01") {
+		t.Fatalf("dry run after the fix: exit %d:\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, nil, "messages", "reprocess", "--dry-run", "--all", "--config", cfg, "--data", data, "--status", "processed")
+	if code != 0 || !strings.Contains(out, "1\tADT^A01\tprocessed → unchanged\n") {
+		t.Fatalf("dry run --all after the fix: exit %d:\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := run(t, nil, "messages", "reprocess", "--dry-run", "--queue-only", "--data", data, "--status", "processed"); code != 2 || !strings.Contains(errOut, "does not go with --queue-only") {
+		t.Errorf("--dry-run --queue-only: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := run(t, nil, "messages", "reprocess", "--diff", "--data", data, "--status", "processed"); code != 2 || !strings.Contains(errOut, "--diff and --all go with --dry-run") {
+		t.Errorf("--diff without --dry-run: exit %d: %s", code, errOut)
 	}
 }

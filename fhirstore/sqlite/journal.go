@@ -244,25 +244,11 @@ func (s *Store) release(ctx context.Context, query string, args ...any) (int, er
 
 // Requeue puts finished entries matching f back in the received state.
 func (s *Store) Requeue(ctx context.Context, f fhirstore.Filter) (int, error) {
-	allowed := []fhirstore.Status{fhirstore.StatusProcessed, fhirstore.StatusFailed, fhirstore.StatusFiltered}
-	if len(f.IDs) > 0 {
-		// Named by ID, a duplicate is processed too: a person decided so.
-		allowed = append(allowed, fhirstore.StatusDuplicate)
+	statuses, err := fhirstore.Requeueable(f)
+	if err != nil {
+		return 0, fmt.Errorf("requeue: %w", err)
 	}
-	if len(f.Statuses) > 0 {
-		var keep []fhirstore.Status
-		for _, st := range f.Statuses {
-			if slices.Contains(allowed, st) {
-				keep = append(keep, st)
-			}
-		}
-		if len(keep) == 0 {
-			return 0, fmt.Errorf("requeue: only processed, failed or filtered messages (and duplicates named by ID) can be reprocessed")
-		}
-		f.Statuses = keep
-	} else {
-		f.Statuses = allowed
-	}
+	f.Statuses = statuses
 	where, args := whereClause(f)
 	q := `UPDATE journal SET status = 'received', error = '' WHERE id IN (SELECT id FROM journal` + where + ` ORDER BY id`
 	if f.Limit > 0 {
@@ -270,7 +256,7 @@ func (s *Store) Requeue(ctx context.Context, f fhirstore.Filter) (int, error) {
 	}
 	q += `)`
 	var n int64
-	err := s.submit(ctx, func(tx *sql.Tx) error {
+	err = s.submit(ctx, func(tx *sql.Tx) error {
 		r, err := tx.Exec(q, args...)
 		if err != nil {
 			return err
