@@ -27,7 +27,7 @@ func newPatientsCmd() *cobra.Command {
 		Use:   "patients",
 		Short: "Show, search, merge and unmerge patient records; settle possible duplicates (works while serve runs)",
 	})
-	c.AddCommand(newPatientsShowCmd(), newPatientsSearchCmd(), newPatientsMergeCmd(), newPatientsUnmergeCmd(), newPatientsReviewCmd())
+	c.AddCommand(newPatientsShowCmd(), newPatientsHistoryCmd(), newPatientsSearchCmd(), newPatientsMergeCmd(), newPatientsUnmergeCmd(), newPatientsReviewCmd())
 	return c
 }
 
