@@ -205,3 +205,47 @@ func TestPV1WithoutVisitIdentityIsReported(t *testing.T) {
 		}
 	}
 }
+
+// TestPIDWithoutIdentifierIsReported: a PID without any identifier still
+// makes its Patient (keyed by name, birth date and sex), with a warning of
+// kind expectation from the segment map's expect, whatever message map uses
+// it; a PID with one makes none.
+func TestPIDWithoutIdentifierIsReported(t *testing.T) {
+	set, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		msg  string
+		warn bool
+	}{
+		{"MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261201120000+0000||ADT^A08^ADT_A01|X1|P|2.5.1\rEVN|A08|20261201120000+0000\rPID|1||||Noid^Nina||19750505|F\r", true},
+		{"MSH|^~\\&|SCHED|GENHOSP|CB|CB|20261201120000+0000||SIU^S12^SIU_S12|X2|P|2.5.1\rSCH||A1^SCHED|||||||30|min|^^30^20261201100000+0000\rPID|1||||Noid^Nina||19750505|F\rRGS|1|A\rAIP|1|A|DOC123^Mensah^Kofi\r", true},
+		{"MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261201120000+0000||ADT^A08^ADT_A01|X3|P|2.5.1\rEVN|A08|20261201120000+0000\rPID|1||ID1^^^GENHOSP^MR||Noid^Nina||19750505|F\r", false},
+	} {
+		msg, err := hl7.Parse([]byte(tc.msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := set.Map(msg, mappings.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []mappings.Warning
+		for _, w := range res.Warnings {
+			if w.Kind == "expectation" {
+				got = append(got, w)
+			}
+		}
+		if (len(got) > 0) != tc.warn || len(got) > 1 {
+			t.Errorf("%s: expectation warnings %+v, want one: %v", msg.Type(), got, tc.warn)
+			continue
+		}
+		if tc.warn && (got[0].Where != "PID" || !strings.Contains(got[0].At, "segments/PID-Patient.yaml:") || !strings.Contains(got[0].Message, "no patient identifier")) {
+			t.Errorf("%s: warning %+v, want it on PID, at the PID map's expect", msg.Type(), got[0])
+		}
+		if !strings.Contains(string(res.Bundle), `"resourceType":"Patient"`) {
+			t.Errorf("%s: no Patient made", msg.Type())
+		}
+	}
+}

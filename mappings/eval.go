@@ -58,7 +58,7 @@ func (e *MapError) Unwrap() error { return e.Err }
 // Warning is something a mapping did not do as well as it could: an
 // unmapped code, a field no map uses, a missing time zone.
 type Warning struct {
-	Kind    string `json:"kind"`         // unmapped-code, unused-field, no-timezone, unregistered-authority, skipped-resource, ...
+	Kind    string `json:"kind"`         // unmapped-code, unused-field, no-timezone, unregistered-authority, skipped-resource, expectation, ...
 	At      string `json:"at,omitempty"` // the map row, file:line:col
 	Where   string `json:"where"`        // the HL7 position
 	Message string `json:"message"`
@@ -448,16 +448,28 @@ func (st *mapState) build(cr *compiledResource, ctx *segContext, vars *activatio
 	kv := vars
 	kv.resource = b.obj
 	kv.v = st.segAccessor(ctx)
-	for i, q := range cr.require {
-		if q == nil {
+	for _, q := range cr.require {
+		if q.that == nil {
 			continue
 		}
-		ok, err := st.evalBool(q, kv)
+		ok, err := st.evalBool(q.that, kv)
 		if err != nil {
-			return nil, &MapError{At: q.at, Where: ctx.seg.Name(), Err: err}
+			return nil, &MapError{At: q.that.at, Where: ctx.seg.Name(), Err: err}
 		}
 		if !ok {
-			return nil, &MapError{At: q.at, Where: ctx.seg.Name(), Err: fmt.Errorf("%s %s: %s", cr.resource, cr.rule.Name, cr.rule.Require[i].Message)}
+			return nil, &MapError{At: q.that.at, Where: ctx.seg.Name(), Err: fmt.Errorf("%s %s: %s", cr.resource, cr.rule.Name, q.message)}
+		}
+	}
+	for _, x := range cr.expect {
+		if x.that == nil {
+			continue
+		}
+		ok, err := st.evalBool(x.that, kv)
+		if err != nil {
+			return nil, &MapError{At: x.that.at, Where: ctx.seg.Name(), Err: err}
+		}
+		if !ok {
+			st.warnings = append(st.warnings, Warning{Kind: "expectation", At: x.that.at, Where: ctx.seg.Name(), Message: x.message})
 		}
 	}
 	key, err := st.evalString(cr.key, kv)

@@ -39,8 +39,8 @@ func TestFastExpressionsAgreeWithCEL(t *testing.T) {
 		for _, cr := range mm.resources {
 			add(cr.when)
 			add(cr.key)
-			for _, q := range cr.require {
-				add(q)
+			for _, q := range append(slices.Clone(cr.require), cr.expect...) {
+				add(q.that)
 			}
 		}
 	}

@@ -519,6 +519,45 @@ func TestRequire(t *testing.T) {
 	mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe")
 }
 
+// TestExpect: a rule's expect and its segment map's give warnings (kind
+// expectation, at the condition) and the resource is made; an expect
+// without its message is a load error.
+func TestExpect(t *testing.T) {
+	files := copyLang()
+	files["pid.yaml"] = &fstest.MapFile{Data: []byte(string(langFiles["pid.yaml"].Data) +
+		"expect:\n  - {that: has(resource.birthDate), message: no birth date}\n")}
+	files["msg.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(langFiles["msg.yaml"].Data),
+		"    key: identifierKey(resource.identifier)\n",
+		"    key: identifierKey(resource.identifier)\n    expect:\n      - {that: has(resource.name), message: no name}\n", 1))}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, r := mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR")
+	if r["Patient"] == nil {
+		t.Fatal("no Patient made")
+	}
+	var got []string
+	for _, w := range res.Warnings {
+		if w.Kind == "expectation" {
+			got = append(got, w.Where+" "+w.Message+" "+w.At)
+		}
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "PID no name msg.yaml:") || !strings.HasPrefix(got[1], "PID no birth date pid.yaml:") {
+		t.Errorf("expectation warnings %q, want the rule's then the segment map's, on PID at their conditions", got)
+	}
+	res, _ = mapMsg(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\nPID|1||1^^^HOSP^MR||Doe||19800101")
+	for _, w := range res.Warnings {
+		if w.Kind == "expectation" {
+			t.Errorf("a Patient meeting the expectations warned: %+v", w)
+		}
+	}
+	files["pid.yaml"] = &fstest.MapFile{Data: []byte(string(langFiles["pid.yaml"].Data) + "expect:\n  - {that: has(resource.birthDate)}\n")}
+	if _, err := mappings.Load(files); err == nil || !strings.Contains(err.Error(), "segment map PID[Patient]: expect needs that and message") {
+		t.Errorf("expect without message: %v", err)
+	}
+}
+
 func TestRequiredSegment(t *testing.T) {
 	set := langWith(t, "msg.yaml", "    key: identifierKey(resource.identifier)\n", "    key: identifierKey(resource.identifier)\n    required: true\n")
 	if err := mapError(t, set, "MSH|^~\\&|HIS|HOSP|CB|CB|20261101||ADT^A01|C1|P|2.5.1\rPV1|1|I\r"); err == nil || !strings.Contains(err.Error(), "PID: required segment PID is missing (resource patient)") {

@@ -79,7 +79,8 @@ type compiledResource struct {
 	when     *program
 	skipped  *program // the warning for what when leaves out
 	key      *program
-	require  []*program
+	require  []condition
+	expect   []condition // the rule's, then its segment map's
 	rows     []*compiledRow
 	resource string // resourceType
 	typeVal  any    // resource, boxed once for every object it is written to
@@ -90,7 +91,15 @@ type segmentMap struct {
 	name, resource string
 	at             string
 	key            *program
+	expect         []condition
 	rows           []*compiledRow
+}
+
+// condition is a condition a built resource must (require) or should
+// (expect) meet, and the error or warning when it does not.
+type condition struct {
+	that    *program
+	message string
 }
 
 type datatypeMap struct {
@@ -410,7 +419,23 @@ func (l *loader) addSegment(f *segmentFile) {
 	if f.Key.Src != "" {
 		sm.key = l.compile(place(f.At, f.Pos, "key"), f.Key.Src, cel.StringType)
 	}
+	sm.expect = l.compileConditions(f.Expect, "segment map "+f.Segment, "expect", "warning")
 	l.set.segments[f.Segment] = sm
+}
+
+// compileConditions compiles the require or expect conditions (kind) of
+// owner (a resource rule or a segment map); outcome names what a false one
+// gives.
+func (l *loader) compileConditions(qs []requirement, owner, kind, outcome string) []condition {
+	var out []condition
+	for _, q := range qs {
+		if q.That.Src == "" || q.Message == "" {
+			l.errorf(q.Pos, "a CEL condition on resource and the "+outcome+" to give when it is false", "%s: %s needs that and message", owner, kind)
+			continue
+		}
+		out = append(out, condition{that: l.compile(place(q.At, q.Pos, "that"), q.That.Src, cel.BoolType), message: q.Message})
+	}
+	return out
 }
 
 func validMapName(s string) bool {
@@ -535,13 +560,10 @@ func (l *loader) addMessage(f *messageFile, file string) {
 			l.errorf(r.Pos, "a CEL expression giving the business identity, e.g. identifierKey(resource.identifier), here or in the segment map", "resource %s: key is required (ids derive from it)", r.Name)
 		}
 		cr.rows = l.compileRows(r.Rows, true)
-		for _, q := range r.Require {
-			if q.That.Src == "" || q.Message == "" {
-				l.errorf(q.Pos, "a CEL condition on resource and the error to give when it is false", "resource %s: require needs that and message", r.Name)
-				cr.require = append(cr.require, nil)
-				continue
-			}
-			cr.require = append(cr.require, l.compile(place(q.At, q.Pos, "that"), q.That.Src, cel.BoolType))
+		cr.require = l.compileConditions(r.Require, "resource "+r.Name, "require", "error")
+		cr.expect = l.compileConditions(r.Expect, "resource "+r.Name, "expect", "warning")
+		if cr.seg != nil {
+			cr.expect = append(cr.expect, cr.seg.expect...)
 		}
 		mm.resources = append(mm.resources, cr)
 	}

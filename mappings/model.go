@@ -159,6 +159,10 @@ type resourceRule struct {
 	// `resource`, `v`, `m`); a failed one is a mapping error with its
 	// message, rather than an invalid resource.
 	Require []requirement `yaml:"require"`
+	// Expect lists conditions the built resource should meet; a failed one
+	// is a warning (kind expectation) with its message, and the resource is
+	// made all the same. The segment map's expectations apply as well.
+	Expect []requirement `yaml:"expect"`
 }
 
 type requirement struct {
@@ -181,6 +185,10 @@ type segmentFile struct {
 	// message map made it.
 	Key  Expr  `yaml:"key"`
 	Rows []Row `yaml:"rows"`
+	// Expect lists conditions each resource this map builds should meet
+	// (CEL on `resource`, `v`, `m`): a failed one is a warning (kind
+	// expectation) with its message, for whatever message map uses it.
+	Expect []requirement `yaml:"expect"`
 }
 
 // datatypeFile is a datatype map: one v2 data type to one FHIR type.

@@ -36,13 +36,13 @@ var ErrNoPatient = errors.New("the message names no patient")
 // its structure: what a map of one's own makes of it is recorded.)
 func (m *Message) checkPatient() error {
 	if (m.Code != "ADT" && m.Code != "DFT") || (m.Code == "ADT" && patientless[m.Event]) {
-		return nil
+		return m.checkIdentifiable()
 	}
 	var made []string
 	for _, r := range m.Resources {
 		switch {
 		case r.Type == "Patient" || refersToPatient(r.Body):
-			return nil
+			return m.checkIdentifiable()
 		case r.Type != "Provenance":
 			made = append(made, r.Type)
 		}
@@ -51,6 +51,20 @@ func (m *Message) checkPatient() error {
 		return fmt.Errorf("%w: no PID (nothing to record)", ErrNoPatient)
 	}
 	return fmt.Errorf("%w: no PID, so its %s would belong to no one", ErrNoPatient, strings.Join(made, ", "))
+}
+
+// checkIdentifiable returns ErrNoPatient for a message whose Patient has
+// neither an identifier nor a name (an empty PID): nothing tells who it is,
+// so nothing of the message can be filed under anyone. (The shipped PID map
+// keys such a Patient by the message alone, so that no two messages share
+// one; stored, every such message would leave a nameless patient behind.)
+func (m *Message) checkIdentifiable() error {
+	for _, r := range m.Resources {
+		if r.Type == "Patient" && len(list(r.Body, "identifier")) == 0 && len(list(r.Body, "name")) == 0 {
+			return fmt.Errorf("%w: its PID has no identifier and no name (nothing tells who the patient is)", ErrNoPatient)
+		}
+	}
+	return nil
 }
 
 // patientless are the ADT events whose message structure has no PID.

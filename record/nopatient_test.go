@@ -14,7 +14,8 @@ import (
 // TestMessageWithoutPatientIsRefused: an ADT or DFT message without a PID
 // (or with one misspelt) maps to a visit or charges that belong to no one;
 // the record refuses it as a content error (the message ends failed with
-// the reason) and writes nothing. A schedule message may name no patient.
+// the reason) and writes nothing. A schedule message may name no patient,
+// but not a patient with nothing to tell who it is (an empty PID).
 func TestMessageWithoutPatientIsRefused(t *testing.T) {
 	st, rec := openRecord(t)
 	set, err := mappings.Load(mappings.Shipped())
@@ -31,6 +32,10 @@ func TestMessageWithoutPatientIsRefused(t *testing.T) {
 		{"A01 with PID misspelt", "ADT^A01^ADT_A01", []string{"PDI|1||NOPID1^^^GENHOSP^MR||Nobody^Known||19800101|F", pv1}},
 		{"A08 with nothing to map", "ADT^A08^ADT_A01", nil},
 		{"P03 without PID", "DFT^P03^DFT_P03", []string{pv1, "FT1|1|TXNP1||20261206|20261207|CG|99213^Office visit^CPT|||1|25.00&GBP"}},
+		// An empty PID (the shared corpus has such messages) maps to a
+		// Patient keyed by the message alone, which names no one.
+		{"A01 with an empty PID", "ADT^A01^ADT_A01", []string{"PID|1", pv1, "DG1|1||I10^Hypertension^I10"}},
+		{"S12 with an empty PID", "SIU^S12^SIU_S12", []string{"SCH||APPT-NP1^SCHED|||||||30|min|^^30^20261201100000+0000", "PID|1||||||||", "RGS|1|A", "AIP|1|A|DOC123^Mensah^Kofi"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := inlineMessage(t, tc.typ, "NP-"+tc.name, "20261201120000+0000", tc.segs...)
@@ -42,7 +47,7 @@ func TestMessageWithoutPatientIsRefused(t *testing.T) {
 			if !errors.Is(err, record.ErrNoPatient) || !record.IsContentError(err) {
 				t.Fatalf("apply: %v, want a content error ErrNoPatient", err)
 			}
-			for _, typ := range []string{"Encounter", "ChargeItem", "Account", "Patient"} {
+			for _, typ := range []string{"Encounter", "ChargeItem", "Account", "Patient", "Condition", "Appointment"} {
 				if found, err := st.Search(ctx, fhirstore.Query{Type: typ, Count: 10}); err != nil || len(found) > 0 {
 					t.Errorf("%s written: %d (%v)", typ, len(found), err)
 				}
