@@ -102,23 +102,8 @@ is, and so confirmed it, is named at the end.`,
 			defer j.Close()
 			out := cmd.OutOrStdout()
 			if identifier != "" {
-				ids, err := record.FindByIdentifier(ctx, j, identifier)
-				if errors.Is(err, fhirstore.ErrBadQuery) {
-					return usageErrorf(cmd, "--identifier %q: want [SYSTEM|]VALUE", identifier)
-				}
-				if err != nil {
+				if id, err = patientByIdentifier(cmd, j, identifier, asJSON); err != nil {
 					return err
-				}
-				switch len(ids) {
-				case 0:
-					return failuref("no patient has identifier %q", identifier)
-				case 1:
-					id = ids[0]
-				default:
-					if err := listMatches(ctx, out, j, ids, asJSON); err != nil {
-						return err
-					}
-					return failuref("%d patients have identifier %q: choose one and run `carebridge patients history ID`", len(ids), identifier)
 				}
 			}
 			h, err := resourceHistory(ctx, j, typ, id, withDiff)

@@ -122,25 +122,8 @@ with one of their ids.`,
 			var id string
 			if len(args) == 1 {
 				id = args[0]
-			} else {
-				ids, err := record.FindByIdentifier(ctx, j, identifier)
-				if errors.Is(err, fhirstore.ErrBadQuery) {
-					return usageErrorf(cmd, "--identifier %q: want [SYSTEM|]VALUE", identifier)
-				}
-				if err != nil {
-					return err
-				}
-				switch len(ids) {
-				case 0:
-					return failuref("no patient has identifier %q", identifier)
-				case 1:
-					id = ids[0]
-				default:
-					if err := listMatches(ctx, out, j, ids, asJSON); err != nil {
-						return err
-					}
-					return failuref("%d patients have identifier %q: choose one and run `carebridge patients show ID`", len(ids), identifier)
-				}
+			} else if id, err = patientByIdentifier(cmd, j, identifier, asJSON); err != nil {
+				return err
 			}
 			v, err := record.Show(ctx, j, id)
 			if record.IsMissing(err) {
@@ -166,6 +149,31 @@ with one of their ids.`,
 	c.Flags().StringVar(&identifier, "identifier", "", "find the patient by identifier: SYSTEM|VALUE, or VALUE for any system")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the record as one JSON object")
 	return c
+}
+
+// patientByIdentifier finds the one patient with identifier ([SYSTEM|]VALUE)
+// for a command that shows one: none is a failure; several are listed (id,
+// name, birth date) and are a failure too, saying to run the command again
+// with one of their ids.
+func patientByIdentifier(cmd *cobra.Command, j *sqlite.Store, identifier string, asJSON bool) (string, error) {
+	ctx := cmd.Context()
+	ids, err := record.FindByIdentifier(ctx, j, identifier)
+	if errors.Is(err, fhirstore.ErrBadQuery) {
+		return "", usageErrorf(cmd, "--identifier %q: want [SYSTEM|]VALUE", identifier)
+	}
+	if err != nil {
+		return "", err
+	}
+	switch len(ids) {
+	case 0:
+		return "", failuref("no patient has identifier %q", identifier)
+	case 1:
+		return ids[0], nil
+	}
+	if err := listMatches(ctx, cmd.OutOrStdout(), j, ids, asJSON); err != nil {
+		return "", err
+	}
+	return "", failuref("%d patients have identifier %q: choose one and run `%s ID`", len(ids), identifier, cmd.CommandPath())
 }
 
 // matchJSON is one patient of an ambiguous identifier, as listed.
