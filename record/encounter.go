@@ -33,6 +33,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 				at = t
 			}
 			stampLocations(nil, s.body, at)
+			endStays(s.body, m.EventTime)
 		}
 		return nil
 	}
@@ -93,7 +94,13 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		// Not a cancel, or one applied as an update: locations it makes
 		// active start now, those it ends end now. (A cancel that undid
 		// its event restored the locations as they were, periods too.)
+		// In a visit that is over none is active: ended before they are
+		// dated, a location that was active ends now, and one that had
+		// ended keeps its period.
+		endStays(merged, time.Time{})
 		stampLocations(cur, merged, m.EventTime)
+	} else {
+		endStays(merged, m.EventTime)
 	}
 	if Equal(cur, merged) {
 		p.confirm(s, m)
@@ -224,6 +231,40 @@ func closeMovedFrom(merged, in map[string]any) {
 		x, _ := l.(map[string]any)
 		if str(x, "status") == "active" && !now[str(obj(x, "location"), "reference")] {
 			x["status"] = "completed"
+		}
+	}
+}
+
+// endStays ends the stay in every location still active once the visit is
+// finished or cancelled: no bed stays taken by a visit that is over. The
+// discharge names only the location the patient left (PV1-3); one the
+// record still has active besides it (its transfer not received yet) ends
+// at the discharge too, and an update after the discharge that repeats
+// PV1-3 (mapped active: only A03 and A11 say completed) does not take the
+// bed again. With at, the period ends then unless it ended already;
+// without, only the status changes (stampLocations dates it).
+func endStays(merged map[string]any, at time.Time) {
+	switch str(merged, "status") {
+	case "finished", "cancelled":
+	default:
+		return
+	}
+	for _, l := range list(merged, "location") {
+		x, _ := l.(map[string]any)
+		if str(x, "status") != "active" {
+			continue
+		}
+		x["status"] = "completed"
+		if at.IsZero() {
+			continue
+		}
+		period := obj(x, "period")
+		if period == nil {
+			period = map[string]any{}
+			x["period"] = period
+		}
+		if str(period, "end") == "" {
+			period["end"] = notBefore(str(period, "start"), at)
 		}
 	}
 }

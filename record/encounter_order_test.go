@@ -1,0 +1,84 @@
+package record_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// visitPV1 is the PV1 of visit VN900301: its class, current (PV1-3) and
+// prior (PV1-6) ward, admit time (PV1-44) and discharge time (PV1-45, with
+// disposition 01), as YYYYMMDDHHMM ("" leaves a field empty, `""` clears).
+func visitPV1(current, prior, admitted, discharged string) string {
+	f := make([]string, 46)
+	f[0], f[1], f[2], f[19] = "PV1", "1", "I", "VN900301^^^GENHOSP^VN"
+	if current != "" {
+		f[3] = current + "^1^A^GENHOSP"
+	}
+	if prior != "" {
+		f[6] = prior + "^1^A^GENHOSP"
+	}
+	f[44] = admitted + "00+0000"
+	switch discharged {
+	case "":
+	case `""`:
+		f[36], f[45] = `""`, `""`
+	default:
+		f[36], f[45] = "01", discharged+"00+0000"
+	}
+	return strings.Join(f, "|")
+}
+
+const visitPID = "PID|1||MRN900301^^^GENHOSP^MR||Hollis^Greta^^^^^L||19800101|F"
+
+// visitState is the visit's status and its locations as "WARD status
+// start..end".
+func (c *chains) visitState() (string, []string) {
+	c.t.Helper()
+	encs := c.all("Encounter")
+	if len(encs) != 1 {
+		c.t.Fatalf("%d visits, want 1", len(encs))
+	}
+	ward := map[string]string{}
+	for _, l := range c.all("Location") {
+		ward["Location/"+fmt.Sprint(l["id"])], _, _ = strings.Cut(fmt.Sprint(l["name"]), " ")
+	}
+	var locs []string
+	for _, l := range list(encs[0]["location"]) {
+		x := l.(map[string]any)
+		p, _ := x["period"].(map[string]any)
+		locs = append(locs, fmt.Sprintf("%s %s %v..%v", ward[fmt.Sprint(x["location"].(map[string]any)["reference"])], x["status"], p["start"], p["end"]))
+	}
+	return fmt.Sprint(encs[0]["status"]), locs
+}
+
+// TestDischargeEndsEveryStay: the discharge (A03) names the ward the
+// patient left; the transfer there has not arrived, so the record still
+// has the admission's ward active. The visit is over: no bed stays taken.
+func TestDischargeEndsEveryStay(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A01 DS-A01 202604060800", visitPID, visitPV1("WARD1", "", "202604060800", ""))
+	c.msg("ADT^A03 DS-A03 202604061800", visitPID, visitPV1("WARD2", "", "202604060800", "202604061800"))
+	status, locs := c.visitState()
+	want := []string{"WARD1 completed 2026-04-06T08:00:00Z..2026-04-06T18:00:00Z", "WARD2 completed <nil>..<nil>"}
+	if status != "finished" || !slices.Equal(locs, want) {
+		t.Errorf("status %s, locations %v; want finished, %v", status, locs, want)
+	}
+}
+
+// TestUpdateAfterDischargeKeepsBedFree: an update (A08) after the
+// discharge repeats the ward in PV1-3, which maps to an active location;
+// the visit is finished, so the stay stays ended when the discharge ended
+// it.
+func TestUpdateAfterDischargeKeepsBedFree(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A01 UD-A01 202604060800", visitPID, visitPV1("WARD1", "", "202604060800", ""))
+	c.msg("ADT^A03 UD-A03 202604061800", visitPID, visitPV1("WARD1", "", "202604060800", "202604061800"))
+	c.msg("ADT^A08 UD-A08 202604062000", visitPID, visitPV1("WARD1", "", "202604060800", "202604061800"))
+	status, locs := c.visitState()
+	want := []string{"WARD1 completed 2026-04-06T08:00:00Z..2026-04-06T18:00:00Z"}
+	if status != "finished" || !slices.Equal(locs, want) {
+		t.Errorf("status %s, locations %v; want finished, %v", status, locs, want)
+	}
+}
