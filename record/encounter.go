@@ -58,6 +58,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 	}
 	base := cur
 	var reverted map[string]any // what a cancel restored, nil when it undid nothing
+	relocated := false          // the cancel's own current location applies over what it restored
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
 		var fields []string
 		var err error
@@ -77,7 +78,24 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 			base = reverted
 			in = cloneJSONMap(in)
 			for _, f := range fields {
-				delete(in, f) // the cancel's own copy of what it restores
+				switch {
+				case f == "status":
+					// What the cancel says the visit is now holds: the
+					// status the undone event found may not be the one
+					// it replaced in the sender's system (an older
+					// cancel of a discharge not received yet, A13 after
+					// A02, made the transfer seem to reopen the visit).
+				case f == "location" && !sameActiveLocations(reverted, in):
+					// Where the cancel says the patient is now holds
+					// over where the undone event found them (a
+					// transfer not received yet): only its active
+					// locations, so that the cancelled transfer's
+					// location (PV1-6) does not come back as a stay.
+					in["location"] = activeLocations(in)
+					relocated = true
+				default:
+					delete(in, f) // the cancel's own copy of what it restores
+				}
 			}
 			p.note("cancel", s.ref(), "%s undid the last %s (%d elements restored)", m.Event, undone, len(fields))
 		default:
@@ -99,6 +117,11 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		// ended keeps its period.
 		endStays(merged, time.Time{})
 		stampLocations(cur, merged, m.EventTime)
+	} else if relocated {
+		// The locations the cancel makes active start now, those it
+		// ends end now, from what the undo restored.
+		endStays(merged, time.Time{})
+		stampLocations(reverted, merged, m.EventTime)
 	} else {
 		endStays(merged, m.EventTime)
 	}
@@ -211,6 +234,33 @@ func changedFields(before, after map[string]any) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// activeLocations are the entries of a resource's location list that are
+// active.
+func activeLocations(r map[string]any) []any {
+	var out []any
+	for _, l := range list(r, "location") {
+		if x, _ := l.(map[string]any); str(x, "status") == "active" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// sameActiveLocations reports whether in says the patient is where the
+// visit r has them (the same active locations), or says nowhere.
+func sameActiveLocations(r, in map[string]any) bool {
+	refs := func(l []any) []string {
+		var out []string
+		for _, e := range l {
+			out = append(out, str(obj(e.(map[string]any), "location"), "reference"))
+		}
+		slices.Sort(out)
+		return out
+	}
+	now := refs(activeLocations(in))
+	return len(now) == 0 || slices.Equal(now, refs(activeLocations(r)))
 }
 
 // closeMovedFrom ends the stay in every location that is still active but

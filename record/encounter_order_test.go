@@ -82,3 +82,47 @@ func TestUpdateAfterDischargeKeepsBedFree(t *testing.T) {
 		t.Errorf("status %s, locations %v; want finished, %v", status, locs, want)
 	}
 }
+
+// TestCancelOfDischargeSaysWhereThePatientIs: the transfer to WARD2 (A02
+// of 12:00) arrives last; the cancel of the discharge (A13) undoes the
+// discharge, which the record had on WARD1 still active, but the A13 says
+// the patient is in WARD2: that holds, the transfer's location is not
+// lost.
+func TestCancelOfDischargeSaysWhereThePatientIs(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A01 CD-A01 202604060800", visitPID, visitPV1("WARD1", "", "202604060800", ""))
+	c.msg("ADT^A03 CD-A03 202604061800", visitPID, visitPV1("WARD2", "", "202604060800", "202604061800"))
+	c.msg("ADT^A13 CD-A13 202604062000", visitPID, visitPV1("WARD2", "", "202604060800", `""`))
+	c.msg("ADT^A02 CD-A02 202604061200", visitPID, visitPV1("WARD2", "WARD1", "202604060800", ""))
+	status, locs := c.visitState()
+	var active []string
+	for _, l := range locs {
+		if f := strings.Fields(l); f[1] == "active" {
+			active = append(active, f[0])
+		}
+	}
+	if status != "in-progress" || !slices.Equal(active, []string{"WARD2"}) {
+		t.Errorf("status %s, locations %v; want in-progress with WARD2 the one active", status, locs)
+	}
+}
+
+// TestCancelOfTransferKeepsItsStatus: the discharge (A03) came first, the
+// cancel of the discharge (A13) has not arrived; a transfer (A02) and its
+// cancel (A12) follow. Undoing the transfer must not take the visit back
+// to finished: the A12 says it is in progress, in WARD1.
+func TestCancelOfTransferKeepsItsStatus(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A03 CT-A03 202604061200", visitPID, visitPV1("WARD1", "", "202604060800", "202604061200"))
+	c.msg("ADT^A02 CT-A02 202604061600", visitPID, visitPV1("WARD2", "WARD1", "202604060800", ""))
+	c.msg("ADT^A12 CT-A12 202604061700", visitPID, visitPV1("WARD1", "WARD2", "202604060800", ""))
+	status, locs := c.visitState()
+	var active []string
+	for _, l := range locs {
+		if f := strings.Fields(l); f[1] == "active" {
+			active = append(active, f[0])
+		}
+	}
+	if status != "in-progress" || !slices.Equal(active, []string{"WARD1"}) {
+		t.Errorf("status %s, locations %v; want in-progress with WARD1 the one active", status, locs)
+	}
+}
