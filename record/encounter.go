@@ -62,7 +62,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
 		var fields []string
 		var err error
-		reverted, fields, err = p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event)
+		reverted, fields, err = p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event, m.EventTime)
 		if errors.Is(err, errCancelled) {
 			p.note("cancel", s.ref(), "%s: the last %s is already cancelled", m.Event, undone)
 			return nil
@@ -165,9 +165,11 @@ var errMadeByUndone = errors.New("made by the event undone")
 // undo returns the content of s with the fields the latest version written
 // by event changed set back to what they were before it (those not changed
 // since), and the names of those fields. It returns nil when no version in
-// the history was written by event, and errCancelled when a version written
-// by cancel comes after it (the cancel was applied already).
-func (p *plan) undo(ctx context.Context, s *state, event, cancel string) (map[string]any, []string, error) {
+// the history was written by event, or when a version written by an
+// earlier cancel (older than at, the cancel's event) comes after it; and
+// errCancelled when a version written by cancel at or after at comes after
+// it (this cancel was applied already).
+func (p *plan) undo(ctx context.Context, s *state, event, cancel string, at time.Time) (map[string]any, []string, error) {
 	h, err := p.r.store.History(ctx, s.typ, s.id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
@@ -184,6 +186,13 @@ func (p *plan) undo(ctx context.Context, s *state, event, cancel string) (map[st
 		}
 		switch eventOf(after) {
 		case cancel:
+			if t := eventTimeOf(after); !at.IsZero() && t.Before(at) {
+				// An earlier cancel (of an earlier discharge, whose
+				// cancel came first) undid the latest event of its
+				// kind the record has: this one's event is not here
+				// yet, and there is nothing for it to undo.
+				return nil, nil, nil
+			}
 			return nil, nil, errCancelled
 		case event:
 		default:

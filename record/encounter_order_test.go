@@ -126,3 +126,22 @@ func TestCancelOfTransferKeepsItsStatus(t *testing.T) {
 		t.Errorf("status %s, locations %v; want in-progress with WARD1 the one active", status, locs)
 	}
 }
+
+// TestNewerCancelAfterEarlierCancel: two discharges, each cancelled. The
+// first cancel (A13 of 14:00) arrives first and makes the visit; the
+// second (A13 of 20:00) finds it and must not take it for itself applied
+// already: it is applied (as an update: its discharge has not arrived), so
+// that the second discharge (A03 of 18:00), arriving last, is older than
+// the visit and does not finish it.
+func TestNewerCancelAfterEarlierCancel(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A13 NC-A13a 202604061400", visitPID, visitPV1("WARD1", "", "202604060800", `""`))
+	out := c.msg("ADT^A13 NC-A13b 202604062000", visitPID, visitPV1("WARD1", "", "202604060800", `""`))
+	if notes := fmt.Sprint(out.Notes); strings.Contains(notes, "already cancelled") {
+		t.Errorf("the second cancel was taken for the first again: %s", notes)
+	}
+	c.msg("ADT^A03 NC-A03b 202604061800", visitPID, visitPV1("WARD1", "", "202604060800", "202604061800"))
+	if status, locs := c.visitState(); status != "in-progress" {
+		t.Errorf("status %s (locations %v), want in-progress: the newest message, the second cancel, says so", status, locs)
+	}
+}
