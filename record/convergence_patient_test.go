@@ -239,9 +239,9 @@ func (c *convRun) statement(m *demoMessage, elem string) (string, bool) {
 // keeps them, message by message in arrival order: a message newer than
 // the resource's last event sets what it says and clears what it clears
 // (remembering the clear until the element is set again); an older one
-// only adds what the resource never had — elements, and entries of names
-// and addresses under a use (and type) never had — and not what a newer
-// message cleared. Times are kept per resource.
+// only adds what the resource never had — elements, and entries of names,
+// addresses and phones under a use (and type, or system) never had — and
+// not what a newer message cleared. Times are kept per resource.
 type demoModel struct {
 	cur     map[string]string
 	last    time.Time
@@ -274,7 +274,7 @@ func (c *convRun) modelApply(md *demoModel, m *demoMessage) {
 		}
 		for _, e := range slices.Sorted(maps.Keys(says)) {
 			top := topOf(e)
-			keyed := top == "name" || top == "address"
+			keyed := top == "name" || top == "address" || top == "telecom"
 			gap := !hasTop[top] && !md.had[top]
 			entry := hasTop[top] && keyed && !md.had[e]
 			if (gap || entry) && !slices.ContainsFunc(md.cleared, func(f demoField) bool { return f.clear(e) }) {

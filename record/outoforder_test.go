@@ -156,3 +156,27 @@ func TestGapFillKeepsNewerEventsMark(t *testing.T) {
 		t.Errorf("the 12:00 update's notes do not say a newer event found the patient as it is: %s", notes)
 	}
 }
+
+// TestOlderMessageAddsPhoneOfAUseNeverHad: the newer update (A08) gives
+// the home phone; the admission (A01), older and received after it, gave
+// a mobile and a work number too. Delivered in order, the update would
+// have replaced the home phone only; so the admission's mobile and work
+// numbers (a system and use the record never had) are added, its home
+// phone is not.
+func TestOlderMessageAddsPhoneOfAUseNeverHad(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A08 TP-A08 202603021200", "PID|1||MRN900102^^^GENHOSP^MR||Hollis^Ada^^^^^L||19800101|F|||||01632 960555^PRN^PH")
+	out := c.msg("ADT^A01 TP-A01 202603020800", "PID|1||MRN900102^^^GENHOSP^MR||Hollis^Ada^^^^^L||19800101|F|||||01632 960111^PRN^PH~07700 900222^PRN^CP|01632 960333^WPN^PH")
+	var telecom []string
+	for _, x := range list(c.all("Patient")[0]["telecom"]) {
+		cp := x.(map[string]any)
+		telecom = append(telecom, fmt.Sprint(cp["use"], " ", cp["value"]))
+	}
+	want := []string{"home 01632 960555", "mobile 07700 900222", "work 01632 960333"}
+	if !slices.Equal(telecom, want) {
+		t.Errorf("telecom %v, want %v", telecom, want)
+	}
+	if notes := fmt.Sprint(out.Notes); !strings.Contains(notes, "telecom (2 entries)") {
+		t.Errorf("notes do not name the phones added: %s", notes)
+	}
+}
