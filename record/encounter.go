@@ -62,7 +62,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
 		var fields []string
 		var err error
-		reverted, fields, err = p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event, m.EventTime)
+		reverted, fields, err = p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event, m.EventTime, in)
 		if errors.Is(err, errCancelled) {
 			p.note("cancel", s.ref(), "%s: the last %s is already cancelled", m.Event, undone)
 			return nil
@@ -169,7 +169,12 @@ var errMadeByUndone = errors.New("made by the event undone")
 // earlier cancel (older than at, the cancel's event) comes after it; and
 // errCancelled when a version written by cancel at or after at comes after
 // it (this cancel was applied already).
-func (p *plan) undo(ctx context.Context, s *state, event, cancel string, at time.Time) (map[string]any, []string, error) {
+//
+// A transfer to undo must be the one the cancel names (in, the cancel's
+// Encounter): the transfer that made active a location the cancel ends
+// (an A12's PV1-6). An A12 received before its transfer finds an earlier
+// transfer of the visit as the latest: that one is not undone.
+func (p *plan) undo(ctx context.Context, s *state, event, cancel string, at time.Time, in map[string]any) (map[string]any, []string, error) {
 	h, err := p.r.store.History(ctx, s.typ, s.id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
@@ -197,6 +202,9 @@ func (p *plan) undo(ctx context.Context, s *state, event, cancel string, at time
 		case event:
 		default:
 			continue
+		}
+		if event == "ADT^A02" && !transferCancelled(after, in) {
+			return nil, nil, nil
 		}
 		if i+1 >= len(h) || h[i+1].Deleted {
 			// The event made the resource: there is nothing before it to
@@ -243,6 +251,30 @@ func changedFields(before, after map[string]any) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// transferCancelled reports whether the transfer that wrote the version
+// after is the one a cancel (in) cancels: one of the locations the cancel
+// ends (its PV1-6, the ward the cancelled transfer moved the patient to)
+// is active in after. A cancel that ends none cannot tell, and is taken to
+// cancel it.
+func transferCancelled(after, in map[string]any) bool {
+	active := map[string]bool{}
+	for _, l := range activeLocations(after) {
+		active[str(obj(l.(map[string]any), "location"), "reference")] = true
+	}
+	named := false
+	for _, l := range list(in, "location") {
+		x, _ := l.(map[string]any)
+		if str(x, "status") == "active" {
+			continue
+		}
+		named = true
+		if active[str(obj(x, "location"), "reference")] {
+			return true
+		}
+	}
+	return !named
 }
 
 // activeLocations are the entries of a resource's location list that are

@@ -145,3 +145,24 @@ func TestNewerCancelAfterEarlierCancel(t *testing.T) {
 		t.Errorf("status %s (locations %v), want in-progress: the newest message, the second cancel, says so", status, locs)
 	}
 }
+
+// TestCancelOfTransferUndoesOnlyItsTransfer: the cancel (A12 of 14:00)
+// of the second transfer (WARD2 → WARD3, 12:00) arrives before that
+// transfer. The record's latest transfer is the first (WARD1 → WARD2),
+// which the A12 does not cancel (it names WARD3 as the transfer's ward):
+// it finds no transfer of its own to undo and is applied as an update, so
+// the first transfer's stay in WARD2 keeps its start.
+func TestCancelOfTransferUndoesOnlyItsTransfer(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A01 CX-A01 202604060800", visitPID, visitPV1("WARD1", "", "202604060800", ""))
+	c.msg("ADT^A02 CX-A02a 202604061000", visitPID, visitPV1("WARD2", "WARD1", "202604060800", ""))
+	out := c.msg("ADT^A12 CX-A12 202604061400", visitPID, visitPV1("WARD2", "WARD3", "202604060800", ""))
+	if notes := fmt.Sprint(out.Notes); !strings.Contains(notes, "found no A02") {
+		t.Errorf("the cancel undid a transfer it does not cancel: %s", notes)
+	}
+	c.msg("ADT^A02 CX-A02b 202604061200", visitPID, visitPV1("WARD3", "WARD2", "202604060800", ""))
+	status, locs := c.visitState()
+	if status != "in-progress" || len(locs) < 2 || locs[0] != "WARD1 completed 2026-04-06T08:00:00Z..2026-04-06T10:00:00Z" || locs[1] != "WARD2 active 2026-04-06T10:00:00Z..<nil>" {
+		t.Errorf("status %s, locations %v; want WARD1 until the first transfer and WARD2 active since", status, locs)
+	}
+}
