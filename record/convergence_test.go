@@ -234,3 +234,10 @@ func describe(msgs []convMessage) string {
 	}
 	return b.String()
 }
+
+// decodeJSON decodes a stored resource.
+func decodeJSON(b []byte) (map[string]any, error) {
+	var m map[string]any
+	err := json.Unmarshal(b, &m)
+	return m, err
+}
