@@ -20,7 +20,7 @@ type visitMessage struct {
 	cancels  int    // for A11, A12, A13: the index of the message it cancels, else -1
 }
 
-// visitCase generates one visit: an A01 or A04, then one to four of A02
+// visitCase generates one visit: an A01 or A04, then two to four of A02
 // (to a ward the visit was not in), A08, A03, A11 (before any transfer),
 // A12 (of the latest transfer, before a discharge) and A13 (of the
 // discharge), in an order a sender could send them, each later than the
