@@ -33,7 +33,8 @@ type Resource struct {
 	// meta.lastUpdated as stored. Callers must not modify it.
 	Body []byte
 	// Mark is the caller's note on this version, set after it was written
-	// (Read.Mark) and gone with the next version; "" when none. It is not
+	// (Read.Mark) or with it (Write.Mark), and gone with the next version
+	// unless that version's Write sets it again; "" when none. It is not
 	// part of the resource: setting it makes no version and no change-feed
 	// row.
 	Mark string
@@ -73,6 +74,10 @@ type Write struct {
 	// existed fails with ErrNotFound; deleting one already deleted writes
 	// nothing and returns its deletion version.
 	Delete bool
+	// Mark, when not "", is the new version's mark (Resource.Mark), as
+	// Read.Mark would set it: a caller whose new version still rests on
+	// what the marked version's mark said keeps it. Ignored with Delete.
+	Mark string
 }
 
 // ChangeSet is everything one unit of work (one message, one manual merge)

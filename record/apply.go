@@ -957,12 +957,22 @@ type keyGaps struct {
 // gapListKey is the key of a list element whose entries an older event may
 // add (fillGaps), nil for other elements: references (a GP, a patient's
 // accounts) say what holds now, and an older one is not added beside it.
+// Contact points count by system and use, the group a newer one replaces
+// (mergeTelecom): an older message's mobile number is added beside the
+// newer home phone, as it would have stayed beside it in event order.
 func gapListKey(el *elemInfo) listKeyFunc {
 	if el == nil || !el.list || el.typeName == "Reference" {
 		return nil
 	}
+	if el.typeName == "ContactPoint" {
+		return telecomGapKey
+	}
 	return valueListKeys[el.typeName]
 }
+
+// telecomGapKey is a contact point's system and use (absent ones are part
+// of the key: a number without a use is its own group).
+var telecomGapKey = groupByPaths("system", "use")
 
 // hasEntryKey reports whether an entry of list has the key k.
 func hasEntryKey(key listKeyFunc, l []any, k string) bool {

@@ -33,6 +33,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 				at = t
 			}
 			stampLocations(nil, s.body, at)
+			endStays(s.body, m.EventTime)
 		}
 		return nil
 	}
@@ -57,10 +58,11 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 	}
 	base := cur
 	var reverted map[string]any // what a cancel restored, nil when it undid nothing
+	relocated := false          // the cancel's own current location applies over what it restored
 	if undone := cancels[m.Event]; undone != "" && m.Code == "ADT" {
 		var fields []string
 		var err error
-		reverted, fields, err = p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event)
+		reverted, fields, err = p.undo(ctx, s, "ADT^"+undone, "ADT^"+m.Event, m.EventTime, in)
 		if errors.Is(err, errCancelled) {
 			p.note("cancel", s.ref(), "%s: the last %s is already cancelled", m.Event, undone)
 			return nil
@@ -76,7 +78,24 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 			base = reverted
 			in = cloneJSONMap(in)
 			for _, f := range fields {
-				delete(in, f) // the cancel's own copy of what it restores
+				switch {
+				case f == "status":
+					// What the cancel says the visit is now holds: the
+					// status the undone event found may not be the one
+					// it replaced in the sender's system (an older
+					// cancel of a discharge not received yet, A13 after
+					// A02, made the transfer seem to reopen the visit).
+				case f == "location" && !sameActiveLocations(reverted, in):
+					// Where the cancel says the patient is now holds
+					// over where the undone event found them (a
+					// transfer not received yet): only its active
+					// locations, so that the cancelled transfer's
+					// location (PV1-6) does not come back as a stay.
+					in["location"] = activeLocations(in)
+					relocated = true
+				default:
+					delete(in, f) // the cancel's own copy of what it restores
+				}
 			}
 			p.note("cancel", s.ref(), "%s undid the last %s (%d elements restored)", m.Event, undone, len(fields))
 		default:
@@ -93,7 +112,18 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 		// Not a cancel, or one applied as an update: locations it makes
 		// active start now, those it ends end now. (A cancel that undid
 		// its event restored the locations as they were, periods too.)
+		// In a visit that is over none is active: ended before they are
+		// dated, a location that was active ends now, and one that had
+		// ended keeps its period.
+		endStays(merged, time.Time{})
 		stampLocations(cur, merged, m.EventTime)
+	} else if relocated {
+		// The locations the cancel makes active start now, those it
+		// ends end now, from what the undo restored.
+		endStays(merged, time.Time{})
+		stampLocations(reverted, merged, m.EventTime)
+	} else {
+		endStays(merged, m.EventTime)
 	}
 	if Equal(cur, merged) {
 		p.confirm(s, m)
@@ -135,9 +165,16 @@ var errMadeByUndone = errors.New("made by the event undone")
 // undo returns the content of s with the fields the latest version written
 // by event changed set back to what they were before it (those not changed
 // since), and the names of those fields. It returns nil when no version in
-// the history was written by event, and errCancelled when a version written
-// by cancel comes after it (the cancel was applied already).
-func (p *plan) undo(ctx context.Context, s *state, event, cancel string) (map[string]any, []string, error) {
+// the history was written by event, or when a version written by an
+// earlier cancel (older than at, the cancel's event) comes after it; and
+// errCancelled when a version written by cancel at or after at comes after
+// it (this cancel was applied already).
+//
+// A transfer to undo must be the one the cancel names (in, the cancel's
+// Encounter): the transfer that made active a location the cancel ends
+// (an A12's PV1-6). An A12 received before its transfer finds an earlier
+// transfer of the visit as the latest: that one is not undone.
+func (p *plan) undo(ctx context.Context, s *state, event, cancel string, at time.Time, in map[string]any) (map[string]any, []string, error) {
 	h, err := p.r.store.History(ctx, s.typ, s.id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("history of %s: %w", s.ref(), err)
@@ -154,10 +191,20 @@ func (p *plan) undo(ctx context.Context, s *state, event, cancel string) (map[st
 		}
 		switch eventOf(after) {
 		case cancel:
+			if t := eventTimeOf(after); !at.IsZero() && t.Before(at) {
+				// An earlier cancel (of an earlier discharge, whose
+				// cancel came first) undid the latest event of its
+				// kind the record has: this one's event is not here
+				// yet, and there is nothing for it to undo.
+				return nil, nil, nil
+			}
 			return nil, nil, errCancelled
 		case event:
 		default:
 			continue
+		}
+		if event == "ADT^A02" && !transferCancelled(after, in) {
+			return nil, nil, nil
 		}
 		if i+1 >= len(h) || h[i+1].Deleted {
 			// The event made the resource: there is nothing before it to
@@ -206,6 +253,57 @@ func changedFields(before, after map[string]any) []string {
 	return out
 }
 
+// transferCancelled reports whether the transfer that wrote the version
+// after is the one a cancel (in) cancels: one of the locations the cancel
+// ends (its PV1-6, the ward the cancelled transfer moved the patient to)
+// is active in after. A cancel that ends none cannot tell, and is taken to
+// cancel it.
+func transferCancelled(after, in map[string]any) bool {
+	active := map[string]bool{}
+	for _, l := range activeLocations(after) {
+		active[str(obj(l.(map[string]any), "location"), "reference")] = true
+	}
+	named := false
+	for _, l := range list(in, "location") {
+		x, _ := l.(map[string]any)
+		if str(x, "status") == "active" {
+			continue
+		}
+		named = true
+		if active[str(obj(x, "location"), "reference")] {
+			return true
+		}
+	}
+	return !named
+}
+
+// activeLocations are the entries of a resource's location list that are
+// active.
+func activeLocations(r map[string]any) []any {
+	var out []any
+	for _, l := range list(r, "location") {
+		if x, _ := l.(map[string]any); str(x, "status") == "active" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// sameActiveLocations reports whether in says the patient is where the
+// visit r has them (the same active locations), or says nowhere.
+func sameActiveLocations(r, in map[string]any) bool {
+	refs := func(l []any) []string {
+		var out []string
+		for _, e := range l {
+			out = append(out, str(obj(e.(map[string]any), "location"), "reference"))
+		}
+		slices.Sort(out)
+		return out
+	}
+	now := refs(activeLocations(in))
+	return len(now) == 0 || slices.Equal(now, refs(activeLocations(r)))
+}
+
 // closeMovedFrom ends the stay in every location that is still active but
 // not among the active locations the message reports: the patient is where
 // the message says (an A08 may report a new bed without an A02).
@@ -224,6 +322,40 @@ func closeMovedFrom(merged, in map[string]any) {
 		x, _ := l.(map[string]any)
 		if str(x, "status") == "active" && !now[str(obj(x, "location"), "reference")] {
 			x["status"] = "completed"
+		}
+	}
+}
+
+// endStays ends the stay in every location still active once the visit is
+// finished or cancelled: no bed stays taken by a visit that is over. The
+// discharge names only the location the patient left (PV1-3); one the
+// record still has active besides it (its transfer not received yet) ends
+// at the discharge too, and an update after the discharge that repeats
+// PV1-3 (mapped active: only A03 and A11 say completed) does not take the
+// bed again. With at, the period ends then unless it ended already;
+// without, only the status changes (stampLocations dates it).
+func endStays(merged map[string]any, at time.Time) {
+	switch str(merged, "status") {
+	case "finished", "cancelled":
+	default:
+		return
+	}
+	for _, l := range list(merged, "location") {
+		x, _ := l.(map[string]any)
+		if str(x, "status") != "active" {
+			continue
+		}
+		x["status"] = "completed"
+		if at.IsZero() {
+			continue
+		}
+		period := obj(x, "period")
+		if period == nil {
+			period = map[string]any{}
+			x["period"] = period
+		}
+		if str(period, "end") == "" {
+			period["end"] = notBefore(str(period, "start"), at)
 		}
 	}
 }

@@ -130,3 +130,53 @@ func TestCancelAppliedAsUpdateDatesLocations(t *testing.T) {
 		t.Errorf("locations %v, want %v", periods, want)
 	}
 }
+
+// TestGapFillKeepsNewerEventsMark: a newer update (A31 of 15:00) finds
+// the patient as it is, so it writes no version and only marks the
+// resource with its time. An older update (09:00) then adds the maiden
+// name the patient never had, which writes a version; the mark must go
+// with it, or an update from between the two (12:00) overwrites the name
+// the 15:00 event confirmed.
+func TestGapFillKeepsNewerEventsMark(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A01 GF-A01 202603020800", "PID|1||MRN900101^^^GENHOSP^MR||Blythe^Ada^^^^^L||20061205|U")
+	c.msg("ADT^A31 GF-NEW 202603021500", "PID|1||MRN900101^^^GENHOSP^MR||||20061205|U")
+	c.msg("ADT^A31 GF-OLD 202603020900", "PID|1||MRN900101^^^GENHOSP^MR||Fenwick^Bram^^^^^M")
+	out := c.msg("ADT^A31 GF-MID 202603021200", "PID|1||MRN900101^^^GENHOSP^MR||Corrow^Cora^^^^^L||20061205|F")
+	p := c.all("Patient")[0]
+	var names []string
+	for _, n := range list(p["name"]) {
+		x := n.(map[string]any)
+		names = append(names, fmt.Sprint(x["use"], " ", x["family"]))
+	}
+	if !slices.Equal(names, []string{"official Blythe", "maiden Fenwick"}) || p["gender"] != "unknown" {
+		t.Errorf("names %v, gender %v: want the admission's official name and sex (confirmed at 15:00) and the older update's maiden name", names, p["gender"])
+	}
+	if notes := fmt.Sprint(out.Notes); !strings.Contains(notes, "that found Patient/") {
+		t.Errorf("the 12:00 update's notes do not say a newer event found the patient as it is: %s", notes)
+	}
+}
+
+// TestOlderMessageAddsPhoneOfAUseNeverHad: the newer update (A08) gives
+// the home phone; the admission (A01), older and received after it, gave
+// a mobile and a work number too. Delivered in order, the update would
+// have replaced the home phone only; so the admission's mobile and work
+// numbers (a system and use the record never had) are added, its home
+// phone is not.
+func TestOlderMessageAddsPhoneOfAUseNeverHad(t *testing.T) {
+	c := newChains(t)
+	c.msg("ADT^A08 TP-A08 202603021200", "PID|1||MRN900102^^^GENHOSP^MR||Hollis^Ada^^^^^L||19800101|F|||||01632 960555^PRN^PH")
+	out := c.msg("ADT^A01 TP-A01 202603020800", "PID|1||MRN900102^^^GENHOSP^MR||Hollis^Ada^^^^^L||19800101|F|||||01632 960111^PRN^PH~07700 900222^PRN^CP|01632 960333^WPN^PH")
+	var telecom []string
+	for _, x := range list(c.all("Patient")[0]["telecom"]) {
+		cp := x.(map[string]any)
+		telecom = append(telecom, fmt.Sprint(cp["use"], " ", cp["value"]))
+	}
+	want := []string{"home 01632 960555", "mobile 07700 900222", "work 01632 960333"}
+	if !slices.Equal(telecom, want) {
+		t.Errorf("telecom %v, want %v", telecom, want)
+	}
+	if notes := fmt.Sprint(out.Notes); !strings.Contains(notes, "telecom (2 entries)") {
+		t.Errorf("notes do not name the phones added: %s", notes)
+	}
+}

@@ -438,9 +438,28 @@ func (p *plan) changeSet(journalID int64) (fhirstore.ChangeSet, error) {
 		// normalized; a number the record computes may be a float64, which
 		// encodes alike): the store need not decode b again. The scenario
 		// and sequence tests check this on every write (objectsChecked).
-		cs.Writes = append(cs.Writes, fhirstore.Write{Type: k.typ, ID: k.id, IfVersion: s.version, Body: b, Object: s.body})
+		cs.Writes = append(cs.Writes, fhirstore.Write{Type: k.typ, ID: k.id, IfVersion: s.version, Body: b, Object: s.body, Mark: s.keptMark(journalID)})
 	}
 	return cs, nil
+}
+
+// keptMark is the mark a new version of s carries (fhirstore.Write.Mark):
+// the newest event known to have found s as it was (the stored version's
+// mark, or one this plan confirmed), when it is newer than the event the
+// new version is stamped with. A version that an older event writes (what
+// fillGaps adds) changes nothing that event said, so the newer one's time
+// must stay on it; lost with the old version, an update from between the
+// two would count as newer than the resource and overwrite what the newer
+// event said.
+func (s *state) keptMark(journalID int64) string {
+	mark := s.marked
+	if s.confirm.newer(mark.at, mark.journal) {
+		mark = s.confirm
+	}
+	if !mark.newer(eventTimeOf(s.body), journalID) {
+		return ""
+	}
+	return mark.String()
 }
 
 // decode reads a stored resource as encoding/json does (numbers as

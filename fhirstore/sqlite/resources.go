@@ -70,7 +70,7 @@ type resourceStmts struct {
 	lookup, insert, update, insertVersion, insertChange *sql.Stmt
 	// versionOf reads a resource's current version by rid (reindex.go).
 	versionOf *sql.Stmt
-	// mark sets a version's mark (fhirstore.Read.Mark).
+	// mark sets a version's mark (fhirstore.Read.Mark, Write.Mark).
 	mark *sql.Stmt
 	// rows reads a resource's rows of every indexTables (rowsSQL); del[t]
 	// deletes one of indexTables[t].
@@ -432,6 +432,12 @@ func (s *Store) writeResource(tx *sql.Tx, pw *preparedWrite, journalID int64) (*
 	}
 	if _, err := s.stmt(tx, st.insertVersion).Exec(rid, res.Version, at, w.Delete, journalID, nullBytes(res.Body)); err != nil {
 		return nil, fmt.Errorf("%s/%s: insert version: %w", w.Type, w.ID, err)
+	}
+	if w.Mark != "" && !w.Delete {
+		if _, err := s.stmt(tx, st.mark).Exec(w.Mark, rid); err != nil {
+			return nil, fmt.Errorf("%s/%s: mark: %w", w.Type, w.ID, err)
+		}
+		res.Mark = w.Mark
 	}
 	if _, _, err := s.updateIndexRows(tx, rid, exists && !deleted, pw.entries); err != nil {
 		return nil, fmt.Errorf("%s/%s: index: %w", w.Type, w.ID, err)

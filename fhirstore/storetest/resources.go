@@ -524,4 +524,18 @@ func testReads(t *testing.T, newStore NewStore) {
 	if r, err := s.Read(ctx, "Encounter", "e1"); err != nil || r.Version != 3 || r.Mark != "" {
 		t.Fatalf("Read after a write = %+v, %v; want version 3 without a mark", r, err)
 	}
+	// A write may set its new version's mark (the record keeps a newer
+	// event's mark on a version an older event wrote).
+	w := enc(3, `,"priority":{"text":"routine"}`)
+	w.Mark = "m3"
+	written := mustApply(t, s, fhirstore.ChangeSet{Writes: []fhirstore.Write{w}})
+	if len(written) != 1 || written[0].Mark != "m3" {
+		t.Fatalf("Apply of a write with a mark returned %+v; want version 4 marked m3", written)
+	}
+	if r, err := s.Read(ctx, "Encounter", "e1"); err != nil || r.Version != 4 || r.Mark != "m3" {
+		t.Fatalf("Read after a write with a mark = %+v, %v; want version 4 marked m3", r, err)
+	}
+	if h, err := s.History(ctx, "Encounter", "e1"); err != nil || len(h) != 4 || h[0].Mark != "m3" || h[1].Mark != "" {
+		t.Fatalf("History after a write with a mark: %v; want the newest version marked m3, the one before without", err)
+	}
 }
