@@ -71,7 +71,7 @@ type dryRunReport struct {
 	Fixed        int             `json:"fixed"`
 	WouldFail    int             `json:"would_fail"`
 	StillFailing int             `json:"still_failing"`
-	Messages     []dryRunMessage `json:"messages"` // every message that is not unchanged (all with --all)
+	Messages     []dryRunMessage `json:"messages"`      // every message that is not unchanged (all with --all)
 	IDs          []idNote        `json:"ids,omitempty"` // the IDs named that would not be reprocessed, or with a note
 }
 
