@@ -114,6 +114,7 @@ func dryRun(ctx context.Context, cfg *config.Config, j fhirstore.Journal, set *m
 		return nil, err
 	}
 	mapper := engine.NewMapper(cfg, set, engine.NewMetrics(nil), slog.New(slog.DiscardHandler))
+	charsets := cfg.Charsets()
 	report := &dryRunReport{DryRun: true, MappingHash: set.Hash(), Messages: []dryRunMessage{}}
 	for i, id := range ids {
 		progress(i, len(ids))
@@ -137,6 +138,11 @@ func dryRun(ctx context.Context, cfg *config.Config, j fhirstore.Journal, set *m
 			}
 		}
 		m := dryRunOne(ctx, mapper, e, base, withDiff)
+		if _, ok := charsets[e.Listener]; !ok && e.Listener != "replay" && m.Error != "" && strings.HasPrefix(m.Error, "parse hl7") {
+			// Read with the default character set, not the one its
+			// listener has in the server's configuration.
+			m.Error += fmt.Sprintf(" (its listener %q is not in this configuration: give the server's --config)", e.Listener)
+		}
 		report.count(m.Outcome)
 		if m.Outcome != dryUnchanged || all {
 			report.Messages = append(report.Messages, m)

@@ -80,3 +80,35 @@ func TestReprocessDryRunSaysWhatTheRecordRefuses(t *testing.T) {
 		t.Fatalf("dry run --json with an unknown ID: exit %d: %+v\n%s%s", code, report, out, errOut)
 	}
 }
+
+// TestReprocessDryRunNamesAnUnconfiguredListener: an entry received by a
+// listener with its own character set, dry-run with a configuration that
+// lacks that listener (just --data), cannot be read in the default UTF-8:
+// the error says the listener is not configured, not only that the bytes
+// are not UTF-8.
+func TestReprocessDryRunNamesAnUnconfiguredListener(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "carebridge.yaml")
+	if err := os.WriteFile(cfg, []byte("data_dir: "+data+"\nmllp:\n  - name: legacy\n    addr: 127.0.0.1:0\n    charset: 8859/1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg := filepath.Join(dir, "latin1.hl7")
+	raw := "MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261101080000+0000||ADT^A01^ADT_A01|L1|P|2.5.1\rEVN|A01|20261101080000+0000\rPID|1||LAT1^^^GENHOSP^MR||M\xfcller^J\xfcrgen||19700101|M\r"
+	if err := os.WriteFile(msg, []byte(raw), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, nil, "replay", "--config", cfg, "--listener", "legacy", msg); code != 0 {
+		t.Fatalf("replay: exit %d: %s %s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, nil, "messages", "reprocess", "--config", cfg, "--status", "failed"); code != 0 || !strings.Contains(out, "processed 1") {
+		t.Fatalf("processing: exit %d: %s %s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, nil, "messages", "reprocess", "--dry-run", "--all", "--config", cfg, "--status", "processed"); code != 0 || !strings.Contains(out, "processed → unchanged") {
+		t.Fatalf("dry run with the listener's configuration: exit %d: %s %s", code, out, errOut)
+	}
+	out, errOut, code := run(t, nil, "messages", "reprocess", "--dry-run", "--data", data, "--status", "processed")
+	if code != 1 || !strings.Contains(out, "processed → would-fail\tparse hl7") || !strings.Contains(out, `(its listener "legacy" is not in this configuration: give the server's --config)`) {
+		t.Fatalf("dry run without the listener: exit %d: %s %s", code, out, errOut)
+	}
+}
