@@ -24,6 +24,7 @@ import (
 	"github.com/carebridge/carebridge/fhirstore"
 	"github.com/carebridge/carebridge/fhirstore/sqlite"
 	"github.com/carebridge/carebridge/mappings"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // node is an engine running on loopback port 0 with a real SQLite journal.
@@ -784,7 +785,10 @@ func TestUnmappedRejectAnswersAROnArrival(t *testing.T) {
 				second.Name, second.Addr, second.Unmapped = "accepting", "127.0.0.1:0", config.UnmappedAccept
 				c.MLLP = append(c.MLLP, second)
 			})
-			n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps { return engine.Deps{Journal: store, Mappings: set} })
+			reg := prometheus.NewRegistry()
+			n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps {
+				return engine.Deps{Journal: store, Mappings: set, Metrics: engine.NewMetrics(reg)}
+			})
 			c := dial(t, n.addr)
 			for _, tc := range []struct{ typ, err3, loc, ctl string }{
 				{"ORU^R01^ORU_R01", "200", "MSH^1^9^1^1", "R-200"},
@@ -846,6 +850,11 @@ func TestUnmappedRejectAnswersAROnArrival(t *testing.T) {
 			}
 			if got := waitFinal(t, n.store, es[0].ID); got.Status != fhirstore.StatusFailed || !strings.Contains(got.Error, "no map for ORU^R01") {
 				t.Errorf("accepting listener: entry %s %q, want failed with the reason", got.Status, got.Error)
+			}
+			// Both ways of handling them count as unmapped: the two
+			// rejected on arrival and the one failed in processing.
+			if v := counter(t, reg, "carebridge_messages_unmapped_total"); v != 3 {
+				t.Errorf("carebridge_messages_unmapped_total = %v, want 3 (2 rejected, 1 failed)", v)
 			}
 		})
 	}

@@ -110,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "carebridge_duplicates_differing_total", Help: "Duplicates (same sender and control ID) whose message differs from the original's: most likely a reused control ID; not processed.",
 		}, []string{"listener"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "carebridge_messages_rejected_total", Help: "Messages answered with AR/CR because they could not be parsed or validated.",
+			Name: "carebridge_messages_rejected_total", Help: "Messages answered with AR/CR because they could not be parsed or validated, or (unmapped: reject) no map handles them.",
 		}, []string{"listener"}),
 		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "carebridge_mllp_connections_open", Help: "Open MLLP connections, by listener.",
@@ -152,7 +152,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "carebridge_search_reindex_remaining", Help: "Resources whose search index rows this node still has to rebuild after an upgrade that changed what is indexed (searches may miss them until then); 0 when the index is current.",
 		}),
 		unmapped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "carebridge_messages_unmapped_total", Help: "Messages that failed because no map handles their type or trigger event.",
+			Name: "carebridge_messages_unmapped_total", Help: "Messages no map handles (their type or trigger event): failed in processing, or rejected on arrival by a listener with unmapped: reject.",
 		}),
 	}
 	// Both results exist from the start (at 0), so that an alert on

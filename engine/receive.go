@@ -102,6 +102,10 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 	if in.Unmapped == config.UnmappedReject && !isAck {
 		if s, ok := e.processor.(Screener); ok {
 			if err := s.Handles(msg); err != nil {
+				// Counted as unmapped whether it fails in processing
+				// (accept) or is refused here: the alert on a sender
+				// sending what no map handles sees both.
+				e.metrics.unmapped.Inc()
 				detail, _ := unsupported(err)
 				return e.reject(ctx, in, msg, []hl7.ErrorDetail{detail}, err.Error())
 			}

@@ -30,6 +30,12 @@ func FromMapping(msg *hl7.Message, res *mappings.Result, journalID int64) *Messa
 // file its visit, charges or account under.
 var ErrNoPatient = errors.New("the message names no patient")
 
+// Check returns the error Apply would refuse m with before reading the
+// record (ErrNoPatient: no patient, or one with neither identifier nor
+// name), nil when Apply would go on. What depends on the stored record (a
+// circular merge) is not checked.
+func (m *Message) Check() error { return m.checkPatient() }
+
 // checkPatient returns ErrNoPatient for an ADT or DFT message with neither
 // a Patient nor a resource that refers to one. (A schedule message may
 // book a slot for no one; a bed status update, ADT^A20, has no patient by

@@ -39,6 +39,12 @@ type dryRunMessage struct {
 	Warnings    int            `json:"warnings"`            // mapping warnings now
 	WasWarnings int            `json:"was_warnings"`        // and before
 	Changes     []dryRunChange `json:"changes,omitempty"`   // by resource, for changed and fixed
+	// ComparedWith is, for a duplicate (which keeps no Bundle of its own),
+	// the original whose Bundle the result is compared with.
+	ComparedWith int64 `json:"compared_with,omitempty"`
+	// NoBundle: nothing kept to compare with (a duplicate whose original
+	// kept no Bundle), so the changes are not listed: all would be new.
+	NoBundle bool `json:"no_bundle,omitempty"`
 }
 
 // dryRunChange is one resource's change.
@@ -65,7 +71,8 @@ type dryRunReport struct {
 	Fixed        int             `json:"fixed"`
 	WouldFail    int             `json:"would_fail"`
 	StillFailing int             `json:"still_failing"`
-	Messages     []dryRunMessage `json:"messages"` // every message that is not unchanged (all with --all)
+	Messages     []dryRunMessage `json:"messages"`      // every message that is not unchanged (all with --all)
+	IDs          []idNote        `json:"ids,omitempty"` // the IDs named that would not be reprocessed, or with a note
 }
 
 func (r *dryRunReport) count(outcome string) {
@@ -107,6 +114,7 @@ func dryRun(ctx context.Context, cfg *config.Config, j fhirstore.Journal, set *m
 		return nil, err
 	}
 	mapper := engine.NewMapper(cfg, set, engine.NewMetrics(nil), slog.New(slog.DiscardHandler))
+	charsets := cfg.Charsets()
 	report := &dryRunReport{DryRun: true, MappingHash: set.Hash(), Messages: []dryRunMessage{}}
 	for i, id := range ids {
 		progress(i, len(ids))
@@ -117,7 +125,24 @@ func dryRun(ctx context.Context, cfg *config.Config, j fhirstore.Journal, set *m
 		if err != nil {
 			return nil, err
 		}
-		m := dryRunOne(ctx, mapper, e, withDiff)
+		base := e
+		if e.Status == fhirstore.StatusDuplicate && len(e.Result) == 0 && e.DuplicateOf != 0 {
+			// A duplicate keeps no Bundle: what processing it would
+			// change is told against its original's.
+			orig, err := j.Get(ctx, e.DuplicateOf)
+			if err != nil && !errors.Is(err, fhirstore.ErrNotFound) {
+				return nil, err
+			}
+			if orig != nil {
+				base = orig
+			}
+		}
+		m := dryRunOne(ctx, mapper, e, base, withDiff)
+		if _, ok := charsets[e.Listener]; !ok && e.Listener != "replay" && m.Error != "" && strings.HasPrefix(m.Error, "parse hl7") {
+			// Read with the default character set, not the one its
+			// listener has in the server's configuration.
+			m.Error += fmt.Sprintf(" (its listener %q is not in this configuration: give the server's --config)", e.Listener)
+		}
 		report.count(m.Outcome)
 		if m.Outcome != dryUnchanged || all {
 			report.Messages = append(report.Messages, m)
@@ -128,11 +153,15 @@ func dryRun(ctx context.Context, cfg *config.Config, j fhirstore.Journal, set *m
 	return report, nil
 }
 
-// dryRunOne maps one entry again and says how the result compares.
-func dryRunOne(ctx context.Context, mapper *engine.Mapper, e *fhirstore.Entry, withDiff bool) dryRunMessage {
-	m := dryRunMessage{ID: e.ID, MessageType: e.MessageType, Was: string(e.Status), WasWarnings: countWarnings(e.Notes)}
-	if len(e.Result) > 0 {
-		m.WasHash = e.ResultHash
+// dryRunOne maps one entry again and says how the result compares with
+// the Bundle base keeps (e itself, or a duplicate's original).
+func dryRunOne(ctx context.Context, mapper *engine.Mapper, e, base *fhirstore.Entry, withDiff bool) dryRunMessage {
+	m := dryRunMessage{ID: e.ID, MessageType: e.MessageType, Was: string(e.Status), WasWarnings: countWarnings(base.Notes)}
+	if base != e {
+		m.ComparedWith = base.ID
+	}
+	if len(base.Result) > 0 {
+		m.WasHash = base.ResultHash
 	}
 	if e.Status == fhirstore.StatusFailed {
 		m.WasError = e.Error
@@ -154,9 +183,16 @@ func dryRunOne(ctx context.Context, mapper *engine.Mapper, e *fhirstore.Entry, w
 	if err := mappings.ValidateEntries(out.Result); err != nil {
 		return fails(fmt.Errorf("%w; the record would refuse it", err))
 	}
+	// What the record refuses whatever it holds (a message that names no
+	// patient): a reprocessing would fail it again, so it is not "fixed".
+	if out.Record != nil {
+		if err := out.Record.Check(); err != nil {
+			return fails(fmt.Errorf("%w; the record would refuse it", err))
+		}
+	}
 	// Against the Bundle the entry keeps: none when it failed mapping, the
 	// Bundle the record holds when the record refused a later one.
-	changes, err := mappings.DiffBundles(e.Result, out.Result)
+	changes, err := mappings.DiffBundles(base.Result, out.Result)
 	if err != nil {
 		// The kept Bundle cannot be read: say so rather than guess.
 		return fails(fmt.Errorf("compare with the kept Bundle: %w", err))
@@ -167,6 +203,10 @@ func dryRunOne(ctx context.Context, mapper *engine.Mapper, e *fhirstore.Entry, w
 		if len(e.Result) == 0 {
 			return m // everything would be added: the list would be the whole Bundle
 		}
+	case len(base.Result) == 0:
+		// A duplicate whose original kept no Bundle: likewise.
+		m.Outcome, m.NoBundle = dryChanged, true
+		return m
 	case len(changes) == 0:
 		m.Outcome = dryUnchanged
 	default:
@@ -207,12 +247,17 @@ func countWarnings(notes []byte) int {
 // in m, one line per value).
 func writeDryRunMessage(w io.Writer, m dryRunMessage) {
 	what := m.Was + " → " + m.Outcome
+	if m.ComparedWith != 0 {
+		what = fmt.Sprintf("%s (of %d) → %s", m.Was, m.ComparedWith, m.Outcome)
+	}
 	fmt.Fprintf(w, "%d\t%s\t%s", m.ID, m.MessageType, what)
 	switch {
 	case m.Error != "":
 		fmt.Fprintf(w, "\t%s", oneLine(m.Error))
 	case m.Outcome == dryFixed && m.WasError != "":
 		fmt.Fprintf(w, "\twas: %s", oneLine(m.WasError))
+	case m.NoBundle:
+		fmt.Fprintf(w, "\tentry %d keeps no Bundle to compare with", m.ComparedWith)
 	case len(m.Changes) > 0:
 		parts := make([]string, 0, len(m.Changes))
 		for _, c := range m.Changes {
@@ -224,7 +269,7 @@ func writeDryRunMessage(w io.Writer, m dryRunMessage) {
 		}
 		fmt.Fprintf(w, "\t%s", strings.Join(parts, "; "))
 	}
-	if m.Warnings != m.WasWarnings {
+	if m.Warnings != m.WasWarnings && m.Error == "" { // a failure has none
 		fmt.Fprintf(w, "\t(warnings %d → %d)", m.WasWarnings, m.Warnings)
 	}
 	fmt.Fprintln(w)

@@ -145,6 +145,7 @@ func resourceHistory(ctx context.Context, s historyStore, typ, id string, withDi
 	ref := typ + "/" + id
 	h := &historyJSON{Resource: ref, Versions: make([]historyVersion, 0, len(versions))}
 	var prev map[string]any
+	prevTime := ""
 	for i, v := range versions {
 		hv := historyVersion{Version: v.Version, LastUpdated: v.LastUpdated.UTC(), JournalID: v.JournalID}
 		var body map[string]any
@@ -160,11 +161,20 @@ func resourceHistory(ctx context.Context, s historyStore, typ, id string, withDi
 			if err := json.Unmarshal(v.Body, &body); err != nil {
 				return nil, fmt.Errorf("%s version %d: %w", ref, v.Version, err)
 			}
+			event, at := record.StampedEvent(body)
 			if v.JournalID != 0 {
 				// A command's version keeps the stamp of the last message;
-				// it is not the command's.
-				hv.Event, hv.EventTime = record.StampedEvent(body)
+				// it is not the command's. Nor is an event time the
+				// version kept from the one before: a merge or link (by
+				// A40, A34, A30, A37 or identity matching) tags its event
+				// but does not move the record's event time, and an older
+				// message that fills a gap leaves the newer time.
+				hv.Event = event
+				if at != prevTime {
+					hv.EventTime = at
+				}
 			}
+			prevTime = at
 			hv.Cleared = newlyCleared(prev, body)
 		}
 		if prev != nil && body != nil {

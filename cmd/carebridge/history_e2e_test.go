@@ -137,3 +137,44 @@ func TestPatientsHistory(t *testing.T) {
 		t.Errorf("history without a patient: exit %d: %s", code, errOut)
 	}
 }
+
+// TestPatientsHistoryOfAnA40: the versions an A40 writes (the survivor's
+// link, the merged record's) carry no event stamp of the A40's own (the
+// record does not restamp a merge): history does not show the event time
+// of the earlier message whose stamp they keep as if it were the A40's.
+func TestPatientsHistoryOfAnA40(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	adt := func(at, event, structure, ctl, rest string) string {
+		return "MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|" + at + "+0000||ADT^" + event + "^" + structure + "|" + ctl + "|P|2.5.1\rEVN|" + event + "|" + at + "+0000\r" + rest
+	}
+	for i, m := range []string{
+		adt("20261101080000", "A01", "ADT_A01", "Y1", "PID|1||HY1^^^GENHOSP^MR||Keeper^Kim||19700101|F\r"),
+		adt("20261102080000", "A01", "ADT_A01", "Y2", "PID|1||HY2^^^GENHOSP^MR||Gone^Gail||19710101|F\r"),
+		adt("20261105080000", "A40", "ADT_A39", "Y3", "PID|1||HY1^^^GENHOSP^MR||Keeper^Kim||19700101|F\rMRG|HY2^^^GENHOSP^MR\r"),
+	} {
+		f := filepath.Join(dir, fmt.Sprintf("y%d.hl7", i))
+		if err := os.WriteFile(f, []byte(m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, errOut, code := run(t, nil, "replay", "--data", data, f); code != 0 {
+			t.Fatalf("replay: exit %d: %s %s", code, out, errOut)
+		}
+	}
+	if out, errOut, code := run(t, nil, "messages", "reprocess", "--data", data, "--status", "failed"); code != 0 || !strings.Contains(out, "processed 3, failed 0") {
+		t.Fatalf("processing: exit %d: %s %s", code, out, errOut)
+	}
+	out, errOut, code := run(t, nil, "patients", "history", "--identifier", "HY1", "--data", data)
+	if code != 0 || !strings.Contains(out, "\tcreate\tmessage 1 ADT^A01 Y1, event 2026-11-01T08:00:00Z\n") ||
+		!strings.Contains(out, "\tupdate\tmessage 3 ADT^A40 Y3\n\tchanged: link\n") {
+		t.Errorf("survivor's history: exit %d:\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = run(t, nil, "patients", "history", "--json", "--identifier", "HY1", "--data", data)
+	var h historyJSON
+	if err := json.Unmarshal([]byte(out), &h); code != 0 || err != nil {
+		t.Fatalf("history --json: exit %d, %v: %s%s", code, err, out, errOut)
+	}
+	if v := h.Versions[len(h.Versions)-1]; v.JournalID != 3 || v.Event != "ADT^A40" || v.EventTime != "" {
+		t.Errorf("the A40's version: %+v, want journal 3, event ADT^A40 and no event time of another message", v)
+	}
+}

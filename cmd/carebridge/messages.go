@@ -613,6 +613,7 @@ func runDryRun(cmd *cobra.Command, cfg *config.Config, set *mappings.Set, f fhir
 			return nil, err
 		}
 		line, failed := dryRunSummary(report)
+		report.IDs = notes
 		if asJSON {
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)
