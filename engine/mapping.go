@@ -26,6 +26,9 @@ type Mapper struct {
 	set      atomic.Pointer[mappings.Set]
 	charsets map[string]string // listener name → fallback charset
 	files    fs.FS             // the mappings directory, for the examples of a reload (nil: not checked)
+	// editRefused is set while the files on disk are an edit that was
+	// refused: when they come back to the set in use, the log says so.
+	editRefused atomic.Bool
 	metrics  *Metrics
 	log      *slog.Logger
 }
@@ -49,8 +52,15 @@ func (mp *Mapper) Set() *mappings.Set { return mp.set.Load() }
 // Swap puts a newly loaded set in use.
 func (mp *Mapper) Swap(set *mappings.Set) {
 	if cur := mp.set.Load(); cur != nil && cur.Hash() == set.Hash() {
-		return // a change that does not change the mappings (e.g. a non-YAML file)
+		// A change that does not change the mappings (a non-YAML file), or
+		// a refused edit undone: the operator who saw it refused learns
+		// that the files are what runs again.
+		if mp.editRefused.Swap(false) {
+			mp.log.Info("mapping edit withdrawn: the files are the mappings in use again", "hash", set.Hash())
+		}
+		return
 	}
+	mp.editRefused.Store(false)
 	old := mp.set.Swap(set)
 	mp.metrics.mappingReloads.WithLabelValues("applied").Inc()
 	mp.metrics.mappingSet(set.Hash())
@@ -119,6 +129,7 @@ func failingExamples(set *mappings.Set, files fs.FS) error {
 
 // refused logs a reload that did not compile; the previous set stays.
 func (mp *Mapper) refused(err error) {
+	mp.editRefused.Store(true)
 	mp.metrics.mappingReloads.WithLabelValues("refused").Inc()
 	mp.log.Error("mapping edit refused; the previous mappings stay in use", "hash", mp.set.Load().Hash(), "errors", err.Error())
 }

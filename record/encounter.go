@@ -97,7 +97,7 @@ func (p *plan) encounter(ctx context.Context, s *state, in map[string]any, m *Me
 					delete(in, f) // the cancel's own copy of what it restores
 				}
 			}
-			p.note("cancel", s.ref(), "%s undid the last %s (%d elements restored)", m.Event, undone, len(fields))
+			p.note("cancel", s.ref(), "%s undid the last %s (%d %s restored)", m.Event, undone, len(fields), plural(len(fields), "element", "elements"))
 		default:
 			p.note("cancel", s.ref(), "%s found no %s in the history of %s: applied as an update", m.Event, undone, s.ref())
 		}

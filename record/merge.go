@@ -319,7 +319,7 @@ func (p *plan) merge(ctx context.Context, survivor, merged, why string) error {
 	if err := p.provenance(ctx, "merge", survivor+"|"+merged, targets, []any{map[string]any{"role": "removal", "what": what}}, why); err != nil {
 		return err
 	}
-	p.note("merge", from, "merged into %s (%d resources moved, %s)", to, moved, why)
+	p.note("merge", from, "merged into %s (%d %s moved, %s)", to, moved, plural(moved, "resource", "resources"), why)
 	return p.settleReviews(ctx, survivor, why)
 }
 
@@ -787,7 +787,7 @@ func (p *plan) separate(ctx context.Context, merged, why string, review bool) er
 	if activity == "unlink" {
 		verb = "unlinked"
 	}
-	p.note("unmerge", to, "%s from %s (%d resources moved back, %s)", verb, from, moved, why)
+	p.note("unmerge", to, "%s from %s (%d %s moved back, %s)", verb, from, moved, plural(moved, "resource", "resources"), why)
 	return nil
 }
 

@@ -223,7 +223,7 @@ func TestPatientsMergeUnmerge(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("merge: exit %d: %s", code, errOut)
 	}
-	if !regexp.MustCompile(`(?m)^merge\s+Patient/p2\s+merged into Patient/p1 \(1 resources moved, manual merge\)$`).MatchString(out) ||
+	if !regexp.MustCompile(`(?m)^merge\s+Patient/p2\s+merged into Patient/p1 \(1 resource moved, manual merge\)$`).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^wrote \d+ resource version\(s\)$`).MatchString(out) {
 		t.Errorf("merge output:\n%s", out)
 	}
@@ -264,7 +264,7 @@ func TestPatientsMergeUnmerge(t *testing.T) {
 	}
 
 	out, errOut, code = cli("unmerge", "p2")
-	if code != 0 || !regexp.MustCompile(`(?m)^unmerge\s+Patient/p2\s+unmerged from Patient/p1 \(1 resources moved back, manual unmerge\)$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`(?m)^unmerge\s+Patient/p2\s+unmerged from Patient/p1 \(1 resource moved back, manual unmerge\)$`).MatchString(out) {
 		t.Fatalf("unmerge: exit %d\n%s%s", code, out, errOut)
 	}
 	restored := showJSON(t, dir, "p2")

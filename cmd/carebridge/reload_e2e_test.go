@@ -134,12 +134,17 @@ func TestMappingsHotReload(t *testing.T) {
 	if err := os.WriteFile(sexFile, []byte(edited+"  Z: {code: other, colour: red}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.waitLog(t, "mapping edit refused", mark)
+	mark = s.waitLog(t, "mapping edit refused", mark)
 	s.waitLog(t, "colour", mark)
 	third := waitMapped(send("RL-3"))
 	if third.Status != "processed" || third.MappingHash != second.MappingHash {
 		t.Fatalf("after a refused edit: %+v (want hash %s)", third, second.MappingHash)
 	}
+	// The broken edit undone: the log says the files are what runs again.
+	if err := os.WriteFile(sexFile, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLog(t, "mapping edit withdrawn: the files are the mappings in use again", mark)
 }
 
 // TestReprocessAfterMappingFix: messages mapped with a broken mapping (the
