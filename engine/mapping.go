@@ -29,8 +29,8 @@ type Mapper struct {
 	// editRefused is set while the files on disk are an edit that was
 	// refused: when they come back to the set in use, the log says so.
 	editRefused atomic.Bool
-	metrics  *Metrics
-	log      *slog.Logger
+	metrics     *Metrics
+	log         *slog.Logger
 }
 
 var _ Processor = (*Mapper)(nil)
