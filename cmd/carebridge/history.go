@@ -30,6 +30,11 @@ type historyVersion struct {
 	// Event and EventTime are the trigger event and its time (EVN-2, else
 	// MSH-7) the record stamped on the version.
 	Event     string          `json:"event,omitempty"`
+	// Command and Reason, for a version no message wrote, are the record's
+	// own change committed with it (merge, unmerge, link, unlink) and why
+	// ("manual merge", an identity decision), from its Provenance.
+	Command   string          `json:"command,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
 	EventTime string          `json:"event_time,omitempty"`
 	Changes   []historyChange `json:"changes,omitempty"` // from the version before
 	Cleared   []string        `json:"cleared,omitempty"` // elements a message cleared (HL7 ""), newly kept as cleared
@@ -132,7 +137,48 @@ is, and so confirmed it, is named at the end.`,
 // historyStore is what resourceHistory reads.
 type historyStore interface {
 	fhirstore.Resources
+	fhirstore.Searcher
 	Get(ctx context.Context, id int64) (*fhirstore.Entry, error)
+}
+
+// recordChange is a merge, unmerge or link the record made, as its
+// Provenance says.
+type recordChange struct{ activity, reason string }
+
+// recordChanges finds the record's own changes that targeted ref, by the
+// time they were committed: a Provenance is stored in the change set that
+// writes the versions it targets, so it has their lastUpdated.
+func recordChanges(ctx context.Context, s historyStore, ref string) (map[int64]recordChange, error) {
+	found, err := s.Search(ctx, fhirstore.Query{Type: "Provenance", Params: []fhirstore.Param{{Name: "target", Values: []string{ref}}}, Count: 1000})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]recordChange, len(found))
+	for _, r := range found {
+		var p struct {
+			Activity struct {
+				Coding []struct{ System, Code string }
+			}
+			Reason []struct{ Text string }
+		}
+		if err := json.Unmarshal(r.Body, &p); err != nil {
+			return nil, fmt.Errorf("Provenance/%s: %w", r.ID, err)
+		}
+		var c recordChange
+		for _, cd := range p.Activity.Coding {
+			if cd.System == record.LifecycleSystem {
+				c.activity = cd.Code
+			}
+		}
+		if c.activity == "" {
+			continue // not the record's
+		}
+		if len(p.Reason) > 0 {
+			c.reason = p.Reason[0].Text
+		}
+		out[r.LastUpdated.UnixNano()] = c
+	}
+	return out, nil
 }
 
 // resourceHistory reads every version of typ/id and what changed each.
@@ -144,6 +190,7 @@ func resourceHistory(ctx context.Context, s historyStore, typ, id string, withDi
 	slices.Reverse(versions) // oldest first
 	ref := typ + "/" + id
 	h := &historyJSON{Resource: ref, Versions: make([]historyVersion, 0, len(versions))}
+	var changes map[int64]recordChange // read when a version no message wrote needs it
 	var prev map[string]any
 	prevTime := ""
 	for i, v := range versions {
@@ -190,7 +237,15 @@ func resourceHistory(ctx context.Context, s historyStore, typ, id string, withDi
 				hv.Changes = append(hv.Changes, c)
 			}
 		}
-		if v.JournalID != 0 {
+		if v.JournalID == 0 {
+			if changes == nil {
+				if changes, err = recordChanges(ctx, s, ref); err != nil {
+					return nil, err
+				}
+			}
+			c := changes[v.LastUpdated.UnixNano()]
+			hv.Command, hv.Reason = c.activity, c.reason
+		} else {
 			e, err := s.Get(ctx, v.JournalID)
 			switch {
 			case errors.Is(err, fhirstore.ErrNotFound):
@@ -267,7 +322,13 @@ func notesOn(notes []byte, ref string) []record.Note {
 func writeHistory(w io.Writer, h *historyJSON, withDiff bool) {
 	fmt.Fprintf(w, "%s: %s, oldest first\n", h.Resource, plural(len(h.Versions), "version"))
 	for _, v := range h.Versions {
-		by := "no message (a command: merge, unmerge, review)"
+		by := "no message"
+		switch {
+		case v.Command != "" && v.Reason != "":
+			by += ": " + v.Command + " (" + v.Reason + ")"
+		case v.Command != "":
+			by += ": " + v.Command
+		}
 		if v.JournalID != 0 {
 			by = fmt.Sprintf("message %d", v.JournalID)
 			if v.MessageType != "" {

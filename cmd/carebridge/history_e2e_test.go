@@ -82,7 +82,7 @@ func TestPatientsHistory(t *testing.T) {
 		"\tupdate\tmessage 2 ADT^A08 H2, event 2026-11-02T08:00:00Z\n\tchanged: address[0].line[0], address[0].postalCode\n",
 		"\tupdate\tmessage 3 ADT^A08 H3, event 2026-11-03T08:00:00Z\n\tchanged: address\n\tcleared (kept cleared against older messages): address\n",
 		// The merge replaces the other record: the survivor's link.
-		"4\t", "\tupdate\tno message (a command: merge, unmerge, review)\n\tchanged: link\n",
+		"4\t", "\tupdate\tno message: merge (manual merge)\n\tchanged: link\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("history lacks %q:\n%s", want, out)
@@ -106,6 +106,7 @@ func TestPatientsHistory(t *testing.T) {
 	}
 	last := h.Versions[len(h.Versions)-1]
 	if h.Resource != "Patient/"+p2 || len(h.Versions) != 2 || h.Versions[0].JournalID != 5 || last.JournalID != 0 || last.Interaction != "update" ||
+		last.Command != "merge" || last.Reason != "manual merge" ||
 		!strings.Contains(fmt.Sprint(last.Changes), "link") {
 		t.Errorf("merged record's history: %+v", h)
 	}
