@@ -29,7 +29,7 @@ type historyVersion struct {
 	ControlID   string `json:"control_id,omitempty"`
 	// Event and EventTime are the trigger event and its time (EVN-2, else
 	// MSH-7) the record stamped on the version.
-	Event     string          `json:"event,omitempty"`
+	Event string `json:"event,omitempty"`
 	// Command and Reason, for a version no message wrote, are the record's
 	// own change committed with it (merge, unmerge, link, unlink) and why
 	// ("manual merge", an identity decision), from its Provenance.
