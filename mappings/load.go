@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -616,6 +617,11 @@ func (l *loader) addSender(f *senderFile) {
 
 func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *program {
 	prg, checked, err := compileChecked(l.env, src, want)
+	var wrong *wrongTypeError
+	if errors.As(err, &wrong) {
+		l.errorf(pos, wrong.hint(), "expression %q: %v", src, err)
+		return nil
+	}
 	if err != nil {
 		// CEL's caret diagrams stay on lines of their own, indented under
 		// the error's line, as CEL prints them.

@@ -48,7 +48,7 @@ type pathIssue struct {
 func (c *checker) resourceExprs() {
 	l := c.l
 	checked := map[*program]bool{}
-	check := func(p *program, roots ...*fhirvalid.Type) {
+	check := func(p *program, owner string, roots ...*fhirvalid.Type) {
 		if p == nil || checked[p] || len(roots) == 0 {
 			return
 		}
@@ -57,14 +57,14 @@ func (c *checker) resourceExprs() {
 		if !ok {
 			return
 		}
-		for _, is := range commonIssues(ce.expr, roots) {
+		for _, is := range commonIssues(ce.expr, owner, roots) {
 			l.errorf(ce.pos, is.hint, "%s", is.msg)
 		}
 	}
-	rowExprs := func(rows []*compiledRow, roots ...*fhirvalid.Type) {
+	rowExprs := func(rows []*compiledRow, owner string, roots ...*fhirvalid.Type) {
 		for _, r := range rows {
-			check(r.when, roots...)
-			check(r.value, roots...)
+			check(r.when, owner, roots...)
+			check(r.value, owner, roots...)
 		}
 	}
 	// The resources each part and datatype map is applied to.
@@ -100,10 +100,10 @@ func (c *checker) resourceExprs() {
 		if !ok {
 			continue
 		}
-		rowExprs(sm.rows, root)
-		check(sm.key, root)
+		rowExprs(sm.rows, name, root)
+		check(sm.key, name, root)
 		for _, q := range sm.expect {
-			check(q.that, root)
+			check(q.that, name, root)
 		}
 		reach(sm.rows, root)
 	}
@@ -116,13 +116,14 @@ func (c *checker) resourceExprs() {
 			if !ok {
 				continue
 			}
-			rowExprs(cr.rows, root)
-			check(cr.key, root)
+			owner := "resource " + cr.rule.Name
+			rowExprs(cr.rows, owner, root)
+			check(cr.key, owner, root)
 			for _, q := range cr.require {
-				check(q.that, root)
+				check(q.that, owner, root)
 			}
 			for _, q := range cr.expect {
-				check(q.that, root)
+				check(q.that, owner, root)
 			}
 			reach(cr.rows, root)
 		}
@@ -135,23 +136,22 @@ func (c *checker) resourceExprs() {
 	for _, name := range mapKeys(l.set.segments) {
 		if sm := l.set.segments[name]; sm.resource == "" {
 			roots := rootsOf(sm)
-			rowExprs(sm.rows, roots...)
-			check(sm.key, roots...)
+			rowExprs(sm.rows, name, roots...)
+			check(sm.key, name, roots...)
 			for _, q := range sm.expect {
-				check(q.that, roots...)
+				check(q.that, name, roots...)
 			}
 		}
 	}
 	for _, name := range mapKeys(l.set.datatypes) {
 		dt := l.set.datatypes[name]
-		rowExprs(dt.rows, rootsOf(dt)...)
+		rowExprs(dt.rows, name, rootsOf(dt)...)
 	}
 }
 
-// commonIssues is the issues of e read against each of roots that every
-// one of them has, as the first root gives them, saying that the others
-// lack the element too.
-func commonIssues(e ast.Expr, roots []*fhirvalid.Type) []pathIssue {
+// commonIssues is the issues of e, in map owner, read against each of
+// roots that every one of them has, as the first root gives them.
+func commonIssues(e ast.Expr, owner string, roots []*fhirvalid.Type) []pathIssue {
 	first := resourcePathIssues(e, roots[0])
 	if len(roots) == 1 || len(first) == 0 {
 		return first
@@ -166,7 +166,7 @@ func commonIssues(e ast.Expr, roots []*fhirvalid.Type) []pathIssue {
 		first = slices.DeleteFunc(first, func(is pathIssue) bool { return !ids[is.id] })
 	}
 	for i := range first {
-		first[i].msg += " (nor has any other resource the map is used for: " + strings.Join(names[1:], ", ") + ")"
+		first[i].msg += fmt.Sprintf(" (%s is applied to %s: none of them has it)", owner, strings.Join(names, ", "))
 	}
 	return first
 }
