@@ -155,6 +155,7 @@ func (l *loader) checkSet() {
 			c.rows(cr.rows, ctx)
 		}
 	}
+	c.resourceExprs()
 	c.codes()
 }
 

@@ -1,6 +1,7 @@
 package mappings_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -136,5 +137,159 @@ func TestStaticChecks(t *testing.T) {
 				t.Errorf("%d errors for one mistake:\n%s", n, got)
 			}
 		})
+	}
+}
+
+// resourcePathFiles is a set whose expressions read the resource being
+// built in every place resource is bound, all correctly.
+func resourcePathFiles() fstest.MapFS {
+	return fstest.MapFS{
+		"msg.yaml": {Data: []byte(`message: ADT
+events: {A01: ADT_A01}
+resources:
+  - name: patient
+    segment: PID
+    map: PID[Patient]
+    key: 'identifierKey(resource.identifier) + resource.resourceType'
+    require:
+      - {that: 'has(resource.name) || resource["identifier"].size() > 0', message: "who"}
+    expect:
+      - {that: 'resource.name.all(n, has(n.family) && n.given.exists(g, g != ""))', message: "names"}
+    rows:
+      - {to: active, value: 'has(resource.deceasedBoolean) && !has(resource._birthDate)'}
+  - name: encounter
+    segment: PV1
+    map: PV1[Encounter]
+    rows:
+      - {each: PV1, to: "location[]", map: "PV1[Encounter.location]"}
+`)},
+		"pid.yaml": {Data: []byte(`segment: PID[Patient]
+resource: Patient
+key: 'resource.name[size(resource.name) - 1].family + resource.contained[0].anything'
+expect:
+  - {that: 'resource.identifier.exists(i, i.type.coding[0].code == "MR")', message: "an MRN"}
+rows:
+  - {from: "3", to: "identifier[]", via: "CX[Identifier]"}
+  - {from: "8", to: gender, code: Sex, when: '!has(resource.gender) && [1].exists(resource, resource > 0)'}
+`)},
+		"pv1.yaml": {Data: []byte(`segment: PV1[Encounter]
+resource: Encounter
+key: v["19"]
+rows:
+  - {from: "19", to: "identifier[]", via: "CX[Identifier]"}
+`)},
+		"pv1loc.yaml": {Data: []byte(`segment: PV1[Encounter.location]
+rows:
+  - {from: "3.1", to: location.display, when: 'resource.status != "planned"'}
+`)},
+		"cx.yaml": {Data: []byte(`datatype: CX[Identifier]
+rows:
+  - {from: "1", to: value, when: '!has(resource.identifier) || size(resource.identifier) < 9'}
+`)},
+		"sex.yaml": {Data: []byte(`codemap: Sex
+table: "0001"
+target: http://hl7.org/fhir/administrative-gender
+codes:
+  F: {code: female}
+  M: {code: male}
+`)},
+	}
+}
+
+// TestResourcePaths: the elements expressions read from resource are
+// checked against the R4 definition of the resource built there, every
+// mistake reported at once, each once, at its expression, with a hint.
+func TestResourcePaths(t *testing.T) {
+	if _, err := mappings.Load(resourcePathFiles()); err != nil {
+		t.Fatalf("the base set does not load: %v", err)
+	}
+	files := resourcePathFiles()
+	for file, edits := range map[string][][2]string{
+		"msg.yaml": {
+			{`identifierKey(resource.identifier)`, `identifierKey(resource.identifer)`},
+			{`resource["identifier"].size() > 0`, `resource["identifiers"].size() > 0`},
+			{`has(n.family)`, `has(n.famly)`},
+			{`has(resource.deceasedBoolean)`, `has(resource.deceased)`},
+		},
+		"pid.yaml": {
+			{`i.type.coding[0].code`, `i.type.coding.code`},
+			{`!has(resource.gender)`, `resource.gender[0] != ""`},
+		},
+		"pv1loc.yaml": {{`resource.status`, `resource.statuss`}},
+		"cx.yaml":     {{`size(resource.identifier)`, `size(resource.identifier[0].sytem)`}},
+	} {
+		src := string(files[file].Data)
+		for _, e := range edits {
+			if !strings.Contains(src, e[0]) {
+				t.Fatalf("%s has no %q", file, e[0])
+			}
+			src = strings.Replace(src, e[0], e[1], 1)
+		}
+		files[file] = &fstest.MapFile{Data: []byte(src)}
+	}
+	_, err := mappings.Load(files)
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	want := []string{
+		`cx.yaml:3:34: resource.identifier[0].sytem: Encounter.identifier has no element sytem (CX[Identifier] is applied to Encounter, Patient: none of them has it) (hint: did you mean system?)`,
+		`msg.yaml:7:10: resource.identifer: Patient has no element identifer (hint: did you mean identifier?)`,
+		`msg.yaml:9:16: resource.identifiers: Patient has no element identifiers (hint: did you mean identifier?)`,
+		`msg.yaml:11:16: n.famly: Patient.name has no element famly (hint: did you mean family?)`,
+		`msg.yaml:13:29: resource.deceased: Patient has no element deceased (hint: deceased[x] is a choice: write one of deceasedBoolean, deceasedDateTime)`,
+		`pid.yaml:5:12: i.type.coding.code: Patient.identifier.type.coding repeats: it is a list, which has no element code (hint: read one (i.type.coding[0].code) or test each (i.type.coding.exists(x, has(x.code))))`,
+		`pid.yaml:8:46: resource.gender[0]: Patient.gender does not repeat (hint: read gender without [0])`,
+		`pv1loc.yaml:3:47: resource.statuss: Encounter has no element statuss (hint: did you mean status?)`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// TestResourcePathsInSharedMaps: a datatype map applied to several
+// resources reads an element wrongly only when none of them has it.
+func TestResourcePathsInSharedMaps(t *testing.T) {
+	files := resourcePathFiles()
+	cx := string(files["cx.yaml"].Data)
+	for _, tc := range []struct{ expr, want string }{
+		{`has(resource.gender)`, ""}, // Patient has it; an Encounter's reads nothing
+		{`has(resource.gendr)`, `cx.yaml:3:34: resource.gendr: Encounter has no element gendr (CX[Identifier] is applied to Encounter, Patient: none of them has it)`},
+	} {
+		files["cx.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(cx, `!has(resource.identifier)`, tc.expr, 1))}
+		_, err := mappings.Load(files)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.expr, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want %s", tc.expr, err, tc.want)
+		}
+	}
+}
+
+// TestConditionsAreBoolean: a condition the checker types as anything but
+// a bool (or dynamic) is a load error at its position.
+func TestConditionsAreBoolean(t *testing.T) {
+	for _, tc := range []struct{ file, old, new, want string }{
+		{"msg.yaml", `that: 'has(resource.name) || resource["identifier"].size() > 0'`, `that: 'size(resource.name)'`,
+			`msg.yaml:9:16: expression "size(resource.name)": expression gives int, want bool (hint: a condition gives true or false`},
+		{"pid.yaml", `that: 'resource.identifier.exists(i, i.type.coding[0].code == "MR")'`, `that: '"MR"'`,
+			`pid.yaml:5:12: expression "\"MR\"": expression gives string, want bool (hint: a condition gives true or false`},
+		{"pid.yaml", `when: '!has(resource.gender) && [1].exists(resource, resource > 0)'`, `when: 'v["8"]'`,
+			`pid.yaml:8:46: expression "v[\"8\"]": expression gives string, want bool (hint: a condition gives true or false`},
+		{"msg.yaml", `map: PV1[Encounter]`, "map: PV1[Encounter]\n    when: 'm[\"PV1-19\"]'",
+			`msg.yaml:17:11: expression "m[\"PV1-19\"]": expression gives string, want bool (hint: a condition gives true or false`},
+		{"msg.yaml", `key: 'identifierKey(resource.identifier) + resource.resourceType'`, `key: 'size(resource.identifier)'`,
+			`msg.yaml:7:10: expression "size(resource.identifier)": expression gives int, want string (hint: a key or warning gives text`},
+	} {
+		files := resourcePathFiles()
+		src := string(files[tc.file].Data)
+		if !strings.Contains(src, tc.old) {
+			t.Fatalf("%s has no %q", tc.file, tc.old)
+		}
+		files[tc.file] = &fstest.MapFile{Data: []byte(strings.Replace(src, tc.old, tc.new, 1))}
+		_, err := mappings.Load(files)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: got %v\nwant one error: %s...", tc.new, err, tc.want)
+		}
 	}
 }

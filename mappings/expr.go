@@ -258,13 +258,33 @@ func compileChecked(env *cel.Env, src string, want *cel.Type) (cel.Program, *cel
 		return nil, nil, fmt.Errorf("%s", iss.Err().Error())
 	}
 	if want != nil && !ast.OutputType().IsAssignableType(want) && ast.OutputType() != cel.DynType {
-		return nil, nil, fmt.Errorf("expression gives %s, want %s", ast.OutputType(), want)
+		return nil, nil, &wrongTypeError{got: ast.OutputType(), want: want}
 	}
 	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, nil, err
 	}
 	return prg, ast, nil
+}
+
+// wrongTypeError is an expression whose checked type is not the one its
+// place needs (a condition giving a number), which would otherwise only
+// show at run time, on every message.
+type wrongTypeError struct{ got, want *cel.Type }
+
+func (e *wrongTypeError) Error() string {
+	return fmt.Sprintf("expression gives %s, want %s", e.got, e.want)
+}
+
+// hint says how to make the expression give what is wanted.
+func (e *wrongTypeError) hint() string {
+	switch e.want {
+	case cel.BoolType:
+		return "a condition gives true or false: compare or test the value, e.g. size(resource.name) > 0, has(resource.name), valued(it)"
+	case cel.StringType:
+		return "a key or warning gives text: convert with string(...), join parts with +"
+	}
+	return ""
 }
 
 // accessor exposes HL7 values to CEL by index (v["3.1"], m["PID-3"]) and

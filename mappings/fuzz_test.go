@@ -54,6 +54,14 @@ rows:
   - {from: "5.1", to: "name[0].family", when: 'valued(v["5.2"]) && m["MSH-9.2"] == "A01"'}
   - {from: "8", to: gender, code: Sex}
 `))
+	f.Add([]byte(`segment: PID[Patient]
+resource: Patient
+key: 'has(resource.identifier) ? identifierKey(resource.identifier) : resource.name[0].family + resource["gender"]'
+expect:
+  - {that: 'resource.name.exists(n, has(n.famly)) && resource.gender[0] == "" && resource.name.given', message: "names"}
+rows:
+  - {from: "8", to: gender, code: Sex, when: '!has(resource.deceased) && [resource].all(r, has(r.x))'}
+`))
 	f.Add([]byte("segment: PID[Patient]\nrows:\n  - {from: \"99\", to: nmae}\n"))
 	f.Add([]byte("segment: [\n"))
 	f.Fuzz(func(t *testing.T, pid []byte) {

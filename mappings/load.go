@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -164,6 +165,9 @@ type loader struct {
 	// unknownKind are the files whose first key is a misspelt kind
 	// (segmnt:): as unparsed, a map they define is missing.
 	unknownKind []string
+	// checked holds each compiled expression's checked AST and position,
+	// for the checks that need every map first (resourceExprs).
+	checked map[*program]checkedExpr
 }
 
 // missingHint is the hint for a reference to a map no file defines: hint,
@@ -198,7 +202,7 @@ func Load(fsys fs.FS) (*Set, error) {
 		messages: map[string]*messageMap{}, segments: map[string]*segmentMap{},
 		datatypes: map[string]*datatypeMap{}, codes: map[string]*codeMap{},
 		segPaths: map[string]cachedSource{}, dtPaths: map[string]cachedSource{}, msgPaths: map[string]cachedTerser{},
-	}}
+	}, checked: map[*program]checkedExpr{}}
 	var names []string
 	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -613,6 +617,11 @@ func (l *loader) addSender(f *senderFile) {
 
 func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *program {
 	prg, checked, err := compileChecked(l.env, src, want)
+	var wrong *wrongTypeError
+	if errors.As(err, &wrong) {
+		l.errorf(pos, wrong.hint(), "expression %q: %v", src, err)
+		return nil
+	}
 	if err != nil {
 		// CEL's caret diagrams stay on lines of their own, indented under
 		// the error's line, as CEL prints them.
@@ -627,6 +636,7 @@ func (l *loader) compile(pos strictyaml.Position, src string, want *cel.Type) *p
 	p := &program{prg: prg, src: src, at: at(pos), direct: directForm(src), out: checked.OutputType()}
 	p.foldConstant()
 	p.compileFast(checked, want)
+	l.checked[p] = checkedExpr{pos: pos, expr: checked.NativeRep().Expr()}
 	l.set.notePaths(src)
 	l.messagePaths(pos, src)
 	return p
