@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/carebridge/carebridge/config"
@@ -855,6 +857,135 @@ func TestUnmappedRejectAnswersAROnArrival(t *testing.T) {
 			// rejected on arrival and the one failed in processing.
 			if v := counter(t, reg, "carebridge_messages_unmapped_total"); v != 3 {
 				t.Errorf("carebridge_messages_unmapped_total = %v, want 3 (2 rejected, 1 failed)", v)
+			}
+		})
+	}
+}
+
+// shippedWithout loads the shipped mappings with the trigger events given
+// taken out of messages/ADT.yaml, as an edit applied by hot reload may do
+// (it may drop events, not whole message types).
+func shippedWithout(t *testing.T, events ...string) *mappings.Set {
+	t.Helper()
+	files := fstest.MapFS{}
+	err := fs.WalkDir(mappings.Shipped(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(mappings.Shipped(), path)
+		if err != nil {
+			return err
+		}
+		if path == "messages/ADT.yaml" {
+			// The event's line in events, and its name in the resources'
+			// lists of the events they are made for.
+			for _, ev := range events {
+				line := "\n  " + ev + ": ADT_A01\n"
+				if !bytes.Contains(data, []byte(line)) {
+					return fmt.Errorf("%s: no event line for %s", path, ev)
+				}
+				data = bytes.Replace(data, []byte(line), []byte("\n"), 1)
+				data = bytes.ReplaceAll(data, []byte(" "+ev+","), nil)
+			}
+		}
+		files[path] = &fstest.MapFile{Data: data}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := mappings.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// A message accepted and processed, resent after a mapping edit dropped its
+// trigger event, is a resend like any other on a listener that rejects
+// unmapped messages: answered with the original's ACK and journaled as its
+// duplicate, not rejected. The screen still answers what is not a resend: a
+// different message under the used control ID, and a new one.
+func TestUnmappedRejectAnswersAResendWithTheOriginalAck(t *testing.T) {
+	shipped, err := mappings.Load(mappings.Shipped())
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutA08 := shippedWithout(t, "A08")
+	const a08 = "MSH|^~\\&|ADT|GENHOSP|CB|CB|20261201120000+0000||ADT^A08^ADT_A01|RS-1|P|2.5.1\rEVN|A08|20261201120000+0000\rPID|1||U3^^^GENHOSP^MR||Resent^Rita||19800101|F\r"
+	for _, policy := range []string{config.AckOnCommit, config.AckOnProcess} {
+		t.Run(policy, func(t *testing.T) {
+			cfg := testConfig(t, func(c *config.Config) {
+				c.MLLP[0].AckPolicy, c.MLLP[0].Unmapped = policy, config.UnmappedReject
+			})
+			reg := prometheus.NewRegistry()
+			metrics := engine.NewMetrics(reg)
+			mp := engine.NewMapper(cfg, shipped, metrics, slog.New(slog.DiscardHandler))
+			n := startWith(t, cfg, func(store *sqlite.Store) engine.Deps {
+				return engine.Deps{Journal: store, Processor: mp, Metrics: metrics}
+			})
+			c := dial(t, n.addr)
+			send := func(raw string) (*hl7.Message, []byte) {
+				t.Helper()
+				ack, err := c.Send(context.Background(), []byte(raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return parseAck(t, ack), ack
+			}
+
+			if a, _ := send(a08); a.Get("MSA-1") != "AA" {
+				t.Fatalf("original: MSA-1 %s, want AA", a.Get("MSA-1"))
+			}
+			es := entries(t, n.store, fhirstore.Filter{ControlID: "RS-1"})
+			if len(es) != 1 || waitFinal(t, n.store, es[0].ID).Status != fhirstore.StatusProcessed {
+				t.Fatalf("original: journal %+v, want it processed", es)
+			}
+			original, err := n.store.Get(context.Background(), es[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			mp.Swap(withoutA08)
+			// The same message, and the same stamped anew (MSH-7): the
+			// original's ACK, byte for byte.
+			for _, raw := range []string{a08, strings.Replace(a08, "|20261201120000+0000||ADT^A08", "|20261201120500+0000||ADT^A08", 1)} {
+				if _, ack := send(raw); !bytes.Equal(ack, original.Ack) {
+					t.Errorf("resend: ACK %q, want the original's %q", ack, original.Ack)
+				}
+			}
+			es = entries(t, n.store, fhirstore.Filter{ControlID: "RS-1"})
+			if len(es) != 3 {
+				t.Fatalf("journal has %d entries under RS-1, want 3", len(es))
+			}
+			for _, e := range es[1:] {
+				if e.Status != fhirstore.StatusDuplicate || e.DuplicateOf != original.ID || e.Error != "" {
+					t.Errorf("resend %d: %s of %d, error %q; want a duplicate of %d", e.ID, e.Status, e.DuplicateOf, e.Error, original.ID)
+				}
+			}
+
+			// A different message under RS-1, and a new A08: no resend,
+			// refused as before.
+			different := strings.Replace(a08, "Resent^Rita", "Other^Olga", 1)
+			fresh := strings.Replace(a08, "|RS-1|", "|RS-2|", 1)
+			for _, tc := range []struct{ name, raw, ctl string }{{"different", different, "RS-1"}, {"new", fresh, "RS-2"}} {
+				a, ack := send(tc.raw)
+				if a.Get("MSA-1") != "AR" || a.Get("ERR-3.1") != "201" || a.Get("ERR-2") != "MSH^1^9^1^2" {
+					t.Errorf("%s message: ACK %q; want AR with ERR-3 201 at MSH^1^9^1^2", tc.name, ack)
+				}
+				es := entries(t, n.store, fhirstore.Filter{ControlID: tc.ctl})
+				if last := es[len(es)-1]; last.Status != fhirstore.StatusRejected || !strings.Contains(last.Error, "no map for ADT^A08") {
+					t.Errorf("%s message: journaled %s %q, want rejected with the reason", tc.name, last.Status, last.Error)
+				}
+			}
+			for name, want := range map[string]float64{
+				"carebridge_duplicates_total":        2,
+				"carebridge_messages_rejected_total": 2,
+				"carebridge_messages_unmapped_total": 2,
+			} {
+				if v := counter(t, reg, name); v != want {
+					t.Errorf("%s = %v, want %v", name, v, want)
+				}
 			}
 		})
 	}

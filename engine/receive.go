@@ -102,12 +102,7 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 	if in.Unmapped == config.UnmappedReject && !isAck {
 		if s, ok := e.processor.(Screener); ok {
 			if err := s.Handles(msg); err != nil {
-				// Counted as unmapped whether it fails in processing
-				// (accept) or is refused here: the alert on a sender
-				// sending what no map handles sees both.
-				e.metrics.unmapped.Inc()
-				detail, _ := unsupported(err)
-				return e.reject(ctx, in, msg, []hl7.ErrorDetail{detail}, err.Error())
+				return e.screenOut(ctx, in, msg, err)
 			}
 		}
 	}
@@ -151,35 +146,7 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 		if hot {
 			e.releaseHot(1)
 		}
-		e.metrics.duplicates.WithLabelValues(in.Listener).Inc()
-		r := Receipt{ID: res.ID, Duplicate: true, Stored: true}
-		if res.Differs {
-			// Not a resend: most likely a sender that reused a control ID.
-			// A person decides (messages reprocess ID); the log says so
-			// without the message's content. The sender is told (AR:
-			// sent again under this control ID it gets the same answer),
-			// not answered with the original's AA for data not applied.
-			e.metrics.duplicatesDiffering.WithLabelValues(in.Listener).Inc()
-			e.log.Warn("a different message under an already used control ID: rejected as a duplicate, kept, not processed",
-				"listener", in.Listener, "control_id", entry.ControlID, "id", res.ID, "original", res.Original)
-			text := fmt.Sprintf("control ID already used for a different message (entry %d): this one is kept as entry %d but not processed; send it with a new control ID", res.Original, res.ID)
-			nakCode := hl7.AckCodeFor(msg, hl7.Rejected)
-			nak := hl7.Ack(msg, nakCode, text,
-				hl7.ErrorDetail{Location: "MSH^1^10", Code: hl7.CodeDuplicateKeyIdentifier, Severity: hl7.SeverityError, Text: text})
-			return ackIfWanted(msg, nak, nakCode, false, r)
-		}
-		if res.OriginalAck != nil {
-			return ackIfWanted(msg, res.OriginalAck, hl7.AckCode(ackCode(res.OriginalAck)), true, r)
-		}
-		if onProcess {
-			// The original is still being processed (its ACK comes after):
-			// do not promise success before it is known.
-			busy := hl7.AckCodeFor(msg, hl7.Error)
-			nak := hl7.Ack(msg, busy, "the original of this message is still being processed; resend it later",
-				hl7.ErrorDetail{Code: hl7.CodeApplicationRecordLocked, Severity: hl7.SeverityError, Text: "the original of this message is still being processed; resend it later"})
-			return ackIfWanted(msg, nak, busy, false, r)
-		}
-		return ackIfWanted(msg, ack, code, true, r)
+		return e.duplicate(in, msg, entry, res, ack, code)
 	}
 	switch {
 	case hot:
@@ -211,6 +178,63 @@ func (e *Engine) Receive(ctx context.Context, in Inbound) (r Receipt) {
 		e.log.Error("journal completion failed", "id", entry.ID, "err", err)
 	}
 	return ackIfWanted(msg, ack, code, success, Receipt{ID: res.ID, Stored: true})
+}
+
+// duplicate answers a message the journal stored as a duplicate of res.Original
+// (entry: as it was appended); ack and code are the acknowledgement it gets
+// when its original is not yet answered under on-commit.
+func (e *Engine) duplicate(in Inbound, msg *hl7.Message, entry *fhirstore.Entry, res fhirstore.AppendResult, ack []byte, code hl7.AckCode) Receipt {
+	e.metrics.duplicates.WithLabelValues(in.Listener).Inc()
+	r := Receipt{ID: res.ID, Duplicate: true, Stored: true}
+	if res.Differs {
+		// Not a resend: most likely a sender that reused a control ID.
+		// A person decides (messages reprocess ID); the log says so
+		// without the message's content. The sender is told (AR:
+		// sent again under this control ID it gets the same answer),
+		// not answered with the original's AA for data not applied.
+		e.metrics.duplicatesDiffering.WithLabelValues(in.Listener).Inc()
+		e.log.Warn("a different message under an already used control ID: rejected as a duplicate, kept, not processed",
+			"listener", in.Listener, "control_id", entry.ControlID, "id", res.ID, "original", res.Original)
+		text := fmt.Sprintf("control ID already used for a different message (entry %d): this one is kept as entry %d but not processed; send it with a new control ID", res.Original, res.ID)
+		nakCode := hl7.AckCodeFor(msg, hl7.Rejected)
+		nak := hl7.Ack(msg, nakCode, text,
+			hl7.ErrorDetail{Location: "MSH^1^10", Code: hl7.CodeDuplicateKeyIdentifier, Severity: hl7.SeverityError, Text: text})
+		return ackIfWanted(msg, nak, nakCode, false, r)
+	}
+	if res.OriginalAck != nil {
+		return ackIfWanted(msg, res.OriginalAck, hl7.AckCode(ackCode(res.OriginalAck)), true, r)
+	}
+	if in.AckPolicy == config.AckOnProcess {
+		// The original is still being processed (its ACK comes after):
+		// do not promise success before it is known.
+		busy := hl7.AckCodeFor(msg, hl7.Error)
+		nak := hl7.Ack(msg, busy, "the original of this message is still being processed; resend it later",
+			hl7.ErrorDetail{Code: hl7.CodeApplicationRecordLocked, Severity: hl7.SeverityError, Text: "the original of this message is still being processed; resend it later"})
+		return ackIfWanted(msg, nak, busy, false, r)
+	}
+	return ackIfWanted(msg, ack, code, true, r)
+}
+
+// screenOut answers a message the processor does not handle (why) on a
+// listener that rejects such messages: AR with ERR-3 200/201, journaled
+// rejected. A resend of a message accepted earlier, before a mapping edit
+// dropped its trigger event, is no new message to refuse: the journal
+// stores it as the original's duplicate (Entry.CheckResend) and it is
+// answered as every resend is, with the original's ACK. Asking only after
+// the screen failed keeps the look-up off the path of mapped messages,
+// which find their duplicates in the append as before.
+func (e *Engine) screenOut(ctx context.Context, in Inbound, msg *hl7.Message, why error) Receipt {
+	detail, _ := unsupported(why)
+	r, res, entry := e.refuse(ctx, in, msg, []hl7.ErrorDetail{detail}, why.Error(), true)
+	if res.Duplicate {
+		code := hl7.AckCodeFor(msg, hl7.Accepted)
+		return e.duplicate(in, msg, entry, res, hl7.Ack(msg, code, ""), code)
+	}
+	// Counted as unmapped whether it fails in processing (accept) or is
+	// refused here: the alert on a sender sending what no map handles
+	// sees both.
+	e.metrics.unmapped.Inc()
+	return r
 }
 
 // failureAck is the acknowledgement of a message whose processing failed
@@ -253,6 +277,16 @@ func unsupported(err error) (detail hl7.ErrorDetail, ok bool) {
 
 // reject journals input that cannot be accepted and returns its NAK.
 func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, problems []hl7.ErrorDetail, reason string) Receipt {
+	r, _, _ := e.refuse(ctx, in, msg, problems, reason, false)
+	return r
+}
+
+// refuse journals input that is not accepted and returns its NAK, the
+// append's result and the entry appended. With checkResend (msg is then
+// set) the journal stores a resend of an original as its duplicate instead
+// (res.Duplicate): it is then neither counted nor logged as rejected, and
+// the caller answers it.
+func (e *Engine) refuse(ctx context.Context, in Inbound, msg *hl7.Message, problems []hl7.ErrorDetail, reason string, checkResend bool) (Receipt, fhirstore.AppendResult, *fhirstore.Entry) {
 	var nak []byte
 	var entry *fhirstore.Entry
 	code := hl7.ApplicationReject
@@ -271,24 +305,28 @@ func (e *Engine) reject(ctx context.Context, in Inbound, msg *hl7.Message, probl
 			SendingFacility: h.SendingFacility, MessageType: h.MessageType, MessageTime: h.MessageTime, ControlID: h.ControlID}
 		e.metrics.received.WithLabelValues(in.Listener, "unparseable").Inc()
 	}
+	entry.Status, entry.Error, entry.Ack, entry.CheckResend = fhirstore.StatusRejected, reason, nak, checkResend
+	r := Receipt{Rejected: true}
+	res, err := e.journal.Append(ctx, entry)
+	if err == nil && res.Duplicate {
+		return Receipt{}, res, entry
+	}
 	e.metrics.rejected.WithLabelValues(in.Listener).Inc()
 	attrs := []any{"listener", in.Listener, "peer", in.Peer, "control_id", entry.ControlID, "bytes", len(in.Raw), "reason", reason}
 	if e.cfg.Log.PatientData {
 		attrs = append(attrs, "message", string(in.Raw))
 	}
 	e.log.Info("message rejected", attrs...)
-	entry.Status, entry.Error, entry.Ack = fhirstore.StatusRejected, reason, nak
-	r := Receipt{Rejected: true}
-	if res, err := e.journal.Append(ctx, entry); err != nil {
+	if err != nil {
 		e.log.Error("journal append of rejected input failed", "listener", in.Listener, "err", err)
 	} else {
 		r.ID, r.Stored = res.ID, true
 	}
 	if msg != nil {
-		return ackIfWanted(msg, nak, code, false, r)
+		return ackIfWanted(msg, nak, code, false, r), res, entry
 	}
 	r.Ack, r.Code = nak, string(code)
-	return r
+	return r, res, entry
 }
 
 // oversize answers a frame larger than the listener allows.

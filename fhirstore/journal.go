@@ -100,6 +100,16 @@ type Entry struct {
 	ResultHash      string // the version of whatever produced the result (e.g. the mapping set), if any
 	Result          []byte // what processing produced (e.g. the FHIR Bundle), filled in by Get
 	Notes           []byte // processing's warnings (JSON list), filled in by Get
+	// CheckResend is read by Append only, for a StatusRejected entry: a
+	// message refused for what the engine can handle now (no map for its
+	// event after a mapping edit) rather than for what it is. If it
+	// repeats an original's message exactly (SameMessage), it is a resend
+	// and is stored as that original's duplicate, with its ACK, as any
+	// resend is; otherwise (no original, or a different message under the
+	// key) it is stored rejected as given. Deciding this in Append, in the
+	// transaction that stores the entry, leaves no moment in which the
+	// original could stop being one between the look-up and the write.
+	CheckResend bool
 }
 
 // AppendResult says what Append did with an entry.
@@ -233,7 +243,9 @@ type Filter struct {
 type Journal interface {
 	// Append stores e durably and fills in e.ID. e.Status must be
 	// StatusReceived, StatusProcessing (claimed by owner for processing before
-	// the ACK), or StatusRejected. Duplicates are detected and stored as such.
+	// the ACK), or StatusRejected. Duplicates are detected and stored as such;
+	// a rejected entry is no duplicate, unless e.CheckResend is set and it
+	// resends an original's message exactly (see Entry.CheckResend).
 	Append(ctx context.Context, e *Entry) (AppendResult, error)
 	// Claim marks up to limit received entries, oldest first, as being
 	// processed by owner, and returns them with their raw bytes.

@@ -13,7 +13,9 @@ import (
 type Difference struct {
 	// Path locates the value, e.g. `entry[0].resource.gender`; "" is the
 	// whole document. An array index whose position moved reads `[2→3]`
-	// (expected at 2, produced at 3).
+	// (expected at 2, produced at 3). In DiffBundles' results a clear
+	// marker reads `clears SELECTOR` or `no longer clears SELECTOR` instead
+	// (see ClearExtensionURL).
 	Path string
 	// Want and Got are the values, as compact JSON; "" when the value is
 	// absent on that side.
@@ -252,7 +254,9 @@ func DiffBundles(old, new []byte) ([]ResourceChange, error) {
 			continue
 		}
 		var diffs []Difference
+		wasClears, nowClears := takeClearMarkers(was), takeClearMarkers(r.body)
 		diffValue("", was, r.body, &diffs)
+		diffs = append(diffs, diffClears(wasClears, nowClears)...)
 		if len(diffs) > 0 {
 			out = append(out, ResourceChange{Resource: r.ref, Kind: "changed", Differences: diffs})
 		}
@@ -263,6 +267,68 @@ func DiffBundles(old, new []byte) ([]ResourceChange, error) {
 		}
 	}
 	return out, nil
+}
+
+// clearMarker is one clear marker of a resource (a meta.extension with
+// ClearExtensionURL): the selector of what it clears, and the extension as
+// compact JSON.
+type clearMarker struct{ selector, json string }
+
+// takeClearMarkers removes res's clear markers from its meta, and
+// meta.extension and meta when nothing else is left in them, and returns
+// them. Compared as markers, not as meta.extension entries, a cleared
+// element reads as what it is (`clears address`), not as an opaque
+// `meta.extension[0]`. Map puts the markers after any extension a map
+// writes in meta, so that the others keep their indices.
+func takeClearMarkers(res any) []clearMarker {
+	body, _ := res.(map[string]any)
+	meta, _ := body["meta"].(map[string]any)
+	exts, _ := meta["extension"].([]any)
+	var out []clearMarker
+	kept := exts[:0:0]
+	for _, e := range exts {
+		m, _ := e.(map[string]any)
+		sel, ok := m["valueString"].(string)
+		if !ok || m["url"] != ClearExtensionURL {
+			kept = append(kept, e)
+			continue
+		}
+		out = append(out, clearMarker{selector: sel, json: compactJSON(e)})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if len(kept) > 0 {
+		meta["extension"] = kept
+	} else {
+		delete(meta, "extension")
+	}
+	if len(meta) == 0 {
+		delete(body, "meta")
+	}
+	return out
+}
+
+// diffClears lists the elements now cleared that were not (`clears
+// SELECTOR`, the marker as the new value), then those no longer cleared
+// (`no longer clears SELECTOR`, the marker as the old value), each in its
+// Bundle's order.
+func diffClears(was, now []clearMarker) []Difference {
+	has := func(ms []clearMarker, sel string) bool {
+		return slices.ContainsFunc(ms, func(m clearMarker) bool { return m.selector == sel })
+	}
+	var out []Difference
+	for _, m := range now {
+		if !has(was, m.selector) {
+			out = append(out, Difference{Path: "clears " + m.selector, Got: m.json})
+		}
+	}
+	for _, m := range was {
+		if !has(now, m.selector) {
+			out = append(out, Difference{Path: "no longer clears " + m.selector, Want: m.json})
+		}
+	}
+	return out
 }
 
 type bundleResource struct {

@@ -1,6 +1,7 @@
 package mappings
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -91,5 +92,59 @@ func TestDiffBundles(t *testing.T) {
 	}
 	if _, err := DiffBundles([]byte(`{"entry":[{"resource":{}}]}`), new); err == nil {
 		t.Error("no error for an entry without a resource type and id")
+	}
+}
+
+// A clear marker (meta.extension with ClearExtensionURL) reads as what it
+// clears, whether the markers change in place, come or go with meta
+// itself; other meta changes read as before.
+func TestDiffBundlesClearMarkers(t *testing.T) {
+	marker := func(sel string) string {
+		b, _ := json.Marshal(map[string]string{"url": ClearExtensionURL, "valueString": sel})
+		return string(b)
+	}
+	bundle := func(resources ...string) []byte {
+		var entries []string
+		for _, r := range resources {
+			entries = append(entries, `{"resource":`+r+`}`)
+		}
+		return []byte(`{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Join(entries, ",") + `]}`)
+	}
+	old := bundle(
+		`{"resourceType":"Patient","id":"p1","meta":{"extension":[`+marker("address")+`]},"gender":"female"}`,
+		`{"resourceType":"Patient","id":"p2","meta":{"extension":[`+marker(`telecom.where(use = "work")`)+`]}}`,
+		`{"resourceType":"Patient","id":"p3"}`,
+		`{"resourceType":"Encounter","id":"e1","meta":{"source":"a","extension":[{"url":"urn:other","valueString":"x"},`+marker("location")+`]}}`,
+	)
+	new := bundle(
+		`{"resourceType":"Patient","id":"p1","meta":{"extension":[`+marker(`address.where(use = "home")`)+`]},"gender":"male"}`,
+		`{"resourceType":"Patient","id":"p2"}`,
+		`{"resourceType":"Patient","id":"p3","meta":{"extension":[`+marker("telecom")+`]}}`,
+		`{"resourceType":"Encounter","id":"e1","meta":{"source":"b","extension":[{"url":"urn:other","valueString":"y"},`+marker("location")+`]}}`,
+	)
+	changes, err := DiffBundles(old, new)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		for _, d := range c.Differences {
+			got = append(got, c.Resource+" "+d.String())
+		}
+	}
+	want := []string{
+		`Patient/p1 gender: want "female", got "male"`,
+		`Patient/p1 clears address.where(use = "home"): want nothing, got ` + marker(`address.where(use = "home")`),
+		`Patient/p1 no longer clears address: want ` + marker("address") + `, got nothing`,
+		`Patient/p2 no longer clears telecom.where(use = "work"): want ` + marker(`telecom.where(use = "work")`) + `, got nothing`,
+		`Patient/p3 clears telecom: want nothing, got ` + marker("telecom"),
+		`Encounter/e1 meta.extension[0].valueString: want "x", got "y"`,
+		`Encounter/e1 meta.source: want "a", got "b"`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("differences:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if changes, err := DiffBundles(old, old); err != nil || len(changes) != 0 {
+		t.Errorf("a Bundle with clear markers against itself: %v, %v; want no change", changes, err)
 	}
 }

@@ -51,7 +51,7 @@ type dryRunMessage struct {
 type dryRunChange struct {
 	Resource    string         `json:"resource"`
 	Kind        string         `json:"kind"`                  // added, removed, changed
-	Paths       []string       `json:"paths,omitempty"`       // what changed in it, for changed
+	Paths       []string       `json:"paths,omitempty"`       // what changed in it, for changed (a clear marker: "clears SELECTOR", "no longer clears SELECTOR")
 	Differences []dryRunValues `json:"differences,omitempty"` // with --diff: the values too
 }
 

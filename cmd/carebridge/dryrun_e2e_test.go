@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -110,5 +113,93 @@ func TestReprocessDryRunNamesAnUnconfiguredListener(t *testing.T) {
 	out, errOut, code := run(t, nil, "messages", "reprocess", "--dry-run", "--data", data, "--status", "processed")
 	if code != 1 || !strings.Contains(out, "processed → would-fail\tparse hl7") || !strings.Contains(out, `(its listener "legacy" is not in this configuration: give the server's --config)`) {
 		t.Fatalf("dry run without the listener: exit %d: %s %s", code, out, errOut)
+	}
+}
+
+// TestReprocessDryRunSaysWhatAMessageClears: when a mapping edit changes
+// what a message's HL7 "" clears, the dry run says so in words (`clears
+// SELECTOR`, `no longer clears SELECTOR`), in text and in --json's paths,
+// not as the meta.extension entries that carry it; --diff still gives the
+// entries themselves.
+func TestReprocessDryRunSaysWhatAMessageClears(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	maps := filepath.Join(dir, "maps")
+	copyTree(t, filepath.Join("..", "..", "mappings", "hl7v2"), maps)
+	// PID-11 "" (clears address) and PID-14 "" (clears the work phone).
+	const head = "MSH|^~\\&|ADTSYS|GENHOSP|CB|CB|20261101090000+0000||ADT^A08^ADT_A01|"
+	msgs := map[string]string{
+		"1.hl7": head + "CL-1|P|2.5.1\rEVN|A08|20261101090000+0000\rPID|1||CLR1^^^GENHOSP^MR||Clearing^Clara||19800101|F|||\"\"\r",
+		"2.hl7": head + "CL-2|P|2.5.1\rEVN|A08|20261101090000+0000\rPID|1||CLR2^^^GENHOSP^MR||Clearing^Carl||19800101|M||||||\"\"\r",
+	}
+	for _, name := range []string{"1.hl7", "2.hl7"} {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(msgs[name]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, errOut, code := run(t, nil, "replay", "--data", data, file); code != 0 {
+			t.Fatalf("replay %s: exit %d: %s %s", name, code, out, errOut)
+		}
+	}
+	if out, errOut, code := run(t, nil, "messages", "reprocess", "--data", data, "--status", "failed"); code != 0 || !strings.Contains(out, "processed 2") {
+		t.Fatalf("processing: exit %d: %s %s", code, out, errOut)
+	}
+	// The edit: PID-11 "" clears only the home address; PID-14 is no
+	// longer mapped (so its "" clears nothing, and the Patient has no meta).
+	pid := filepath.Join(maps, "segments", "PID-Patient.yaml")
+	b, err := os.ReadFile(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addressRow = `{from: "11", to: "address[]", via: "XAD[Address]"}`
+	workRow := regexp.MustCompile(`(?m)^  - \{from: "14", to: "telecom\[\]".*\n`)
+	if !strings.Contains(string(b), addressRow) || !workRow.Match(b) {
+		t.Fatalf("%s: no PID-11 or PID-14 row to edit", pid)
+	}
+	edited := strings.Replace(string(b), addressRow, `{from: "11", to: "address[]", via: "XAD[Address]", clears: 'address.where(use = "home")'}`, 1)
+	edited = workRow.ReplaceAllString(edited, "")
+	if err := os.WriteFile(pid, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "carebridge.yaml")
+	if err := os.WriteFile(cfg, []byte("mappings:\n  dir: "+maps+"\n  reload: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := run(t, nil, "messages", "reprocess", "--dry-run", "--config", cfg, "--data", data, "--status", "processed")
+	if code != 0 || !regexp.MustCompile(`(?m)^1\tADT\^A08\tprocessed → changed\tPatient/[0-9a-f-]+: clears address\.where\(use = "home"\), no longer clears address$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^2\tADT\^A08\tprocessed → changed\tPatient/[0-9a-f-]+: no longer clears telecom\.where\(use = "work"\)\t\(warnings 0 → 1\)$`).MatchString(out) ||
+		strings.Contains(out, "meta") {
+		t.Fatalf("dry run: exit %d:\n%s%s", code, out, errOut)
+	}
+
+	out, errOut, code = run(t, nil, "messages", "reprocess", "--dry-run", "--diff", "--json", "--config", cfg, "--data", data, "1")
+	if code != 0 {
+		t.Fatalf("dry run --diff --json: exit %d: %s %s", code, out, errOut)
+	}
+	var dry struct {
+		Messages []struct {
+			Changes []struct {
+				Paths       []string
+				Differences []struct{ Path, Was, Now string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &dry); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	marker := func(sel string) string {
+		return `{"url":"https://carebridge.dev/fhir/StructureDefinition/clear-element","valueString":` + strconv.Quote(sel) + `}`
+	}
+	want := fmt.Sprint([]any{
+		[]string{`clears address.where(use = "home")`, "no longer clears address"},
+		[]struct{ Path, Was, Now string }{
+			{`clears address.where(use = "home")`, "", marker(`address.where(use = "home")`)},
+			{"no longer clears address", marker("address"), ""},
+		},
+	})
+	if len(dry.Messages) != 1 || len(dry.Messages[0].Changes) != 1 ||
+		fmt.Sprint([]any{dry.Messages[0].Changes[0].Paths, dry.Messages[0].Changes[0].Differences}) != want {
+		t.Fatalf("dry run --diff --json: %+v, want paths and differences %s\n%s", dry, want, out)
 	}
 }

@@ -32,17 +32,23 @@ func (s *Store) Append(ctx context.Context, e *fhirstore.Entry) (fhirstore.Appen
 	err := s.submit(ctx, func(tx *sql.Tx) error {
 		res, errText = fhirstore.AppendResult{}, e.Error
 		status := e.Status
+		rejected := status == fhirstore.StatusRejected
 		var dupOf sql.NullInt64
-		if status != fhirstore.StatusRejected && s.opts.DuplicateWindow > 0 && e.ControlID != "" {
+		if (!rejected || e.CheckResend) && s.opts.DuplicateWindow > 0 && e.ControlID != "" {
 			since := e.ReceivedAt.Add(-s.opts.DuplicateWindow).UnixNano()
 			found, err := s.original(tx, e, since)
 			if err != nil {
 				return fmt.Errorf("look up duplicate: %w", err)
 			}
-			if found.Duplicate {
+			// A rejected entry becomes a duplicate only as a resend of the
+			// same message: a different one under the key keeps its NAK.
+			if found.Duplicate && (!rejected || !found.Differs) {
 				res = found
 				status = fhirstore.StatusDuplicate
 				dupOf = sql.NullInt64{Int64: res.Original, Valid: true}
+				if rejected {
+					errText = "" // the rejection's reason does not apply to a resend
+				}
 			}
 		}
 		claimedBy, claimedAt := "", int64(0)

@@ -30,6 +30,7 @@ func Run(t *testing.T, newJournal NewJournal, opts Options) {
 	t.Run("AppendAndGet", func(t *testing.T) { testAppendAndGet(t, newJournal) })
 	t.Run("Duplicates", func(t *testing.T) { testDuplicates(t, newJournal, opts) })
 	t.Run("RejectedIsNotAnOriginal", func(t *testing.T) { testRejected(t, newJournal) })
+	t.Run("RejectedResendOfAnOriginal", func(t *testing.T) { testRejectedResend(t, newJournal, opts) })
 	t.Run("ClaimIsExclusive", func(t *testing.T) { testClaimExclusive(t, newJournal) })
 	t.Run("CompleteReleaseRequeue", func(t *testing.T) { testLifecycle(t, newJournal) })
 	t.Run("ReleaseStaleClaims", func(t *testing.T) { testReleaseStale(t, newJournal) })
@@ -182,6 +183,71 @@ func testRejected(t *testing.T, newJournal NewJournal) {
 		r := mustAppend(t, j, Msg("ADT", "HOSP", tc.ctrl, "ADT^A01"))
 		if r.Duplicate != tc.original {
 			t.Errorf("%s: resend of a message answered %q taken for a duplicate: %v, want %v", tc.ctrl, tc.ack[strings.Index(tc.ack, "MSA"):], r.Duplicate, tc.original)
+		}
+	}
+}
+
+// A message the engine would refuse for what it handles now, not for what
+// the message is (Entry.CheckResend), is a duplicate when it resends an
+// original exactly, and rejected otherwise.
+func testRejectedResend(t *testing.T, newJournal NewJournal, opts Options) {
+	now, advance := fixedClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	j := newJournal(t, now)
+	refused := func(e *fhirstore.Entry) *fhirstore.Entry {
+		e.Status, e.Error, e.Ack, e.CheckResend = fhirstore.StatusRejected, "no map for ADT^A08", []byte("NAK "+e.ControlID), true
+		return e
+	}
+	first := mustAppend(t, j, Msg("ADT", "HOSP", "C20", "ADT^A08"))
+
+	resend := refused(Msg("ADT", "HOSP", "C20", "ADT^A08"))
+	r := mustAppend(t, j, resend)
+	if !r.Duplicate || r.Differs || r.Original != first.ID || string(r.OriginalAck) != "ACK C20" {
+		t.Fatalf("a resend of an original, refused: %+v; want a duplicate of %d with the original ACK", r, first.ID)
+	}
+	got, _ := j.Get(context.Background(), r.ID)
+	if got.Status != fhirstore.StatusDuplicate || got.DuplicateOf != first.ID || got.Error != "" || string(got.Ack) != "ACK C20" {
+		t.Fatalf("stored as %s of %d, error %q, ACK %q; want a duplicate with the original ACK and no error", got.Status, got.DuplicateOf, got.Error, got.Ack)
+	}
+	if resend.Status != fhirstore.StatusDuplicate || resend.DuplicateOf != first.ID || resend.Error != "" {
+		t.Fatalf("entry after Append: %s of %d, error %q", resend.Status, resend.DuplicateOf, resend.Error)
+	}
+
+	// A different message under the key keeps its rejection.
+	other := refused(Msg("ADT", "HOSP", "C20", "ADT^A08"))
+	other.Raw = bytes.Replace(other.Raw, []byte("X1^^^"), []byte("X2^^^"), 1)
+	if r := mustAppend(t, j, other); r.Duplicate {
+		t.Fatalf("a different message under a used key, refused: %+v; want it rejected", r)
+	}
+	// So does one with no original: none under its key, or only a
+	// rejected one (the entry just stored), or one answered AR.
+	lone := mustAppend(t, j, refused(Msg("ADT", "HOSP", "C21", "ADT^A08")))
+	again := mustAppend(t, j, refused(Msg("ADT", "HOSP", "C21", "ADT^A08")))
+	e := Msg("ADT", "HOSP", "C22", "ADT^A08")
+	e.Status, e.ClaimedBy, e.Ack = fhirstore.StatusProcessing, "w", nil
+	failed := mustAppend(t, j, e)
+	if err := j.Complete(context.Background(), []fhirstore.Completion{{ID: failed.ID, Owner: "w", Status: fhirstore.StatusFailed, Error: "no map",
+		Ack: []byte("MSH|^~\\&|CB|CB|ADT|HOSP|20261101120000||ACK^A08^ACK|A1|P|2.5.1\rMSA|AR|C22")}}); err != nil {
+		t.Fatal(err)
+	}
+	afterAR := mustAppend(t, j, refused(Msg("ADT", "HOSP", "C22", "ADT^A08")))
+	// Without CheckResend a rejected entry is never a duplicate.
+	plain := refused(Msg("ADT", "HOSP", "C20", "ADT^A08"))
+	plain.CheckResend = false
+	plainRes := mustAppend(t, j, plain)
+	// Outside the window there is no original.
+	advance(opts.DuplicateWindow + time.Minute)
+	late := mustAppend(t, j, refused(Msg("ADT", "HOSP", "C20", "ADT^A08")))
+	for name, res := range map[string]fhirstore.AppendResult{"different": {ID: other.ID}, "no original": lone, "resend of a rejected one": again,
+		"resend of one answered AR": afterAR, "without CheckResend": plainRes, "outside the window": late} {
+		if res.Duplicate {
+			t.Errorf("%s: %+v; want rejected", name, res)
+		}
+		got, err := j.Get(context.Background(), res.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != fhirstore.StatusRejected || got.Error != "no map for ADT^A08" || !strings.HasPrefix(string(got.Ack), "NAK ") || got.DuplicateOf != 0 {
+			t.Errorf("%s: stored as %s, error %q, ACK %q, duplicate of %d; want rejected with its reason and NAK", name, got.Status, got.Error, got.Ack, got.DuplicateOf)
 		}
 	}
 }
